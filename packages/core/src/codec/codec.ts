@@ -1,0 +1,656 @@
+/**
+ * The wire codec: `Envelope` (src/messages.ts) ⇄ protobuf bytes (proto/paxos.proto).
+ *
+ * - The protobufjs Root is built from the generated JSON descriptor (`schema.generated.ts`), so
+ *   nothing is read from disk at runtime.
+ * - `encodeEnvelope` throws (TypeError/RangeError) on an envelope that could not round-trip, e.g.
+ *   a slot that is not a safe non-negative integer or an empty address: a bug in the caller
+ *   must not turn silently into a different value on the wire.
+ * - `decodeEnvelope` never throws: any input yields either an envelope satisfying the TS types or
+ *   a `DecodeError` whose `reason` says what was wrong and what was expected.
+ * - Decoded payloads are fresh copies; they never alias the frame's buffer.
+ * - Messages are encoded straight from their TS objects where the layouts agree, so they must be
+ *   plain data (own properties, as object literals, spreads and frozen objects have), not class
+ *   instances with prototype getters.
+ */
+
+import protobuf from 'protobufjs';
+import type {
+  Address,
+  Ballot,
+  Chosen,
+  Command,
+  Envelope,
+  Message,
+  Phase1b,
+  Phase2a,
+  Value,
+} from '../messages.ts';
+import { NOOP } from '../messages.ts';
+import { paxosSchema } from './schema.generated.ts';
+
+/** Frames larger than this are rejected by `decodeEnvelope` without being parsed. */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Why a frame could not be decoded; `reason` names the fault and what was expected. */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+  readonly reason: string;
+
+  constructor(reason: string) {
+    super(reason);
+    this.reason = reason;
+  }
+}
+
+export type DecodeResult =
+  | { readonly ok: true; readonly envelope: Envelope }
+  | { readonly ok: false; readonly error: DecodeError };
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------
+
+const root = protobuf.Root.fromJSON(paxosSchema as unknown as protobuf.INamespace);
+const EnvelopeType = root.lookupType('paxos.Envelope');
+
+/**
+ * protobufjs's generated decoder records which member of a oneof it read by assigning the
+ * oneof's name (`m.body = 'phase2b'`) to an accessor that `delete`s every other member, which
+ * costs about a fifth of a small frame's decode time. This Root is private to the codec, so
+ * interpose a prototype holding a plain writable data property of that name: the assignment
+ * then just records the member read last (proto3's "last one wins"), and any other member
+ * present is ignored by `toEnvelope`. (The accessor itself is non-configurable, hence the extra
+ * prototype; the decoder instantiates with `new C`, which picks the new prototype up.)
+ */
+for (const type of [EnvelopeType, root.lookupType('paxos.Value')]) {
+  const ctor = type.ctor;
+  const props: PropertyDescriptorMap = {};
+  for (const oneof of type.oneofsArray) props[oneof.name] = { value: undefined, writable: true };
+  ctor.prototype = Object.create(ctor.prototype as object, props);
+}
+// Generate the encoder/decoder now rather than on the first frame.
+EnvelopeType.setup();
+
+/**
+ * One writer, reused by every `encodeEnvelope` call (encoding is synchronous and re-entrancy
+ * free): a fresh protobufjs writer costs two buffer allocations per frame. Its buffer grows to
+ * the largest frame encoded; one larger than `WRITER_KEEP_BYTES` is dropped after use.
+ */
+let writer = new protobuf.Writer();
+const WRITER_KEEP_BYTES = 64 * 1024;
+
+function encodeFrame(pb: object): Uint8Array {
+  const w = writer;
+  w.pos = 0;
+  w.states = null;
+  EnvelopeType.encode(pb, w);
+  const size = w.pos;
+  if (w.buf.length > WRITER_KEEP_BYTES) writer = new protobuf.Writer();
+  if (size > MAX_FRAME_BYTES) {
+    throw new RangeError(`encoded frame of ${size} bytes exceeds MAX_FRAME_BYTES (${MAX_FRAME_BYTES})`);
+  }
+  // An exact-size copy that owns its memory (never a view into the shared buffer).
+  return w.buf.slice(0, size);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoded shapes (what protobufjs hands back; absent message fields read as null, absent
+// scalars as their proto3 default, uint64/sint64 as Long, or number without long.js)
+// ---------------------------------------------------------------------------------------------
+
+interface LongLike {
+  readonly low: number;
+  readonly high: number;
+  toString(): string;
+}
+type Int64 = number | LongLike;
+
+interface PbBallot {
+  readonly round: number;
+  readonly proposerId: number;
+}
+interface PbCommand {
+  readonly clientId: string;
+  readonly requestId: Int64;
+  readonly payload: Uint8Array;
+}
+interface PbValue {
+  /** The oneof: the member read last, if any. */
+  readonly kind: 'noop' | 'batch' | undefined;
+  readonly noop: object | null;
+  readonly batch: { readonly commands: readonly PbCommand[] } | null;
+}
+interface PbAcceptedEntry {
+  readonly slot: Int64;
+  readonly ballot: PbBallot | null;
+  readonly value: PbValue | null;
+}
+interface PbClientRequest {
+  readonly command: PbCommand | null;
+}
+interface PbClientReply {
+  readonly clientId: string;
+  readonly requestId: Int64;
+  readonly slot: Int64;
+}
+interface PbClientBatch {
+  readonly commands: readonly PbCommand[];
+  readonly forwarded: boolean;
+}
+interface PbLeaderInfo {
+  readonly leader: string;
+  readonly ballot: PbBallot | null;
+}
+interface PbPhase1a {
+  readonly ballot: PbBallot | null;
+  readonly fromSlot: Int64;
+}
+interface PbPhase1b {
+  readonly ballot: PbBallot | null;
+  readonly groupId: number;
+  readonly acceptorId: number;
+  readonly watermark: Int64;
+  readonly accepted: readonly PbAcceptedEntry[];
+}
+interface PbPhase2a {
+  readonly slot: Int64;
+  readonly ballot: PbBallot | null;
+  readonly value: PbValue | null;
+  readonly watermark: Int64;
+  readonly groupId: number;
+  readonly acceptors: readonly string[];
+}
+interface PbPhase2b {
+  readonly slot: Int64;
+  readonly ballot: PbBallot | null;
+  readonly groupId: number;
+  readonly acceptorId: number;
+}
+interface PbNack {
+  readonly slot: Int64;
+  readonly ballot: PbBallot | null;
+  readonly promised: PbBallot | null;
+}
+interface PbChosen {
+  readonly slot: Int64;
+  readonly ballot: PbBallot | null;
+  readonly value: PbValue | null;
+}
+interface PbHeartbeat {
+  readonly ballot: PbBallot | null;
+  readonly watermark: Int64;
+}
+interface PbEnvelope {
+  readonly from: string;
+  /** The oneof: the name of the body field read last, if any (see the Root setup above). */
+  readonly body: string | undefined;
+  readonly clientRequest: PbClientRequest;
+  readonly clientReply: PbClientReply;
+  readonly clientBatch: PbClientBatch;
+  readonly leaderInfo: PbLeaderInfo;
+  readonly phase1a: PbPhase1a;
+  readonly phase1b: PbPhase1b;
+  readonly phase2a: PbPhase2a;
+  readonly phase2b: PbPhase2b;
+  readonly nack: PbNack;
+  readonly chosen: PbChosen;
+  readonly heartbeat: PbHeartbeat;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+const PB_NOOP_VALUE = Object.freeze({ noop: Object.freeze({}) });
+
+/** TS value → the proto `Value` shape (a batch's `commands` already has the proto layout). */
+function pbValue(v: Value): object {
+  return v.kind === 'noop' ? PB_NOOP_VALUE : { batch: v };
+}
+
+/**
+ * Encodes one frame. Throws TypeError/RangeError if `env` holds a value that cannot round-trip
+ * (or the frame would exceed `MAX_FRAME_BYTES`): whatever this returns, `decodeEnvelope` accepts.
+ */
+export function encodeEnvelope(env: Envelope): Uint8Array {
+  checkAddress(env.from, 'Envelope.from');
+  const m = env.message;
+  let pb: object;
+  switch (m.type) {
+    // Where the TS layout equals the proto layout the message object is encoded as is (the
+    // generated encoder reads only the schema's fields, so the extra `type` is ignored).
+    case 'ClientRequest':
+      checkCommand(m.command, 'ClientRequest.command');
+      pb = { from: env.from, clientRequest: m };
+      break;
+    case 'ClientReply':
+      checkAddress(m.clientId, 'ClientReply.clientId');
+      checkU64(m.requestId, 'ClientReply.requestId');
+      checkU64(m.slot, 'ClientReply.slot');
+      pb = { from: env.from, clientReply: m };
+      break;
+    case 'ClientBatch':
+      checkCommands(m.commands, 'ClientBatch.commands');
+      checkBool(m.forwarded, 'ClientBatch.forwarded');
+      pb = { from: env.from, clientBatch: m };
+      break;
+    case 'LeaderInfo':
+      checkAddress(m.leader, 'LeaderInfo.leader');
+      checkBallot(m.ballot, 'LeaderInfo.ballot');
+      pb = { from: env.from, leaderInfo: m };
+      break;
+    case 'Phase1a':
+      checkBallot(m.ballot, 'Phase1a.ballot');
+      checkU64(m.fromSlot, 'Phase1a.fromSlot');
+      pb = { from: env.from, phase1a: m };
+      break;
+    case 'Phase1b':
+      pb = { from: env.from, phase1b: pbPhase1b(m) };
+      break;
+    case 'Phase2a':
+      pb = { from: env.from, phase2a: pbPhase2a(m) };
+      break;
+    case 'Phase2b':
+      checkU64(m.slot, 'Phase2b.slot');
+      checkBallot(m.ballot, 'Phase2b.ballot');
+      checkU32(m.groupId, 'Phase2b.groupId');
+      checkU32(m.acceptorId, 'Phase2b.acceptorId');
+      pb = { from: env.from, phase2b: m };
+      break;
+    case 'Nack':
+      if (!(Number.isSafeInteger(m.slot) && m.slot >= -1)) {
+        throw new RangeError(`Nack.slot must be -1 or a safe non-negative integer, got ${String(m.slot)}`);
+      }
+      checkBallot(m.ballot, 'Nack.ballot');
+      checkBallot(m.promised, 'Nack.promised');
+      pb = { from: env.from, nack: m };
+      break;
+    case 'Chosen':
+      pb = { from: env.from, chosen: pbChosen(m) };
+      break;
+    case 'Heartbeat':
+      checkBallot(m.ballot, 'Heartbeat.ballot');
+      checkU64(m.watermark, 'Heartbeat.watermark');
+      pb = { from: env.from, heartbeat: m };
+      break;
+    default:
+      throw new TypeError(`unknown message type ${String((m as { type?: unknown }).type)}`);
+  }
+  return encodeFrame(pb);
+}
+
+function pbPhase1b(m: Phase1b): object {
+  checkBallot(m.ballot, 'Phase1b.ballot');
+  checkU32(m.groupId, 'Phase1b.groupId');
+  checkU32(m.acceptorId, 'Phase1b.acceptorId');
+  checkU64(m.watermark, 'Phase1b.watermark');
+  const entries = m.accepted;
+  checkArray(entries, 'Phase1b.accepted');
+  const accepted = new Array<object>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as Phase1b['accepted'][number];
+    checkU64(e.slot, 'Phase1b.accepted[].slot');
+    checkBallot(e.ballot, 'Phase1b.accepted[].ballot');
+    checkValue(e.value, 'Phase1b.accepted[].value');
+    accepted[i] = { slot: e.slot, ballot: e.ballot, value: pbValue(e.value) };
+  }
+  return { ballot: m.ballot, groupId: m.groupId, acceptorId: m.acceptorId, watermark: m.watermark, accepted };
+}
+
+function pbPhase2a(m: Phase2a): object {
+  checkU64(m.slot, 'Phase2a.slot');
+  checkBallot(m.ballot, 'Phase2a.ballot');
+  checkValue(m.value, 'Phase2a.value');
+  checkU64(m.watermark, 'Phase2a.watermark');
+  checkU32(m.groupId, 'Phase2a.groupId');
+  checkArray(m.acceptors, 'Phase2a.acceptors');
+  for (const a of m.acceptors) checkAddress(a, 'Phase2a.acceptors[]');
+  return {
+    slot: m.slot,
+    ballot: m.ballot,
+    value: pbValue(m.value),
+    watermark: m.watermark,
+    groupId: m.groupId,
+    acceptors: m.acceptors,
+  };
+}
+
+function pbChosen(m: Chosen): object {
+  checkU64(m.slot, 'Chosen.slot');
+  checkBallot(m.ballot, 'Chosen.ballot');
+  if (m.value === null) return { slot: m.slot, ballot: m.ballot };
+  checkValue(m.value, 'Chosen.value');
+  return { slot: m.slot, ballot: m.ballot, value: pbValue(m.value) };
+}
+
+function checkU64(n: number, what: string): void {
+  if (!(Number.isSafeInteger(n) && n >= 0)) {
+    throw new RangeError(`${what} must be a safe non-negative integer, got ${String(n)}`);
+  }
+}
+
+function checkU32(n: number, what: string): void {
+  if (!(Number.isInteger(n) && n >= 0 && n <= 0xffffffff)) {
+    throw new RangeError(`${what} must be an integer in [0, 2^32-1], got ${String(n)}`);
+  }
+}
+
+function checkBool(b: boolean, what: string): void {
+  if (typeof b !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${typeof b}`);
+}
+
+function checkArray(a: unknown, what: string): void {
+  if (!Array.isArray(a)) throw new TypeError(`${what} must be an array`);
+}
+
+const wellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+
+function checkAddress(s: Address, what: string): void {
+  if (typeof s !== 'string' || s.length === 0) {
+    throw new TypeError(`${what} must be a non-empty string`);
+  }
+  // Lone surrogates cannot be encoded as UTF-8 and would not survive the round trip.
+  if (wellFormed !== undefined && !wellFormed.call(s)) {
+    throw new TypeError(`${what} must be well-formed Unicode (it has a lone surrogate)`);
+  }
+}
+
+function checkBallot(b: Ballot, what: string): void {
+  if (b === null || typeof b !== 'object') throw new TypeError(`${what} must be a Ballot`);
+  checkU32(b.round, `${what}.round`);
+  checkU32(b.proposerId, `${what}.proposerId`);
+}
+
+function checkCommand(c: Command, what: string): void {
+  if (c === null || typeof c !== 'object') throw new TypeError(`${what} must be a Command`);
+  checkAddress(c.clientId, `${what}.clientId`);
+  checkU64(c.requestId, `${what}.requestId`);
+  if (!(c.payload instanceof Uint8Array)) throw new TypeError(`${what}.payload must be a Uint8Array`);
+}
+
+function checkCommands(cs: readonly Command[], what: string): void {
+  checkArray(cs, what);
+  for (let i = 0; i < cs.length; i++) checkCommand(cs[i] as Command, what);
+}
+
+function checkValue(v: Value, what: string): void {
+  if (v === null || typeof v !== 'object') throw new TypeError(`${what} must be a Value`);
+  if (v.kind === 'batch') checkCommands(v.commands, `${what}.commands`);
+  else if (v.kind !== 'noop') throw new TypeError(`${what}.kind must be 'noop' or 'batch'`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+const BODY_FIELDS =
+  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat';
+
+/** Decodes one frame. Never throws. */
+export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
+  try {
+    if (!(bytes instanceof Uint8Array)) return fail('expected the frame as a Uint8Array');
+    const n = bytes.length;
+    if (n > MAX_FRAME_BYTES) {
+      return fail(`frame of ${n} bytes exceeds MAX_FRAME_BYTES (${MAX_FRAME_BYTES})`);
+    }
+    if (n === 0) return fail(`empty frame: envelope has no message body (expected one of ${BODY_FIELDS})`);
+    const reader = protobuf.Reader.create(bytes);
+    reader.discardUnknown = true;
+    const pb = EnvelopeType.decode(reader) as unknown as PbEnvelope;
+    return { ok: true, envelope: toEnvelope(pb) };
+  } catch (e) {
+    return { ok: false, error: asDecodeError(e) };
+  }
+}
+
+function fail(reason: string): DecodeResult {
+  return { ok: false, error: new DecodeError(reason) };
+}
+
+function asDecodeError(e: unknown): DecodeError {
+  if (e instanceof DecodeError) return e;
+  let msg: string;
+  try {
+    msg = e instanceof Error ? e.message : String(e);
+  } catch {
+    msg = 'unknown error';
+  }
+  if (msg.startsWith('index out of range')) {
+    return new DecodeError(`truncated frame: a field runs past the end of its enclosing message (${msg})`);
+  }
+  if (e instanceof TypeError && /utf-?8|encoded data/i.test(msg)) {
+    return new DecodeError(`malformed frame: a string field is not valid UTF-8 (${msg})`);
+  }
+  if (msg === 'max depth exceeded' || msg.startsWith('Maximum call stack')) {
+    return new DecodeError(`malformed frame: nested too deeply (${msg})`);
+  }
+  return new DecodeError(`malformed frame: ${msg || 'protobuf decoding failed'}`);
+}
+
+function toEnvelope(pb: PbEnvelope): Envelope {
+  const from = pb.from;
+  if (from.length === 0) throw new DecodeError('Envelope.from is empty (expected the sender address)');
+  let message: Message;
+  switch (pb.body) {
+    case 'clientRequest':
+      message = {
+        type: 'ClientRequest',
+        command: command(pb.clientRequest.command, 'ClientRequest.command', -1),
+      };
+      break;
+    case 'clientReply': {
+      const m = pb.clientReply;
+      message = {
+        type: 'ClientReply',
+        clientId: address(m.clientId, 'ClientReply.clientId'),
+        requestId: u64(m.requestId, 'ClientReply.requestId'),
+        slot: u64(m.slot, 'ClientReply.slot'),
+      };
+      break;
+    }
+    case 'clientBatch': {
+      const m = pb.clientBatch;
+      message = {
+        type: 'ClientBatch',
+        commands: commands(m.commands, 'ClientBatch.commands'),
+        forwarded: m.forwarded === true,
+      };
+      break;
+    }
+    case 'leaderInfo': {
+      const m = pb.leaderInfo;
+      message = {
+        type: 'LeaderInfo',
+        leader: address(m.leader, 'LeaderInfo.leader'),
+        ballot: ballot(m.ballot, 'LeaderInfo.ballot'),
+      };
+      break;
+    }
+    case 'phase1a': {
+      const m = pb.phase1a;
+      message = {
+        type: 'Phase1a',
+        ballot: ballot(m.ballot, 'Phase1a.ballot'),
+        fromSlot: u64(m.fromSlot, 'Phase1a.fromSlot'),
+      };
+      break;
+    }
+    case 'phase1b':
+      message = phase1b(pb.phase1b);
+      break;
+    case 'phase2a':
+      message = phase2a(pb.phase2a);
+      break;
+    case 'phase2b': {
+      const m = pb.phase2b;
+      message = {
+        type: 'Phase2b',
+        slot: u64(m.slot, 'Phase2b.slot'),
+        ballot: ballot(m.ballot, 'Phase2b.ballot'),
+        groupId: m.groupId,
+        acceptorId: m.acceptorId,
+      };
+      break;
+    }
+    case 'nack': {
+      const m = pb.nack;
+      message = {
+        type: 'Nack',
+        slot: nackSlot(m.slot),
+        ballot: ballot(m.ballot, 'Nack.ballot'),
+        promised: ballot(m.promised, 'Nack.promised'),
+      };
+      break;
+    }
+    case 'chosen': {
+      const m = pb.chosen;
+      message = {
+        type: 'Chosen',
+        slot: u64(m.slot, 'Chosen.slot'),
+        ballot: ballot(m.ballot, 'Chosen.ballot'),
+        value: m.value == null ? null : value(m.value, 'Chosen.value', 'Chosen.value.batch.commands'),
+      };
+      break;
+    }
+    case 'heartbeat': {
+      const m = pb.heartbeat;
+      message = {
+        type: 'Heartbeat',
+        ballot: ballot(m.ballot, 'Heartbeat.ballot'),
+        watermark: u64(m.watermark, 'Heartbeat.watermark'),
+      };
+      break;
+    }
+    default:
+      throw new DecodeError(`envelope has no message body (expected one of ${BODY_FIELDS})`);
+  }
+  return { from, message };
+}
+
+function phase1b(m: PbPhase1b): Phase1b {
+  const src = m.accepted;
+  const accepted = new Array<Phase1b['accepted'][number]>(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const e = src[i] as PbAcceptedEntry;
+    try {
+      accepted[i] = {
+        slot: u64(e.slot, 'Phase1b.accepted[].slot'),
+        ballot: ballot(e.ballot, 'Phase1b.accepted[].ballot'),
+        value: value(e.value, 'Phase1b.accepted[].value', 'Phase1b.accepted[].value.batch.commands'),
+      };
+    } catch (err) {
+      // Name the offending entry (the index is only rendered on this error path).
+      if (err instanceof DecodeError) {
+        throw new DecodeError(err.reason.replace('Phase1b.accepted[]', `Phase1b.accepted[${i}]`));
+      }
+      throw err;
+    }
+  }
+  return {
+    type: 'Phase1b',
+    ballot: ballot(m.ballot, 'Phase1b.ballot'),
+    groupId: m.groupId,
+    acceptorId: m.acceptorId,
+    watermark: u64(m.watermark, 'Phase1b.watermark'),
+    accepted,
+  };
+}
+
+function phase2a(m: PbPhase2a): Phase2a {
+  const src = m.acceptors;
+  const acceptors = new Array<Address>(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const a = src[i] as string;
+    if (a.length === 0) throw new DecodeError(`Phase2a.acceptors[${i}] is empty (expected an address)`);
+    acceptors[i] = a;
+  }
+  return {
+    type: 'Phase2a',
+    slot: u64(m.slot, 'Phase2a.slot'),
+    ballot: ballot(m.ballot, 'Phase2a.ballot'),
+    value: value(m.value, 'Phase2a.value', 'Phase2a.value.batch.commands'),
+    watermark: u64(m.watermark, 'Phase2a.watermark'),
+    groupId: m.groupId,
+    acceptors,
+  };
+}
+
+// Field names in error reasons are constant strings (no allocation on the happy path); indices
+// into repeated fields are rendered only when an error is raised.
+
+function ballot(b: PbBallot | null, where: string): Ballot {
+  if (b == null) throw new DecodeError(`${where} missing (expected a Ballot)`);
+  return { round: b.round, proposerId: b.proposerId };
+}
+
+const TWO_32 = 4294967296;
+
+/** uint64 → number, or -1 if it exceeds Number.MAX_SAFE_INTEGER. */
+function u64OrMinus1(v: Int64): number {
+  if (typeof v === 'number') return v <= Number.MAX_SAFE_INTEGER ? v : -1;
+  const hi = v.high >>> 0;
+  return hi <= 0x1fffff ? hi * TWO_32 + (v.low >>> 0) : -1;
+}
+
+/** uint64 → number, rejecting values above Number.MAX_SAFE_INTEGER. */
+function u64(v: Int64, where: string): number {
+  const n = u64OrMinus1(v);
+  if (n < 0) throw tooLarge(v, where);
+  return n;
+}
+
+function tooLarge(v: Int64, where: string): DecodeError {
+  const exact =
+    typeof v === 'number' ? String(v) : (BigInt(v.high >>> 0) * 4294967296n + BigInt(v.low >>> 0)).toString();
+  return new DecodeError(`${where} ${exact} exceeds Number.MAX_SAFE_INTEGER (expected a value < 2^53)`);
+}
+
+/** Nack.slot (sint64) → number: -1 (phase 1) or a safe non-negative slot. */
+function nackSlot(v: Int64): number {
+  const n = typeof v === 'number' ? v : v.high * TWO_32 + (v.low >>> 0);
+  if (Number.isSafeInteger(n) && n >= -1) return n;
+  const exact =
+    typeof v === 'number' ? String(v) : (BigInt(v.high) * 4294967296n + BigInt(v.low >>> 0)).toString();
+  throw new DecodeError(`Nack.slot ${exact} is out of range (expected -1 or a slot in [0, 2^53-1])`);
+}
+
+function address(s: string, where: string): Address {
+  if (s.length === 0) throw new DecodeError(`${where} is empty (expected an address)`);
+  return s;
+}
+
+/** `index` ≥ 0: element `index` of the repeated field `where`. */
+function command(c: PbCommand | null, where: string, index: number): Command {
+  if (c == null) throw new DecodeError(`${where} missing (expected a Command)`);
+  if (c.clientId.length === 0) {
+    throw new DecodeError(
+      `${index >= 0 ? `${where}[${index}]` : where}.clientId is empty (expected an address)`,
+    );
+  }
+  const requestId = u64OrMinus1(c.requestId);
+  if (requestId < 0) throw tooLarge(c.requestId, `${index >= 0 ? `${where}[${index}]` : where}.requestId`);
+  return {
+    clientId: c.clientId,
+    requestId,
+    // Copy: never alias (and pin) the frame's buffer.
+    payload: new Uint8Array(c.payload),
+  };
+}
+
+function commands(src: readonly PbCommand[], where: string): Command[] {
+  const out = new Array<Command>(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = command(src[i] as PbCommand, where, i);
+  return out;
+}
+
+function value(v: PbValue | null, where: string, commandsWhere: string): Value {
+  if (v == null) throw new DecodeError(`${where} missing (expected a Value)`);
+  const kind = v.kind;
+  if (kind === 'batch' && v.batch != null) {
+    return { kind: 'batch', commands: commands(v.batch.commands, commandsWhere) };
+  }
+  if (kind === 'noop') return NOOP;
+  throw new DecodeError(`${where} has neither noop nor batch (expected exactly one)`);
+}

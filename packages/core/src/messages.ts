@@ -1,0 +1,149 @@
+/**
+ * Every message the roles exchange. The wire form is `proto/paxos.proto`; `codec.ts` maps between
+ * the two. Addresses are opaque strings: the simulator uses logical names, the transport uses
+ * full `tcp://host:port` endpoints.
+ */
+
+export type Address = string;
+
+/** Ballots order lexicographically by `(round, proposerId)`; a proposer id is unique per incarnation. */
+export interface Ballot {
+  readonly round: number;
+  readonly proposerId: number;
+}
+
+export interface Command {
+  /** Where the reply goes, and half of the command's identity. */
+  readonly clientId: Address;
+  readonly requestId: number;
+  readonly payload: Uint8Array;
+}
+
+/** What a slot holds: a noop (fills a hole) or a batch of client commands. */
+export type Value =
+  | { readonly kind: 'noop' }
+  | { readonly kind: 'batch'; readonly commands: readonly Command[] };
+
+export interface AcceptedEntry {
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly value: Value;
+}
+
+/** client → batcher */
+export interface ClientRequest {
+  readonly type: 'ClientRequest';
+  readonly command: Command;
+}
+
+/** unbatcher → client: the command is chosen at `slot`. */
+export interface ClientReply {
+  readonly type: 'ClientReply';
+  readonly clientId: Address;
+  readonly requestId: number;
+  readonly slot: number;
+}
+
+/** batcher → proposer (and a non-leader proposer → the leader it knows, once). */
+export interface ClientBatch {
+  readonly type: 'ClientBatch';
+  readonly commands: readonly Command[];
+  readonly forwarded: boolean;
+}
+
+/** proposer → batcher: who leads, so batches go straight there. */
+export interface LeaderInfo {
+  readonly type: 'LeaderInfo';
+  readonly leader: Address;
+  readonly ballot: Ballot;
+}
+
+/** proposer → acceptor: promise not to accept below `ballot`; report accepted slots ≥ `fromSlot`. */
+export interface Phase1a {
+  readonly type: 'Phase1a';
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+}
+
+/** acceptor → proposer */
+export interface Phase1b {
+  readonly type: 'Phase1b';
+  readonly ballot: Ballot;
+  readonly groupId: number;
+  readonly acceptorId: number;
+  /** Every slot below this is chosen (as the acceptor learnt from a leader). */
+  readonly watermark: number;
+  readonly accepted: readonly AcceptedEntry[];
+}
+
+/**
+ * leader → proxy leader (with the slot's group and its acceptors), and proxy leader → acceptor
+ * (acceptors empty). `watermark` piggybacks the leader's chosen watermark (design rule 9).
+ */
+export interface Phase2a {
+  readonly type: 'Phase2a';
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly value: Value;
+  readonly watermark: number;
+  readonly groupId: number;
+  readonly acceptors: readonly Address[];
+}
+
+/** acceptor → proxy leader: a vote. */
+export interface Phase2b {
+  readonly type: 'Phase2b';
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly groupId: number;
+  readonly acceptorId: number;
+}
+
+/**
+ * A rejection because a higher ballot was promised: acceptor → proposer (phase 1, slot -1),
+ * acceptor → proxy leader and proxy leader → leader (phase 2, the slot).
+ */
+export interface Nack {
+  readonly type: 'Nack';
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+}
+
+/** proxy leader → unbatcher (with the value) and → leader (value omitted, slot and ballot only). */
+export interface Chosen {
+  readonly type: 'Chosen';
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly value: Value | null;
+}
+
+/** leader → other proposers */
+export interface Heartbeat {
+  readonly type: 'Heartbeat';
+  readonly ballot: Ballot;
+  readonly watermark: number;
+}
+
+export type Message =
+  | ClientRequest
+  | ClientReply
+  | ClientBatch
+  | LeaderInfo
+  | Phase1a
+  | Phase1b
+  | Phase2a
+  | Phase2b
+  | Nack
+  | Chosen
+  | Heartbeat;
+
+export type MessageType = Message['type'];
+
+/** One frame on the wire: the sender's reply address and one message. */
+export interface Envelope {
+  readonly from: Address;
+  readonly message: Message;
+}
+
+export const NOOP: Value = Object.freeze({ kind: 'noop' });

@@ -1,0 +1,195 @@
+import { ballotEquals, compareBallots } from '../ballot.ts';
+import { quorumForGroupSize } from '../configuration.ts';
+import { type Effect, Effects, type Members, type Role, type RoleEvent } from '../effects.ts';
+import type { Address, Ballot, Nack, Phase2a, Phase2b, Value } from '../messages.ts';
+
+export interface ProxyLeaderTiming {
+  /** Phase-2a goes to f+1 acceptors first; to all 2f+1 if the slot is not chosen within this. */
+  readonly thriftyTimeoutMs: number;
+}
+
+export const DEFAULT_PROXY_LEADER_TIMING: ProxyLeaderTiming = { thriftyTimeoutMs: 50 };
+
+export interface ProxyLeaderOptions {
+  readonly address: Address;
+  readonly members: Pick<Members, 'unbatchers'>;
+  readonly timing?: Partial<ProxyLeaderTiming>;
+}
+
+/** One slot this proxy leader is getting chosen. Exposed to tests that plant vote-counting bugs. */
+export interface InFlightSlot {
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly value: Value;
+  readonly leader: Address;
+  readonly groupId: number;
+  readonly acceptors: readonly Address[];
+  readonly watermark: number;
+  readonly voters: Set<number>;
+  readonly startedAt: number;
+  sentToAll: boolean;
+}
+
+const TIMER_THRIFTY = 'thrifty';
+
+/**
+ * Proxy leader: takes the phase-2 work off the leader. Stateless apart from the slots in flight;
+ * if it dies the leader re-proposes through another one.
+ */
+export class ProxyLeader implements Role {
+  readonly address: Address;
+  private readonly timing: ProxyLeaderTiming;
+  private members: Pick<Members, 'unbatchers'>;
+  /** Kept in arrival order so the thrifty scan stops at the first young slot. */
+  private readonly inflight = new Map<number, InFlightSlot>();
+  private unbatcherCursor = 0;
+  private scanArmed = false;
+
+  constructor(options: ProxyLeaderOptions) {
+    this.address = options.address;
+    this.members = options.members;
+    this.timing = { ...DEFAULT_PROXY_LEADER_TIMING, ...options.timing };
+  }
+
+  get inflightSlots(): number {
+    return this.inflight.size;
+  }
+
+  start(): Effect[] {
+    return [];
+  }
+
+  step(now: number, event: RoleEvent): Effect[] {
+    const fx = new Effects();
+    switch (event.type) {
+      case 'message': {
+        const { from, message } = event;
+        switch (message.type) {
+          case 'Phase2a':
+            this.onPhase2a(fx, now, from, message);
+            break;
+          case 'Phase2b':
+            this.onPhase2b(fx, now, from, message);
+            break;
+          case 'Nack':
+            this.onNack(fx, message);
+            break;
+          default:
+            break;
+        }
+        break;
+      }
+      case 'timer':
+        if (event.name === TIMER_THRIFTY) this.onThriftyScan(fx, now);
+        break;
+      case 'membership':
+        this.members = { ...this.members, ...event.members };
+        break;
+    }
+    return fx.list;
+  }
+
+  private onPhase2a(fx: Effects, now: number, from: Address, msg: Phase2a): void {
+    const existing = this.inflight.get(msg.slot);
+    if (existing !== undefined && ballotEquals(existing.ballot, msg.ballot)) {
+      // The leader resent: our earlier phase-2a may have been lost, so ask everyone this time.
+      this.sendToAcceptors(fx, existing, 0, existing.acceptors.length);
+      existing.sentToAll = true;
+      fx.inc('retransmissions');
+      return;
+    }
+    if (existing !== undefined && compareBallots(existing.ballot, msg.ballot) > 0) return;
+    if (msg.acceptors.length === 0) return;
+    const entry: InFlightSlot = {
+      slot: msg.slot,
+      ballot: msg.ballot,
+      value: msg.value,
+      leader: from,
+      groupId: msg.groupId,
+      acceptors: msg.acceptors,
+      watermark: msg.watermark,
+      voters: new Set(),
+      startedAt: now,
+      sentToAll: false,
+    };
+    this.inflight.delete(msg.slot);
+    this.inflight.set(msg.slot, entry);
+    // Thrifty: f+1 acceptors, rotating by slot so load spreads across the group.
+    const quorum = quorumForGroupSize(entry.acceptors.length);
+    this.sendToAcceptors(fx, entry, msg.slot % entry.acceptors.length, quorum);
+    if (!this.scanArmed) {
+      this.scanArmed = true;
+      fx.setTimer(TIMER_THRIFTY, this.timing.thriftyTimeoutMs);
+    }
+    fx.gauge('inflight_slots', this.inflight.size);
+  }
+
+  private onPhase2b(fx: Effects, now: number, from: Address, msg: Phase2b): void {
+    const entry = this.inflight.get(msg.slot);
+    if (entry === undefined || !ballotEquals(entry.ballot, msg.ballot) || entry.groupId !== msg.groupId)
+      return;
+    if (entry.acceptors[msg.acceptorId] !== from) return;
+    if (this.countVote(entry, msg.acceptorId) < quorumForGroupSize(entry.acceptors.length)) return;
+
+    this.inflight.delete(msg.slot);
+    fx.observe('phase2_latency_ms', now - entry.startedAt);
+    fx.inc('slots_chosen');
+    const unbatchers = this.members.unbatchers;
+    if (unbatchers.length > 0) {
+      const unbatcher = unbatchers[this.unbatcherCursor++ % unbatchers.length] as Address;
+      fx.send(unbatcher, { type: 'Chosen', slot: entry.slot, ballot: entry.ballot, value: entry.value });
+    }
+    fx.send(entry.leader, { type: 'Chosen', slot: entry.slot, ballot: entry.ballot, value: null });
+    fx.gauge('inflight_slots', this.inflight.size);
+  }
+
+  /**
+   * Records a vote and returns how many count towards the quorum: distinct acceptors, never
+   * messages, since the network may duplicate a phase-2b (design rule 4).
+   */
+  protected countVote(entry: InFlightSlot, acceptorId: number): number {
+    entry.voters.add(acceptorId);
+    return entry.voters.size;
+  }
+
+  private onNack(fx: Effects, msg: Nack): void {
+    const entry = this.inflight.get(msg.slot);
+    if (entry === undefined || !ballotEquals(entry.ballot, msg.ballot)) return;
+    this.inflight.delete(msg.slot);
+    fx.inc('p2b_preempted');
+    fx.send(entry.leader, { type: 'Nack', slot: msg.slot, ballot: msg.ballot, promised: msg.promised });
+    fx.gauge('inflight_slots', this.inflight.size);
+  }
+
+  private onThriftyScan(fx: Effects, now: number): void {
+    for (const entry of this.inflight.values()) {
+      if (now - entry.startedAt < this.timing.thriftyTimeoutMs) break;
+      if (entry.sentToAll) continue;
+      entry.sentToAll = true;
+      const quorum = quorumForGroupSize(entry.acceptors.length);
+      // The ones the thrifty send skipped.
+      this.sendToAcceptors(
+        fx,
+        entry,
+        (entry.slot % entry.acceptors.length) + quorum,
+        entry.acceptors.length - quorum,
+      );
+    }
+    this.scanArmed = this.inflight.size > 0;
+    if (this.scanArmed) fx.setTimer(TIMER_THRIFTY, this.timing.thriftyTimeoutMs);
+  }
+
+  private sendToAcceptors(fx: Effects, entry: InFlightSlot, first: number, count: number): void {
+    const n = entry.acceptors.length;
+    const phase2a: Phase2a = {
+      type: 'Phase2a',
+      slot: entry.slot,
+      ballot: entry.ballot,
+      value: entry.value,
+      watermark: entry.watermark,
+      groupId: entry.groupId,
+      acceptors: [],
+    };
+    for (let i = 0; i < count; i++) fx.send(entry.acceptors[(first + i) % n] as Address, phase2a);
+  }
+}

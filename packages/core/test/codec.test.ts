@@ -1,0 +1,672 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import {
+  DecodeError,
+  type DecodeResult,
+  decodeEnvelope,
+  encodeEnvelope,
+  MAX_FRAME_BYTES,
+} from '../src/codec/index.ts';
+import { paxosSchema } from '../src/codec/schema.generated.ts';
+import type { Ballot, Command, Envelope, Message, Value } from '../src/messages.ts';
+import { NOOP } from '../src/messages.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+const protoPath = fileURLToPath(new URL('../proto/paxos.proto', import.meta.url));
+const generatedPath = fileURLToPath(new URL('../src/codec/schema.generated.ts', import.meta.url));
+
+/** A reflection Root independent of the codec, to hand-craft frames the codec would never emit. */
+const rawRoot = protobuf.Root.fromJSON(paxosSchema as unknown as protobuf.INamespace);
+const RawEnvelope = rawRoot.lookupType('paxos.Envelope');
+
+function rawFrame(obj: Record<string, unknown>): Uint8Array {
+  return RawEnvelope.encode(obj).finish();
+}
+
+function roundTrip(env: Envelope): Envelope {
+  const res = decodeEnvelope(encodeEnvelope(env));
+  if (!res.ok) throw new Error(`decode failed: ${res.error.reason}`);
+  return res.envelope;
+}
+
+function expectError(res: DecodeResult, pattern: RegExp | string): DecodeError {
+  expect(res.ok).toBe(false);
+  if (res.ok) throw new Error('unreachable');
+  expect(res.error).toBeInstanceOf(DecodeError);
+  expect(res.error.reason.length).toBeGreaterThan(0);
+  if (typeof pattern === 'string') expect(res.error.reason).toContain(pattern);
+  else expect(res.error.reason).toMatch(pattern);
+  return res.error;
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const b = (round: number, proposerId: number): Ballot => ({ round, proposerId });
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
+const PIPES = utf8('|a||b|||');
+
+const cmd = (clientId: string, requestId: number, payload: Uint8Array): Command => ({
+  clientId,
+  requestId,
+  payload,
+});
+const batch = (...commands: Command[]): Value => ({ kind: 'batch', commands });
+
+// ---------------------------------------------------------------------------------------------
+// Round trips, one per message kind
+// ---------------------------------------------------------------------------------------------
+
+const examples: Array<[string, Envelope]> = [
+  [
+    'ClientRequest (every byte value)',
+    { from: 'client-1', message: { type: 'ClientRequest', command: cmd('client-1', 7, ALL_BYTES) } },
+  ],
+  [
+    'ClientRequest (| characters, empty payload elsewhere)',
+    {
+      from: 'tcp://127.0.0.1:9000',
+      message: { type: 'ClientRequest', command: cmd('c|1', MAX_SAFE, PIPES) },
+    },
+  ],
+  [
+    'ClientRequest (empty payload, request id 0)',
+    { from: 'c', message: { type: 'ClientRequest', command: cmd('c', 0, new Uint8Array(0)) } },
+  ],
+  [
+    'ClientReply',
+    {
+      from: 'unbatcher-0',
+      message: { type: 'ClientReply', clientId: 'client-9', requestId: MAX_SAFE - 1, slot: MAX_SAFE },
+    },
+  ],
+  [
+    'ClientBatch',
+    {
+      from: 'batcher-0',
+      message: {
+        type: 'ClientBatch',
+        commands: [cmd('a', 1, ALL_BYTES), cmd('b|c', 2, PIPES), cmd('ü→🙂', 3, new Uint8Array(0))],
+        forwarded: true,
+      },
+    },
+  ],
+  [
+    'ClientBatch (empty, not forwarded)',
+    { from: 'b', message: { type: 'ClientBatch', commands: [], forwarded: false } },
+  ],
+  [
+    'LeaderInfo',
+    { from: 'p-1', message: { type: 'LeaderInfo', leader: 'tcp://10.0.0.1:7000', ballot: b(3, 1) } },
+  ],
+  ['Phase1a', { from: 'p-1', message: { type: 'Phase1a', ballot: b(0xffffffff, 0xffffffff), fromSlot: 0 } }],
+  [
+    'Phase1b',
+    {
+      from: 'a-1-2',
+      message: {
+        type: 'Phase1b',
+        ballot: b(4, 2),
+        groupId: 1,
+        acceptorId: 2,
+        watermark: 2 ** 40,
+        accepted: [
+          { slot: 2 ** 40, ballot: b(3, 1), value: NOOP },
+          { slot: 2 ** 40 + 1, ballot: b(3, 0), value: batch(cmd('x', 1, ALL_BYTES)) },
+          { slot: MAX_SAFE, ballot: b(0, 0), value: batch() },
+        ],
+      },
+    },
+  ],
+  [
+    'Phase1b (nothing accepted)',
+    {
+      from: 'a',
+      message: { type: 'Phase1b', ballot: b(0, 0), groupId: 0, acceptorId: 0, watermark: 0, accepted: [] },
+    },
+  ],
+  [
+    'Phase2a (batch, acceptors)',
+    {
+      from: 'leader',
+      message: {
+        type: 'Phase2a',
+        slot: MAX_SAFE,
+        ballot: b(9, 4),
+        value: batch(cmd('c1', 1, PIPES), cmd('c2', 2, ALL_BYTES)),
+        watermark: MAX_SAFE - 10,
+        groupId: 0xffffffff,
+        acceptors: ['a-0-0', 'a-0-1', 'tcp://h:1'],
+      },
+    },
+  ],
+  [
+    'Phase2a (noop, no acceptors)',
+    {
+      from: 'proxy-3',
+      message: {
+        type: 'Phase2a',
+        slot: 0,
+        ballot: b(1, 0),
+        value: NOOP,
+        watermark: 0,
+        groupId: 0,
+        acceptors: [],
+      },
+    },
+  ],
+  [
+    'Phase2b',
+    {
+      from: 'a-1-0',
+      message: { type: 'Phase2b', slot: MAX_SAFE - 1, ballot: b(5, 6), groupId: 1, acceptorId: 7 },
+    },
+  ],
+  [
+    'Nack (phase 1, slot -1)',
+    { from: 'a', message: { type: 'Nack', slot: -1, ballot: b(1, 1), promised: b(2, 0) } },
+  ],
+  [
+    'Nack (phase 2)',
+    { from: 'a', message: { type: 'Nack', slot: MAX_SAFE, ballot: b(1, 1), promised: b(1, 2) } },
+  ],
+  ['Nack (slot 0)', { from: 'a', message: { type: 'Nack', slot: 0, ballot: b(0, 0), promised: b(0, 1) } }],
+  [
+    'Chosen (batch value)',
+    {
+      from: 'proxy-0',
+      message: { type: 'Chosen', slot: 12, ballot: b(2, 1), value: batch(cmd('c', 5, ALL_BYTES)) },
+    },
+  ],
+  [
+    'Chosen (noop value)',
+    { from: 'proxy-0', message: { type: 'Chosen', slot: 13, ballot: b(2, 1), value: NOOP } },
+  ],
+  [
+    'Chosen (null value)',
+    { from: 'proxy-0', message: { type: 'Chosen', slot: MAX_SAFE, ballot: b(2, 1), value: null } },
+  ],
+  ['Heartbeat', { from: 'leader', message: { type: 'Heartbeat', ballot: b(8, 3), watermark: MAX_SAFE } }],
+];
+
+describe('codec round trip', () => {
+  it('covers every message kind', () => {
+    const kinds = new Set(examples.map(([, env]) => env.message.type));
+    const all: Message['type'][] = [
+      'ClientRequest',
+      'ClientReply',
+      'ClientBatch',
+      'LeaderInfo',
+      'Phase1a',
+      'Phase1b',
+      'Phase2a',
+      'Phase2b',
+      'Nack',
+      'Chosen',
+      'Heartbeat',
+    ];
+    expect([...kinds].sort()).toEqual([...all].sort());
+  });
+
+  for (const [name, env] of examples) {
+    it(name, () => {
+      const back = roundTrip(env);
+      expect(back).toStrictEqual(env);
+    });
+  }
+
+  it('keeps every payload byte exactly, as a plain Uint8Array that does not alias the frame', () => {
+    const env: Envelope = { from: 'c', message: { type: 'ClientRequest', command: cmd('c', 1, ALL_BYTES) } };
+    const frame = Buffer.from(encodeEnvelope(env)); // as a transport would hand it over
+    const res = decodeEnvelope(frame);
+    if (!res.ok || res.envelope.message.type !== 'ClientRequest') throw new Error('expected a ClientRequest');
+    const payload = res.envelope.message.command.payload;
+    expect(Object.getPrototypeOf(payload)).toBe(Uint8Array.prototype);
+    expect([...payload]).toEqual([...ALL_BYTES]);
+    frame.fill(0);
+    expect([...payload]).toEqual([...ALL_BYTES]);
+  });
+
+  it('decodes a frame that is a view into a larger buffer', () => {
+    const env = examples[10]?.[1] as Envelope;
+    const frame = encodeEnvelope(env);
+    const big = new Uint8Array(frame.length + 20).fill(0xff);
+    big.set(frame, 7);
+    const res = decodeEnvelope(big.subarray(7, 7 + frame.length));
+    expect(res.ok && res.envelope).toStrictEqual(env);
+  });
+
+  it('returns frames that own their memory (not views into a shared writer buffer)', () => {
+    const a = encodeEnvelope(examples[0]?.[1] as Envelope);
+    const copy = Uint8Array.from(a);
+    encodeEnvelope(examples[10]?.[1] as Envelope);
+    expect(a).toStrictEqual(copy);
+    expect(a.byteOffset).toBe(0);
+    expect(a.buffer.byteLength).toBe(a.length);
+  });
+
+  it('encodes a Phase2b compactly', () => {
+    const env: Envelope = {
+      from: 'tcp://10.0.0.12:7001',
+      message: { type: 'Phase2b', slot: 123_456_789, ballot: b(17, 3), groupId: 2, acceptorId: 1 },
+    };
+    expect(encodeEnvelope(env).length).toBeLessThanOrEqual(40);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Schema drift
+// ---------------------------------------------------------------------------------------------
+
+describe('generated schema', () => {
+  it('equals what scripts/gen-schema.mjs produces from proto/paxos.proto', () => {
+    const root = new protobuf.Root().loadSync(protoPath, { keepCase: false });
+    root.resolveAll();
+    const fromProto: unknown = JSON.parse(JSON.stringify(root.toJSON()));
+    expect(paxosSchema).toEqual(fromProto);
+  });
+
+  it('carries the generated-file header', () => {
+    expect(readFileSync(generatedPath, 'utf8')).toMatch(
+      /^\/\/ generated by scripts\/gen-schema\.mjs from proto\/paxos\.proto; do not edit/,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Malformed input
+// ---------------------------------------------------------------------------------------------
+
+describe('decodeEnvelope on malformed input', () => {
+  const phase2a: Envelope = examples[10]?.[1] as Envelope;
+
+  it('rejects an empty buffer', () => {
+    expectError(decodeEnvelope(new Uint8Array(0)), /empty frame/);
+  });
+
+  it('rejects a truncated frame', () => {
+    const frame = encodeEnvelope(phase2a);
+    for (const cut of [1, 2, 5, frame.length >> 1, frame.length - 1]) {
+      expectError(decodeEnvelope(frame.subarray(0, cut)), /^truncated frame: /);
+    }
+  });
+
+  it('rejects an envelope without a body', () => {
+    expectError(decodeEnvelope(rawFrame({ from: 'a' })), /^envelope has no message body/);
+  });
+
+  it('rejects an empty sender address', () => {
+    expectError(decodeEnvelope(rawFrame({ phase2b: { slot: 1, ballot: {} } })), 'Envelope.from is empty');
+  });
+
+  it('rejects a Phase2a without a ballot', () => {
+    const frame = rawFrame({ from: 'a', phase2a: { slot: 1, value: { noop: {} } } });
+    expectError(decodeEnvelope(frame), /^Phase2a\.ballot missing/);
+  });
+
+  it('rejects a Phase2a without a value, and a Value with neither noop nor batch', () => {
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', phase2a: { slot: 1, ballot: {} } })),
+      /^Phase2a\.value missing/,
+    );
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', phase2a: { slot: 1, ballot: {}, value: {} } })),
+      /^Phase2a\.value has neither noop nor batch/,
+    );
+  });
+
+  it('rejects missing ballots in every message that has one', () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ leaderInfo: { leader: 'l' } }, 'LeaderInfo.ballot missing'],
+      [{ phase1a: {} }, 'Phase1a.ballot missing'],
+      [{ phase1b: {} }, 'Phase1b.ballot missing'],
+      [{ phase2b: {} }, 'Phase2b.ballot missing'],
+      [{ nack: { promised: {} } }, 'Nack.ballot missing'],
+      [{ nack: { ballot: {} } }, 'Nack.promised missing'],
+      [{ chosen: {} }, 'Chosen.ballot missing'],
+      [{ heartbeat: {} }, 'Heartbeat.ballot missing'],
+      [
+        { phase1b: { ballot: {}, accepted: [{ ballot: {}, value: { noop: {} } }, { value: { noop: {} } }] } },
+        'Phase1b.accepted[1].ballot missing',
+      ],
+    ];
+    for (const [body, reason] of cases) expectError(decodeEnvelope(rawFrame({ from: 'a', ...body })), reason);
+  });
+
+  it('rejects a ClientRequest without a command and commands with empty client ids', () => {
+    expectError(decodeEnvelope(rawFrame({ from: 'a', clientRequest: {} })), 'ClientRequest.command missing');
+    expectError(
+      decodeEnvelope(
+        rawFrame({ from: 'a', clientBatch: { commands: [{ clientId: 'x' }, { requestId: 1 }] } }),
+      ),
+      'ClientBatch.commands[1].clientId is empty',
+    );
+    const entry = (clientId: string) => ({
+      slot: 1,
+      ballot: {},
+      value: { batch: { commands: [{ clientId }] } },
+    });
+    expectError(
+      decodeEnvelope(
+        rawFrame({ from: 'a', phase1b: { ballot: {}, accepted: [entry('x'), entry('y'), entry('')] } }),
+      ),
+      'Phase1b.accepted[2].value.batch.commands[0].clientId is empty',
+    );
+  });
+
+  it('rejects empty addresses', () => {
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', leaderInfo: { ballot: {} } })),
+      'LeaderInfo.leader is empty',
+    );
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', clientReply: { slot: 1 } })),
+      'ClientReply.clientId is empty',
+    );
+    expectError(
+      decodeEnvelope(
+        rawFrame({ from: 'a', phase2a: { ballot: {}, value: { noop: {} }, acceptors: ['x', ''] } }),
+      ),
+      'Phase2a.acceptors[1] is empty',
+    );
+  });
+
+  it('rejects uint64 values beyond Number.MAX_SAFE_INTEGER, naming the field and the value', () => {
+    const twoTo60 = '1152921504606846976' /* 2^60 */;
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', phase2b: { slot: twoTo60, ballot: {} } })),
+      'Phase2b.slot 1152921504606846976 exceeds Number.MAX_SAFE_INTEGER',
+    );
+    const twoTo53 = '9007199254740992' /* 2^53 */;
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', heartbeat: { ballot: {}, watermark: twoTo53 } })),
+      'Heartbeat.watermark 9007199254740992 exceeds',
+    );
+    const max = '18446744073709551615' /* 2^64 - 1 */;
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', clientBatch: { commands: [{ clientId: 'c', requestId: max }] } })),
+      'ClientBatch.commands[0].requestId 18446744073709551615 exceeds',
+    );
+    // 2^53 - 1 itself is fine.
+    const ok = decodeEnvelope(rawFrame({ from: 'a', phase2b: { slot: MAX_SAFE, ballot: {} } }));
+    expect(ok.ok && ok.envelope.message).toMatchObject({ type: 'Phase2b', slot: MAX_SAFE });
+  });
+
+  it('rejects Nack slots below -1 or beyond 2^53 - 1', () => {
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', nack: { slot: -2, ballot: {}, promised: {} } })),
+      'Nack.slot -2',
+    );
+    const huge = '-9007199254740993' /* -(2^53 + 1) */;
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', nack: { slot: huge, ballot: {}, promised: {} } })),
+      'Nack.slot -9007199254740993 is out of range',
+    );
+  });
+
+  it('rejects an oversized frame without parsing it', () => {
+    expectError(decodeEnvelope(new Uint8Array(MAX_FRAME_BYTES + 1)), /exceeds MAX_FRAME_BYTES/);
+  });
+
+  it('rejects invalid UTF-8, bad wire types and field number 0', () => {
+    expectError(decodeEnvelope(Uint8Array.of(0x0a, 0x02, 0xc3, 0x28)), /^malformed frame: .*UTF-8/);
+    expectError(decodeEnvelope(Uint8Array.of(0x0f, 0x00)), /^malformed frame: invalid wire type 7/);
+    expectError(decodeEnvelope(Uint8Array.of(0x00, 0x00)), /^malformed frame: illegal tag/);
+  });
+
+  it('rejects deep group nesting', () => {
+    const frame = new Uint8Array(10_000).fill(0x1b); // field 3, start group, over and over
+    expectError(decodeEnvelope(frame), /^malformed frame: nested too deeply/);
+  });
+
+  it('rejects input that is not a Uint8Array', () => {
+    expectError(decodeEnvelope('nope' as unknown as Uint8Array), 'expected the frame as a Uint8Array');
+    expectError(decodeEnvelope(null as unknown as Uint8Array), 'expected the frame as a Uint8Array');
+  });
+
+  it('ignores unknown fields and keeps the last of several bodies (proto3 oneof semantics)', () => {
+    const p2b = rawFrame({ from: 'a', phase2b: { slot: 5, ballot: { round: 1 } } });
+    const hb = rawFrame({ heartbeat: { ballot: { round: 2 }, watermark: 9 } });
+    const unknown = Uint8Array.of(0xf8, 0x07, 0x2a, 0xa2, 0x06, 0x01, 0x78); // field 127 varint, field 100 bytes
+    const frame = new Uint8Array([...p2b, ...unknown, ...hb]);
+    const res = decodeEnvelope(frame);
+    expect(res.ok && res.envelope).toStrictEqual({
+      from: 'a',
+      message: { type: 'Heartbeat', ballot: b(2, 0), watermark: 9 },
+    });
+    const back = decodeEnvelope(new Uint8Array([...hb, ...p2b]));
+    expect(back.ok && back.envelope.message.type).toBe('Phase2b');
+    // Same for a value's oneof: batch then noop → noop.
+    const v = rawFrame({ from: 'a', chosen: { ballot: {}, value: { batch: { commands: [] } } } });
+    const n = rawFrame({ chosen: { value: { noop: {} } } });
+    const merged = decodeEnvelope(new Uint8Array([...v, ...n]));
+    expect(merged.ok && merged.envelope.message).toStrictEqual({
+      type: 'Chosen',
+      slot: 0,
+      ballot: b(0, 0),
+      value: NOOP,
+    });
+  });
+});
+
+describe('encodeEnvelope on invalid input', () => {
+  const p2b = (slot: number): Envelope => ({
+    from: 'a',
+    message: { type: 'Phase2b', slot, ballot: b(1, 1), groupId: 0, acceptorId: 0 },
+  });
+
+  it('throws rather than put a value on the wire that would not round-trip', () => {
+    for (const slot of [-1, 1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY]) {
+      expect(() => encodeEnvelope(p2b(slot))).toThrow(/Phase2b\.slot/);
+    }
+    expect(() => encodeEnvelope({ ...p2b(1), from: '' })).toThrow(/Envelope\.from/);
+    expect(() => encodeEnvelope({ ...p2b(1), from: 'a\uD800' })).toThrow(/well-formed/);
+    expect(() =>
+      encodeEnvelope({ from: 'a', message: { type: 'Heartbeat', ballot: b(2 ** 32, 0), watermark: 0 } }),
+    ).toThrow(/Heartbeat\.ballot\.round/);
+    expect(() =>
+      encodeEnvelope({ from: 'a', message: { type: 'Nack', slot: -2, ballot: b(0, 0), promised: b(0, 0) } }),
+    ).toThrow(/Nack\.slot/);
+    expect(() =>
+      encodeEnvelope({
+        from: 'a',
+        message: { type: 'ClientRequest', command: cmd('', 1, new Uint8Array()) },
+      }),
+    ).toThrow(/ClientRequest\.command\.clientId/);
+    const huge = cmd('c', 1, new Uint8Array(MAX_FRAME_BYTES));
+    expect(() => encodeEnvelope({ from: 'a', message: { type: 'ClientRequest', command: huge } })).toThrow(
+      /exceeds MAX_FRAME_BYTES/,
+    );
+    // The shared writer recovers: the next frame is fine.
+    expect(roundTrip(p2b(3))).toStrictEqual(p2b(3));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Property tests
+// ---------------------------------------------------------------------------------------------
+
+/** Plain-prototype records: `toStrictEqual` compares prototypes, and decoding yields plain objects. */
+const rec = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true });
+
+const u32Arb = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 1, 0xffffffff));
+const u64Arb = fc.oneof(
+  fc.maxSafeNat(),
+  fc.nat({ max: 1000 }),
+  fc.constantFrom(0, 1, 127, 128, 2 ** 31, 2 ** 32 - 1, 2 ** 32, MAX_SAFE - 1, MAX_SAFE),
+);
+const addressArb = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 24 }),
+  fc.string({ minLength: 1, maxLength: 8, unit: 'grapheme' }),
+  fc.constantFrom('tcp://127.0.0.1:7000', 'a|b', 'client-1', '\uFEFFbom', '🙂'),
+);
+const payloadArb = fc.oneof(fc.uint8Array({ maxLength: 48 }), fc.constant(ALL_BYTES), fc.constant(PIPES));
+const ballotArb: fc.Arbitrary<Ballot> = rec({ round: u32Arb, proposerId: u32Arb });
+const commandArb: fc.Arbitrary<Command> = rec({
+  clientId: addressArb,
+  requestId: u64Arb,
+  payload: payloadArb,
+});
+const commandsArb = fc.array(commandArb, { maxLength: 4 });
+const valueArb: fc.Arbitrary<Value> = fc.oneof(
+  fc.constant(NOOP),
+  rec({ kind: fc.constant('batch' as const), commands: commandsArb }),
+);
+
+const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  rec({ type: fc.constant('ClientRequest' as const), command: commandArb }),
+  rec({ type: fc.constant('ClientReply' as const), clientId: addressArb, requestId: u64Arb, slot: u64Arb }),
+  rec({ type: fc.constant('ClientBatch' as const), commands: commandsArb, forwarded: fc.boolean() }),
+  rec({ type: fc.constant('LeaderInfo' as const), leader: addressArb, ballot: ballotArb }),
+  rec({ type: fc.constant('Phase1a' as const), ballot: ballotArb, fromSlot: u64Arb }),
+  rec({
+    type: fc.constant('Phase1b' as const),
+    ballot: ballotArb,
+    groupId: u32Arb,
+    acceptorId: u32Arb,
+    watermark: u64Arb,
+    accepted: fc.array(rec({ slot: u64Arb, ballot: ballotArb, value: valueArb }), { maxLength: 3 }),
+  }),
+  rec({
+    type: fc.constant('Phase2a' as const),
+    slot: u64Arb,
+    ballot: ballotArb,
+    value: valueArb,
+    watermark: u64Arb,
+    groupId: u32Arb,
+    acceptors: fc.array(addressArb, { maxLength: 3 }),
+  }),
+  rec({
+    type: fc.constant('Phase2b' as const),
+    slot: u64Arb,
+    ballot: ballotArb,
+    groupId: u32Arb,
+    acceptorId: u32Arb,
+  }),
+  rec({
+    type: fc.constant('Nack' as const),
+    slot: fc.oneof(fc.constant(-1), u64Arb),
+    ballot: ballotArb,
+    promised: ballotArb,
+  }),
+  rec({
+    type: fc.constant('Chosen' as const),
+    slot: u64Arb,
+    ballot: ballotArb,
+    value: fc.option(valueArb, { nil: null }),
+  }),
+  rec({ type: fc.constant('Heartbeat' as const), ballot: ballotArb, watermark: u64Arb }),
+);
+const envelopeArb: fc.Arbitrary<Envelope> = rec({ from: addressArb, message: messageArb });
+
+type Mutation =
+  | { op: 'flip'; at: number; bit: number }
+  | { op: 'set'; at: number; byte: number }
+  | { op: 'insert'; at: number; bytes: Uint8Array }
+  | { op: 'delete'; at: number; count: number }
+  | { op: 'truncate'; at: number };
+
+const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  rec({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }),
+  rec({
+    op: fc.constant('set' as const),
+    at: fc.nat(),
+    byte: fc.constantFrom(0, 0x7f, 0x80, 0xff, 0x0a, 0x12),
+  }),
+  rec({
+    op: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }),
+  }),
+  rec({ op: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 4 }) }),
+  rec({ op: fc.constant('truncate' as const), at: fc.nat() }),
+);
+
+function mutate(frame: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
+  let bytes = Array.from(frame);
+  for (const m of mutations) {
+    const at = bytes.length === 0 ? 0 : m.at % (bytes.length + (m.op === 'insert' ? 1 : 0));
+    switch (m.op) {
+      case 'flip':
+        if (bytes.length > 0) bytes[at] = (bytes[at] as number) ^ (1 << m.bit);
+        break;
+      case 'set':
+        if (bytes.length > 0) bytes[at] = m.byte;
+        break;
+      case 'insert':
+        bytes.splice(at, 0, ...m.bytes);
+        break;
+      case 'delete':
+        bytes.splice(at, m.count);
+        break;
+      case 'truncate':
+        bytes = bytes.slice(0, at);
+        break;
+    }
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** decodeEnvelope must not throw; an ok result must itself be a valid envelope (re-encodes and round-trips). */
+function checkTotal(bytes: Uint8Array): void {
+  const res = decodeEnvelope(bytes);
+  if (res.ok) {
+    expect(roundTrip(res.envelope)).toStrictEqual(res.envelope);
+  } else {
+    expect(res.error).toBeInstanceOf(DecodeError);
+    expect(typeof res.error.reason).toBe('string');
+    expect(res.error.reason.length).toBeGreaterThan(0);
+  }
+}
+
+describe('codec properties (fast-check)', () => {
+  it('round-trips any valid envelope exactly', () => {
+    fc.assert(
+      fc.property(envelopeArb, (env) => {
+        expect(roundTrip(env)).toStrictEqual(env);
+      }),
+      { numRuns: 3_000, seed: 42 },
+    );
+  });
+
+  it('never throws on random bytes (0..512)', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 512 }), checkTotal), {
+      numRuns: 10_000,
+      seed: 42,
+    });
+  });
+
+  it('never throws on random bytes that start like an envelope', () => {
+    // Random bodies behind a plausible prefix reach deeper into the decoders than pure noise.
+    const prefixArb = fc.constantFrom(
+      ...[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((field) =>
+        Uint8Array.of(0x0a, 0x01, 0x61, (field << 3) | 2),
+      ),
+    );
+    fc.assert(
+      fc.property(prefixArb, fc.uint8Array({ maxLength: 64 }), (prefix, rest) => {
+        const frame = new Uint8Array(prefix.length + 1 + rest.length);
+        frame.set(prefix);
+        frame[prefix.length] = rest.length;
+        frame.set(rest, prefix.length + 1);
+        checkTotal(frame);
+      }),
+      { numRuns: 5_000, seed: 42 },
+    );
+  });
+
+  it('never throws on mutated valid frames', () => {
+    fc.assert(
+      fc.property(envelopeArb, fc.array(mutationArb, { minLength: 1, maxLength: 4 }), (env, mutations) => {
+        checkTotal(mutate(encodeEnvelope(env), mutations));
+      }),
+      { numRuns: 10_000, seed: 42 },
+    );
+  });
+});

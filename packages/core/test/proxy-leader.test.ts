@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { type Ballot, ProxyLeader, type Value } from '../src/index.ts';
+import { deliver, fire, sends, sendsOf } from './helpers.ts';
+
+const ballot: Ballot = { round: 2, proposerId: 1 };
+const acceptors = ['g0/0', 'g0/1', 'g0/2'];
+const value: Value = {
+  kind: 'batch',
+  commands: [{ clientId: 'c', requestId: 7, payload: new Uint8Array([1]) }],
+};
+const phase2a = (slot: number, b: Ballot = ballot) =>
+  ({ type: 'Phase2a', slot, ballot: b, value, watermark: 5, groupId: 0, acceptors }) as const;
+const vote = (slot: number, acceptorId: number, b: Ballot = ballot) =>
+  ({ type: 'Phase2b', slot, ballot: b, groupId: 0, acceptorId }) as const;
+
+function proxy() {
+  return new ProxyLeader({
+    address: 'proxy',
+    members: { unbatchers: ['u0', 'u1'] },
+    timing: { thriftyTimeoutMs: 10 },
+  });
+}
+
+describe('ProxyLeader', () => {
+  it('is thrifty: phase-2a to f+1 acceptors of the slot group, the rest only after the timeout', () => {
+    const p = proxy();
+    const first = sendsOf(deliver(p, 'leader', phase2a(1), 0), 'Phase2a');
+    expect(first.map((s) => s.to)).toEqual(['g0/1', 'g0/2']);
+    expect(first[0]?.message).toMatchObject({ slot: 1, watermark: 5, acceptors: [] });
+    const later = sendsOf(fire(p, 'thrifty', 10), 'Phase2a');
+    expect(later.map((s) => s.to)).toEqual(['g0/0']);
+  });
+
+  it('counts distinct acceptors: a duplicated phase-2b does not make a quorum', () => {
+    const p = proxy();
+    deliver(p, 'leader', phase2a(1));
+    expect(sends(deliver(p, 'g0/1', vote(1, 1)))).toEqual([]);
+    expect(sends(deliver(p, 'g0/1', vote(1, 1)))).toEqual([]);
+    const chosen = sendsOf(deliver(p, 'g0/2', vote(1, 2)), 'Chosen');
+    expect(chosen).toEqual([
+      { to: 'u0', message: { type: 'Chosen', slot: 1, ballot, value } },
+      { to: 'leader', message: { type: 'Chosen', slot: 1, ballot, value: null } },
+    ]);
+    expect(p.inflightSlots).toBe(0);
+  });
+
+  it('ignores votes from the wrong ballot, the wrong group or an address that is not that acceptor', () => {
+    const p = proxy();
+    deliver(p, 'leader', phase2a(1));
+    deliver(p, 'g0/0', vote(1, 0, { round: 1, proposerId: 1 }));
+    deliver(p, 'g0/0', { type: 'Phase2b', slot: 1, ballot, groupId: 1, acceptorId: 0 });
+    deliver(p, 'impostor', vote(1, 1));
+    expect(sends(deliver(p, 'g0/0', vote(1, 0)))).toEqual([]);
+    expect(sendsOf(deliver(p, 'g0/2', vote(1, 2)), 'Chosen')).toHaveLength(2);
+  });
+
+  it('forwards a nack with the higher ballot to the leader and forgets the slot', () => {
+    const p = proxy();
+    deliver(p, 'leader', phase2a(3));
+    const promised = { round: 9, proposerId: 2 };
+    const out = sends(deliver(p, 'g0/0', { type: 'Nack', slot: 3, ballot, promised }));
+    expect(out).toEqual([{ to: 'leader', message: { type: 'Nack', slot: 3, ballot, promised } }]);
+    expect(p.inflightSlots).toBe(0);
+  });
+
+  it('a resend from the leader goes to every acceptor; announcements rotate over unbatchers', () => {
+    const p = proxy();
+    deliver(p, 'leader', phase2a(1));
+    expect(sendsOf(deliver(p, 'leader', phase2a(1)), 'Phase2a')).toHaveLength(3);
+    deliver(p, 'g0/0', vote(1, 0));
+    deliver(p, 'g0/1', vote(1, 1));
+    deliver(p, 'leader', phase2a(2));
+    deliver(p, 'g0/0', vote(2, 0));
+    const out = sendsOf(deliver(p, 'g0/2', vote(2, 2)), 'Chosen');
+    expect(out[0]?.to).toBe('u1');
+  });
+});

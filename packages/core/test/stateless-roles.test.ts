@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { Batcher, Client, type Command, Unbatcher } from '../src/index.ts';
+import { deliver, fire, sends, sendsOf, timers } from './helpers.ts';
+
+const cmd = (requestId: number, clientId = 'c0'): Command => ({
+  clientId,
+  requestId,
+  payload: new Uint8Array([requestId]),
+});
+const ballot = { round: 1, proposerId: 1 };
+
+describe('Batcher', () => {
+  it('sends a full batch at once and a partial one when the flush timer fires', () => {
+    const b = new Batcher({
+      address: 'b',
+      members: { proposers: ['p1', 'p2'] },
+      batchSize: 2,
+      batchTimeoutMs: 5,
+    });
+    expect(timers(deliver(b, 'c0', { type: 'ClientRequest', command: cmd(1) }))).toEqual(['flush']);
+    const full = sendsOf(deliver(b, 'c0', { type: 'ClientRequest', command: cmd(2) }), 'ClientBatch');
+    expect(full).toEqual([
+      { to: 'p1', message: { type: 'ClientBatch', commands: [cmd(1), cmd(2)], forwarded: false } },
+    ]);
+    deliver(b, 'c0', { type: 'ClientRequest', command: cmd(3) });
+    deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot });
+    expect(sendsOf(fire(b, 'flush'), 'ClientBatch').map((s) => [s.to, s.message.commands])).toEqual([
+      ['p2', [cmd(3)]],
+    ]);
+    expect(sends(fire(b, 'flush'))).toEqual([]);
+  });
+
+  it('follows the leader with the highest ballot and rejects a bad batch size', () => {
+    const b = new Batcher({
+      address: 'b',
+      members: { proposers: ['p1', 'p2'] },
+      batchSize: 1,
+      batchTimeoutMs: 5,
+    });
+    deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot: { round: 3, proposerId: 2 } });
+    deliver(b, 'p1', { type: 'LeaderInfo', leader: 'p1', ballot: { round: 2, proposerId: 1 } });
+    expect(b.leader).toBe('p2');
+    expect(
+      () => new Batcher({ address: 'b', members: { proposers: [] }, batchSize: 0, batchTimeoutMs: 1 }),
+    ).toThrow(/batchSize/);
+  });
+});
+
+describe('Unbatcher', () => {
+  it('replies once per command of a chosen batch, and once only for a duplicated chosen', () => {
+    const u = new Unbatcher({ address: 'u' });
+    const chosen = {
+      type: 'Chosen',
+      slot: 4,
+      ballot,
+      value: { kind: 'batch', commands: [cmd(1, 'c0'), cmd(2, 'c1')] },
+    } as const;
+    expect(sends(deliver(u, 'x', chosen))).toEqual([
+      { to: 'c0', message: { type: 'ClientReply', clientId: 'c0', requestId: 1, slot: 4 } },
+      { to: 'c1', message: { type: 'ClientReply', clientId: 'c1', requestId: 2, slot: 4 } },
+    ]);
+    expect(sends(deliver(u, 'x', chosen))).toEqual([]);
+    expect(sends(deliver(u, 'x', { type: 'Chosen', slot: 5, ballot, value: { kind: 'noop' } }))).toEqual([]);
+  });
+});
+
+describe('Client', () => {
+  it('acknowledges a command once with its slot and latency, and resends to the next batcher on timeout', () => {
+    const c = new Client({ address: 'c0', members: { batchers: ['b0', 'b1'] }, resendTimeoutMs: 100 });
+    const { requestId, effects } = c.submit(0, new Uint8Array([7]));
+    expect(sends(effects)).toEqual([
+      {
+        to: 'b0',
+        message: {
+          type: 'ClientRequest',
+          command: { clientId: 'c0', requestId, payload: new Uint8Array([7]) },
+        },
+      },
+    ]);
+    expect(sends(fire(c, 'resend', 50))).toEqual([]);
+    expect(sendsOf(fire(c, 'resend', 100), 'ClientRequest').map((s) => s.to)).toEqual(['b1']);
+    const reply = { type: 'ClientReply', clientId: 'c0', requestId, slot: 9 } as const;
+    expect(deliver(c, 'u', reply, 130)).toContainEqual({
+      kind: 'acknowledged',
+      requestId,
+      slot: 9,
+      latencyMs: 130,
+    });
+    expect(deliver(c, 'u', reply, 140).filter((e) => e.kind === 'acknowledged')).toEqual([]);
+    expect(c.pendingCount).toBe(0);
+  });
+});

@@ -1,0 +1,130 @@
+import {
+  type Ballot,
+  bytesEqual,
+  type Command,
+  type Configuration,
+  formatBallot,
+  groupForSlot,
+  quorumSize,
+  type Value,
+  valuesEqual,
+} from '@paxos/core';
+
+interface BallotVotes {
+  readonly value: Value;
+  readonly voters: Set<number>;
+}
+
+/**
+ * The ground truth the simulator checks the cluster against. A value is chosen at slot `s` when
+ * f+1 distinct acceptors of `s`'s own group voted for it in one ballot; votes are recorded as
+ * acceptors cast them, so nothing a proxy leader or leader believes is taken on trust.
+ */
+export class SafetyChecker {
+  private readonly votes = new Map<number, Map<string, BallotVotes>>();
+  private readonly chosenLog = new Map<number, Value>();
+  private readonly submitted = new Map<string, Uint8Array>();
+  private readonly quorum: number;
+  /** Every slot below this is chosen. */
+  private contiguous = 0;
+  private highestChosen = -1;
+
+  constructor(private readonly config: Configuration) {
+    this.quorum = quorumSize(config);
+  }
+
+  get chosen(): ReadonlyMap<number, Value> {
+    return this.chosenLog;
+  }
+
+  /** True when the chosen log has no holes: every slot up to the highest chosen one is chosen. */
+  get logComplete(): boolean {
+    return this.contiguous > this.highestChosen;
+  }
+
+  get chosenPrefix(): number {
+    return this.contiguous;
+  }
+
+  recordSubmitted(command: Command): void {
+    this.submitted.set(commandKey(command.clientId, command.requestId), command.payload);
+  }
+
+  /** An acceptor voted for `value` at `slot` in `ballot`. Returns a violation, or null. */
+  recordVote(groupId: number, acceptorId: number, slot: number, ballot: Ballot, value: Value): string | null {
+    // Votes cast outside the slot's group never make a value chosen.
+    if (groupForSlot(this.config, slot).groupId !== groupId) return null;
+    let bySlot = this.votes.get(slot);
+    if (bySlot === undefined) {
+      bySlot = new Map();
+      this.votes.set(slot, bySlot);
+    }
+    const key = formatBallot(ballot);
+    let entry = bySlot.get(key);
+    if (entry === undefined) {
+      entry = { value, voters: new Set() };
+      bySlot.set(key, entry);
+    } else if (!valuesEqual(entry.value, value)) {
+      return `slot ${slot}: two different values accepted in ballot ${key}`;
+    }
+    entry.voters.add(acceptorId);
+    if (entry.voters.size < this.quorum) return null;
+
+    const earlier = this.chosenLog.get(slot);
+    if (earlier === undefined) {
+      this.chosenLog.set(slot, value);
+      this.highestChosen = Math.max(this.highestChosen, slot);
+      while (this.chosenLog.has(this.contiguous)) this.contiguous++;
+      return this.checkChosenValue(slot, value);
+    }
+    if (!valuesEqual(earlier, value)) {
+      return `slot ${slot}: two values chosen (${describe(earlier)} and, in ballot ${key}, ${describe(value)})`;
+    }
+    return null;
+  }
+
+  /** A proxy leader announced `slot` chosen (with its value, or without when telling the leader). */
+  checkAnnouncement(slot: number, value: Value | null): string | null {
+    const chosen = this.chosenLog.get(slot);
+    if (chosen === undefined) {
+      return `slot ${slot} announced chosen but no f+1 acceptors of its group accepted a value`;
+    }
+    if (value !== null && !valuesEqual(chosen, value)) {
+      return `slot ${slot} announced chosen with ${describe(value)} but ${describe(chosen)} is chosen`;
+    }
+    return null;
+  }
+
+  /** A client was told its command is chosen at `slot`. */
+  checkAcknowledged(clientId: string, requestId: number, slot: number): string | null {
+    const chosen = this.chosenLog.get(slot);
+    const found =
+      chosen?.kind === 'batch' &&
+      chosen.commands.some((c) => c.clientId === clientId && c.requestId === requestId);
+    return found
+      ? null
+      : `${clientId} request ${requestId} acknowledged at slot ${slot}, which does not hold it`;
+  }
+
+  private checkChosenValue(slot: number, value: Value): string | null {
+    if (value.kind === 'noop') return null;
+    for (const c of value.commands) {
+      const payload = this.submitted.get(commandKey(c.clientId, c.requestId));
+      if (payload === undefined)
+        return `slot ${slot}: chosen command ${c.clientId}#${c.requestId} was never submitted`;
+      if (!bytesEqual(payload, c.payload)) {
+        return `slot ${slot}: chosen command ${c.clientId}#${c.requestId} has a payload its client never sent`;
+      }
+    }
+    return null;
+  }
+}
+
+function commandKey(clientId: string, requestId: number): string {
+  return `${clientId}#${requestId}`;
+}
+
+export function describe(value: Value): string {
+  if (value.kind === 'noop') return 'noop';
+  return `batch[${value.commands.map((c) => `${c.clientId}#${c.requestId}`).join(',')}]`;
+}
