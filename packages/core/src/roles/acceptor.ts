@@ -7,6 +7,14 @@ export interface AcceptorOptions {
   readonly groupId: number;
   /** Index of this acceptor in its group; quorums count distinct ids. */
   readonly acceptorId: number;
+  /** State recovered from durable storage: a restarted acceptor must answer as its old self. */
+  readonly recovered?: AcceptorState;
+}
+
+export interface AcceptorState {
+  readonly promised: Ballot;
+  readonly watermark: number;
+  readonly accepted: Iterable<AcceptedEntry>;
 }
 
 /**
@@ -25,6 +33,11 @@ export class Acceptor implements Role {
     this.address = options.address;
     this.groupId = options.groupId;
     this.acceptorId = options.acceptorId;
+    if (options.recovered !== undefined) {
+      this.promisedBallot = options.recovered.promised;
+      this.chosenWatermark = options.recovered.watermark;
+      for (const entry of options.recovered.accepted) this.acceptedBySlot.set(entry.slot, entry);
+    }
   }
 
   get promised(): Ballot {

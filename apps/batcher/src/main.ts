@@ -1,0 +1,48 @@
+import { Batcher } from '@paxos/core';
+import { endpoint, integer, Node, nodeOptions, port, runApp, setting } from '@paxos/runtime';
+
+await runApp({
+  program: 'paxos-batcher',
+  description: 'Groups client commands into batches and sends them to the leader.',
+  settings: {
+    port: port('BATCHER_PORT', '--port', 'client commands and leader announcements', 13000),
+    batchSize: setting({
+      env: 'BATCH_SIZE',
+      flag: '--batch-size',
+      description: 'commands per batch; larger raises throughput and latency',
+      expected: 'an integer >= 1',
+      schema: integer(1),
+      default: '40',
+    }),
+    batchTimeoutMs: setting({
+      env: 'BATCH_TIMEOUT_MS',
+      flag: '--batch-timeout-ms',
+      description: 'a partial batch is sent after this long',
+      expected: 'an integer >= 0 (milliseconds)',
+      schema: integer(0),
+      default: '2',
+    }),
+  },
+  async main(s, logger) {
+    const node = await Node.start(nodeOptions(s, logger, 'batcher', [endpoint(s.privateIp, s.port)]));
+    let batcher: Batcher | null = null;
+    let proposers: readonly string[] = [];
+    await node.watch(
+      ['Proposers'],
+      (_kind, members) => {
+        proposers = members;
+        return { proposers: members };
+      },
+      () => batcher,
+    );
+    batcher = new Batcher({
+      address: node.address,
+      members: { proposers },
+      batchSize: s.batchSize,
+      batchTimeoutMs: s.batchTimeoutMs,
+    });
+    node.attach(batcher);
+    await node.register('Batchers');
+    return { node, isDrained: () => batcher?.buffered === 0 };
+  },
+});

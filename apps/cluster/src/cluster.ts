@@ -1,0 +1,278 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { AnnaClient } from '@paxos/anna-client';
+import { parseExposition } from '@paxos/metrics';
+import { type Instance, LocalLauncher } from './launcher.ts';
+import { clientPorts, type ProcessSpec, planCluster, type TopologyOptions } from './topology.ts';
+
+export interface ClusterState {
+  readonly managerPid: number;
+  readonly annaRouting: string;
+  readonly ready: boolean;
+  readonly processes: readonly {
+    name: string;
+    role: string;
+    pid: number | null;
+    ports: readonly number[];
+    metricsPort: number | null;
+    logFile: string;
+    restarts: number;
+  }[];
+}
+
+export interface ClientRunOptions {
+  readonly clients: number;
+  readonly durationS?: number;
+  readonly commands?: number;
+  readonly window?: number;
+  readonly payloadBytes?: number;
+  readonly reportMs?: number;
+  readonly resendMs?: number;
+  readonly acksFile?: string;
+  readonly index?: number;
+  readonly onLine?: (line: ClientLine) => void;
+}
+
+export type ClientLine =
+  | {
+      type: 'progress';
+      elapsedS: number;
+      acknowledged: number;
+      rate: number;
+      p50Ms: number;
+      p99Ms: number;
+      pending: number;
+    }
+  | {
+      type: 'summary';
+      reason: string;
+      seconds: number;
+      clients: number;
+      submitted: number;
+      acknowledged: number;
+      throughput: number;
+      p50Ms: number;
+      p99Ms: number;
+      p999Ms: number;
+    };
+
+/**
+ * A local cluster: the directory and every role as its own supervised process on loopback.
+ * Used by `pnpm start`, the `cluster` CLI, the end-to-end tests and `pnpm bench:e2e`.
+ */
+export class LocalCluster {
+  readonly launcher: LocalLauncher;
+  readonly directory: ProcessSpec;
+  readonly processes: readonly ProcessSpec[];
+  readonly annaRouting: string;
+  private readonly stateFile: string;
+  private ready = false;
+  private clientCount = 0;
+
+  constructor(
+    readonly topology: TopologyOptions,
+    readonly workDir: string,
+    onEvent?: (event: {
+      name: string;
+      event: string;
+      pid: number | null;
+      code?: number | null;
+      signal?: string | null;
+    }) => void,
+  ) {
+    mkdirSync(workDir, { recursive: true });
+    const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
+    this.directory = plan.directory;
+    this.processes = plan.processes;
+    this.annaRouting = plan.annaRouting;
+    this.stateFile = path.join(workDir, 'state.json');
+    this.launcher = new LocalLauncher({
+      logDir: path.join(workDir, 'logs'),
+      onEvent: (e) => {
+        onEvent?.(e);
+        this.writeState();
+      },
+      pipeStdout: (name) => name.startsWith('client-'),
+    });
+  }
+
+  /** Starts everything in the seed's launch order and waits until a leader is elected. */
+  async up(options: { leaderTimeoutMs?: number } = {}): Promise<void> {
+    await assertPortsFree(
+      this.topology.host,
+      [this.directory, ...this.processes].flatMap((p) => [
+        ...p.ports,
+        ...(p.metricsPort === null ? [] : [p.metricsPort]),
+      ]),
+    );
+    await this.launcher.launch(this.directory);
+    await this.waitForDirectory();
+    for (const spec of this.processes) await this.launcher.launch(spec);
+    await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
+    this.ready = true;
+    this.writeState();
+  }
+
+  async down(): Promise<void> {
+    const names = [...this.launcher.list().map((i) => i.spec.name)].reverse();
+    // Load generators and batchers first, the directory last.
+    await Promise.all(names.filter((n) => n !== 'directory').map((n) => this.launcher.stop(n)));
+    await this.launcher.stop('directory');
+    rmSync(this.stateFile, { force: true });
+  }
+
+  /** SIGKILL by default: the supervisor brings the process back (acceptors recover from their log). */
+  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.launcher.kill(name, signal);
+  }
+
+  instances(): Instance[] {
+    return this.launcher.list();
+  }
+
+  spec(name: string): ProcessSpec {
+    const spec = this.processes.find((p) => p.name === name);
+    if (spec === undefined) throw new Error(`no process named ${name}`);
+    return spec;
+  }
+
+  /** Name of the proposer whose `is_leader` gauge reads 1, or null. */
+  async leader(): Promise<string | null> {
+    for (const spec of this.processes.filter((p) => p.role === 'proposer')) {
+      const metrics = await this.scrape(spec.name).catch(() => null);
+      if (metrics?.get('is_leader')?.some((s) => s.value === 1)) return spec.name;
+    }
+    return null;
+  }
+
+  async waitForLeader(timeoutMs: number): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const leader = await this.leader();
+      if (leader !== null) return leader;
+      await sleep(100);
+    }
+    throw new Error(
+      `no leader elected within ${timeoutMs} ms; see the logs in ${path.join(this.workDir, 'logs')}`,
+    );
+  }
+
+  async scrape(name: string): Promise<ReturnType<typeof parseExposition>> {
+    const spec = this.spec(name);
+    const response = await fetch(`http://${this.topology.host}:${spec.metricsPort}/metrics`, {
+      signal: AbortSignal.timeout(1000),
+    });
+    return parseExposition(await response.text());
+  }
+
+  /** Runs a load generator process against the cluster and resolves with its summary line. */
+  async runClient(options: ClientRunOptions): Promise<Extract<ClientLine, { type: 'summary' }>> {
+    const index = options.index ?? this.clientCount++;
+    const ports = clientPorts(this.topology, index);
+    const name = `client-${index}`;
+    const spec: ProcessSpec = {
+      name,
+      role: 'client',
+      env: {
+        ANNA_ROUTING: this.annaRouting,
+        ANNA_KEY_PREFIX: this.topology.keyPrefix,
+        PRIVATE_IP: this.topology.host,
+        CLIENT_PORT: String(ports.port),
+        METRICS_PORT: String(ports.metricsPort),
+        DIRECTORY_POLL_MS: String(this.topology.directoryPollMs),
+        LOG_LEVEL: this.topology.logLevel,
+        INSTANCE: name,
+        NUM_CLIENTS: String(options.clients),
+        DURATION_S: String(options.durationS ?? 0),
+        COMMANDS: String(options.commands ?? 0),
+        WINDOW: String(options.window ?? 1),
+        PAYLOAD_BYTES: String(options.payloadBytes ?? 16),
+        REPORT_INTERVAL_MS: String(options.reportMs ?? 1000),
+        CLIENT_RESEND_MS: String(options.resendMs ?? 1000),
+        ACKS_FILE: options.acksFile ?? '',
+      },
+      ports: [ports.port],
+      metricsPort: ports.metricsPort,
+      restart: false,
+    };
+    await this.launcher.launch(spec);
+    const child = this.launcher.child(name);
+    if (child?.stdout == null) throw new Error('load generator has no stdout');
+    let summary: Extract<ClientLine, { type: 'summary' }> | null = null;
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (text) => {
+      let line: ClientLine;
+      try {
+        line = JSON.parse(text) as ClientLine;
+      } catch {
+        return;
+      }
+      if (line.type === 'summary') summary = line;
+      options.onLine?.(line);
+    });
+    await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    await this.launcher.stop(name);
+    if (summary === null)
+      throw new Error(
+        `load generator exited without a summary; see ${path.join(this.workDir, 'logs', `${name}.log`)}`,
+      );
+    return summary;
+  }
+
+  /** Stops a running load generator early (it prints its summary). */
+  stopClient(index: number): void {
+    this.launcher.kill(`client-${index}`, 'SIGINT');
+  }
+
+  static readState(workDir: string): ClusterState | null {
+    const file = path.join(workDir, 'state.json');
+    if (!existsSync(file)) return null;
+    return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+  }
+
+  private writeState(): void {
+    const state: ClusterState = {
+      managerPid: process.pid,
+      annaRouting: this.annaRouting,
+      ready: this.ready,
+      processes: this.launcher.list().map((i) => ({
+        name: i.spec.name,
+        role: i.spec.role,
+        pid: i.pid,
+        ports: i.spec.ports,
+        metricsPort: i.spec.metricsPort,
+        logFile: i.logFile,
+        restarts: i.restarts,
+      })),
+    };
+    writeFileSync(this.stateFile, JSON.stringify(state, null, 2));
+  }
+
+  private async waitForDirectory(): Promise<void> {
+    const client = await AnnaClient.connect({ routing: this.annaRouting, timeoutMs: 300, retries: 30 });
+    try {
+      await client.getSet(`${this.topology.keyPrefix}probe`);
+    } finally {
+      await client.close();
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Fails with one line naming the first port in use, before anything is started. */
+export async function assertPortsFree(host: string, ports: readonly number[]): Promise<void> {
+  for (const port of ports) {
+    await new Promise<void>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', () =>
+        reject(new Error(`port ${host}:${port} is in use (is another cluster running? try --base-port)`)),
+      );
+      server.listen(port, host, () => server.close(() => resolve()));
+    });
+  }
+}

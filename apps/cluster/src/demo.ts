@@ -1,0 +1,124 @@
+import cliProgress from 'cli-progress';
+import { type ClientLine, LocalCluster } from './cluster.ts';
+import type { TopologyOptions } from './topology.ts';
+
+/**
+ * `pnpm start`: a local cluster under client load with a live display of commands/s, latency
+ * and the current leader; a summary at the end; Ctrl-C stops everything it started.
+ */
+export async function runDemo(
+  topology: TopologyOptions,
+  workDir: string,
+  load: { durationS: number; clients: number },
+): Promise<void> {
+  const restarts: string[] = [];
+  const cluster = new LocalCluster(topology, workDir, (e) => {
+    if (e.event === 'restarting') restarts.push(e.name);
+  });
+  const total = cluster.processes.length + 1;
+  console.log(
+    `Starting a local cluster: ${total} processes (directory, ${cluster.processes.map((p) => p.name).join(', ')})`,
+  );
+  console.log(
+    `f=${topology.f}, ${topology.groups} acceptor groups, BATCH_SIZE=${topology.batchSize}; logs in ${workDir}/logs\n`,
+  );
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await cluster.down();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => {
+    if (clientRunning) cluster.stopClient(0);
+    else void stop(130);
+  });
+  process.on('SIGTERM', () => void stop(143));
+
+  const startedAt = performance.now();
+  try {
+    await cluster.up();
+  } catch (err) {
+    console.error(`Could not start the cluster: ${(err as Error).message}`);
+    await stop(1);
+    return;
+  }
+  let leader = (await cluster.leader()) ?? '?';
+  console.log(`Cluster ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; leader: ${leader}`);
+  console.log(
+    `Driving ${load.clients} closed-loop clients ${load.durationS > 0 ? `for ${load.durationS} s` : 'until Ctrl-C'} (Ctrl-C stops early)\n`,
+  );
+
+  const tty = process.stdout.isTTY === true;
+  const bar = new cliProgress.SingleBar(
+    {
+      format:
+        load.durationS > 0
+          ? '{bar} {elapsed}/{total} s | {rate} cmd/s | p50 {p50} ms | p99 {p99} ms | leader {leader} | {acked} acknowledged'
+          : '{elapsed} s | {rate} cmd/s | p50 {p50} ms | p99 {p99} ms | leader {leader} | {acked} acknowledged',
+      barsize: 20,
+      hideCursor: true,
+      noTTYOutput: !tty,
+      notTTYSchedule: 5000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(load.durationS > 0 ? load.durationS : 1, 0, {
+    rate: 0,
+    p50: '-',
+    p99: '-',
+    leader,
+    acked: 0,
+    elapsed: 0,
+  });
+  const leaderPoll = setInterval(() => {
+    void cluster.leader().then((l) => {
+      leader = l ?? 'electing…';
+    });
+  }, 1000);
+
+  let clientRunning = true;
+  let summary: Extract<ClientLine, { type: 'summary' }>;
+  try {
+    summary = await cluster.runClient({
+      clients: load.clients,
+      durationS: load.durationS,
+      onLine: (line) => {
+        if (line.type !== 'progress') return;
+        const elapsed = Math.round(line.elapsedS);
+        bar.update(load.durationS > 0 ? Math.min(elapsed, load.durationS) : 0, {
+          rate: line.rate.toLocaleString('en-US'),
+          p50: Number.isNaN(line.p50Ms) ? '-' : line.p50Ms.toFixed(2),
+          p99: Number.isNaN(line.p99Ms) ? '-' : line.p99Ms.toFixed(2),
+          leader,
+          acked: line.acknowledged.toLocaleString('en-US'),
+          elapsed,
+        });
+      },
+    });
+  } catch (err) {
+    bar.stop();
+    clearInterval(leaderPoll);
+    console.error(`Load generator failed: ${(err as Error).message}`);
+    await stop(1);
+    return;
+  }
+  clientRunning = false;
+  clearInterval(leaderPoll);
+  bar.stop();
+
+  console.log('\nSummary');
+  console.table({
+    'commands acknowledged': summary.acknowledged.toLocaleString('en-US'),
+    'duration (s)': summary.seconds.toFixed(1),
+    'throughput (commands/s)': summary.throughput.toLocaleString('en-US'),
+    'latency p50 (ms)': summary.p50Ms.toFixed(2),
+    'latency p99 (ms)': summary.p99Ms.toFixed(2),
+    'latency p99.9 (ms)': summary.p999Ms.toFixed(2),
+    leader,
+    'process restarts': restarts.length === 0 ? 'none' : restarts.join(', '),
+  });
+  console.log('\nStopping the cluster…');
+  await stop(0);
+}

@@ -1,0 +1,170 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProcessSpec, RoleName } from './topology.ts';
+
+/**
+ * What starts and stops role processes. Local child processes implement it here; EC2 instances
+ * implement the same interface, so the cluster tools and the autoscaler work with either.
+ */
+export interface Launcher {
+  launch(spec: ProcessSpec): Promise<Instance>;
+  /** Sends a signal; a process that dies this way is restarted if its spec says so. */
+  kill(name: string, signal: NodeJS.Signals): void;
+  /** Stops for good: SIGTERM, then SIGKILL after `graceMs`. */
+  stop(name: string, graceMs?: number): Promise<void>;
+  list(): Instance[];
+}
+
+export interface Instance {
+  readonly spec: ProcessSpec;
+  readonly pid: number | null;
+  readonly state: 'running' | 'restarting' | 'stopped';
+  readonly restarts: number;
+  readonly logFile: string;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Built entry point of a role. */
+export function roleBinary(role: RoleName): string {
+  const relative =
+    role === 'directory' ? 'packages/anna-client/dist/server-cli.js' : `apps/${role}/dist/main.js`;
+  return path.join(REPO_ROOT, relative);
+}
+
+export interface LocalLauncherOptions {
+  readonly logDir: string;
+  /** Wait before restarting a process that died; doubles per quick death, up to 5 s. */
+  readonly restartDelayMs?: number;
+  readonly onEvent?: (event: {
+    name: string;
+    event: 'started' | 'exited' | 'restarting';
+    pid: number | null;
+    code?: number | null;
+    signal?: string | null;
+  }) => void;
+  /** Pipe a process's stdout to the caller instead of its log file. */
+  readonly pipeStdout?: (name: string) => boolean;
+}
+
+interface Tracked {
+  spec: ProcessSpec;
+  child: ChildProcess | null;
+  state: Instance['state'];
+  restarts: number;
+  logFile: string;
+  startedAt: number;
+  delayMs: number;
+  timer: NodeJS.Timeout | null;
+  exited: Promise<void>;
+}
+
+/** Child processes on this machine, each supervised: a process that dies unexpectedly comes back. */
+export class LocalLauncher implements Launcher {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly baseDelayMs: number;
+
+  constructor(private readonly options: LocalLauncherOptions) {
+    mkdirSync(options.logDir, { recursive: true });
+    this.baseDelayMs = options.restartDelayMs ?? 200;
+  }
+
+  async launch(spec: ProcessSpec): Promise<Instance> {
+    const binary = roleBinary(spec.role);
+    if (!existsSync(binary)) {
+      throw new Error(`${binary} does not exist: build the apps first (pnpm build)`);
+    }
+    if (this.tracked.has(spec.name)) throw new Error(`a process named ${spec.name} is already running`);
+    const t: Tracked = {
+      spec,
+      child: null,
+      state: 'running',
+      restarts: 0,
+      logFile: path.join(this.options.logDir, `${spec.name}.log`),
+      startedAt: 0,
+      delayMs: this.baseDelayMs / 2,
+      timer: null,
+      exited: Promise.resolve(),
+    };
+    this.tracked.set(spec.name, t);
+    this.spawn(t);
+    return this.view(t);
+  }
+
+  child(name: string): ChildProcess | null {
+    return this.tracked.get(name)?.child ?? null;
+  }
+
+  kill(name: string, signal: NodeJS.Signals): void {
+    const t = this.tracked.get(name);
+    if (t === undefined) throw new Error(`no process named ${name}`);
+    t.child?.kill(signal);
+  }
+
+  async stop(name: string, graceMs = 5000): Promise<void> {
+    const t = this.tracked.get(name);
+    if (t === undefined) return;
+    t.state = 'stopped';
+    if (t.timer !== null) clearTimeout(t.timer);
+    const child = t.child;
+    if (child !== null && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await t.exited;
+      clearTimeout(killer);
+    }
+    this.tracked.delete(name);
+  }
+
+  list(): Instance[] {
+    return [...this.tracked.values()].map((t) => this.view(t));
+  }
+
+  private view(t: Tracked): Instance {
+    return {
+      spec: t.spec,
+      pid: t.child?.pid ?? null,
+      state: t.state,
+      restarts: t.restarts,
+      logFile: t.logFile,
+    };
+  }
+
+  private spawn(t: Tracked): void {
+    const log = openSync(t.logFile, 'a');
+    const pipe = this.options.pipeStdout?.(t.spec.name) ?? false;
+    const child = spawn(process.execPath, [roleBinary(t.spec.role), ...(t.spec.args ?? [])], {
+      env: { ...process.env, ...t.spec.env },
+      // The IPC channel lets a child notice when this supervisor dies, so nothing is left behind.
+      stdio: ['ignore', pipe ? 'pipe' : log, log, 'ipc'],
+    });
+    closeSync(log);
+    t.child = child;
+    t.startedAt = performance.now();
+    this.options.onEvent?.({ name: t.spec.name, event: 'started', pid: child.pid ?? null });
+    t.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.options.onEvent?.({ name: t.spec.name, event: 'exited', pid: child.pid ?? null, code, signal });
+        if (t.state === 'running' && t.spec.restart) this.scheduleRestart(t);
+        resolve();
+      });
+    });
+    child.on('error', () => {});
+  }
+
+  private scheduleRestart(t: Tracked): void {
+    const livedMs = performance.now() - t.startedAt;
+    t.delayMs = livedMs > 10_000 ? this.baseDelayMs : Math.min(5000, t.delayMs * 2);
+    t.state = 'restarting';
+    this.options.onEvent?.({ name: t.spec.name, event: 'restarting', pid: null });
+    t.timer = setTimeout(() => {
+      t.timer = null;
+      if (t.state !== 'restarting') return;
+      t.state = 'running';
+      t.restarts++;
+      this.spawn(t);
+    }, t.delayMs);
+  }
+}

@@ -1,0 +1,178 @@
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { LocalCluster, sleep } from './cluster.ts';
+import { runDemo } from './demo.ts';
+import { DEFAULT_TOPOLOGY, type TopologyOptions } from './topology.ts';
+
+function integer(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${value}"`);
+    return n;
+  };
+}
+
+interface TopologyFlags {
+  dir: string;
+  basePort: number;
+  f: number;
+  groups: number;
+  batchSize: number;
+  logLevel: string;
+}
+
+const program = new Command('cluster')
+  .description(
+    'A local Autoscaling Paxos cluster: the directory and every role as its own process on 127.0.0.1.',
+  )
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+function withTopology(cmd: Command): Command {
+  return cmd
+    .option('--dir <path>', 'working directory (state, logs, acceptor data)', '.cluster')
+    .option(
+      '--base-port <n>',
+      'first port; the cluster uses consecutive ports from here and metrics from here + 1000',
+      integer('--base-port', 1024),
+      DEFAULT_TOPOLOGY.basePort,
+    )
+    .option('--f <n>', 'failures tolerated per acceptor group', integer('--f', 0), DEFAULT_TOPOLOGY.f)
+    .option('--groups <n>', 'acceptor groups', integer('--groups', 1), DEFAULT_TOPOLOGY.groups)
+    .option(
+      '--batch-size <n>',
+      'BATCH_SIZE of the batchers',
+      integer('--batch-size', 1),
+      DEFAULT_TOPOLOGY.batchSize,
+    )
+    .option('--log-level <level>', 'log level of the role processes', 'info');
+}
+
+function topology(flags: TopologyFlags): TopologyOptions {
+  return {
+    ...DEFAULT_TOPOLOGY,
+    basePort: flags.basePort,
+    f: flags.f,
+    groups: flags.groups,
+    batchSize: flags.batchSize,
+    logLevel: flags.logLevel,
+    keyPrefix: `run${Date.now().toString(36)}-`,
+  };
+}
+
+withTopology(program.command('start'))
+  .description('start a cluster, drive client load with a live display, print a summary, stop everything')
+  .option('--duration <s>', 'seconds of load (0 = until Ctrl-C)', integer('--duration', 0), 30)
+  .option('--clients <n>', 'concurrent closed-loop clients', integer('--clients', 1), 64)
+  .action(async (flags: TopologyFlags & { duration: number; clients: number }) => {
+    await runDemo(topology(flags), path.resolve(flags.dir), {
+      durationS: flags.duration,
+      clients: flags.clients,
+    });
+  });
+
+withTopology(program.command('up'))
+  .description('start a cluster and keep it running until Ctrl-C or `cluster down`')
+  .action(async (flags: TopologyFlags) => {
+    const cluster = new LocalCluster(topology(flags), path.resolve(flags.dir), (e) => {
+      if (e.event !== 'started')
+        console.log(
+          `${e.name}: ${e.event}${e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : ''}`,
+        );
+    });
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      console.log('stopping the cluster…');
+      await cluster.down();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop());
+    try {
+      await cluster.up();
+    } catch (err) {
+      console.error(`cluster up failed: ${(err as Error).message}`);
+      await cluster.down();
+      process.exit(1);
+    }
+    console.log(
+      `cluster ready: ${cluster.processes.length} processes, leader ${await cluster.leader()}; directory ${cluster.annaRouting}`,
+    );
+  });
+
+program
+  .command('status')
+  .description('list the processes of the running cluster, their pids and leadership')
+  .option('--dir <path>', 'working directory of the cluster', '.cluster')
+  .action(async (flags: { dir: string }) => {
+    const state = LocalCluster.readState(path.resolve(flags.dir));
+    if (state === null) {
+      console.error(`no cluster running in ${flags.dir}`);
+      process.exit(1);
+    }
+    console.log(
+      `manager pid ${state.managerPid}${isAlive(state.managerPid) ? '' : ' (gone)'}, directory ${state.annaRouting}`,
+    );
+    console.log(
+      `${'process'.padEnd(18)} ${'pid'.padStart(7)}  ${'up'.padEnd(4)} ${'restarts'.padStart(8)}  ${'leader'.padEnd(6)} ports`,
+    );
+    for (const p of state.processes) {
+      let leader = '';
+      if (p.role === 'proposer' && p.metricsPort !== null) {
+        const text = await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`, {
+          signal: AbortSignal.timeout(500),
+        })
+          .then((r) => r.text())
+          .catch(() => '');
+        leader = /^is_leader\{[^}]*\} 1$/m.test(text) ? 'yes' : '';
+      }
+      const up = p.pid !== null && isAlive(p.pid) ? 'yes' : 'no';
+      console.log(
+        `${p.name.padEnd(18)} ${String(p.pid ?? '-').padStart(7)}  ${up.padEnd(4)} ${String(p.restarts).padStart(8)}  ${leader.padEnd(6)} ${p.ports.join(',')}`,
+      );
+    }
+  });
+
+program
+  .command('kill <process>')
+  .description('SIGKILL one process (the cluster restarts it; acceptors recover from their log)')
+  .option('--dir <path>', 'working directory of the cluster', '.cluster')
+  .action((name: string, flags: { dir: string }) => {
+    const state = LocalCluster.readState(path.resolve(flags.dir));
+    const target = state?.processes.find((p) => p.name === name);
+    if (target?.pid == null) {
+      console.error(`no running process named ${name}; see \`cluster status\``);
+      process.exit(1);
+    }
+    process.kill(target.pid, 'SIGKILL');
+    console.log(`killed ${name} (pid ${target.pid})`);
+  });
+
+program
+  .command('down')
+  .description('stop the running cluster and every process it started')
+  .option('--dir <path>', 'working directory of the cluster', '.cluster')
+  .action(async (flags: { dir: string }) => {
+    const state = LocalCluster.readState(path.resolve(flags.dir));
+    if (state === null || !isAlive(state.managerPid)) {
+      console.log('no cluster running');
+      return;
+    }
+    process.kill(state.managerPid, 'SIGTERM');
+    const deadline = Date.now() + 15_000;
+    while (isAlive(state.managerPid) && Date.now() < deadline) await sleep(100);
+    console.log(isAlive(state.managerPid) ? 'the cluster manager did not stop in 15 s' : 'cluster stopped');
+  });
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+await program.parseAsync();

@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../src/cluster.ts';
+import { chosenFromLogs, readAcks, startCluster, unchosenAcks } from './helpers.ts';
+
+let env: Awaited<ReturnType<typeof startCluster>>;
+beforeAll(async () => {
+  env = await startCluster(24100);
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+describe('leader failover', () => {
+  it('kill -9 of the leader under load: the other proposer takes over and every command is acknowledged', async () => {
+    const acksFile = path.join(env.workDir, 'acks.csv');
+    const progress: { at: number; acknowledged: number }[] = [];
+    const run = env.cluster.runClient({
+      clients: 16,
+      window: 2,
+      commands: 8000,
+      acksFile,
+      reportMs: 100,
+      onLine: (line) => {
+        if (line.type === 'progress')
+          progress.push({ at: performance.now(), acknowledged: line.acknowledged });
+      },
+    });
+    while ((progress.at(-1)?.acknowledged ?? 0) < 1500) await sleep(50);
+
+    const oldLeader = await env.cluster.leader();
+    expect(oldLeader).not.toBeNull();
+    const killedAt = performance.now();
+    const ackedAtKill = progress.at(-1)?.acknowledged ?? 0;
+    env.cluster.kill(oldLeader as string, 'SIGKILL');
+
+    let newLeader: string | null = null;
+    let electedAt = 0;
+    while (performance.now() - killedAt < 15_000) {
+      newLeader = await env.cluster.leader();
+      if (newLeader !== null && newLeader !== oldLeader) {
+        electedAt = performance.now();
+        break;
+      }
+      await sleep(25);
+    }
+    expect(newLeader).not.toBeNull();
+    expect(newLeader).not.toBe(oldLeader);
+
+    const summary = await run;
+    const resumed = progress.find((p) => p.at > killedAt && p.acknowledged > ackedAtKill + 100);
+    const electionMs = Math.round(electedAt - killedAt);
+    const resumeMs = resumed === undefined ? Number.NaN : Math.round(resumed.at - killedAt);
+    console.log(
+      `failover: ${oldLeader} killed, ${newLeader} leads after ${electionMs} ms; commands flow again (100+ more acknowledged) after ${resumeMs} ms`,
+    );
+    expect(summary.acknowledged).toBe(8000);
+
+    await env.cluster.down();
+    const acks = readAcks(acksFile);
+    expect(new Set(acks.map((a) => `${a.client}/${a.requestId}`)).size).toBe(8000);
+    expect(unchosenAcks(acks, chosenFromLogs(env.workDir, 1, 2))).toEqual([]);
+  });
+});

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { encodeEnvelope } from '@paxos/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Push } from 'zeromq';
+import { sleep } from '../src/cluster.ts';
+import { startCluster } from './helpers.ts';
+
+let env: Awaited<ReturnType<typeof startCluster>>;
+beforeAll(async () => {
+  env = await startCluster(24300);
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+function invalidCount(metrics: Awaited<ReturnType<typeof env.cluster.scrape>>): number {
+  return (metrics.get('num_invalid_messages') ?? []).reduce((n, s) => n + s.value, 0);
+}
+
+describe('bad frames', () => {
+  it('garbage, truncated, multipart and oversized frames on every port are counted and dropped; the cluster keeps serving', async () => {
+    const valid = encodeEnvelope({
+      from: 'tcp://127.0.0.1:1',
+      message: { type: 'Phase1a', ballot: { round: 1, proposerId: 1 }, fromSlot: 0 },
+    });
+    const frames: (Uint8Array | Uint8Array[])[] = [
+      randomBytes(64),
+      Buffer.from('not|a|protobuf|frame'),
+      valid.subarray(0, valid.length - 3),
+      new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+      [valid, valid],
+      Buffer.alloc(16 * 1024 * 1024 + 1, 7),
+    ];
+    const targets = env.cluster.processes.filter((p) => p.role !== 'directory');
+    const pidsBefore = new Map(env.cluster.instances().map((i) => [i.spec.name, i.pid]));
+    for (const spec of targets) {
+      for (const port of spec.ports) {
+        const socket = new Push({ linger: 2000, sendHighWaterMark: 100 });
+        socket.connect(`tcp://127.0.0.1:${port}`);
+        for (const frame of frames) await socket.send(frame);
+        socket.close();
+      }
+    }
+    await sleep(1500);
+    for (const spec of targets) {
+      const invalid = invalidCount(await env.cluster.scrape(spec.name));
+      // Every frame above is invalid; each port got all of them.
+      expect(invalid, spec.name).toBeGreaterThanOrEqual(spec.ports.length * frames.length);
+    }
+    // Nobody crashed or restarted, and commands still go through.
+    for (const i of env.cluster.instances()) expect(i.pid, i.spec.name).toBe(pidsBefore.get(i.spec.name));
+    const summary = await env.cluster.runClient({ clients: 4, commands: 500 });
+    expect(summary.acknowledged).toBe(500);
+  });
+});

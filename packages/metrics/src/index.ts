@@ -1,0 +1,17 @@
+export {
+  BATCH_SIZE_BUCKETS,
+  CORE_METRIC_NAMES,
+  CORE_METRICS,
+  type CoreMetricMapping,
+  LATENCY_BUCKETS_SECONDS,
+  METRIC_DEFINITIONS,
+  METRIC_NAMES,
+  type MetricDefinition,
+  type MetricType,
+  type PaxosMetricName,
+  ROLE_LABELS,
+  type RoleLabel,
+} from './definitions.ts';
+export { type MetricEffect, Metrics, type MetricsOptions } from './metrics.ts';
+export { findSample, parseExposition, type Sample } from './parse.ts';
+export { type MetricsServer, type ServeMetricsOptions, serveMetrics } from './server.ts';

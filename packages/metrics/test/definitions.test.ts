@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { MetricName } from '@paxos/core';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  BATCH_SIZE_BUCKETS,
+  CORE_METRIC_NAMES,
+  CORE_METRICS,
+  LATENCY_BUCKETS_SECONDS,
+  METRIC_DEFINITIONS,
+  METRIC_NAMES,
+} from '../src/index.ts';
+
+/** The string literals of core's `MetricName` union, read from core's source. */
+function metricNamesFromCoreSource(): string[] {
+  const entry = createRequire(import.meta.url).resolve('@paxos/core');
+  const source = readFileSync(join(dirname(entry), 'effects.ts'), 'utf8');
+  const match = /export type MetricName\s*=([^;]*);/.exec(source);
+  if (match?.[1] === undefined) throw new Error('MetricName union not found in core effects.ts');
+  return [...match[1].matchAll(/'([^']+)'/g)].map((m) => m[1] ?? '');
+}
+
+const SEED_COUNTERS = [
+  'num_processed_messages',
+  'num_incoming_messages',
+  'num_outgoing_messages',
+  'p1a',
+  'p1b_success',
+  'p1b_preempted',
+  'p2b_preempted',
+  'leader_heartbeat_received',
+  'num_sent_mock_messages',
+  'num_received_mock_messages',
+];
+
+describe('core MetricName mapping', () => {
+  it('is complete at the type level (Record<MetricName, …>)', () => {
+    expectTypeOf<keyof typeof CORE_METRICS>().toEqualTypeOf<MetricName>();
+    expectTypeOf(CORE_METRIC_NAMES).toEqualTypeOf<readonly MetricName[]>();
+  });
+
+  it("maps exactly the names of core's MetricName union (checked against core's source)", () => {
+    const fromSource = metricNamesFromCoreSource();
+    expect(fromSource.length).toBeGreaterThan(10);
+    expect([...CORE_METRIC_NAMES].sort()).toEqual([...fromSource].sort());
+  });
+
+  it('targets only registered metrics, converting ms to seconds', () => {
+    for (const name of CORE_METRIC_NAMES) {
+      expect(METRIC_NAMES).toContain(CORE_METRICS[name].metric);
+    }
+    expect(CORE_METRICS.client_latency_ms).toEqual({ metric: 'client_latency_seconds', scale: 0.001 });
+    expect(CORE_METRICS.phase2_latency_ms).toEqual({ metric: 'phase2_latency_seconds', scale: 0.001 });
+  });
+});
+
+describe('metric definitions', () => {
+  it('keeps the seed counter names exactly, as counters, without _total', () => {
+    for (const name of SEED_COUNTERS) {
+      const def = METRIC_DEFINITIONS.find((d) => d.name === name);
+      expect(def?.type, name).toBe('counter');
+    }
+    expect(METRIC_NAMES.some((n) => n.endsWith('_total'))).toBe(false);
+  });
+
+  it('has unique names, non-empty help strings and the extra metrics', () => {
+    expect(new Set(METRIC_NAMES).size).toBe(METRIC_NAMES.length);
+    for (const def of METRIC_DEFINITIONS) expect(def.help.length, def.name).toBeGreaterThan(10);
+    const types = Object.fromEntries(METRIC_DEFINITIONS.map((d) => [d.name, d.type]));
+    expect(types).toMatchObject({
+      num_invalid_messages: 'counter',
+      num_dropped_messages: 'counter',
+      retransmissions: 'counter',
+      commands_chosen: 'counter',
+      slots_chosen: 'counter',
+      leader_elections: 'counter',
+      is_leader: 'gauge',
+      chosen_watermark: 'gauge',
+      inflight_slots: 'gauge',
+      client_latency_seconds: 'histogram',
+      phase2_latency_seconds: 'histogram',
+      batch_size: 'histogram',
+    });
+    expect(METRIC_NAMES).toHaveLength(22);
+  });
+
+  it('uses the agreed buckets', () => {
+    expect(BATCH_SIZE_BUCKETS).toEqual([1, 2, 5, 10, 20, 40, 80, 100, 200]);
+    expect(LATENCY_BUCKETS_SECONDS[0]).toBe(0.0001);
+    expect(LATENCY_BUCKETS_SECONDS.at(-1)).toBe(2);
+    const sorted = [...LATENCY_BUCKETS_SECONDS].sort((a, b) => a - b);
+    expect(LATENCY_BUCKETS_SECONDS).toEqual(sorted);
+  });
+});

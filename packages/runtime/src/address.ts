@@ -1,0 +1,81 @@
+import type { Address, MessageType } from '@paxos/core';
+
+/**
+ * A process's address lists the endpoints of its receiving sockets in the order of the design's
+ * port table, joined by commas, optionally followed by `#tag` when several logical clients share
+ * one reply socket:
+ *
+ *   proposer      tcp://h:11000,tcp://h:11100,tcp://h:11200   batches, replies (phase-1b/chosen/nack), elections
+ *   proxy leader  tcp://h:12100,tcp://h:12200                 phase-2a from leaders, phase-2b/nack from acceptors
+ *   acceptor      tcp://h:12000
+ *   batcher       tcp://h:13000                               client commands and leader info
+ *   unbatcher     tcp://h:14000
+ *   client        tcp://h:10000#c7                            replies
+ *
+ * The address travels as the envelope's `from`, so a receiver can answer without a directory
+ * lookup; the message type picks which of the endpoints gets it.
+ */
+const SOCKET_FOR_MESSAGE: Record<MessageType, number> = {
+  ClientRequest: 0,
+  LeaderInfo: 0,
+  ClientBatch: 0,
+  Phase1a: 0,
+  Phase2a: 0,
+  ClientReply: 0,
+  Phase1b: 1,
+  Phase2b: 1,
+  Chosen: 1,
+  Nack: 1,
+  Heartbeat: 2,
+};
+
+const ENDPOINT = /^tcp:\/\/[^\s:/,#]+:\d{1,5}$/;
+
+export interface ParsedAddress {
+  readonly endpoints: readonly string[];
+  readonly tag: string | null;
+}
+
+const cache = new Map<Address, ParsedAddress>();
+const CACHE_LIMIT = 100_000;
+
+export function formatAddress(endpoints: readonly string[], tag?: string): Address {
+  for (const endpoint of endpoints) assertEndpoint(endpoint);
+  return tag === undefined ? endpoints.join(',') : `${endpoints.join(',')}#${tag}`;
+}
+
+/** Throws an Error naming the bad address when it is not a list of tcp://host:port endpoints. */
+export function parseAddress(address: Address): ParsedAddress {
+  const cached = cache.get(address);
+  if (cached !== undefined) return cached;
+  const hash = address.indexOf('#');
+  const list = hash === -1 ? address : address.slice(0, hash);
+  const endpoints = list.split(',');
+  for (const endpoint of endpoints) {
+    if (!ENDPOINT.test(endpoint)) {
+      throw new Error(`bad address "${address}": expected tcp://host:port endpoints separated by commas`);
+    }
+  }
+  const parsed: ParsedAddress = { endpoints, tag: hash === -1 ? null : address.slice(hash + 1) };
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(address, parsed);
+  return parsed;
+}
+
+/** The endpoint of `address` that receives messages of `type`. */
+export function endpointFor(address: Address, type: MessageType): string {
+  const { endpoints } = parseAddress(address);
+  return endpoints[Math.min(SOCKET_FOR_MESSAGE[type], endpoints.length - 1)] as string;
+}
+
+export function assertEndpoint(endpoint: string): void {
+  if (!ENDPOINT.test(endpoint)) throw new Error(`bad endpoint "${endpoint}": expected tcp://host:port`);
+  const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
+  if (port < 1 || port > 65535) throw new Error(`bad endpoint "${endpoint}": port must be 1-65535`);
+}
+
+export function endpoint(host: string, port: number): string {
+  const e = `tcp://${host}:${port}`;
+  assertEndpoint(e);
+  return e;
+}

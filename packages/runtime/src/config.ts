@@ -1,0 +1,203 @@
+import { Command, CommanderError, Option } from 'commander';
+import { z } from 'zod';
+import { assertEndpoint } from './address.ts';
+
+/**
+ * One setting of an app: an environment variable (the seed's names where it had one) and a flag
+ * that overrides it. Values arrive as strings and are validated with zod; a bad value yields one
+ * line naming the variable, the value and what is expected.
+ */
+export interface Setting<T> {
+  readonly env: string;
+  readonly flag: string;
+  readonly description: string;
+  /** Phrase completing "expected …" in error messages. */
+  readonly expected: string;
+  readonly schema: z.ZodType<T, string>;
+  /** Used when neither flag nor variable is given; absent means the setting is required. */
+  readonly default?: string;
+}
+
+export type SettingsSpec = Record<string, Setting<unknown>>;
+export type SettingsValues<S extends SettingsSpec> = {
+  [K in keyof S]: S[K] extends Setting<infer T> ? T : never;
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^-?\d+$/)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const boolean = () =>
+  z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+export const text = () => z.string();
+
+export const host = () => z.string().regex(/^[A-Za-z0-9.-]+$/);
+
+export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** One or more tcp://host:port endpoints separated by commas. */
+export const endpointList = () =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((e) => e.trim()))
+    .refine((list) =>
+      list.every((e) => {
+        try {
+          assertEndpoint(e);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    );
+
+export function setting<T>(s: Setting<T>): Setting<T> {
+  return s;
+}
+
+export const port = (env: string, flag: string, description: string, defaultPort: number) =>
+  setting({
+    env,
+    flag,
+    description,
+    expected: 'a TCP port 0-65535',
+    schema: integer(0, 65535),
+    default: String(defaultPort),
+  });
+
+/** Settings every process shares (design §6). */
+export const COMMON_SETTINGS = {
+  annaRouting: setting({
+    env: 'ANNA_ROUTING',
+    flag: '--anna-routing',
+    description: 'directory (Anna) routing endpoints',
+    expected: 'tcp://host:port[,tcp://host:port...]',
+    schema: endpointList(),
+  }),
+  annaKeyPrefix: setting({
+    env: 'ANNA_KEY_PREFIX',
+    flag: '--anna-key-prefix',
+    description: 'prefix of every directory key; change it between runs',
+    expected: 'a string',
+    schema: text(),
+    default: '',
+  }),
+  privateIp: setting({
+    env: 'PRIVATE_IP',
+    flag: '--private-ip',
+    description: 'address this process binds and advertises to peers',
+    expected: 'an IPv4 address or host name',
+    schema: host(),
+    default: '127.0.0.1',
+  }),
+  maxReadsPerSocketPerPoll: setting({
+    env: 'MAX_READS_PER_SOCKET_PER_POLL',
+    flag: '--max-reads-per-socket-per-poll',
+    description: 'reads from one socket before the next socket gets a turn',
+    expected: 'an integer >= 1',
+    schema: integer(1),
+    default: '100',
+  }),
+  metricsPort: port(
+    'METRICS_PORT',
+    '--metrics-port',
+    'Prometheus /metrics HTTP port (0 = any free port)',
+    16000,
+  ),
+  directoryPollMs: setting({
+    env: 'DIRECTORY_POLL_MS',
+    flag: '--directory-poll-ms',
+    description: 'how often membership is read from the directory',
+    expected: 'an integer >= 10 (milliseconds)',
+    schema: integer(10),
+    default: '3000',
+  }),
+  drainTimeoutMs: setting({
+    env: 'DRAIN_TIMEOUT_MS',
+    flag: '--drain-timeout-ms',
+    description: 'on SIGTERM, longest wait for in-flight work after deregistering',
+    expected: 'an integer >= 0 (milliseconds)',
+    schema: integer(0),
+    default: '3000',
+  }),
+  logLevel: setting({
+    env: 'LOG_LEVEL',
+    flag: '--log-level',
+    description: 'pino log level',
+    expected: 'one of fatal, error, warn, info, debug, trace, silent',
+    schema: logLevel(),
+    default: 'info',
+  }),
+  instance: setting({
+    env: 'INSTANCE',
+    flag: '--instance',
+    description: 'name of this process in logs and metric labels (default: role and port)',
+    expected: 'a string',
+    schema: text(),
+    default: '',
+  }),
+} satisfies SettingsSpec;
+
+/**
+ * Parses flags (which win) and environment variables against `spec`. Throws ConfigError with one
+ * line naming the variable, the bad value and what is expected; `--help` prints and exits 0.
+ */
+export function loadSettings<S extends SettingsSpec>(
+  program: string,
+  description: string,
+  spec: S,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): SettingsValues<S> {
+  const cmd = new Command(program).description(description).exitOverride().allowExcessArguments(false);
+  cmd.configureOutput({ writeErr: () => {} });
+  for (const s of Object.values(spec)) {
+    const shown = s.default === undefined ? 'required' : `default "${s.default}"`;
+    cmd.addOption(new Option(`${s.flag} <value>`, `${s.description} (env ${s.env}; ${shown})`));
+  }
+  try {
+    cmd.parse(argv as string[], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {
+        process.stdout.write(cmd.helpInformation());
+        process.exit(0);
+      }
+      throw new ConfigError(err.message.replace(/^error: /, ''));
+    }
+    throw err;
+  }
+  const opts = cmd.opts<Record<string, string | undefined>>();
+  const values: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(spec)) {
+    const attribute = cmd.options.find((o) => o.long === s.flag)?.attributeName() ?? key;
+    const raw = opts[attribute] ?? env[s.env] ?? s.default;
+    if (raw === undefined) {
+      throw new ConfigError(`${s.env} (${s.flag}) is required: expected ${s.expected}`);
+    }
+    const parsed = s.schema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ConfigError(`${s.env} (${s.flag}): got "${raw}", expected ${s.expected}`);
+    }
+    values[key] = parsed.data;
+  }
+  return values as SettingsValues<S>;
+}
+
+/** Markdown rows (setting | flag | default | meaning) for READMEs. */
+export function settingsTable(spec: SettingsSpec): string {
+  return Object.values(spec)
+    .map(
+      (s) =>
+        `| \`${s.env}\` | \`${s.flag}\` | ${s.default === undefined ? '(required)' : `\`${s.default}\``} | ${s.description} |`,
+    )
+    .join('\n');
+}

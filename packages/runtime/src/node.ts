@@ -1,0 +1,293 @@
+import { randomBytes } from 'node:crypto';
+import { AnnaClient, type MemberKind, Membership } from '@paxos/anna-client';
+import {
+  type Address,
+  decodeEnvelope,
+  type Effect,
+  type Envelope,
+  encodeEnvelope,
+  type Members,
+  type Role,
+  type RoleEvent,
+} from '@paxos/core';
+import { Metrics, type RoleLabel, serveMetrics } from '@paxos/metrics';
+import { ZmqTransport } from '@paxos/transport-zmq';
+import type { Logger } from 'pino';
+import { endpointFor, formatAddress } from './address.ts';
+
+export interface NodeOptions {
+  readonly role: RoleLabel;
+  readonly instance: string;
+  /** Endpoints to bind, in the order of the role's port table (see address.ts). */
+  readonly endpoints: readonly string[];
+  readonly annaRouting: readonly string[];
+  readonly annaKeyPrefix: string;
+  readonly maxReadsPerSocketPerPoll: number;
+  readonly metricsPort: number;
+  readonly metricsHost: string;
+  readonly directoryPollMs: number;
+  readonly drainTimeoutMs: number;
+  readonly logger: Logger;
+  /** Client processes: a command was chosen. */
+  readonly onAcknowledged?: (client: Address, requestId: number, slot: number, latencyMs: number) => void;
+  /** Called with every frame that did not decode (after counting it). */
+  readonly onInvalid?: (reason: string) => void;
+}
+
+interface Registration {
+  readonly kind: MemberKind;
+  readonly member: string;
+}
+
+/**
+ * Runs core roles as a real process: decoded frames in, effects out. Owns the sockets, the
+ * timers, the metrics endpoint and the directory registration; the role stays pure.
+ */
+export class Node {
+  readonly address: Address;
+  readonly metrics: Metrics;
+  readonly membership: Membership;
+  readonly logger: Logger;
+  private readonly roles = new Map<Address, Role>();
+  private primary: Role | null = null;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly registrations: Registration[] = [];
+  private readonly subscriptions: { stop(): void }[] = [];
+  private closing = false;
+  /** Appended to directory entries: Anna's two-phase set never forgets a removed entry, so each life registers anew. */
+  readonly incarnation = randomBytes(4).toString('hex');
+
+  private constructor(
+    private readonly options: NodeOptions,
+    private readonly transport: ZmqTransport<Envelope>,
+    private readonly directory: AnnaClient,
+    private readonly metricsServer: { port: number; close(): Promise<void> },
+    metrics: Metrics,
+    address: Address,
+  ) {
+    this.address = address;
+    this.metrics = metrics;
+    this.logger = options.logger;
+    this.membership = new Membership(directory, { keyPrefix: options.annaKeyPrefix });
+  }
+
+  static async start(options: NodeOptions): Promise<Node> {
+    const metrics = new Metrics({ role: options.role, instance: options.instance });
+    const metricsServer = await serveMetrics(metrics, {
+      port: options.metricsPort,
+      host: options.metricsHost,
+    });
+    let node: Node | null = null;
+    const transport = await ZmqTransport.open<Envelope>({
+      bind: options.endpoints,
+      maxReadsPerSocketPerPoll: options.maxReadsPerSocketPerPoll,
+      decode: (frame) => {
+        const result = decodeEnvelope(frame);
+        return result.ok ? { ok: true, value: result.envelope } : { ok: false, reason: result.error.reason };
+      },
+      onMessage: (envelope) => node?.receive(envelope),
+      onInvalid: (reason) => {
+        metrics.invalid();
+        options.logger.debug({ reason }, 'dropped a frame that did not decode');
+        options.onInvalid?.(reason);
+      },
+      onDrop: () => metrics.dropped(),
+      logger: options.logger,
+    }).catch(async (err: unknown) => {
+      await metricsServer.close();
+      throw err;
+    });
+    const directory = await AnnaClient.connect({
+      routing: options.annaRouting.join(','),
+      responseHost: options.metricsHost,
+      logger: options.logger,
+    });
+    node = new Node(
+      options,
+      transport,
+      directory,
+      metricsServer,
+      metrics,
+      formatAddress(transport.endpoints),
+    );
+    options.logger.info(
+      { address: node.address, metrics: `http://${options.metricsHost}:${metricsServer.port}/metrics` },
+      'listening',
+    );
+    return node;
+  }
+
+  get metricsPort(): number {
+    return this.metricsServer.port;
+  }
+
+  /** Hosts a role; the first one attached receives every message except replies for the others. */
+  attach(role: Role): void {
+    this.roles.set(role.address, role);
+    if (this.primary === null) this.primary = role;
+    this.apply(role, role.start(performance.now()));
+  }
+
+  /** Delivers a non-message event (e.g. a membership change) to a role. */
+  deliver(role: Role, event: RoleEvent): void {
+    this.apply(role, role.step(performance.now(), event));
+  }
+
+  /** For processes that drive a role from outside (the client load generator). */
+  perform(role: Role, effects: Effect[]): void {
+    this.apply(role, effects);
+  }
+
+  /** Adds this process (or `member`) to the directory's `observed` set of `kind`, tagged with its incarnation. */
+  async register(kind: MemberKind, member: string = this.address): Promise<void> {
+    const entry = withIncarnation(member, this.incarnation);
+    await this.membership.register(kind, entry);
+    this.registrations.push({ kind, member: entry });
+  }
+
+  /**
+   * Polls the directory for `kinds`; every change is turned into a membership event for `role`
+   * by `toMembers`. Resolves once every kind has been read once.
+   */
+  async watch(
+    kinds: MemberKind[],
+    onChange: (kind: MemberKind, members: string[]) => Partial<Members> | null,
+    role: () => Role | null,
+  ): Promise<void> {
+    const subscription = this.membership.subscribe(
+      kinds,
+      this.options.directoryPollMs,
+      (change) => {
+        if (change.joined.length > 0 || change.left.length > 0) {
+          this.logger.info(
+            { kind: change.kind, joined: change.joined, left: change.left },
+            'membership changed',
+          );
+        }
+        const members = onChange(change.kind, withoutIncarnations(change.members));
+        const target = role();
+        if (members !== null && target !== null) this.deliver(target, { type: 'membership', members });
+      },
+      (err) => this.logger.warn({ err: err.message }, 'directory poll failed; retrying'),
+    );
+    this.subscriptions.push(subscription);
+    await subscription.ready;
+  }
+
+  private receive(envelope: Envelope): void {
+    if (this.closing && this.primary === null) return;
+    this.metrics.incoming();
+    const { message } = envelope;
+    const role = message.type === 'ClientReply' ? this.roles.get(message.clientId) : this.primary;
+    if (role === undefined || role === null) {
+      this.metrics.dropped();
+      return;
+    }
+    const effects = role.step(performance.now(), { type: 'message', from: envelope.from, message });
+    this.metrics.processed();
+    this.apply(role, effects);
+  }
+
+  private apply(role: Role, effects: Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send':
+          this.send(role, effect.to, effect);
+          break;
+        case 'setTimer': {
+          const key = `${role.address}\u0000${effect.name}`;
+          const existing = this.timers.get(key);
+          if (existing !== undefined) clearTimeout(existing);
+          const name = effect.name;
+          this.timers.set(
+            key,
+            setTimeout(() => {
+              this.timers.delete(key);
+              if (this.roles.get(role.address) === role) this.deliver(role, { type: 'timer', name });
+            }, effect.delayMs),
+          );
+          break;
+        }
+        case 'cancelTimer': {
+          const key = `${role.address}\u0000${effect.name}`;
+          const existing = this.timers.get(key);
+          if (existing !== undefined) clearTimeout(existing);
+          this.timers.delete(key);
+          break;
+        }
+        case 'metric':
+          this.metrics.apply(effect);
+          break;
+        case 'acknowledged':
+          this.options.onAcknowledged?.(role.address, effect.requestId, effect.slot, effect.latencyMs);
+          break;
+      }
+    }
+  }
+
+  private send(role: Role, to: Address, effect: Extract<Effect, { kind: 'send' }>): void {
+    let frame: Uint8Array;
+    let target: string;
+    try {
+      target = endpointFor(to, effect.message.type);
+      frame = encodeEnvelope({ from: role.address, message: effect.message });
+    } catch (err) {
+      // A peer's malformed address (from a bad frame) must not take the process down.
+      this.metrics.dropped();
+      this.logger.warn({ to, type: effect.message.type, err: (err as Error).message }, 'cannot send');
+      return;
+    }
+    if (this.transport.send(target, frame)) this.metrics.outgoing();
+  }
+
+  /**
+   * Graceful stop: leave the directory (the two-phase set's `removed`), keep serving while peers
+   * notice and in-flight work finishes, then close everything.
+   */
+  async shutdown(isDrained: () => boolean = () => true): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const started = performance.now();
+    // An unreachable directory must not hold the process past its drain timeout.
+    const deregistered = Promise.all(
+      this.registrations.map((r) =>
+        this.membership.deregister(r.kind, r.member).catch((err: Error) => {
+          this.logger.warn({ kind: r.kind, err: err.message }, 'could not deregister');
+        }),
+      ),
+    );
+    await Promise.race([
+      deregistered,
+      new Promise((resolve) => setTimeout(resolve, this.options.drainTimeoutMs)),
+    ]);
+    this.logger.info({ registrations: this.registrations.length }, 'deregistered; draining');
+    const minimum = Math.min(this.options.directoryPollMs + 100, this.options.drainTimeoutMs);
+    while (performance.now() - started < this.options.drainTimeoutMs) {
+      if (performance.now() - started >= minimum && isDrained()) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (const s of this.subscriptions) s.stop();
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    this.roles.clear();
+    this.primary = null;
+    await this.transport.close({ lingerMs: 500 });
+    await this.directory.close();
+    await this.metricsServer.close();
+    this.logger.info({ drainedInMs: Math.round(performance.now() - started) }, 'stopped');
+  }
+}
+
+export function withIncarnation(member: string, incarnation: string): string {
+  return `${member}@${incarnation}`;
+}
+
+/** Directory entries without their incarnation tags, deduplicated, in order. */
+export function withoutIncarnations(entries: readonly string[]): string[] {
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const at = entry.lastIndexOf('@');
+    seen.add(at === -1 ? entry : entry.slice(0, at));
+  }
+  return [...seen];
+}

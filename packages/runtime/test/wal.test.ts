@@ -1,0 +1,79 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Acceptor, type Effect, type Value } from '@paxos/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AcceptorLog, durableAcceptor } from '../src/wal.ts';
+
+const dirs: string[] = [];
+function tempFile(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'paxos-wal-'));
+  dirs.push(dir);
+  return path.join(dir, 'a.wal');
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const value: Value = {
+  kind: 'batch',
+  commands: [{ clientId: 'tcp://127.0.0.1:1#c', requestId: 3, payload: new Uint8Array([124, 0, 255]) }],
+};
+const b = (round: number) => ({ round, proposerId: 9 });
+
+function run(file: string, steps: (acceptor: ReturnType<typeof durableAcceptor>) => void) {
+  const { log, state } = AcceptorLog.open(file, { fsync: false });
+  const acceptor = new Acceptor({
+    address: 'tcp://127.0.0.1:12000',
+    groupId: 1,
+    acceptorId: 2,
+    recovered: state,
+  });
+  steps(durableAcceptor(acceptor, log));
+  log.close();
+  return acceptor;
+}
+
+describe('acceptor log', () => {
+  it('a restarted acceptor answers as its old self: promise, accepted values and watermark', () => {
+    const file = tempFile();
+    run(file, (a) => {
+      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(2), fromSlot: 0 } });
+      a.step(0, {
+        type: 'message',
+        from: 'x',
+        message: { type: 'Phase2a', slot: 5, ballot: b(2), value, watermark: 4, groupId: 1, acceptors: [] },
+      });
+      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(3), fromSlot: 0 } });
+    });
+    const reborn = run(file, () => {});
+    expect(reborn.promised).toEqual(b(3));
+    expect(reborn.watermark).toBe(4);
+    expect(reborn.accepted(5)).toEqual({ slot: 5, ballot: b(2), value });
+    // It still refuses what it promised not to accept.
+    const effects: Effect[] = reborn.step(0, {
+      type: 'message',
+      from: 'x',
+      message: { type: 'Phase2a', slot: 6, ballot: b(2), value, watermark: 0, groupId: 1, acceptors: [] },
+    });
+    expect(effects).toContainEqual(
+      expect.objectContaining({ kind: 'send', message: expect.objectContaining({ type: 'Nack' }) }),
+    );
+  });
+
+  it('writes nothing for a rejected ballot, and cuts a record torn by a crash', () => {
+    const file = tempFile();
+    run(file, (a) => {
+      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(5), fromSlot: 0 } });
+      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(4), fromSlot: 0 } });
+    });
+    const size = statSync(file).size;
+    appendFileSync(file, Buffer.from([200, 0, 0, 0, 1, 2]));
+    const { log, state, tornBytes, records } = AcceptorLog.open(file, { fsync: false });
+    log.close();
+    expect(records).toBe(1);
+    expect(tornBytes).toBe(6);
+    expect(state.promised).toEqual(b(5));
+    expect(readFileSync(file).length).toBe(size);
+  });
+});

@@ -1,0 +1,10 @@
+export { assertEndpoint, type ParsedEndpoint, parseEndpoint } from './endpoint.ts';
+export { measureRawZmq, type RawZmqOptions, type RawZmqResult } from './raw.ts';
+export {
+  type DecodeResult,
+  type DropReason,
+  type TransportLogger,
+  type TransportOptions,
+  type TransportStats,
+  ZmqTransport,
+} from './transport.ts';
