@@ -4,7 +4,6 @@ export default defineConfig({
   entry: ['src/index.ts'],
   format: ['esm'],
   target: 'node20',
-  dts: true,
   sourcemap: true,
   clean: true,
   // Native addon: resolved from node_modules at run time, never bundled.

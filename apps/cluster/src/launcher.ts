@@ -135,7 +135,9 @@ export class LocalLauncher implements Launcher {
   private spawn(t: Tracked): void {
     const log = openSync(t.logFile, 'a');
     const pipe = this.options.pipeStdout?.(t.spec.name) ?? false;
-    const child = spawn(process.execPath, [roleBinary(t.spec.role), ...(t.spec.args ?? [])], {
+    // PAXOS_NODE_ARGS passes flags to every role's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const nodeArgs = (process.env.PAXOS_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+    const child = spawn(process.execPath, [...nodeArgs, roleBinary(t.spec.role), ...(t.spec.args ?? [])], {
       env: { ...process.env, ...t.spec.env },
       // The IPC channel lets a child notice when this supervisor dies, so nothing is left behind.
       stdio: ['ignore', pipe ? 'pipe' : log, log, 'ipc'],

@@ -161,9 +161,16 @@ program
       return;
     }
     process.kill(state.managerPid, 'SIGTERM');
-    const deadline = Date.now() + 15_000;
-    while (isAlive(state.managerPid) && Date.now() < deadline) await sleep(100);
-    console.log(isAlive(state.managerPid) ? 'the cluster manager did not stop in 15 s' : 'cluster stopped');
+    // The manager removes its state file once every process it started has stopped.
+    const running = () =>
+      isAlive(state.managerPid) && LocalCluster.readState(path.resolve(flags.dir)) !== null;
+    const deadline = Date.now() + 30_000;
+    while (running() && Date.now() < deadline) await sleep(100);
+    if (running()) {
+      console.error('the cluster manager did not stop within 30 s');
+      process.exit(1);
+    }
+    console.log('cluster stopped');
   });
 
 function isAlive(pid: number): boolean {

@@ -53,3 +53,26 @@ describe('bad frames', () => {
     expect(summary.acknowledged).toBe(500);
   });
 });
+
+describe('graceful stop', () => {
+  it('SIGTERM: the process leaves the directory (removed set), drains and exits 0', async () => {
+    const { AnnaClient, Membership } = await import('@paxos/anna-client');
+    env.cluster.kill('batcher-1', 'SIGTERM');
+    const deadline = performance.now() + 15_000;
+    while (performance.now() < deadline && !env.exits.some((e) => e.name === 'batcher-1')) await sleep(50);
+    expect(env.exits.find((e) => e.name === 'batcher-1')).toEqual({
+      name: 'batcher-1',
+      code: 0,
+      signal: null,
+    });
+    const client = await AnnaClient.connect({ routing: env.cluster.annaRouting });
+    try {
+      const membership = new Membership(client, { keyPrefix: env.cluster.topology.keyPrefix });
+      const removed = (await client.getSet(membership.removedKey('Batchers'))) ?? new Set();
+      const address = `tcp://127.0.0.1:${env.cluster.spec('batcher-1').ports[0]}`;
+      expect([...removed].some((m) => m.startsWith(`${address}@`))).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -9,7 +9,7 @@ import { DEFAULT_TOPOLOGY, type TopologyOptions } from '../src/topology.ts';
 /** A cluster in a fresh temporary directory; `stop` takes it down and removes the directory. */
 export async function startCluster(basePort: number, overrides: Partial<TopologyOptions> = {}) {
   const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-e2e-'));
-  const events: string[] = [];
+  const exits: { name: string; code: number | null; signal: string | null }[] = [];
   const cluster = new LocalCluster(
     {
       ...DEFAULT_TOPOLOGY,
@@ -19,7 +19,9 @@ export async function startCluster(basePort: number, overrides: Partial<Topology
       ...overrides,
     },
     workDir,
-    (e) => events.push(`${e.name} ${e.event}`),
+    (e) => {
+      if (e.event === 'exited') exits.push({ name: e.name, code: e.code ?? null, signal: e.signal ?? null });
+    },
   );
   try {
     await cluster.up();
@@ -30,7 +32,7 @@ export async function startCluster(basePort: number, overrides: Partial<Topology
   return {
     cluster,
     workDir,
-    events,
+    exits,
     async stop() {
       await cluster.down();
       rmSync(workDir, { recursive: true, force: true });

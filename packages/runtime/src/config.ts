@@ -167,10 +167,8 @@ export function loadSettings<S extends SettingsSpec>(
     cmd.parse(argv as string[], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {
-        process.stdout.write(cmd.helpInformation());
-        process.exit(0);
-      }
+      // Commander has already printed the help.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') process.exit(0);
       throw new ConfigError(err.message.replace(/^error: /, ''));
     }
     throw err;

@@ -1,0 +1,122 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { assertPortsFree } from '../src/cluster.ts';
+import { DEFAULT_TOPOLOGY, planCluster } from '../src/topology.ts';
+
+const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'paxos-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+/** Starts the CLI and resolves when a stdout line matches `ready`. */
+function startCli(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${ready}; output so far:\n${output}`)),
+      60_000,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before ready:\n${output}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
+function allPorts(basePort: number): number[] {
+  const plan = planCluster({ ...DEFAULT_TOPOLOGY, basePort });
+  return [plan.directory, ...plan.processes].flatMap((p) => [
+    ...p.ports,
+    ...(p.metricsPort === null ? [] : [p.metricsPort]),
+  ]);
+}
+
+describe('the cluster CLI', () => {
+  it('up, status, kill, down: a demo lifecycle leaves nothing behind', async () => {
+    const dir = tempDir();
+    const basePort = 24400;
+    const { child, output } = await startCli(
+      ['up', '--dir', dir, '--base-port', String(basePort), '--log-level', 'warn'],
+      /cluster ready/,
+    );
+
+    const status = spawnSync(process.execPath, [CLI, 'status', '--dir', dir], { encoding: 'utf8' });
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/proposer-\d\s+\d+\s+yes\s+0\s+yes/);
+    expect(status.stdout.match(/ yes /g)?.length).toBeGreaterThanOrEqual(15);
+
+    const kill = spawnSync(process.execPath, [CLI, 'kill', 'batcher-1', '--dir', dir], { encoding: 'utf8' });
+    expect(kill.stdout).toMatch(/killed batcher-1/);
+    expect(
+      spawnSync(process.execPath, [CLI, 'kill', 'nobody', '--dir', dir], { encoding: 'utf8' }).status,
+    ).toBe(1);
+
+    const down = spawnSync(process.execPath, [CLI, 'down', '--dir', dir], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(down.stdout, output()).toMatch(/cluster stopped/);
+    expect(await exited(child)).toBe(0);
+    await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
+  });
+
+  it('start runs load with a live display; Ctrl-C prints the summary and stops every process', async () => {
+    const dir = tempDir();
+    const basePort = 24500;
+    const { child, output } = await startCli(
+      [
+        'start',
+        '--dir',
+        dir,
+        '--base-port',
+        String(basePort),
+        '--duration',
+        '0',
+        '--clients',
+        '8',
+        '--log-level',
+        'warn',
+      ],
+      /Driving 8 closed-loop clients/,
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    child.kill('SIGINT');
+    expect(await exited(child)).toBe(0);
+    expect(output()).toMatch(/throughput \(commands\/s\)/);
+    expect(output()).toMatch(/leader\s+│ 'proposer-\d'/);
+    await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
+  });
+
+  it('a bad flag is one clear line and exit code 2', () => {
+    const result = spawnSync(process.execPath, [CLI, 'start', '--f', 'x'], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--f must be an integer >= 0, got "x"/);
+  });
+});
