@@ -17,10 +17,10 @@ await runApp({
     batchTimeoutMs: setting({
       env: 'BATCH_TIMEOUT_MS',
       flag: '--batch-timeout-ms',
-      description: 'a partial batch is sent after this long',
+      description: 'a partial batch is sent after this long; 0 = once the current burst of reads is handled',
       expected: 'an integer >= 0 (milliseconds)',
       schema: integer(0),
-      default: '2',
+      default: '0',
     }),
   },
   async main(s, logger) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -247,7 +247,9 @@ export class LocalCluster {
         restarts: i.restarts,
       })),
     };
-    writeFileSync(this.stateFile, JSON.stringify(state, null, 2));
+    // Written whole then renamed, so a reader never sees half a file.
+    writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(state, null, 2));
+    renameSync(`${this.stateFile}.tmp`, this.stateFile);
   }
 
   private async waitForDirectory(): Promise<void> {

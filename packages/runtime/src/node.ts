@@ -50,7 +50,7 @@ export class Node {
   readonly logger: Logger;
   private readonly roles = new Map<Address, Role>();
   private primary: Role | null = null;
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timeout?: NodeJS.Timeout; immediate?: NodeJS.Immediate }>();
   private readonly registrations: Registration[] = [];
   private readonly subscriptions: { stop(): void }[] = [];
   private closing = false;
@@ -196,25 +196,25 @@ export class Node {
           break;
         case 'setTimer': {
           const key = `${role.address}\u0000${effect.name}`;
-          const existing = this.timers.get(key);
-          if (existing !== undefined) clearTimeout(existing);
+          this.clearTimer(key);
           const name = effect.name;
+          const fire = () => {
+            this.timers.delete(key);
+            if (this.roles.get(role.address) === role) this.deliver(role, { type: 'timer', name });
+          };
+          // A zero delay means "once this turn's messages are handled" (e.g. a batcher flushing
+          // what one read burst brought), which setImmediate gives without setTimeout's 1 ms floor.
           this.timers.set(
             key,
-            setTimeout(() => {
-              this.timers.delete(key);
-              if (this.roles.get(role.address) === role) this.deliver(role, { type: 'timer', name });
-            }, effect.delayMs),
+            effect.delayMs <= 0
+              ? { immediate: setImmediate(fire) }
+              : { timeout: setTimeout(fire, effect.delayMs) },
           );
           break;
         }
-        case 'cancelTimer': {
-          const key = `${role.address}\u0000${effect.name}`;
-          const existing = this.timers.get(key);
-          if (existing !== undefined) clearTimeout(existing);
-          this.timers.delete(key);
+        case 'cancelTimer':
+          this.clearTimer(`${role.address}\u0000${effect.name}`);
           break;
-        }
         case 'metric':
           this.metrics.apply(effect);
           break;
@@ -223,6 +223,14 @@ export class Node {
           break;
       }
     }
+  }
+
+  private clearTimer(key: string): void {
+    const timer = this.timers.get(key);
+    if (timer === undefined) return;
+    if (timer.timeout !== undefined) clearTimeout(timer.timeout);
+    if (timer.immediate !== undefined) clearImmediate(timer.immediate);
+    this.timers.delete(key);
   }
 
   private send(role: Role, to: Address, effect: Extract<Effect, { kind: 'send' }>): void {
@@ -267,8 +275,7 @@ export class Node {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     for (const s of this.subscriptions) s.stop();
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    for (const key of [...this.timers.keys()]) this.clearTimer(key);
     this.roles.clear();
     this.primary = null;
     await this.transport.close({ lingerMs: 500 });

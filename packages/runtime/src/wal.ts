@@ -29,7 +29,6 @@ import {
  */
 export class AcceptorLog {
   private readonly fd: number;
-  private readonly header = Buffer.alloc(4);
 
   private constructor(
     readonly file: string,
@@ -82,10 +81,12 @@ export class AcceptorLog {
     closeSync(this.fd);
   }
 
+  /** One write per record: the length prefix and the frame together. */
   private append(frame: Uint8Array): void {
-    this.header.writeUInt32LE(frame.length, 0);
-    writeSync(this.fd, this.header);
-    writeSync(this.fd, frame);
+    const record = Buffer.allocUnsafe(4 + frame.length);
+    record.writeUInt32LE(frame.length, 0);
+    record.set(frame, 4);
+    writeSync(this.fd, record);
   }
 }
 

@@ -50,7 +50,7 @@ export interface TransportOptions<T> {
   lingerMs?: number;
   decode: (frame: Uint8Array) => DecodeResult<T>;
   onMessage: (message: T, socketIndex: number) => void;
-  /** A frame that did not decode (or a multipart message, or an oversized frame): counted as invalid and dropped; the loop goes on. */
+  /** A frame that did not decode (or an oversized frame): counted as invalid and dropped; the loop goes on. Each part of a multipart message is one frame. */
   onInvalid?: (reason: string, socketIndex: number) => void;
   onDrop?: (endpoint: string, reason: DropReason) => void;
   logger?: TransportLogger;
@@ -88,6 +88,8 @@ const WARN_INTERVAL_MS = 1000;
 const PORT_RELEASE_TIMEOUT_MS = 1000;
 /** Back-off before re-arming a socket whose receive failed unexpectedly (never seen in practice). */
 const READ_ERROR_BACKOFF_MS = 50;
+/** Frames coalesced into one multipart send. */
+const MAX_FRAMES_PER_SEND = 256;
 
 interface Peer {
   readonly endpoint: string;
@@ -435,15 +437,12 @@ export class ZmqTransport<T> {
     );
   }
 
+  /** A message of n parts carries n frames (a peer's writer coalesces what one turn produced). */
   private deliver(parts: Buffer[], socketIndex: number): void {
-    if (parts.length !== 1) {
-      this.invalidFrame(
-        `multipart message with ${parts.length} parts (one frame per message expected)`,
-        socketIndex,
-      );
-      return;
-    }
-    const frame = parts[0] as Buffer;
+    for (const frame of parts) this.deliverFrame(frame, socketIndex);
+  }
+
+  private deliverFrame(frame: Buffer, socketIndex: number): void {
     if (frame.length > this.maxFrameBytes) {
       this.invalidFrame(
         `frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
@@ -517,8 +516,14 @@ export class ZmqTransport<T> {
     peer.queue.push(frame);
     this.counts.queued++;
     if (!peer.writing) {
-      peer.writer = this.drain(peer).catch((err: unknown) => {
-        this.logger?.warn({ endpoint, err: errorInfo(err) }, 'zmq peer writer failed');
+      // The writer starts after this event-loop turn, so every frame the turn produced for this
+      // peer leaves in one multipart message: one native send instead of one per frame.
+      peer.writing = true;
+      const scheduled = peer;
+      setImmediate(() => {
+        scheduled.writer = this.drain(scheduled).catch((err: unknown) => {
+          this.logger?.warn({ endpoint, err: errorInfo(err) }, 'zmq peer writer failed');
+        });
       });
     }
     return true;
@@ -575,16 +580,17 @@ export class ZmqTransport<T> {
           this.discardQueue(peer);
           break;
         }
-        const frame = peer.queue[peer.head] as Uint8Array;
-        peer.queue[peer.head] = undefined;
-        peer.head++;
-        this.counts.queued--;
+        const end = Math.min(peer.queue.length, peer.head + MAX_FRAMES_PER_SEND);
+        const frames = peer.queue.slice(peer.head, end) as Uint8Array[];
+        peer.queue.fill(undefined, peer.head, end);
+        peer.head = end;
+        this.counts.queued -= frames.length;
         try {
-          await socket.send(frame);
-          this.counts.sent++;
+          await socket.send(frames.length === 1 ? (frames[0] as Uint8Array) : frames);
+          this.counts.sent += frames.length;
         } catch (err) {
-          if (peer.closed) this.dropped(peer.endpoint, 'closed', 1);
-          else this.dropped(peer.endpoint, 'send-error', 1, errorInfo(err));
+          if (peer.closed) this.dropped(peer.endpoint, 'closed', frames.length);
+          else this.dropped(peer.endpoint, 'send-error', frames.length, errorInfo(err));
         }
         if (peer.head >= 4096 && peer.head * 2 >= peer.queue.length) {
           peer.queue = peer.queue.slice(peer.head);
