@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { appConfig } from '../../tsup.app.ts';
 
-export default defineConfig({
-  entry: ['src/main.ts'],
-  format: ['esm'],
-  target: 'node20',
-  sourcemap: true,
-  clean: true,
-  // Workspace packages are TypeScript sources: bundle them; keep npm dependencies (zeromq is native) external.
-  noExternal: [/^@paxos\//],
-  banner: { js: '#!/usr/bin/env node' },
-});
+export default appConfig();

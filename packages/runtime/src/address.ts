@@ -1,4 +1,5 @@
 import type { Address, MessageType } from '@paxos/core';
+import { assertEndpoint as assertTransportEndpoint, parseEndpoint } from '@paxos/transport-zmq';
 
 /**
  * A process's address lists the endpoints of its receiving sockets in the order of the design's
@@ -29,8 +30,6 @@ const SOCKET_FOR_MESSAGE: Record<MessageType, number> = {
   Heartbeat: 2,
 };
 
-const ENDPOINT = /^tcp:\/\/[^\s:/,#]+:\d{1,5}$/;
-
 export interface ParsedAddress {
   readonly endpoints: readonly string[];
   readonly tag: string | null;
@@ -52,7 +51,7 @@ export function parseAddress(address: Address): ParsedAddress {
   const list = hash === -1 ? address : address.slice(0, hash);
   const endpoints = list.split(',');
   for (const endpoint of endpoints) {
-    if (!ENDPOINT.test(endpoint)) {
+    if (!parseEndpoint(endpoint, 'connect').ok) {
       throw new Error(`bad address "${address}": expected tcp://host:port endpoints separated by commas`);
     }
   }
@@ -68,14 +67,14 @@ export function endpointFor(address: Address, type: MessageType): string {
   return endpoints[Math.min(SOCKET_FOR_MESSAGE[type], endpoints.length - 1)] as string;
 }
 
+/** Throws an Error naming the value unless it is a full tcp://host:port endpoint. */
 export function assertEndpoint(endpoint: string): void {
-  if (!ENDPOINT.test(endpoint)) throw new Error(`bad endpoint "${endpoint}": expected tcp://host:port`);
-  const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
-  if (port < 1 || port > 65535) throw new Error(`bad endpoint "${endpoint}": port must be 1-65535`);
+  assertTransportEndpoint(endpoint, 'connect');
 }
 
+/** An endpoint to bind (port 0 = any free port). */
 export function endpoint(host: string, port: number): string {
   const e = `tcp://${host}:${port}`;
-  assertEndpoint(e);
+  assertTransportEndpoint(e, 'bind');
   return e;
 }
