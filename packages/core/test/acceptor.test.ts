@@ -52,4 +52,15 @@ describe('Acceptor', () => {
     expect(reply?.message.watermark).toBe(2);
     expect(reply?.message.accepted.map((e) => e.slot)).toEqual([2]);
   });
+
+  it('keeps in memory only slots at or above the watermark (the durable log keeps the rest)', () => {
+    const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+    for (let slot = 0; slot < 100; slot++)
+      deliver(a, 'proxy', phase2a(slot, b(1, 1), value, Math.max(0, slot - 5)));
+    expect(a.acceptedInMemory).toBeLessThanOrEqual(6);
+    expect(a.accepted(99)).toBeDefined();
+    expect(a.accepted(10)).toBeUndefined();
+    // A late phase-2a below the watermark is still answered (its value is the chosen one).
+    expect(sendsOf(deliver(a, 'proxy', phase2a(3, b(1, 1))), 'Phase2b')).toHaveLength(1);
+  });
 });

@@ -7,6 +7,7 @@ import {
   type Envelope,
   encodeEnvelope,
   type Members,
+  type Message,
   type Role,
   type RoleEvent,
 } from '@paxos/core';
@@ -54,6 +55,11 @@ export class Node {
   private readonly registrations: Registration[] = [];
   private readonly subscriptions: { stop(): void }[] = [];
   private closing = false;
+  private lastEncoded: { message: Message | null; from: Address; frame: Uint8Array } = {
+    message: null,
+    from: '',
+    frame: new Uint8Array(0),
+  };
   /** Appended to directory entries: Anna's two-phase set never forgets a removed entry, so each life registers anew. */
   readonly incarnation = randomBytes(4).toString('hex');
 
@@ -238,7 +244,13 @@ export class Node {
     let target: string;
     try {
       target = endpointFor(to, effect.message.type);
-      frame = encodeEnvelope({ from: role.address, message: effect.message });
+      // A role often sends one message to several peers (phase-2a to a group, heartbeats): encode once.
+      if (effect.message === this.lastEncoded.message && role.address === this.lastEncoded.from) {
+        frame = this.lastEncoded.frame;
+      } else {
+        frame = encodeEnvelope({ from: role.address, message: effect.message });
+        this.lastEncoded = { message: effect.message, from: role.address, frame };
+      }
     } catch (err) {
       // A peer's malformed address (from a bad frame) must not take the process down.
       this.metrics.dropped();

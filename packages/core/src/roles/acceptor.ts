@@ -21,6 +21,9 @@ export interface AcceptorState {
  * The only role whose memory decides safety: it promises not to accept below a ballot and
  * remembers what it accepted. Until replicas exist, accepted entries are the log (design rule 9).
  */
+/** Slots arrive roughly in order; the prune scan stops this far past the watermark. */
+const PRUNE_SCAN_SLACK = 1024;
+
 export class Acceptor implements Role {
   readonly address: Address;
   readonly groupId: number;
@@ -36,8 +39,15 @@ export class Acceptor implements Role {
     if (options.recovered !== undefined) {
       this.promisedBallot = options.recovered.promised;
       this.chosenWatermark = options.recovered.watermark;
-      for (const entry of options.recovered.accepted) this.acceptedBySlot.set(entry.slot, entry);
+      for (const entry of options.recovered.accepted) {
+        if (entry.slot >= this.chosenWatermark) this.acceptedBySlot.set(entry.slot, entry);
+      }
     }
+  }
+
+  /** Slots accepted and still in memory (those at or above the watermark, and the latest ones). */
+  get acceptedInMemory(): number {
+    return this.acceptedBySlot.size;
   }
 
   get promised(): Ballot {
@@ -99,6 +109,18 @@ export class Acceptor implements Role {
     });
   }
 
+  /**
+   * Slots below the watermark are chosen and phase 1 never reports them, so memory keeps only
+   * the rest; the durable log (see the runtime) keeps everything.
+   */
+  private advanceWatermark(watermark: number): void {
+    this.chosenWatermark = watermark;
+    for (const slot of this.acceptedBySlot.keys()) {
+      if (slot < watermark) this.acceptedBySlot.delete(slot);
+      else if (slot > watermark + PRUNE_SCAN_SLACK) break;
+    }
+  }
+
   private onPhase2a(fx: Effects, from: Address, msg: Phase2a): void {
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p2b_preempted');
@@ -106,8 +128,8 @@ export class Acceptor implements Role {
       return;
     }
     this.promisedBallot = msg.ballot;
+    if (msg.watermark > this.chosenWatermark) this.advanceWatermark(msg.watermark);
     this.acceptedBySlot.set(msg.slot, { slot: msg.slot, ballot: msg.ballot, value: msg.value });
-    if (msg.watermark > this.chosenWatermark) this.chosenWatermark = msg.watermark;
     fx.send(from, {
       type: 'Phase2b',
       slot: msg.slot,
