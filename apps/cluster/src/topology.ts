@@ -7,7 +7,8 @@ export type RoleName =
   | 'unbatcher'
   | 'proposer'
   | 'batcher'
-  | 'client';
+  | 'client'
+  | 'mock';
 
 export interface ProcessSpec {
   /** Unique within the cluster, e.g. `acceptor-g1-a2`; also its `INSTANCE` label. */

@@ -1,0 +1,250 @@
+/**
+ * "How much to scale": one real role between mock neighbours (apps/mock), on this machine. The
+ * input mock drives it with a bounded window; the output mock counts what comes out. The role
+ * under test is the unchanged app, found by the mocks through the directory like in production.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseExposition } from '@paxos/metrics';
+import { assertPortsFree, sleep } from './cluster.ts';
+import { LocalLauncher } from './launcher.ts';
+import type { ProcessSpec, RoleName } from './topology.ts';
+
+export type MeasuredRole = 'batcher' | 'proposer' | 'proxy-leader' | 'acceptor' | 'unbatcher';
+export const MEASURED_ROLES: readonly MeasuredRole[] = [
+  'batcher',
+  'proposer',
+  'proxy-leader',
+  'acceptor',
+  'unbatcher',
+];
+
+export interface SandwichOptions {
+  readonly role: MeasuredRole;
+  readonly batchSize: number;
+  readonly warmupS: number;
+  readonly measureS: number;
+  readonly basePort: number;
+  readonly window?: number;
+}
+
+export interface SandwichResult {
+  readonly role: MeasuredRole;
+  readonly batchSize: number;
+  /** Messages the role under test handled per second (its num_processed_messages). */
+  readonly messagesPerSecond: number;
+  /** Messages it sent per second (its num_outgoing_messages). */
+  readonly messagesOutPerSecond: number;
+  /** Client commands through the role per second. */
+  readonly commandsPerSecond: number;
+  /** CPU of the process under test, percent of one core. */
+  readonly cpuPercent: number;
+  /** Round trip of one unit of work through the role and the mocks, from the input mock. */
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly seconds: number;
+}
+
+interface Layout {
+  /** Processes in launch order: output mocks first, then the role, then the input mock. */
+  readonly processes: { name: string; role: RoleName; env: Record<string, string> }[];
+  /** The mock whose num_received_mock_messages counts output, and how many commands each is. */
+  readonly output: { name: string; commandsPer: number };
+}
+
+function layout(role: MeasuredRole, batchSize: number, window: number): Layout {
+  const mock = (name: string, mode: string, env: Record<string, string> = {}) => ({
+    name,
+    role: 'mock' as const,
+    env: { MOCK_MODE: mode, MOCK_WINDOW: String(window), BATCH_SIZE: String(batchSize), ...env },
+  });
+  const acceptors = [0, 1, 2].map((a) =>
+    mock(`mock-acceptor-${a}`, 'acceptor', { ACCEPTOR_GROUP_ID: '0', ACCEPTOR_ID: String(a) }),
+  );
+  switch (role) {
+    case 'batcher':
+      return {
+        processes: [
+          mock('mock-proposer', 'proposer'),
+          { name: 'batcher', role: 'batcher', env: { BATCH_SIZE: String(batchSize) } },
+          mock('mock-client', 'client', { MOCK_WINDOW: String(window * batchSize) }),
+        ],
+        output: { name: 'mock-proposer', commandsPer: 1 },
+      };
+    case 'proposer':
+      return {
+        processes: [
+          ...acceptors,
+          mock('mock-proxy-leader', 'proxy-leader-to-proposer'),
+          { name: 'proposer', role: 'proposer', env: { ACCEPTOR_GROUPS: '1', F: '1' } },
+          mock('mock-batcher', 'batcher'),
+        ],
+        output: { name: 'mock-proxy-leader', commandsPer: batchSize },
+      };
+    case 'proxy-leader':
+      return {
+        processes: [
+          ...acceptors,
+          mock('mock-unbatcher', 'unbatcher'),
+          { name: 'proxy-leader', role: 'proxy-leader', env: {} },
+          mock('mock-proposer', 'proposer-to-proxy-leader'),
+        ],
+        output: { name: 'mock-unbatcher', commandsPer: batchSize },
+      };
+    case 'acceptor':
+      return {
+        processes: [
+          { name: 'acceptor', role: 'acceptor', env: { ACCEPTOR_GROUP_ID: '0', ACCEPTOR_ID: '0' } },
+          mock('mock-proxy-leader', 'proxy-leader-to-acceptor'),
+        ],
+        output: { name: 'mock-proxy-leader', commandsPer: batchSize },
+      };
+    case 'unbatcher':
+      return {
+        processes: [
+          { name: 'unbatcher', role: 'unbatcher', env: {} },
+          mock('mock-proxy-leader', 'proxy-leader-to-unbatcher'),
+        ],
+        output: { name: 'mock-proxy-leader', commandsPer: 1 },
+      };
+  }
+}
+
+/** Runs one sandwich for warm-up plus measurement, stops everything, returns the figures. */
+export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
+  const workDir = mkdtempSync(path.join(tmpdir(), `paxos-sandwich-${o.role}-`));
+  const launcher = new LocalLauncher({
+    logDir: path.join(workDir, 'logs'),
+    pipeStdout: (name) => name.startsWith('mock-'),
+  });
+  const host = '127.0.0.1';
+  let nextPort = o.basePort;
+  const routing = nextPort++;
+  const storage = nextPort++;
+  const plan = layout(o.role, o.batchSize, o.window ?? 16);
+  const specs: ProcessSpec[] = plan.processes.map((p) => {
+    const port = nextPort++;
+    const port2 = nextPort++;
+    const port3 = nextPort++;
+    const metricsPort = nextPort++;
+    const ports: Record<string, string> = {
+      MOCK_PORT: String(port),
+      ACCEPTOR_PORT: String(port),
+      BATCHER_PORT: String(port),
+      UNBATCHER_PORT: String(port),
+      PROXY_LEADER_PORT: String(port),
+      PROXY_LEADER_ACCEPTOR_PORT: String(port2),
+      PROPOSER_PORT: String(port),
+      PROPOSER_REPLY_PORT: String(port2),
+      PROPOSER_ELECTION_PORT: String(port3),
+    };
+    return {
+      name: p.name,
+      role: p.role,
+      env: {
+        ANNA_ROUTING: `tcp://${host}:${routing}`,
+        ANNA_KEY_PREFIX: `sandwich-${o.role}-`,
+        PRIVATE_IP: host,
+        METRICS_PORT: String(metricsPort),
+        DIRECTORY_POLL_MS: '200',
+        LOG_LEVEL: 'warn',
+        INSTANCE: p.name,
+        DATA_DIR: path.join(workDir, 'data'),
+        REPORT_INTERVAL_MS: '500',
+        ...ports,
+        ...p.env,
+      },
+      ports: [port, port2, port3],
+      metricsPort,
+      restart: false,
+    };
+  });
+  const directory: ProcessSpec = {
+    name: 'directory',
+    role: 'directory',
+    env: {},
+    args: ['--host', host, '--port', String(routing), '--storage-port', String(storage)],
+    ports: [routing, storage],
+    metricsPort: null,
+    restart: false,
+  };
+  await assertPortsFree(host, [
+    routing,
+    storage,
+    ...specs.flatMap((s) => [...s.ports, s.metricsPort as number]),
+  ]);
+  const latencies: { p50: number[]; p99: number[] } = { p50: [], p99: [] };
+  let measuring = false;
+  try {
+    await launcher.launch(directory);
+    await sleep(500);
+    for (const spec of specs) {
+      await launcher.launch(spec);
+      const child = launcher.child(spec.name);
+      if (child?.stdout != null) {
+        createInterface({ input: child.stdout }).on('line', (text) => {
+          try {
+            const line = JSON.parse(text) as { p50Ms: number | null; p99Ms: number | null };
+            if (measuring && line.p50Ms !== null && line.p99Ms !== null) {
+              latencies.p50.push(line.p50Ms);
+              latencies.p99.push(line.p99Ms);
+            }
+          } catch {
+            // not a progress line
+          }
+        });
+      }
+      // Let each process start and register before the next one looks it up.
+      await sleep(spec.role === 'mock' ? 400 : 1500);
+    }
+    await sleep(o.warmupS * 1000);
+    const metricsOf = async (name: string) => {
+      const spec = specs.find((s) => s.name === name) as ProcessSpec;
+      const text = await (await fetch(`http://${host}:${spec.metricsPort}/metrics`)).text();
+      const m = parseExposition(text);
+      const sum = (metric: string) => (m.get(metric) ?? []).reduce((n, s) => n + s.value, 0);
+      return {
+        received: sum('num_received_mock_messages'),
+        processed: sum('num_processed_messages'),
+        outgoing: sum('num_outgoing_messages'),
+      };
+    };
+    const underTest = specs.find((s) => s.role !== 'mock') as ProcessSpec;
+    const pid = launcher.child(underTest.name)?.pid as number;
+    const cpu0 = cpuTicks(pid);
+    const out0 = await metricsOf(plan.output.name);
+    const role0 = await metricsOf(underTest.name);
+    const t0 = performance.now();
+    measuring = true;
+    await sleep(o.measureS * 1000);
+    measuring = false;
+    const seconds = (performance.now() - t0) / 1000;
+    const out1 = await metricsOf(plan.output.name);
+    const role1 = await metricsOf(underTest.name);
+    const cpu1 = cpuTicks(pid);
+    const median = (xs: number[]) =>
+      xs.length === 0 ? null : ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
+    return {
+      role: o.role,
+      batchSize: o.batchSize,
+      messagesPerSecond: Math.round((role1.processed - role0.processed) / seconds),
+      messagesOutPerSecond: Math.round((role1.outgoing - role0.outgoing) / seconds),
+      commandsPerSecond: Math.round(((out1.received - out0.received) * plan.output.commandsPer) / seconds),
+      cpuPercent: Math.round(((cpu1 - cpu0) / seconds) * 10) / 10,
+      p50Ms: median(latencies.p50),
+      p99Ms: median(latencies.p99),
+      seconds: Math.round(seconds * 100) / 100,
+    };
+  } finally {
+    for (const i of launcher.list().reverse()) await launcher.stop(i.spec.name, 3000);
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** utime + stime of a process, in clock ticks (1/100 s on Linux). */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(fields[11]) + Number(fields[12]);
+}

@@ -1,0 +1,188 @@
+import { randomBytes } from 'node:crypto';
+import type { Address } from '@paxos/core';
+import {
+  acceptorMember,
+  boolean,
+  endpoint,
+  integer,
+  type MemberKind,
+  Node,
+  nodeOptions,
+  parseAcceptorMember,
+  port,
+  runApp,
+  setting,
+  withoutIncarnations,
+} from '@paxos/runtime';
+import { z } from 'zod';
+import { createMock, MOCK_MODES, type MockMembers, type MockMode } from './mocks.ts';
+
+/** What each mode registers as in the directory, like the real role it stands in for. */
+const REGISTERS_AS: Record<MockMode, MemberKind | null> = {
+  client: null,
+  batcher: 'Batchers',
+  proposer: 'Proposers',
+  'proposer-to-proxy-leader': 'Proposers',
+  'proxy-leader-to-proposer': 'ProxyLeaders',
+  'proxy-leader-to-acceptor': 'ProxyLeaders',
+  'proxy-leader-to-unbatcher': 'ProxyLeaders',
+  acceptor: null,
+  unbatcher: 'Unbatchers',
+};
+
+await runApp({
+  program: 'paxos-mock',
+  description: `Mock component: stands in for a neighbour of the role under test. Modes: ${MOCK_MODES.join(', ')}.`,
+  settings: {
+    mode: setting({
+      env: 'MOCK_MODE',
+      flag: '--mode',
+      description: 'which neighbour to play',
+      expected: `one of ${MOCK_MODES.join(', ')}`,
+      schema: z.enum(MOCK_MODES as [MockMode, ...MockMode[]]),
+    }),
+    port: port('MOCK_PORT', '--port', 'where the role under test sends to this mock', 15500),
+    window: setting({
+      env: 'MOCK_WINDOW',
+      flag: '--window',
+      description: 'input mocks: units of work in flight',
+      expected: 'an integer >= 1',
+      schema: integer(1),
+      default: '64',
+    }),
+    batchSize: setting({
+      env: 'BATCH_SIZE',
+      flag: '--batch-size',
+      description: 'commands per batch the mock makes',
+      expected: 'an integer >= 1',
+      schema: integer(1),
+      default: '40',
+    }),
+    payloadBytes: setting({
+      env: 'PAYLOAD_BYTES',
+      flag: '--payload-bytes',
+      description: 'bytes per command',
+      expected: 'an integer >= 0',
+      schema: integer(0),
+      default: '16',
+    }),
+    leader: setting({
+      env: 'MOCK_LEADER',
+      flag: '--leader',
+      description: 'proposer mode: this mock leads',
+      expected: 'true or false',
+      schema: boolean(),
+      default: 'true',
+    }),
+    groupId: setting({
+      env: 'ACCEPTOR_GROUP_ID',
+      flag: '--group-id',
+      description: 'acceptor mode: its group',
+      expected: 'an integer >= 0',
+      schema: integer(0),
+      default: '0',
+    }),
+    acceptorId: setting({
+      env: 'ACCEPTOR_ID',
+      flag: '--acceptor-id',
+      description: 'acceptor mode: its index in the group',
+      expected: 'an integer >= 0',
+      schema: integer(0),
+      default: '0',
+    }),
+    reportMs: setting({
+      env: 'REPORT_INTERVAL_MS',
+      flag: '--report-ms',
+      description: 'JSON progress line period on stdout (0 = none)',
+      expected: 'an integer >= 0',
+      schema: integer(0),
+      default: '1000',
+    }),
+  },
+  async main(s, logger) {
+    let sent = 0;
+    let received = 0;
+    let latencies: number[] = [];
+    const node = await Node.start(nodeOptions(s, logger, 'mock', [endpoint(s.privateIp, s.port)]));
+    const mock = createMock(s.mode, {
+      address: node.address,
+      window: s.window,
+      batchSize: s.batchSize,
+      payload: randomBytes(s.payloadBytes),
+      leader: s.leader,
+      groupId: s.groupId,
+      acceptorId: s.acceptorId,
+      counters: {
+        sent: (n) => {
+          sent += n;
+          node.metrics.mockSent(n);
+        },
+        received: (n, latencyMs) => {
+          received += n;
+          node.metrics.mockReceived(n);
+          if (latencyMs !== undefined) latencies.push(latencyMs);
+        },
+      },
+    });
+
+    // Mocks read every kind they may need; the directory is small.
+    const refresh = async () => {
+      const live = async (kind: MemberKind) => withoutIncarnations(await node.membership.live(kind));
+      const groups = new Map<number, Address[]>();
+      for (const id of (await live('AcceptorGroups')).map(Number).filter(Number.isInteger)) {
+        const members = (await live(`${id}`)).flatMap((m) => parseAcceptorMember(m) ?? []);
+        groups.set(
+          id,
+          members.sort((a, b) => a.acceptorId - b.acceptorId).map((m) => m.address),
+        );
+      }
+      const members: MockMembers = {
+        proposers: await live('Proposers'),
+        batchers: await live('Batchers'),
+        proxyLeaders: await live('ProxyLeaders'),
+        unbatchers: await live('Unbatchers'),
+        acceptorGroups: groups,
+      };
+      mock.setMembers(members);
+    };
+    await refresh();
+    const poll = setInterval(
+      () => void refresh().catch((err: Error) => logger.warn({ err: err.message }, 'directory poll failed')),
+      s.directoryPollMs,
+    );
+
+    node.attach(mock);
+    const kind = REGISTERS_AS[s.mode];
+    if (kind !== null) await node.register(kind);
+    if (s.mode === 'acceptor') {
+      await node.register('AcceptorGroups', String(s.groupId));
+      await node.register(`${s.groupId}`, acceptorMember(s.acceptorId, node.address));
+    }
+
+    let last = performance.now();
+    const report =
+      s.reportMs > 0
+        ? setInterval(() => {
+            const now = performance.now();
+            const sorted = Float64Array.from(latencies).sort();
+            const at = (q: number) =>
+              sorted.length === 0
+                ? null
+                : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
+            process.stdout.write(
+              `${JSON.stringify({ type: 'mock', mode: s.mode, seconds: (now - last) / 1000, sent, received, p50Ms: at(0.5), p99Ms: at(0.99) })}\n`,
+            );
+            latencies = [];
+            last = now;
+          }, s.reportMs)
+        : null;
+    logger.info({ mode: s.mode, address: node.address }, 'mock ready');
+    return {
+      node,
+      onStopped: () => {
+        clearInterval(poll);
+        if (report !== null) clearInterval(report);
+      },
+    };
+  },
+});

@@ -1,0 +1,422 @@
+/**
+ * Mock components: each stands in for the neighbours of one real role, so that role can be
+ * measured alone (the seed's mock_component). An input mock drives the role under test with a
+ * bounded window of work in flight; replies that flow back close the window. An output mock
+ * counts what comes out (and answers, where the real neighbour would, so the loop closes).
+ *
+ * Like core roles they are pure: events in, effects out; the app wires them to sockets.
+ */
+import {
+  type Address,
+  type Ballot,
+  type Command,
+  type Effect,
+  Effects,
+  type Members,
+  type Message,
+  type Role,
+  type RoleEvent,
+  type Value,
+} from '@paxos/core';
+
+export interface MockCounters {
+  /** Messages this mock sent into the role under test. */
+  sent(n: number): void;
+  /** Messages (or commands) that came out of the role under test; with the round-trip latency when known. */
+  received(n: number, latencyMs?: number): void;
+}
+
+export type MockMode =
+  | 'client'
+  | 'batcher'
+  | 'proposer'
+  | 'proposer-to-proxy-leader'
+  | 'proxy-leader-to-proposer'
+  | 'proxy-leader-to-acceptor'
+  | 'proxy-leader-to-unbatcher'
+  | 'acceptor'
+  | 'unbatcher';
+
+export interface MockOptions {
+  readonly address: Address;
+  readonly counters: MockCounters;
+  /** Input mocks: units of work kept in flight (commands, batches or slots). */
+  readonly window: number;
+  /** Commands per batch, where the mock makes batches. */
+  readonly batchSize: number;
+  readonly payload: Uint8Array;
+  /** Mock proposers: whether this one leads (receives the batches). */
+  readonly leader?: boolean;
+  /** Mock acceptors: their group and index. */
+  readonly groupId?: number;
+  readonly acceptorId?: number;
+}
+
+/** The directory view an input mock needs: peers of the role under test. */
+export interface MockMembers extends Members {
+  /** Acceptor groups: group id → acceptor addresses by id. */
+  readonly acceptorGroups: ReadonlyMap<number, readonly Address[]>;
+}
+
+export const EMPTY_MEMBERS: MockMembers = {
+  proposers: [],
+  batchers: [],
+  proxyLeaders: [],
+  unbatchers: [],
+  acceptorGroups: new Map(),
+};
+
+const MOCK_BALLOT: Ballot = { round: 1, proposerId: 1 };
+const TIMER_PUMP = 'pump';
+/** How often an input mock that is starved (no peer yet, or a lost reply) tries again. */
+const PUMP_MS = 100;
+
+abstract class Mock implements Role {
+  readonly address: Address;
+  protected members: MockMembers = EMPTY_MEMBERS;
+  protected cursor = 0;
+
+  constructor(protected readonly o: MockOptions) {
+    this.address = o.address;
+  }
+
+  start(): Effect[] {
+    const fx = new Effects();
+    fx.setTimer(TIMER_PUMP, PUMP_MS);
+    return fx.list;
+  }
+
+  step(now: number, event: RoleEvent): Effect[] {
+    const fx = new Effects();
+    if (event.type === 'message') this.onMessage(fx, now, event.from, event.message);
+    else if (event.type === 'timer' && event.name === TIMER_PUMP) {
+      this.pump(fx, now);
+      fx.setTimer(TIMER_PUMP, PUMP_MS);
+    }
+    return fx.list;
+  }
+
+  /** New members (the app merges directory kinds into one view). */
+  setMembers(members: MockMembers): void {
+    this.members = members;
+  }
+
+  protected abstract onMessage(fx: Effects, now: number, from: Address, message: Message): void;
+  /** Input mocks refill their window here. */
+  protected pump(_fx: Effects, _now: number): void {}
+
+  protected next<T>(list: readonly T[]): T | undefined {
+    return list.length === 0 ? undefined : list[this.cursor++ % list.length];
+  }
+
+  protected commands(count: number, clientId: Address, firstId: number): Command[] {
+    return Array.from({ length: count }, (_, i) => ({
+      clientId,
+      requestId: firstId + i,
+      payload: this.o.payload,
+    }));
+  }
+}
+
+/** Tracks units in flight by id, for the window and the latency of each. */
+class Window {
+  private readonly sentAt = new Map<number, number>();
+  constructor(private readonly size: number) {}
+  get free(): number {
+    return this.size - this.sentAt.size;
+  }
+  open(id: number, now: number): void {
+    this.sentAt.set(id, now);
+  }
+  /** Returns the latency, or undefined for an id not in flight (a duplicate). */
+  close(id: number, now: number): number | undefined {
+    const at = this.sentAt.get(id);
+    if (at === undefined) return undefined;
+    this.sentAt.delete(id);
+    return now - at;
+  }
+  /** Forgets units in flight for longer than `ms` (lost), so the window does not shrink for good. */
+  expire(now: number, ms: number): void {
+    for (const [id, at] of this.sentAt) if (now - at > ms) this.sentAt.delete(id);
+  }
+}
+
+const LOST_AFTER_MS = 2000;
+
+/** Input for a batcher: client commands, one reply each closes its place in the window. */
+export class MockClient extends Mock {
+  private readonly window = new Window(this.o.window);
+  private nextId = 1;
+
+  protected override pump(fx: Effects, now: number): void {
+    this.window.expire(now, LOST_AFTER_MS);
+    while (this.window.free > 0) {
+      const batcher = this.next(this.members.batchers);
+      if (batcher === undefined) return;
+      const requestId = this.nextId++;
+      this.window.open(requestId, now);
+      fx.send(batcher, {
+        type: 'ClientRequest',
+        command: { clientId: this.address, requestId, payload: this.o.payload },
+      });
+      this.o.counters.sent(1);
+    }
+  }
+
+  protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
+    if (m.type !== 'ClientReply') return;
+    const latency = this.window.close(m.requestId, now);
+    if (latency !== undefined) this.o.counters.received(1, latency);
+    this.pump(fx, now);
+  }
+}
+
+/** Output for a batcher (a leader that chooses everything at once), or input for a proxy leader. */
+export class MockProposer extends Mock {
+  protected onMessage(fx: Effects, _now: number, _from: Address, m: Message): void {
+    if (m.type !== 'ClientBatch') return;
+    this.o.counters.received(m.commands.length);
+    replyToClients(fx, m.commands, 0);
+  }
+
+  protected override pump(fx: Effects): void {
+    // The leader tells batchers to send here, as a real leader's heartbeat does.
+    if (this.o.leader === false) return;
+    for (const batcher of this.members.batchers) {
+      fx.send(batcher, { type: 'LeaderInfo', leader: this.address, ballot: MOCK_BALLOT });
+    }
+  }
+}
+
+/** Input for a proxy leader: phase-2a for consecutive slots; the proxy's chosen-to-leader closes each. */
+export class MockLeader extends Mock {
+  private readonly window = new Window(this.o.window);
+  private nextSlot = 0;
+
+  protected override pump(fx: Effects, now: number): void {
+    this.window.expire(now, LOST_AFTER_MS);
+    const groups = [...this.members.acceptorGroups.entries()].sort((a, b) => a[0] - b[0]);
+    if (groups.length === 0) return;
+    while (this.window.free > 0) {
+      const proxy = this.next(this.members.proxyLeaders);
+      if (proxy === undefined) return;
+      const slot = this.nextSlot++;
+      const [groupId, acceptors] = groups[slot % groups.length] as [number, readonly Address[]];
+      const value: Value = {
+        kind: 'batch',
+        commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
+      };
+      this.window.open(slot, now);
+      fx.send(proxy, { type: 'Phase2a', slot, ballot: MOCK_BALLOT, value, watermark: 0, groupId, acceptors });
+      this.o.counters.sent(1);
+    }
+  }
+
+  protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
+    if (m.type !== 'Chosen') return;
+    const latency = this.window.close(m.slot, now);
+    if (latency !== undefined) this.o.counters.received(1, latency);
+    this.pump(fx, now);
+  }
+}
+
+/** Input for a proposer: batches from a batcher; replies to every command close a batch. */
+export class MockBatcher extends Mock {
+  private readonly window = new Window(this.o.window);
+  private readonly remaining = new Map<number, number>();
+  private nextBatch = 0;
+  private leader: Address | null = null;
+
+  protected override pump(fx: Effects, now: number): void {
+    this.window.expire(now, LOST_AFTER_MS);
+    while (this.window.free > 0) {
+      const target = this.leader ?? this.members.proposers[0];
+      if (target === undefined) return;
+      const batch = this.nextBatch++;
+      this.window.open(batch, now);
+      this.remaining.set(batch, this.o.batchSize);
+      // Request ids encode the batch, so each reply finds its batch.
+      const commands = this.commands(this.o.batchSize, this.address, batch * this.o.batchSize);
+      fx.send(target, { type: 'ClientBatch', commands, forwarded: false });
+      this.o.counters.sent(1);
+    }
+  }
+
+  protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
+    if (m.type === 'LeaderInfo') {
+      this.leader = m.leader;
+      return;
+    }
+    if (m.type !== 'ClientReply') return;
+    const batch = Math.floor(m.requestId / this.o.batchSize);
+    const left = (this.remaining.get(batch) ?? 0) - 1;
+    if (left > 0) {
+      this.remaining.set(batch, left);
+      return;
+    }
+    this.remaining.delete(batch);
+    const latency = this.window.close(batch, now);
+    if (latency !== undefined) this.o.counters.received(1, latency);
+    this.pump(fx, now);
+  }
+}
+
+/**
+ * Proxy leader mocks. Towards a proposer: an output mock that chooses every phase-2a at once
+ * (telling the leader and the clients). Towards acceptors or unbatchers: input mocks.
+ */
+export class MockProxyToProposer extends Mock {
+  protected onMessage(fx: Effects, _now: number, from: Address, m: Message): void {
+    if (m.type !== 'Phase2a') return;
+    this.o.counters.received(1);
+    fx.send(from, { type: 'Chosen', slot: m.slot, ballot: m.ballot, value: null });
+    if (m.value.kind === 'batch') replyToClients(fx, m.value.commands, m.slot);
+  }
+}
+
+export class MockProxyToAcceptor extends Mock {
+  private readonly window = new Window(this.o.window);
+  private nextSlot = 0;
+  private readonly votes = new Map<number, number>();
+
+  protected override pump(fx: Effects, now: number): void {
+    this.window.expire(now, LOST_AFTER_MS);
+    const acceptors = [...this.members.acceptorGroups.values()].flat();
+    if (acceptors.length === 0) return;
+    while (this.window.free > 0) {
+      const slot = this.nextSlot++;
+      this.window.open(slot, now);
+      const value: Value = {
+        kind: 'batch',
+        commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
+      };
+      // Every acceptor under test votes on every slot: the acceptors' own capacity.
+      for (const acceptor of acceptors) {
+        fx.send(acceptor, {
+          type: 'Phase2a',
+          slot,
+          ballot: MOCK_BALLOT,
+          value,
+          watermark: Math.max(0, slot - this.o.window),
+          groupId: 0,
+          acceptors: [],
+        });
+      }
+      this.votes.set(slot, acceptors.length);
+      this.o.counters.sent(acceptors.length);
+    }
+  }
+
+  protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
+    if (m.type !== 'Phase2b') return;
+    const left = (this.votes.get(m.slot) ?? 0) - 1;
+    if (left > 0) {
+      this.votes.set(m.slot, left);
+      this.o.counters.received(1);
+      return;
+    }
+    this.votes.delete(m.slot);
+    this.o.counters.received(1, this.window.close(m.slot, now));
+    this.pump(fx, now);
+  }
+}
+
+export class MockProxyToUnbatcher extends Mock {
+  private readonly window = new Window(this.o.window);
+  private readonly remaining = new Map<number, number>();
+  private nextSlot = 0;
+
+  protected override pump(fx: Effects, now: number): void {
+    this.window.expire(now, LOST_AFTER_MS);
+    while (this.window.free > 0) {
+      const unbatcher = this.next(this.members.unbatchers);
+      if (unbatcher === undefined) return;
+      const slot = this.nextSlot++;
+      this.window.open(slot, now);
+      this.remaining.set(slot, this.o.batchSize);
+      // The replies come back here: this mock is also the client the unbatcher answers.
+      const value: Value = {
+        kind: 'batch',
+        commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
+      };
+      fx.send(unbatcher, { type: 'Chosen', slot, ballot: MOCK_BALLOT, value });
+      this.o.counters.sent(1);
+    }
+  }
+
+  protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
+    if (m.type !== 'ClientReply') return;
+    const left = (this.remaining.get(m.slot) ?? 0) - 1;
+    if (left > 0) {
+      this.remaining.set(m.slot, left);
+      this.o.counters.received(1);
+      return;
+    }
+    this.remaining.delete(m.slot);
+    this.o.counters.received(1, this.window.close(m.slot, now));
+    this.pump(fx, now);
+  }
+}
+
+/** Output for a proxy leader (and phase 1 for a proposer): promises everything, votes for everything, remembers nothing. */
+export class MockAcceptor extends Mock {
+  protected onMessage(fx: Effects, _now: number, from: Address, m: Message): void {
+    const groupId = this.o.groupId ?? 0;
+    const acceptorId = this.o.acceptorId ?? 0;
+    if (m.type === 'Phase1a') {
+      fx.send(from, { type: 'Phase1b', ballot: m.ballot, groupId, acceptorId, watermark: 0, accepted: [] });
+    } else if (m.type === 'Phase2a') {
+      this.o.counters.received(1);
+      fx.send(from, { type: 'Phase2b', slot: m.slot, ballot: m.ballot, groupId, acceptorId });
+    }
+  }
+}
+
+/** Output for a proxy leader: counts chosen batches and their commands. */
+export class MockUnbatcher extends Mock {
+  protected onMessage(_fx: Effects, _now: number, _from: Address, m: Message): void {
+    if (m.type === 'Chosen' && m.value !== null) this.o.counters.received(1);
+  }
+}
+
+function replyToClients(fx: Effects, commands: readonly Command[], slot: number): void {
+  for (const c of commands)
+    fx.send(c.clientId, { type: 'ClientReply', clientId: c.clientId, requestId: c.requestId, slot });
+}
+
+export function createMock(mode: MockMode, options: MockOptions): Mock {
+  switch (mode) {
+    case 'client':
+      return new MockClient(options);
+    case 'batcher':
+      return new MockBatcher(options);
+    case 'proposer':
+      return new MockProposer(options);
+    case 'proposer-to-proxy-leader':
+      return new MockLeader(options);
+    case 'proxy-leader-to-proposer':
+      return new MockProxyToProposer(options);
+    case 'proxy-leader-to-acceptor':
+      return new MockProxyToAcceptor(options);
+    case 'proxy-leader-to-unbatcher':
+      return new MockProxyToUnbatcher(options);
+    case 'acceptor':
+      return new MockAcceptor(options);
+    case 'unbatcher':
+      return new MockUnbatcher(options);
+  }
+}
+
+export type { Mock };
+
+export const MOCK_MODES: readonly MockMode[] = [
+  'client',
+  'batcher',
+  'proposer',
+  'proposer-to-proxy-leader',
+  'proxy-leader-to-proposer',
+  'proxy-leader-to-acceptor',
+  'proxy-leader-to-unbatcher',
+  'acceptor',
+  'unbatcher',
+];

@@ -1,0 +1,3 @@
+import { appConfig } from '../../tsup.app.ts';
+
+export default appConfig();
