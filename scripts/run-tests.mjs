@@ -44,6 +44,20 @@ if (!run('typecheck', 'pnpm', ['exec', 'turbo', 'run', 'typecheck', '--output-lo
 else passed++;
 run('tests', 'pnpm', ['exec', 'turbo', 'run', 'test', '--continue', '--concurrency=1', ...extraArgs]);
 
+// Every package's benchmarks in their short mode: they must run and emit JSON of the documented
+// shape (scripts/check-bench.mjs); no speed is asserted.
+const benchDir = path.join(root, 'bench-results');
+rmSync(benchDir, { recursive: true, force: true });
+console.log('\n=== benchmarks (short mode): turbo run bench');
+spawnSync('pnpm', ['exec', 'turbo', 'run', 'bench', '--concurrency=1', '--output-logs=errors-only'], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, BENCH_SHORT: '1', BENCH_OUT_DIR: benchDir, TURBO_TELEMETRY_DISABLED: '1' },
+});
+const benchCheck = spawnSync('node', [path.join(root, 'scripts/check-bench.mjs'), benchDir], { cwd: root, encoding: 'utf8' });
+process.stdout.write(benchCheck.stdout);
+const benchCounts = /^(\d+) passed, (\d+) failed$/m.exec(benchCheck.stdout);
+
 console.log('\n=== summary');
 for (const { dir, name } of packages) {
   const file = path.join(dir, 'test-results.json');
@@ -61,6 +75,14 @@ for (const { dir, name } of packages) {
   passed += p;
   failed += f;
 }
-console.log('(lint and typecheck count as one test each)');
+if (benchCounts === null) {
+  console.log('benchmarks: the check did not run');
+  failed++;
+} else {
+  console.log(`benchmarks: ${benchCounts[1]} passed, ${benchCounts[2]} failed`);
+  passed += Number(benchCounts[1]);
+  failed += Number(benchCounts[2]);
+}
+console.log('(lint and typecheck count as one test each, and each benchmark's JSON check as one)');
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

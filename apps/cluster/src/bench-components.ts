@@ -126,3 +126,12 @@ if (sweepResults.length > 0) {
     );
 }
 console.log(`\ncapacity written to ${capacityFile}\n\n${JSON.stringify(report, null, 2)}`);
+
+// With BENCH_OUT_DIR set (as `pnpm test` does), the JSON document is also written there for checking.
+if (process.env.BENCH_OUT_DIR) {
+  mkdirSync(process.env.BENCH_OUT_DIR, { recursive: true });
+  writeFileSync(
+    path.join(process.env.BENCH_OUT_DIR, `${report.benchmark}.json`),
+    JSON.stringify(report, null, 2),
+  );
+}

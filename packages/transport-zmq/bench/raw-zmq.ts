@@ -4,7 +4,9 @@
  * to the other, identity decoder). Prints a table and a JSON document; asserts nothing (figures
  * on shared machines are noisy). BENCH_SHORT=1 runs a tiny version that only checks it works.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { measureRawZmq } from '../src/raw.ts';
 import { ZmqTransport } from '../src/transport.ts';
 
@@ -105,17 +107,21 @@ for (const r of results) {
     `${r.name.padEnd(40)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(12)} ${String(r.operations).padStart(10)} ${r.seconds.toFixed(3).padStart(8)}`,
   );
 }
+const report = {
+  benchmark: 'raw-zmq',
+  date: new Date().toISOString(),
+  short: SHORT,
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+  results,
+};
 console.log('');
-console.log(
-  JSON.stringify(
-    {
-      benchmark: 'raw-zmq',
-      date: new Date().toISOString(),
-      short: SHORT,
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
-      results,
-    },
-    null,
-    2,
-  ),
-);
+console.log(JSON.stringify(report, null, 2));
+
+// With BENCH_OUT_DIR set (as `pnpm test` does), the JSON document is also written there for checking.
+if (process.env.BENCH_OUT_DIR) {
+  mkdirSync(process.env.BENCH_OUT_DIR, { recursive: true });
+  writeFileSync(
+    path.join(process.env.BENCH_OUT_DIR, `${report.benchmark}.json`),
+    JSON.stringify(report, null, 2),
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * `pnpm charts`: renders the component benchmark (bench-results/components.json) to SVG with
+ * vega-lite: capacity per role against the raw-ZeroMQ line, and the BATCH_SIZE sweep.
+ *   node dist/charts.js [components.json] [out-dir]   (defaults: bench-results/components.json docs/charts)
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+interface ComponentsReport {
+  date: string;
+  batchSize: number;
+  machine: { cpus: number; node: string };
+  rawZmq: { messagesPerSecond: number };
+  results: { role: string; messagesPerSecond: number; commandsPerSecond: number }[];
+  sweep: { role: string; batchSize: number; commandsPerSecond: number; p99Ms: number | null }[];
+}
+
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+export function capacitySpec(report: ComponentsReport): TopLevelSpec {
+  const raw = report.rawZmq.messagesPerSecond;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'Messages/s one instance handles, between mocks',
+      subtitle: `BATCH_SIZE=${report.batchSize}, ${report.machine.cpus} CPUs, ${report.date.slice(0, 10)}; line: raw ZeroMQ DEALER→ROUTER`,
+    },
+    width: 420,
+    height: 240,
+    layer: [
+      {
+        data: { values: report.results },
+        mark: { type: 'bar', tooltip: true },
+        encoding: {
+          x: { field: 'role', type: 'nominal', sort: null, title: null },
+          y: { field: 'messagesPerSecond', type: 'quantitative', title: 'messages/s' },
+        },
+      },
+      {
+        data: { values: [{ raw }] },
+        mark: { type: 'rule', color: 'firebrick', strokeWidth: 2 },
+        encoding: { y: { field: 'raw', type: 'quantitative' } },
+      },
+      {
+        data: { values: [{ raw, label: `raw ZeroMQ ${Math.round(raw).toLocaleString('en-US')}/s` }] },
+        mark: { type: 'text', color: 'firebrick', align: 'right', dy: -6, x: 'width' },
+        encoding: { y: { field: 'raw', type: 'quantitative' }, text: { field: 'label' } },
+      },
+    ],
+  };
+}
+
+export function sweepSpec(report: ComponentsReport): TopLevelSpec {
+  const data = { values: report.sweep };
+  const x = { field: 'batchSize', type: 'ordinal' as const, title: 'BATCH_SIZE' };
+  const color = { field: 'role', type: 'nominal' as const };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'BATCH_SIZE: throughput and latency per role',
+    data,
+    hconcat: [
+      {
+        width: 260,
+        height: 220,
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'commandsPerSecond', type: 'quantitative', title: 'commands/s' }, color },
+      },
+      {
+        width: 260,
+        height: 220,
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'p99Ms', type: 'quantitative', title: 'p99 ms' }, color },
+      },
+    ],
+  };
+}
+
+const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]).endsWith('charts.js');
+if (isMain) {
+  const input = path.resolve(process.argv[2] ?? 'bench-results/components.json');
+  const outDir = path.resolve(process.argv[3] ?? 'docs/charts');
+  const report = JSON.parse(readFileSync(input, 'utf8')) as ComponentsReport;
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(path.join(outDir, 'capacity.svg'), await renderSvg(capacitySpec(report)));
+  console.log(`wrote ${path.join(outDir, 'capacity.svg')}`);
+  if (report.sweep.length > 0) {
+    writeFileSync(path.join(outDir, 'batch-sweep.svg'), await renderSvg(sweepSpec(report)));
+    console.log(`wrote ${path.join(outDir, 'batch-sweep.svg')}`);
+  }
+}

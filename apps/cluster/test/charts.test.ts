@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { capacitySpec, renderSvg, sweepSpec } from '../src/charts.ts';
+
+const report = {
+  date: '2026-11-24T00:00:00.000Z',
+  batchSize: 40,
+  machine: { cpus: 2, node: 'v20' },
+  rawZmq: { messagesPerSecond: 70_000 },
+  results: [
+    { role: 'batcher', messagesPerSecond: 50_000, commandsPerSecond: 50_000 },
+    { role: 'acceptor', messagesPerSecond: 9_000, commandsPerSecond: 360_000 },
+  ],
+  sweep: [
+    { role: 'batcher', batchSize: 1, commandsPerSecond: 10_000, p99Ms: 3 },
+    { role: 'batcher', batchSize: 40, commandsPerSecond: 50_000, p99Ms: 9 },
+  ],
+};
+
+describe('charts', () => {
+  it('render capacity against the raw ZeroMQ line, and the batch-size sweep, as SVG', async () => {
+    const capacity = await renderSvg(capacitySpec(report));
+    expect(capacity).toMatch(/^<svg/);
+    expect(capacity).toContain('raw ZeroMQ 70,000/s');
+    expect(capacity).toContain('batcher');
+    expect(capacity).toContain('acceptor');
+    const sweep = await renderSvg(sweepSpec(report));
+    expect(sweep).toContain('BATCH_SIZE');
+    expect(sweep).toContain('p99 ms');
+  });
+});
