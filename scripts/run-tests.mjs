@@ -83,6 +83,6 @@ if (benchCounts === null) {
   passed += Number(benchCounts[1]);
   failed += Number(benchCounts[2]);
 }
-console.log('(lint and typecheck count as one test each, and each benchmark's JSON check as one)');
+console.log('(lint and typecheck count as one test each, and so does the JSON check of each benchmark)');
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
