@@ -54,7 +54,10 @@ spawnSync('pnpm', ['exec', 'turbo', 'run', 'bench', '--concurrency=1', '--output
   stdio: 'inherit',
   env: { ...process.env, BENCH_SHORT: '1', BENCH_OUT_DIR: benchDir, TURBO_TELEMETRY_DISABLED: '1' },
 });
-const benchCheck = spawnSync('node', [path.join(root, 'scripts/check-bench.mjs'), benchDir], { cwd: root, encoding: 'utf8' });
+const benchCheck = spawnSync('node', [path.join(root, 'scripts/check-bench.mjs'), benchDir], {
+  cwd: root,
+  encoding: 'utf8',
+});
 process.stdout.write(benchCheck.stdout);
 const benchCounts = /^(\d+) passed, (\d+) failed$/m.exec(benchCheck.stdout);
 
