@@ -54,6 +54,13 @@ interface Layout {
   readonly output: { name: string; commandsPer: number };
 }
 
+/**
+ * The mock client sends one message per command, so it saturates before a batcher does; a window
+ * of this many batches keeps it near its own limit without queueing (measured: 64 batches halves
+ * its rate).
+ */
+const CLIENT_WINDOW_BATCHES = 16;
+
 function layout(role: MeasuredRole, batchSize: number, window: number): Layout {
   const mock = (name: string, mode: string, env: Record<string, string> = {}) => ({
     name,
@@ -69,7 +76,7 @@ function layout(role: MeasuredRole, batchSize: number, window: number): Layout {
         processes: [
           mock('mock-proposer', 'proposer'),
           { name: 'batcher', role: 'batcher', env: { BATCH_SIZE: String(batchSize) } },
-          mock('mock-client', 'client', { MOCK_WINDOW: String(window * batchSize) }),
+          mock('mock-client', 'client', { MOCK_WINDOW: String(CLIENT_WINDOW_BATCHES * batchSize) }),
         ],
         output: { name: 'mock-proposer', commandsPer: 1 },
       };
@@ -123,7 +130,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
   let nextPort = o.basePort;
   const routing = nextPort++;
   const storage = nextPort++;
-  const plan = layout(o.role, o.batchSize, o.window ?? 16);
+  const plan = layout(o.role, o.batchSize, o.window ?? 64);
   const specs: ProcessSpec[] = plan.processes.map((p) => {
     const port = nextPort++;
     const port2 = nextPort++;

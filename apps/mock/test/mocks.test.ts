@@ -66,7 +66,7 @@ describe('input mocks keep a bounded window in flight', () => {
 });
 
 describe('output mocks answer where the real neighbour would', () => {
-  it('proxy-leader-to-proposer chooses at once: chosen to the leader, a reply to each client', () => {
+  it('proxy-leader-to-proposer chooses at once: chosen to the leader, one reply per batch to the mock batcher', () => {
     const { o, counts } = options();
     const mock = createMock('proxy-leader-to-proposer', o);
     const value = {
