@@ -1,19 +1,21 @@
 import { Batcher } from '@paxos/core';
-import { endpoint, integer, Node, nodeOptions, port, runApp, setting } from '@paxos/runtime';
+import {
+  BATCH_SIZE_SETTING,
+  endpoint,
+  integer,
+  Node,
+  nodeOptions,
+  port,
+  runApp,
+  setting,
+} from '@paxos/runtime';
 
 await runApp({
   program: 'paxos-batcher',
   description: 'Groups client commands into batches and sends them to the leader.',
   settings: {
     port: port('BATCHER_PORT', '--port', 'client commands and leader announcements', 13000),
-    batchSize: setting({
-      env: 'BATCH_SIZE',
-      flag: '--batch-size',
-      description: 'commands per batch; larger raises throughput and latency',
-      expected: 'an integer >= 1',
-      schema: integer(1),
-      default: '40',
-    }),
+    batchSize: BATCH_SIZE_SETTING,
     batchTimeoutMs: setting({
       env: 'BATCH_TIMEOUT_MS',
       flag: '--batch-timeout-ms',

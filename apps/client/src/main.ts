@@ -6,6 +6,7 @@ import {
   integer,
   Node,
   nodeOptions,
+  PAYLOAD_BYTES_SETTING,
   port,
   runApp,
   setting,
@@ -52,14 +53,7 @@ await runApp({
       schema: integer(0),
       default: '0',
     }),
-    payloadBytes: setting({
-      env: 'PAYLOAD_BYTES',
-      flag: '--payload-bytes',
-      description: 'bytes per command',
-      expected: 'an integer >= 0',
-      schema: integer(0),
-      default: '16',
-    }),
+    payloadBytes: PAYLOAD_BYTES_SETTING,
     resendMs: setting({
       env: 'CLIENT_RESEND_MS',
       flag: '--resend-ms',

@@ -146,6 +146,25 @@ export const COMMON_SETTINGS = {
   }),
 } satisfies SettingsSpec;
 
+/** Settings several apps share with one meaning: the batcher and the mocks batch, clients and mocks make payloads. */
+export const BATCH_SIZE_SETTING = setting({
+  env: 'BATCH_SIZE',
+  flag: '--batch-size',
+  description: 'commands per batch; larger raises throughput and latency',
+  expected: 'an integer >= 1',
+  schema: integer(1),
+  default: '40',
+});
+
+export const PAYLOAD_BYTES_SETTING = setting({
+  env: 'PAYLOAD_BYTES',
+  flag: '--payload-bytes',
+  description: 'bytes per command',
+  expected: 'an integer >= 0',
+  schema: integer(0),
+  default: '16',
+});
+
 /**
  * Parses flags (which win) and environment variables against `spec`. Throws ConfigError with one
  * line naming the variable, the bad value and what is expected; `--help` prints and exits 0.
