@@ -9,6 +9,7 @@ const TRICKY: Record<string, string> = {
   ANNA_ROUTING: 'tcp://10.0.0.5:6450',
   SPACES: 'a value with  spaces',
   QUOTES: `it's "quoted"`,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${...} must survive quoting
   DOLLAR: '$HOME and ${PATH}',
   BACKTICK: '`whoami`',
   BACKSLASH: 'C:\\path\\to\\',
