@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { measureRawZmq } from '@paxos/transport-zmq';
+import { saveBenchReport } from '../../../scripts/bench-report.ts';
 import { MEASURED_ROLES, runSandwich, type SandwichResult } from './sandwich.ts';
 
 const SHORT = process.env.BENCH_SHORT === '1';
@@ -127,11 +128,4 @@ if (sweepResults.length > 0) {
 }
 console.log(`\ncapacity written to ${capacityFile}\n\n${JSON.stringify(report, null, 2)}`);
 
-// With BENCH_OUT_DIR set (as `pnpm test` does), the JSON document is also written there for checking.
-if (process.env.BENCH_OUT_DIR) {
-  mkdirSync(process.env.BENCH_OUT_DIR, { recursive: true });
-  writeFileSync(
-    path.join(process.env.BENCH_OUT_DIR, `${report.benchmark}.json`),
-    JSON.stringify(report, null, 2),
-  );
-}
+saveBenchReport(report);

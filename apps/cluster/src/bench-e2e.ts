@@ -4,10 +4,10 @@
  * with the ratio. Prints a table and a JSON document; asserts nothing.
  * BENCH_SHORT=1: a few seconds in all, to check the benchmark runs.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { measureRawZmq } from '@paxos/transport-zmq';
+import { saveBenchReport } from '../../../scripts/bench-report.ts';
 import { LocalCluster } from './cluster.ts';
 import { DEFAULT_TOPOLOGY } from './topology.ts';
 
@@ -83,11 +83,4 @@ console.log(
 );
 console.log(`\n${JSON.stringify(report, null, 2)}`);
 
-// With BENCH_OUT_DIR set (as `pnpm test` does), the JSON document is also written there for checking.
-if (process.env.BENCH_OUT_DIR) {
-  mkdirSync(process.env.BENCH_OUT_DIR, { recursive: true });
-  writeFileSync(
-    path.join(process.env.BENCH_OUT_DIR, `${report.benchmark}.json`),
-    JSON.stringify(report, null, 2),
-  );
-}
+saveBenchReport(report);

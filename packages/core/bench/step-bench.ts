@@ -3,9 +3,8 @@
  * rate. Prints a table and a JSON document; asserts nothing (figures on shared machines are noisy).
  * BENCH_SHORT=1 runs a tiny version that only checks the benchmark works.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
+import { saveBenchReport } from '../../../scripts/bench-report.ts';
 import {
   Acceptor,
   type Address,
@@ -240,11 +239,4 @@ for (const r of report.results)
   console.log(`${r.name.padEnd(42)} ${r.perSecond.toLocaleString('en-US').padStart(14)} ${r.unit}/s`);
 console.log(`\n${JSON.stringify(report, null, 2)}`);
 
-// With BENCH_OUT_DIR set (as `pnpm test` does), the JSON document is also written there for checking.
-if (process.env.BENCH_OUT_DIR) {
-  mkdirSync(process.env.BENCH_OUT_DIR, { recursive: true });
-  writeFileSync(
-    path.join(process.env.BENCH_OUT_DIR, `${report.benchmark}.json`),
-    JSON.stringify(report, null, 2),
-  );
-}
+saveBenchReport(report);

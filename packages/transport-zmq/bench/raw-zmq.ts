@@ -4,9 +4,8 @@
  * to the other, identity decoder). Prints a table and a JSON document; asserts nothing (figures
  * on shared machines are noisy). BENCH_SHORT=1 runs a tiny version that only checks it works.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
+import { saveBenchReport } from '../../../scripts/bench-report.ts';
 import { measureRawZmq } from '../src/raw.ts';
 import { ZmqTransport } from '../src/transport.ts';
 
@@ -117,11 +116,4 @@ const report = {
 console.log('');
 console.log(JSON.stringify(report, null, 2));
 
-// With BENCH_OUT_DIR set (as `pnpm test` does), the JSON document is also written there for checking.
-if (process.env.BENCH_OUT_DIR) {
-  mkdirSync(process.env.BENCH_OUT_DIR, { recursive: true });
-  writeFileSync(
-    path.join(process.env.BENCH_OUT_DIR, `${report.benchmark}.json`),
-    JSON.stringify(report, null, 2),
-  );
-}
+saveBenchReport(report);
