@@ -6,10 +6,10 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { measureRawZmq } from '@paxos/transport-zmq';
 import { saveBenchReport } from '../../../scripts/bench-report.ts';
 import { LocalCluster } from './cluster.ts';
-import { DEFAULT_TOPOLOGY } from './topology.ts';
 
 const SHORT = process.env.BENCH_SHORT === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (SHORT ? 2 : 10));

@@ -3,9 +3,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { AnnaClient } from '@paxos/anna-client';
+import {
+  clientPorts,
+  type LocalInstance,
+  LocalLauncher,
+  type ProcessSpec,
+  planCluster,
+  type TopologyOptions,
+} from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
-import { type Instance, LocalLauncher } from './launcher.ts';
-import { clientPorts, type ProcessSpec, planCluster, type TopologyOptions } from './topology.ts';
 
 export interface ClusterState {
   readonly managerPid: number;
@@ -116,7 +122,7 @@ export class LocalCluster {
   }
 
   async down(): Promise<void> {
-    const names = [...this.launcher.list().map((i) => i.spec.name)].reverse();
+    const names = [...this.launcher.processes().map((i) => i.spec.name)].reverse();
     // Load generators and batchers first, the directory last.
     await Promise.all(names.filter((n) => n !== 'directory').map((n) => this.launcher.stop(n)));
     await this.launcher.stop('directory');
@@ -128,8 +134,8 @@ export class LocalCluster {
     this.launcher.kill(name, signal);
   }
 
-  instances(): Instance[] {
-    return this.launcher.list();
+  instances(): LocalInstance[] {
+    return this.launcher.processes();
   }
 
   spec(name: string): ProcessSpec {
@@ -237,7 +243,7 @@ export class LocalCluster {
       managerPid: process.pid,
       annaRouting: this.annaRouting,
       ready: this.ready,
-      processes: this.launcher.list().map((i) => ({
+      processes: this.launcher.processes().map((i) => ({
         name: i.spec.name,
         role: i.spec.role,
         pid: i.pid,

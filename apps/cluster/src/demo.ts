@@ -1,6 +1,6 @@
+import type { TopologyOptions } from '@paxos/launcher';
 import cliProgress from 'cli-progress';
 import { type ClientLine, LocalCluster } from './cluster.ts';
-import type { TopologyOptions } from './topology.ts';
 
 /**
  * `pnpm start`: a local cluster under client load with a live display of commands/s, latency

@@ -1,8 +1,8 @@
 import path from 'node:path';
+import { DEFAULT_TOPOLOGY, type TopologyOptions } from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
 import { LocalCluster, sleep } from './cluster.ts';
 import { runDemo } from './demo.ts';
-import { DEFAULT_TOPOLOGY, type TopologyOptions } from './topology.ts';
 
 function integer(name: string, min: number) {
   return (value: string): number => {

@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { ProcessSpec, RoleName } from '@paxos/launcher';
+import { LocalLauncher } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
 import { assertPortsFree, sleep } from './cluster.ts';
-import { LocalLauncher } from './launcher.ts';
-import type { ProcessSpec, RoleName } from './topology.ts';
 
 export type MeasuredRole = 'batcher' | 'proposer' | 'proxy-leader' | 'acceptor' | 'unbatcher';
 export const MEASURED_ROLES: readonly MeasuredRole[] = [
@@ -245,7 +245,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       seconds: Math.round(seconds * 100) / 100,
     };
   } finally {
-    for (const i of launcher.list().reverse()) await launcher.stop(i.spec.name, 3000);
+    for (const i of launcher.processes().reverse()) await launcher.stop(i.spec.name, 3000);
     rmSync(workDir, { recursive: true, force: true });
   }
 }

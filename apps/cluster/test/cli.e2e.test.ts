@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_TOPOLOGY, planCluster } from '@paxos/launcher';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree } from '../src/cluster.ts';
-import { DEFAULT_TOPOLOGY, planCluster } from '../src/topology.ts';
 
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const children: ChildProcess[] = [];

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { DEFAULT_PORTS, type RoleName, roleBinary } from '@paxos/launcher';
 import { describe, expect, it } from 'vitest';
-import { roleBinary } from '../src/launcher.ts';
-import type { RoleName } from '../src/topology.ts';
 
 function run(role: RoleName, env: Record<string, string>, args: string[] = []) {
   const result = spawnSync(process.execPath, [roleBinary(role), ...args], {
@@ -73,5 +72,31 @@ describe('bad settings', () => {
     const result = spawnSync(process.execPath, [roleBinary('batcher'), '--help'], { encoding: 'utf8' });
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/--batch-size <value>.*env BATCH_SIZE/);
+  });
+});
+
+describe('DEFAULT_PORTS (what a host per process listens on, and what the security group opens)', () => {
+  const help = (role: RoleName) =>
+    spawnSync(process.execPath, [roleBinary(role), '--help'], { encoding: 'utf8' }).stdout;
+
+  it.each(['acceptor', 'proposer', 'batcher', 'proxy-leader', 'unbatcher', 'client'] as RoleName[])(
+    'agree with the defaults %s prints in --help',
+    (role) => {
+      const defaults = [...help(role).matchAll(/env ([A-Z_]+_PORT); default "(\d+)"/g)];
+      expect(defaults.length).toBeGreaterThan(0);
+      for (const [, env, value] of defaults) {
+        expect(DEFAULT_PORTS[env as keyof typeof DEFAULT_PORTS], env).toBe(Number(value));
+      }
+    },
+  );
+
+  it('agree with the directory defaults', () => {
+    const text = help('directory').replace(/\s+/g, ' ');
+    expect(text).toContain(
+      `routing (key-address) port; 0 picks a free port (default: ${DEFAULT_PORTS.ANNA_ROUTING_PORT})`,
+    );
+    expect(text).toContain(
+      `storage (key-request) port; 0 picks a free port (default: ${DEFAULT_PORTS.ANNA_STORAGE_PORT})`,
+    );
   });
 });

@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Command, valuesEqual } from '@paxos/core';
+import { DEFAULT_TOPOLOGY, type TopologyOptions } from '@paxos/launcher';
 import { AcceptorLog } from '@paxos/runtime';
 import { LocalCluster } from '../src/cluster.ts';
-import { DEFAULT_TOPOLOGY, type TopologyOptions } from '../src/topology.ts';
 
 /** A cluster in a fresh temporary directory; `stop` takes it down and removes the directory. */
 export async function startCluster(basePort: number, overrides: Partial<TopologyOptions> = {}) {

@@ -2,22 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Instance, Launcher } from './launcher.ts';
 import type { ProcessSpec, RoleName } from './topology.ts';
 
-/**
- * What starts and stops role processes. Local child processes implement it here; EC2 instances
- * implement the same interface, so the cluster tools and the autoscaler work with either.
- */
-export interface Launcher {
-  launch(spec: ProcessSpec): Promise<Instance>;
-  /** Sends a signal; a process that dies this way is restarted if its spec says so. */
-  kill(name: string, signal: NodeJS.Signals): void;
-  /** Stops for good: SIGTERM, then SIGKILL after `graceMs`. */
-  stop(name: string, graceMs?: number): Promise<void>;
-  list(): Instance[];
-}
-
-export interface Instance {
+/** A supervised child process. */
+export interface LocalInstance extends Instance {
   readonly spec: ProcessSpec;
   readonly pid: number | null;
   readonly state: 'running' | 'restarting' | 'stopped';
@@ -25,6 +14,7 @@ export interface Instance {
   readonly logFile: string;
 }
 
+// This file runs from packages/launcher/src (tests) or is bundled into apps/*/dist: both are two levels below the root.
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Built entry point of a role. */
@@ -36,6 +26,8 @@ export function roleBinary(role: RoleName): string {
 
 export interface LocalLauncherOptions {
   readonly logDir: string;
+  /** The address processes bind (default 127.0.0.1). */
+  readonly host?: string;
   /** Wait before restarting a process that died; doubles per quick death, up to 5 s. */
   readonly restartDelayMs?: number;
   readonly onEvent?: (event: {
@@ -52,7 +44,7 @@ export interface LocalLauncherOptions {
 interface Tracked {
   spec: ProcessSpec;
   child: ChildProcess | null;
-  state: Instance['state'];
+  state: LocalInstance['state'];
   restarts: number;
   logFile: string;
   startedAt: number;
@@ -71,7 +63,7 @@ export class LocalLauncher implements Launcher {
     this.baseDelayMs = options.restartDelayMs ?? 200;
   }
 
-  async launch(spec: ProcessSpec): Promise<Instance> {
+  async launch(spec: ProcessSpec): Promise<LocalInstance> {
     const binary = roleBinary(spec.role);
     if (!existsSync(binary)) {
       throw new Error(`${binary} does not exist: build the apps first (pnpm build)`);
@@ -97,12 +89,14 @@ export class LocalLauncher implements Launcher {
     return this.tracked.get(name)?.child ?? null;
   }
 
+  /** Sends a signal; a process that dies this way is restarted if its spec says so. */
   kill(name: string, signal: NodeJS.Signals): void {
     const t = this.tracked.get(name);
     if (t === undefined) throw new Error(`no process named ${name}`);
     t.child?.kill(signal);
   }
 
+  /** SIGTERM, then SIGKILL after `graceMs`; the process is not restarted. */
   async stop(name: string, graceMs = 5000): Promise<void> {
     const t = this.tracked.get(name);
     if (t === undefined) return;
@@ -118,12 +112,21 @@ export class LocalLauncher implements Launcher {
     this.tracked.delete(name);
   }
 
-  list(): Instance[] {
+  async list(): Promise<LocalInstance[]> {
+    return this.processes();
+  }
+
+  /** What `list` resolves to, synchronously. */
+  processes(): LocalInstance[] {
     return [...this.tracked.values()].map((t) => this.view(t));
   }
 
-  private view(t: Tracked): Instance {
+  private view(t: Tracked): LocalInstance {
     return {
+      name: t.spec.name,
+      role: t.spec.role,
+      id: t.child?.pid === undefined ? null : String(t.child.pid),
+      address: this.options.host ?? '127.0.0.1',
       spec: t.spec,
       pid: t.child?.pid ?? null,
       state: t.state,

@@ -1,0 +1,3 @@
+export * from './launcher.ts';
+export * from './local.ts';
+export * from './topology.ts';

@@ -1,0 +1,219 @@
+/** The processes of a cluster, the ports each one listens on and the environment it starts with. */
+
+export type RoleName =
+  | 'directory'
+  | 'acceptor'
+  | 'proxy-leader'
+  | 'unbatcher'
+  | 'proposer'
+  | 'batcher'
+  | 'client'
+  | 'mock';
+
+export interface ProcessSpec {
+  /** Unique within the cluster, e.g. `acceptor-g1-a2`; also its `INSTANCE` label. */
+  readonly name: string;
+  readonly role: RoleName;
+  readonly env: Readonly<Record<string, string>>;
+  readonly args?: readonly string[];
+  /** Ports it binds, for the free-port check and for status. */
+  readonly ports: readonly number[];
+  readonly metricsPort: number | null;
+  /** Stateless roles and acceptors (which recover from their log) are restarted when they die. */
+  readonly restart: boolean;
+}
+
+/** How many processes of each role, and the settings every role process shares. */
+export interface ClusterShape {
+  readonly f: number;
+  readonly groups: number;
+  readonly proposers: number;
+  readonly batchers: number;
+  readonly proxyLeaders: number;
+  readonly unbatchers: number;
+  readonly batchSize: number;
+  readonly keyPrefix: string;
+  readonly directoryPollMs: number;
+  readonly logLevel: string;
+  /** Extra environment for every role process (timeouts, …). */
+  readonly extraEnv?: Readonly<Record<string, string>>;
+}
+
+/** A cluster on one host: consecutive ports from `basePort`. */
+export interface TopologyOptions extends ClusterShape {
+  readonly host: string;
+  readonly basePort: number;
+  readonly dataDir: string;
+}
+
+export const DEFAULT_TOPOLOGY: TopologyOptions = {
+  host: '127.0.0.1',
+  basePort: 21000,
+  f: 1,
+  groups: 2,
+  proposers: 2,
+  batchers: 2,
+  proxyLeaders: 2,
+  unbatchers: 2,
+  batchSize: 40,
+  keyPrefix: 'local',
+  dataDir: '.cluster/data',
+  directoryPollMs: 300,
+  logLevel: 'info',
+};
+
+/**
+ * Each role's default ports (the apps' own defaults; a test checks they agree). A process that
+ * has a host to itself, as on EC2, listens on these; the security group opens exactly these.
+ */
+export const DEFAULT_PORTS = {
+  ANNA_ROUTING_PORT: 6450,
+  ANNA_STORAGE_PORT: 6200,
+  CLIENT_PORT: 10000,
+  PROPOSER_PORT: 11000,
+  PROPOSER_REPLY_PORT: 11100,
+  PROPOSER_ELECTION_PORT: 11200,
+  ACCEPTOR_PORT: 12000,
+  PROXY_LEADER_PORT: 12100,
+  PROXY_LEADER_ACCEPTOR_PORT: 12200,
+  BATCHER_PORT: 13000,
+  UNBATCHER_PORT: 14000,
+  METRICS_PORT: 16000,
+} as const;
+
+export type PortName = keyof typeof DEFAULT_PORTS;
+
+/** Local: ports come from `basePort` upward in launch order; metrics ports from `basePort + 1000`. */
+export function planCluster(o: TopologyOptions): {
+  directory: ProcessSpec;
+  processes: ProcessSpec[];
+  annaRouting: string;
+} {
+  let nextPort = o.basePort;
+  let nextMetrics = o.basePort + 1000;
+  const routingPort = nextPort++;
+  const storagePort = nextPort++;
+  const annaRouting = `tcp://${o.host}:${routingPort}`;
+  const directory: ProcessSpec = {
+    name: 'directory',
+    role: 'directory',
+    env: {},
+    args: ['--host', o.host, '--port', String(routingPort), '--storage-port', String(storagePort)],
+    ports: [routingPort, storagePort],
+    metricsPort: null,
+    restart: true,
+  };
+  const processes = roleProcesses(o, {
+    port: () => nextPort++,
+    metricsPort: () => nextMetrics++,
+    env: { ANNA_ROUTING: annaRouting, PRIVATE_IP: o.host },
+    dataDir: o.dataDir,
+  });
+  return { directory, processes, annaRouting };
+}
+
+/**
+ * One process per host, as on EC2: every process listens on its role's default ports and serves
+ * metrics on 16000. PRIVATE_IP is left out: each host learns its own at boot.
+ */
+export function planHostPerProcess(
+  o: ClusterShape & { readonly annaRouting: string; readonly dataDir: string },
+): ProcessSpec[] {
+  return roleProcesses(o, {
+    port: (name) => DEFAULT_PORTS[name],
+    metricsPort: () => DEFAULT_PORTS.METRICS_PORT,
+    env: { ANNA_ROUTING: o.annaRouting },
+    dataDir: o.dataDir,
+  });
+}
+
+/** The directory (the local Anna-compatible server) on a host of its own, listening on every interface. */
+export function hostPerProcessDirectory(): ProcessSpec {
+  return {
+    name: 'directory',
+    role: 'directory',
+    env: {},
+    args: [
+      '--host',
+      '0.0.0.0',
+      '--port',
+      String(DEFAULT_PORTS.ANNA_ROUTING_PORT),
+      '--storage-port',
+      String(DEFAULT_PORTS.ANNA_STORAGE_PORT),
+    ],
+    ports: [DEFAULT_PORTS.ANNA_ROUTING_PORT, DEFAULT_PORTS.ANNA_STORAGE_PORT],
+    metricsPort: null,
+    restart: true,
+  };
+}
+
+/** The directory endpoint of a directory host at `address`. */
+export function annaRoutingAt(address: string): string {
+  return `tcp://${address}:${DEFAULT_PORTS.ANNA_ROUTING_PORT}`;
+}
+
+interface Placement {
+  readonly port: (name: PortName) => number;
+  readonly metricsPort: () => number;
+  /** Environment every process gets on top of the shape's. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly dataDir: string;
+}
+
+/** The role processes in the seed's launch order: acceptors, proxy leaders and unbatchers, proposers, batchers. */
+function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
+  const processes: ProcessSpec[] = [];
+  const add = (name: string, role: RoleName, portNames: PortName[], env: Record<string, string> = {}) => {
+    const metricsPort = placement.metricsPort();
+    const portEnv = portNames.map((p) => [p, placement.port(p)] as const);
+    processes.push({
+      name,
+      role,
+      env: {
+        ...placement.env,
+        ANNA_KEY_PREFIX: o.keyPrefix,
+        METRICS_PORT: String(metricsPort),
+        DIRECTORY_POLL_MS: String(o.directoryPollMs),
+        LOG_LEVEL: o.logLevel,
+        INSTANCE: name,
+        F: String(o.f),
+        ...o.extraEnv,
+        ...Object.fromEntries(portEnv.map(([k, v]) => [k, String(v)])),
+        ...env,
+      },
+      ports: portEnv.map(([, v]) => v),
+      metricsPort,
+      restart: true,
+    });
+  };
+  for (let g = 0; g < o.groups; g++) {
+    for (let a = 0; a < 2 * o.f + 1; a++) {
+      add(`acceptor-g${g}-a${a}`, 'acceptor', ['ACCEPTOR_PORT'], {
+        ACCEPTOR_GROUP_ID: String(g),
+        ACCEPTOR_ID: String(a),
+        DATA_DIR: placement.dataDir,
+      });
+    }
+  }
+  for (let i = 0; i < o.proxyLeaders; i++) {
+    add(`proxy-leader-${i}`, 'proxy-leader', ['PROXY_LEADER_PORT', 'PROXY_LEADER_ACCEPTOR_PORT']);
+  }
+  for (let i = 0; i < o.unbatchers; i++) add(`unbatcher-${i}`, 'unbatcher', ['UNBATCHER_PORT']);
+  for (let i = 0; i < o.proposers; i++) {
+    add(`proposer-${i}`, 'proposer', ['PROPOSER_PORT', 'PROPOSER_REPLY_PORT', 'PROPOSER_ELECTION_PORT'], {
+      ACCEPTOR_GROUPS: String(o.groups),
+    });
+  }
+  for (let i = 0; i < o.batchers; i++) {
+    add(`batcher-${i}`, 'batcher', ['BATCHER_PORT'], { BATCH_SIZE: String(o.batchSize) });
+  }
+  return processes;
+}
+
+/** The next free ports after the cluster's, for load generators. */
+export function clientPorts(o: TopologyOptions, index: number): { port: number; metricsPort: number } {
+  const plan = planCluster(o);
+  const last = Math.max(...plan.processes.flatMap((p) => p.ports));
+  const lastMetrics = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0));
+  return { port: last + 1 + index, metricsPort: lastMetrics + 1 + index };
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import {
+  annaRoutingAt,
+  DEFAULT_PORTS,
+  DEFAULT_TOPOLOGY,
+  hostPerProcessDirectory,
+  planCluster,
+  planHostPerProcess,
+} from '../src/index.ts';
+
+const shape = { ...DEFAULT_TOPOLOGY, f: 1, groups: 2 };
+
+describe('planCluster (one host)', () => {
+  const plan = planCluster({ ...shape, basePort: 30000 });
+  const all = [plan.directory, ...plan.processes];
+
+  it('gives every process distinct ports from basePort up and metrics ports from basePort + 1000', () => {
+    const ports = all.flatMap((p) => p.ports);
+    expect(new Set(ports).size).toBe(ports.length);
+    expect(Math.min(...ports)).toBe(30000);
+    const metrics = plan.processes.map((p) => p.metricsPort);
+    expect(new Set(metrics).size).toBe(metrics.length);
+    expect(Math.min(...(metrics as number[]))).toBe(31000);
+    expect(plan.annaRouting).toBe('tcp://127.0.0.1:30000');
+  });
+
+  it('lists roles in the seed launch order with 2f+1 acceptors per group', () => {
+    const roles = plan.processes.map((p) => p.role);
+    const firstIndex = (r: string) => roles.indexOf(r as never);
+    const lastIndex = (r: string) => roles.lastIndexOf(r as never);
+    expect(roles.filter((r) => r === 'acceptor')).toHaveLength(2 * 3);
+    expect(lastIndex('acceptor')).toBeLessThan(firstIndex('proxy-leader'));
+    expect(lastIndex('unbatcher')).toBeLessThan(firstIndex('proposer'));
+    expect(lastIndex('proposer')).toBeLessThan(firstIndex('batcher'));
+  });
+
+  it('puts each port in the environment variable its role reads', () => {
+    const proposer = plan.processes.find((p) => p.name === 'proposer-1');
+    expect(proposer?.env.PROPOSER_PORT).toBe(String(proposer?.ports[0]));
+    expect(proposer?.env.PROPOSER_ELECTION_PORT).toBe(String(proposer?.ports[2]));
+    expect(proposer?.env.ACCEPTOR_GROUPS).toBe('2');
+    expect(proposer?.env.PRIVATE_IP).toBe('127.0.0.1');
+    const acceptor = plan.processes.find((p) => p.name === 'acceptor-g1-a2');
+    expect(acceptor?.env).toMatchObject({
+      ACCEPTOR_GROUP_ID: '1',
+      ACCEPTOR_ID: '2',
+      INSTANCE: 'acceptor-g1-a2',
+    });
+  });
+});
+
+describe('planHostPerProcess (a host per process, as on EC2)', () => {
+  const routing = annaRoutingAt('10.0.0.5');
+  const processes = planHostPerProcess({
+    ...shape,
+    f: 2,
+    groups: 3,
+    annaRouting: routing,
+    dataDir: '/var/lib/paxos',
+  });
+
+  it('uses the same names and roles as the local plan', () => {
+    const local = planCluster({ ...shape, f: 2, groups: 3 }).processes;
+    expect(processes.map((p) => [p.name, p.role])).toEqual(local.map((p) => [p.name, p.role]));
+    expect(processes.filter((p) => p.role === 'acceptor')).toHaveLength(3 * 5);
+  });
+
+  it('listens on each role default port, serves metrics on 16000 and leaves PRIVATE_IP to the host', () => {
+    for (const p of processes) {
+      expect(p.metricsPort).toBe(16000);
+      expect(p.env.METRICS_PORT).toBe('16000');
+      expect(p.env.ANNA_ROUTING).toBe('tcp://10.0.0.5:6450');
+      expect(p.env.PRIVATE_IP).toBeUndefined();
+      for (const [key, value] of Object.entries(p.env)) {
+        if (key in DEFAULT_PORTS)
+          expect(Number(value)).toBe(DEFAULT_PORTS[key as keyof typeof DEFAULT_PORTS]);
+      }
+    }
+    expect(processes.find((p) => p.role === 'proxy-leader')?.ports).toEqual([12100, 12200]);
+  });
+
+  it('has a directory that binds every interface on the Anna ports', () => {
+    const d = hostPerProcessDirectory();
+    expect(d.args).toEqual(['--host', '0.0.0.0', '--port', '6450', '--storage-port', '6200']);
+    expect(d.ports).toEqual([6450, 6200]);
+  });
+});
