@@ -12,6 +12,7 @@ import {
   type TopologyOptions,
 } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
+import { isRunning, PROMETHEUS_TARGETS_FILE, writeFileSdTargets } from './prometheus-targets.ts';
 
 export interface ClusterState {
   readonly managerPid: number;
@@ -256,6 +257,12 @@ export class LocalCluster {
     // Written whole then renamed, so a reader never sees half a file.
     writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(state, null, 2));
     renameSync(`${this.stateFile}.tmp`, this.stateFile);
+    // Prometheus file_sd: the processes running now (load generators too) that serve metrics.
+    writeFileSdTargets(
+      path.join(this.workDir, PROMETHEUS_TARGETS_FILE),
+      state.processes.filter((p) => isRunning(this.launcher.child(p.name))),
+      this.topology.host,
+    );
   }
 
   private async waitForDirectory(): Promise<void> {
