@@ -1,9 +1,4 @@
-import { defineConfig } from 'tsup';
+import { appConfig } from '../../tsup.app.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  sourcemap: true,
-  clean: true,
-});
+// The library is used as TypeScript source; the build is the `paxos-aws` CLI.
+export default appConfig(['src/cli.ts']);

@@ -1,1 +1,5 @@
+export * from './cluster.ts';
+export * from './dry-run.ts';
+export * from './ec2.ts';
+export * from './errors.ts';
 export * from './user-data.ts';

@@ -5,19 +5,14 @@
  * artifact fetched at boot) provides Node 20 and the built apps under `appDir`.
  */
 
-export type LaunchRole =
-  | 'acceptor'
-  | 'proposer'
-  | 'batcher'
-  | 'proxy-leader'
-  | 'unbatcher'
-  | 'client'
-  | 'mock';
+import { type RoleName, roleEntryPoint } from '@paxos/launcher';
 
 export interface UserDataOptions {
-  readonly role: LaunchRole;
+  readonly role: RoleName;
   /** Environment of the role process; keys like ANNA_ROUTING, BATCH_SIZE. */
   readonly env: Readonly<Record<string, string>>;
+  /** Command-line arguments; `${PRIVATE_IP}` is the instance's address (systemd expands it). */
+  readonly args?: readonly string[];
   /** Where the built repository lives on the instance. */
   readonly appDir?: string;
   readonly nodePath?: string;
@@ -51,8 +46,18 @@ export function renderEnvFile(env: Readonly<Record<string, string>>): string {
     .join('\n')}\n`;
 }
 
+// A plain word, or exactly ${PRIVATE_IP}: nothing systemd would split, unquote or expand otherwise.
+const SAFE_ARG = /^([A-Za-z0-9._:/=,+-]+|\$\{PRIVATE_IP\})$/;
+
 export function renderUserData(o: UserDataOptions): string {
-  const appDir = o.appDir ?? '/opt/paxos';
+  for (const arg of o.args ?? []) {
+    if (!SAFE_ARG.test(arg)) {
+      throw new UserDataError(
+        `argument "${arg}" of ${o.role} is not safe in a systemd ExecStart line: expected letters, digits and ._:/=,+- or \${PRIVATE_IP}`,
+      );
+    }
+  }
+  const command = [`${appDirOf(o)}/${roleEntryPoint(o.role)}`, ...(o.args ?? [])].join(' ');
   const node = o.nodePath ?? '/usr/bin/node';
   const service = `paxos-${o.role}`;
   const envFile = `/etc/paxos/${o.role}.env`;
@@ -79,7 +84,9 @@ Wants=network-online.target
 
 [Service]
 EnvironmentFile=${envFile}
-ExecStart=${node} ${appDir}/apps/${o.role}/dist/main.js
+# /var/lib/paxos: acceptor logs (DATA_DIR).
+StateDirectory=paxos
+ExecStart=${node} ${command}
 Restart=always
 RestartSec=1
 KillSignal=SIGTERM
@@ -91,4 +98,8 @@ PAXOS_UNIT
 systemctl daemon-reload
 systemctl enable --now ${service}.service
 `;
+}
+
+function appDirOf(o: UserDataOptions): string {
+  return o.appDir ?? '/opt/paxos';
 }

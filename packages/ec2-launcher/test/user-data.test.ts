@@ -59,4 +59,25 @@ describe('user-data', () => {
     expect(body).toBe(renderEnvFile({ ...TRICKY, PAXOS_ENV: 'x' }));
     expect(readBack(body, ['QUOTES', 'DOLLAR'])).toEqual({ QUOTES: TRICKY.QUOTES, DOLLAR: TRICKY.DOLLAR });
   });
+
+  it('starts the directory with its arguments; PRIVATE_IP is left for systemd to expand', () => {
+    const script = renderUserData({
+      role: 'directory',
+      env: {},
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd expands it on the instance
+      args: ['--host', '0.0.0.0', '--public-host', '${PRIVATE_IP}'],
+    });
+    expect(script).toContain(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd expands it on the instance
+      'ExecStart=/usr/bin/node /opt/paxos/packages/anna-client/dist/server-cli.js --host 0.0.0.0 --public-host ${PRIVATE_IP}',
+    );
+    expect(spawnSync('bash', ['-n', '-c', script]).status).toBe(0);
+  });
+
+  it('rejects an argument systemd would split or expand, naming it', () => {
+    expect(() => renderUserData({ role: 'batcher', env: {}, args: ['--x', 'two words'] })).toThrow(
+      /argument "two words" of batcher is not safe in a systemd ExecStart line/,
+    );
+    expect(() => renderUserData({ role: 'batcher', env: {}, args: ['$HOME'] })).toThrow(UserDataError);
+  });
 });

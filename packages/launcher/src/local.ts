@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Instance, Launcher } from './launcher.ts';
-import type { ProcessSpec, RoleName } from './topology.ts';
+import { type ProcessSpec, type RoleName, roleEntryPoint } from './topology.ts';
 
 /** A supervised child process. */
 export interface LocalInstance extends Instance {
@@ -17,11 +17,9 @@ export interface LocalInstance extends Instance {
 // This file runs from packages/launcher/src (tests) or is bundled into apps/*/dist: both are two levels below the root.
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** Built entry point of a role. */
+/** Built entry point of a role, absolute. */
 export function roleBinary(role: RoleName): string {
-  const relative =
-    role === 'directory' ? 'packages/anna-client/dist/server-cli.js' : `apps/${role}/dist/main.js`;
-  return path.join(REPO_ROOT, relative);
+  return path.join(REPO_ROOT, roleEntryPoint(role));
 }
 
 export interface LocalLauncherOptions {

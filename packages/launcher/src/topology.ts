@@ -23,6 +23,11 @@ export interface ProcessSpec {
   readonly restart: boolean;
 }
 
+/** Where a role's built entry point lives, relative to the repository (or the unpacked artifact). */
+export function roleEntryPoint(role: RoleName): string {
+  return role === 'directory' ? 'packages/anna-client/dist/server-cli.js' : `apps/${role}/dist/main.js`;
+}
+
 /** How many processes of each role, and the settings every role process shares. */
 export interface ClusterShape {
   readonly f: number;
@@ -127,7 +132,10 @@ export function planHostPerProcess(
   });
 }
 
-/** The directory (the local Anna-compatible server) on a host of its own, listening on every interface. */
+/**
+ * The directory (the local Anna-compatible server) on a host of its own, listening on every
+ * interface and advertising the host's address.
+ */
 export function hostPerProcessDirectory(): ProcessSpec {
   return {
     name: 'directory',
@@ -140,6 +148,10 @@ export function hostPerProcessDirectory(): ProcessSpec {
       String(DEFAULT_PORTS.ANNA_ROUTING_PORT),
       '--storage-port',
       String(DEFAULT_PORTS.ANNA_STORAGE_PORT),
+      // The host's own address, which it learns at boot (EC2 user-data writes PRIVATE_IP).
+      '--public-host',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: expanded on the host, not here
+      '${PRIVATE_IP}',
     ],
     ports: [DEFAULT_PORTS.ANNA_ROUTING_PORT, DEFAULT_PORTS.ANNA_STORAGE_PORT],
     metricsPort: null,

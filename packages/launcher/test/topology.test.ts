@@ -81,7 +81,9 @@ describe('planHostPerProcess (a host per process, as on EC2)', () => {
 
   it('has a directory that binds every interface on the Anna ports', () => {
     const d = hostPerProcessDirectory();
-    expect(d.args).toEqual(['--host', '0.0.0.0', '--port', '6450', '--storage-port', '6200']);
+    expect(d.args?.slice(0, 6)).toEqual(['--host', '0.0.0.0', '--port', '6450', '--storage-port', '6200']);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the host expands it
+    expect(d.args?.slice(6)).toEqual(['--public-host', '${PRIVATE_IP}']);
     expect(d.ports).toEqual([6450, 6200]);
   });
 });

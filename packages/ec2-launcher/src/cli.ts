@@ -1,0 +1,254 @@
+/**
+ * paxos-aws (`pnpm aws …`): a cluster on EC2.
+ *
+ *   up      launch a whole cluster in the seed's order (directory, acceptors, proxy leaders and
+ *           unbatchers, proposers, batchers), each stage running before the next
+ *   scale   run N instances of a role (launch more, or terminate the highest-numbered)
+ *   status  the cluster's instances
+ *   down    terminate the cluster (or one role) in reverse order
+ *
+ * `--dry-run` prints every EC2 call with its full request and needs no credentials.
+ * Errors are one line on stderr and exit code 1 (2 for bad flags).
+ */
+
+import { type ClusterShape, DEFAULT_TOPOLOGY, type RoleName } from '@paxos/launcher';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { AwsCluster } from './cluster.ts';
+import { DryRunEc2 } from './dry-run.ts';
+import { type ClusterInstance, createEc2Client, Ec2Launcher } from './ec2.ts';
+import { Ec2LaunchError } from './errors.ts';
+
+// The SDK warns on every run that its 2027 releases need Node 22; the lockfile pins a release that supports Node 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const SCALABLE: RoleName[] = ['proposer', 'batcher', 'proxy-leader', 'unbatcher'];
+const ROLES: RoleName[] = [
+  'directory',
+  'acceptor',
+  'proxy-leader',
+  'unbatcher',
+  'proposer',
+  'batcher',
+  'client',
+  'mock',
+];
+
+function integer(flag: string, min: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min) {
+      throw new InvalidArgumentError(`expected an integer >= ${min} for ${flag}, got "${value}"`);
+    }
+    return Number(value);
+  };
+}
+
+interface CommonFlags {
+  cluster: string;
+  region?: string;
+  dryRun?: boolean;
+}
+
+interface LaunchFlags extends CommonFlags {
+  ami?: string;
+  instanceType: string;
+  subnet?: string;
+  availabilityZone?: string;
+  securityGroup: string[];
+  instanceProfile?: string;
+  keyName?: string;
+  concurrency: number;
+  waitTimeout: number;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--cluster <name>', 'cluster name: the paxos:cluster tag and the Name prefix', 'paxos')
+    .addOption(new Option('--region <region>', 'AWS region').env('AWS_REGION'))
+    .option('--dry-run', 'print the EC2 calls instead of making them (no credentials needed)');
+}
+
+function launchOptions(cmd: Command): Command {
+  return common(cmd)
+    .addOption(new Option('--ami <id>', 'AMI with Node 20 and the built apps (infra/ami)').env('AWS_AMI'))
+    .option('--instance-type <type>', 'EC2 instance type', 'm5.2xlarge')
+    .addOption(new Option('--subnet <id>', 'subnet to launch in').env('AWS_SUBNET'))
+    .addOption(
+      new Option('--availability-zone <zone>', 'zone, when no subnet is given').env('AWS_AVAILABILITY_ZONE'),
+    )
+    .addOption(
+      new Option('--security-group <id...>', 'security group(s) from infra/aws')
+        .env('AWS_SECURITY_GROUP')
+        .argParser((value: string, previous: string[] | undefined) => [
+          ...(previous ?? []),
+          ...value.split(','),
+        ]),
+    )
+    .addOption(
+      new Option('--instance-profile <name-or-arn>', 'instance profile for the role instances').env(
+        'AWS_INSTANCE_PROFILE',
+      ),
+    )
+    .option('--key-name <name>', 'EC2 key pair for SSH (optional)')
+    .option('--concurrency <n>', 'RunInstances requests in flight at once', integer('--concurrency', 1), 8)
+    .option(
+      '--wait-timeout <s>',
+      'seconds to wait for a stage to be running',
+      integer('--wait-timeout', 1),
+      300,
+    );
+}
+
+function makeCluster(flags: LaunchFlags | CommonFlags): AwsCluster {
+  const log = (line: string) => console.log(line);
+  const region = flags.region ?? process.env.AWS_DEFAULT_REGION ?? (flags.dryRun ? 'us-west-1' : undefined);
+  const ec2 = flags.dryRun ? new DryRunEc2(log) : createEc2Client(region);
+  const launch = flags as Partial<LaunchFlags>;
+  const launcher = new Ec2Launcher(
+    {
+      cluster: flags.cluster,
+      region: region ?? '',
+      imageId: launch.ami,
+      instanceType: launch.instanceType,
+      subnetId: launch.subnet,
+      availabilityZone: launch.availabilityZone,
+      securityGroupIds: launch.securityGroup,
+      instanceProfile: launch.instanceProfile,
+      keyName: launch.keyName,
+      concurrency: launch.concurrency,
+    },
+    // A fixed token keeps dry-run output the same from run to run.
+    { ec2, ...(flags.dryRun ? { clientToken: (spec) => `${flags.cluster}-${spec.name}-dryrun` } : {}) },
+  );
+  return new AwsCluster(launcher, {
+    log,
+    waitTimeoutMs: (launch.waitTimeout ?? 300) * 1000,
+    pollMs: flags.dryRun ? 0 : 5000,
+    drainMs: flags.dryRun ? 0 : 5000,
+  });
+}
+
+function printStatus(instances: readonly ClusterInstance[]): void {
+  if (instances.length === 0) {
+    console.log('no instances');
+    return;
+  }
+  const rows = instances.map((i) => [
+    i.name,
+    i.role,
+    i.id,
+    i.ec2State,
+    i.address ?? '-',
+    i.launchTime?.toISOString().slice(0, 19) ?? '-',
+  ]);
+  const header = ['name', 'role', 'instance', 'state', 'private ip', 'launched'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
+  for (const r of [header, ...rows]) console.log(r.map((v, c) => v.padEnd(widths[c] as number)).join('  '));
+  const counts = new Map<string, number>();
+  for (const i of instances) counts.set(i.role, (counts.get(i.role) ?? 0) + 1);
+  console.log(`\n${[...counts].map(([role, n]) => `${role} ${n}`).join(', ')}`);
+}
+
+const program = new Command('paxos-aws')
+  .description('Autoscaling Paxos on EC2: launch, scale, list and terminate a cluster')
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(`${str.trim().split('\n')[0] ?? str}\n`) });
+
+launchOptions(program.command('up'))
+  .description("launch a whole cluster in the seed's launch order")
+  .option('--f <n>', 'failures tolerated per acceptor group', integer('--f', 0), 1)
+  .option('--groups <n>', 'acceptor groups', integer('--groups', 1), DEFAULT_TOPOLOGY.groups)
+  .option('--proposers <n>', 'proposers', integer('--proposers', 1), DEFAULT_TOPOLOGY.proposers)
+  .option('--batchers <n>', 'batchers', integer('--batchers', 1), DEFAULT_TOPOLOGY.batchers)
+  .option(
+    '--proxy-leaders <n>',
+    'proxy leaders',
+    integer('--proxy-leaders', 1),
+    DEFAULT_TOPOLOGY.proxyLeaders,
+  )
+  .option('--unbatchers <n>', 'unbatchers', integer('--unbatchers', 1), DEFAULT_TOPOLOGY.unbatchers)
+  .option('--batch-size <n>', 'BATCH_SIZE', integer('--batch-size', 1), DEFAULT_TOPOLOGY.batchSize)
+  .addOption(
+    new Option('--anna-routing <endpoint>', 'an existing directory (Anna routing); default: launch one').env(
+      'ANNA_ROUTING',
+    ),
+  )
+  .addOption(
+    new Option('--key-prefix <prefix>', 'ANNA_KEY_PREFIX (default: new per run)').env('ANNA_KEY_PREFIX'),
+  )
+  .option('--log-level <level>', 'LOG_LEVEL of the roles', 'info')
+  .action(
+    async (
+      flags: LaunchFlags & {
+        f: number;
+        groups: number;
+        proposers: number;
+        batchers: number;
+        proxyLeaders: number;
+        unbatchers: number;
+        batchSize: number;
+        annaRouting?: string;
+        keyPrefix?: string;
+        logLevel: string;
+      },
+    ) => {
+      const shape: ClusterShape & { annaRouting?: string } = {
+        f: flags.f,
+        groups: flags.groups,
+        proposers: flags.proposers,
+        batchers: flags.batchers,
+        proxyLeaders: flags.proxyLeaders,
+        unbatchers: flags.unbatchers,
+        batchSize: flags.batchSize,
+        keyPrefix: flags.keyPrefix ?? `${flags.cluster}-${Date.now().toString(36)}-`,
+        directoryPollMs: 3000,
+        logLevel: flags.logLevel,
+        ...(flags.annaRouting === undefined ? {} : { annaRouting: flags.annaRouting }),
+      };
+      const started = await makeCluster(flags).up(shape);
+      console.log(`cluster ${flags.cluster} is up: ${started.length} instances`);
+    },
+  );
+
+launchOptions(program.command('scale'))
+  .description(`run <count> instances of <role> (${SCALABLE.join(', ')})`)
+  .argument('<role>', 'role to scale', (value: string) => {
+    if (!SCALABLE.includes(value as RoleName)) {
+      throw new InvalidArgumentError(`expected one of ${SCALABLE.join(', ')}, got "${value}"`);
+    }
+    return value as RoleName;
+  })
+  .argument('<count>', 'instances wanted', integer('<count>', 0))
+  .action(async (role: RoleName, count: number, flags: LaunchFlags) => {
+    await makeCluster(flags).scale(role, count);
+  });
+
+common(program.command('status'))
+  .description("list the cluster's instances")
+  .action(async (flags: CommonFlags) => {
+    printStatus(await makeCluster(flags).status());
+  });
+
+common(program.command('down'))
+  .description('terminate the cluster (or one role) in reverse launch order')
+  .option('--role <role>', 'only this role', (value: string) => {
+    if (!ROLES.includes(value as RoleName)) {
+      throw new InvalidArgumentError(`expected one of ${ROLES.join(', ')}, got "${value}"`);
+    }
+    return value as RoleName;
+  })
+  .action(async (flags: CommonFlags & { role?: RoleName }) => {
+    const n = await makeCluster(flags).down(flags.role);
+    console.log(n === 0 ? 'nothing to terminate' : `terminated ${n} instances`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof Ec2LaunchError) {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  }
+  console.error(`error: ${(err as Error).message ?? String(err)}`);
+  process.exit(1);
+}

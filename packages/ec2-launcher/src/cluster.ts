@@ -1,0 +1,230 @@
+import {
+  annaRoutingAt,
+  type ClusterShape,
+  hostPerProcessDirectory,
+  type ProcessSpec,
+  planHostPerProcess,
+  type RoleName,
+} from '@paxos/launcher';
+import { type ClusterInstance, type Ec2Launcher, TAGS } from './ec2.ts';
+import { Ec2LaunchError } from './errors.ts';
+
+/** Where acceptors keep their logs on an instance (systemd's StateDirectory). */
+export const INSTANCE_DATA_DIR = '/var/lib/paxos';
+
+/** The settings of a cluster on EC2: its shape and where its directory is. */
+export interface AwsClusterSettings extends ClusterShape {
+  readonly annaRouting: string;
+}
+
+/**
+ * Launch stages in the seed's order: the directory must be reachable first, servers register
+ * before the processes that connect to them. `down` goes backwards.
+ */
+export const LAUNCH_STAGES: readonly (readonly RoleName[])[] = [
+  ['directory'],
+  ['acceptor'],
+  ['proxy-leader', 'unbatcher'],
+  ['proposer'],
+  ['batcher'],
+  ['client', 'mock'],
+];
+
+const COUNT_OF: Partial<Record<RoleName, keyof ClusterShape>> = {
+  proposer: 'proposers',
+  batcher: 'batchers',
+  'proxy-leader': 'proxyLeaders',
+  unbatcher: 'unbatchers',
+};
+
+/** The settings, as one tag value on every instance, so `scale` starts processes like the running ones. */
+export function encodeSettings(s: AwsClusterSettings): string {
+  return [
+    `f=${s.f}`,
+    `groups=${s.groups}`,
+    `batch=${s.batchSize}`,
+    `prefix=${s.keyPrefix}`,
+    `poll=${s.directoryPollMs}`,
+    `log=${s.logLevel}`,
+    `anna=${s.annaRouting}`,
+  ].join(' ');
+}
+
+export function decodeSettings(tag: string, counts: Record<string, number>): AwsClusterSettings {
+  const fields = Object.fromEntries(
+    tag.split(' ').map((kv) => {
+      const at = kv.indexOf('=');
+      return [kv.slice(0, at), kv.slice(at + 1)];
+    }),
+  );
+  const int = (key: string) => {
+    const n = Number(fields[key]);
+    if (!Number.isInteger(n)) {
+      throw new Ec2LaunchError(`tag ${TAGS.settings}="${tag}" has no integer ${key}: was it edited?`, 'Tags');
+    }
+    return n;
+  };
+  return {
+    f: int('f'),
+    groups: int('groups'),
+    batchSize: int('batch'),
+    keyPrefix: fields.prefix ?? '',
+    directoryPollMs: int('poll'),
+    logLevel: fields.log ?? 'info',
+    annaRouting: fields.anna ?? '',
+    proposers: counts.proposer ?? 0,
+    batchers: counts.batcher ?? 0,
+    proxyLeaders: counts['proxy-leader'] ?? 0,
+    unbatchers: counts.unbatcher ?? 0,
+  };
+}
+
+export interface AwsClusterOptions {
+  readonly log: (line: string) => void;
+  /** How long to wait for a stage's instances to be running. */
+  readonly waitTimeoutMs?: number;
+  readonly pollMs?: number;
+  /** Pause between stages of `down`, so the roles stopped first drain before the next go. */
+  readonly drainMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** `up`, `scale`, `status` and `down` of a whole cluster on EC2, over an Ec2Launcher. */
+export class AwsCluster {
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly launcher: Ec2Launcher,
+    private readonly options: AwsClusterOptions,
+  ) {
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /**
+   * Launches the cluster stage by stage, each stage running before the next starts. Without
+   * `annaRouting` it first launches a directory instance and uses its private address.
+   */
+  async up(shape: ClusterShape & { annaRouting?: string }): Promise<ClusterInstance[]> {
+    this.launcher.assertCanLaunch();
+    const existing = await this.launcher.list();
+    if (existing.length > 0) {
+      throw new Ec2LaunchError(
+        `cluster ${this.launcher.config.cluster} already has ${existing.length} instances: use \`scale\` to change it or \`down\` first`,
+        'ClusterExists',
+      );
+    }
+    const started: ClusterInstance[] = [];
+    try {
+      let annaRouting = shape.annaRouting;
+      if (annaRouting === undefined) {
+        const [directory] = await this.stage([hostPerProcessDirectory()], null);
+        started.push(directory as ClusterInstance);
+        annaRouting = annaRoutingAt(directory?.address ?? '');
+        this.options.log(`directory at ${annaRouting}`);
+      }
+      const settings: AwsClusterSettings = { ...shape, annaRouting };
+      const plan = planHostPerProcess({ ...settings, dataDir: INSTANCE_DATA_DIR });
+      for (const roles of LAUNCH_STAGES.slice(1)) {
+        const specs = plan.filter((p) => roles.includes(p.role));
+        if (specs.length > 0) started.push(...(await this.stage(specs, settings)));
+      }
+      return started;
+    } catch (err) {
+      if (started.length > 0 && err instanceof Error) {
+        err.message += ` (${started.length} instances were started; \`down\` terminates them)`;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `count` instances of `role`: launches the missing ones with the running cluster's
+   * settings, or terminates the highest-numbered ones (each drains on SIGTERM first).
+   */
+  async scale(role: RoleName, count: number): Promise<void> {
+    if (role === 'acceptor' || role === 'directory') {
+      throw new Ec2LaunchError(
+        `${role}s do not scale by count: acceptor groups change by reconfiguration and the directory is one process; use \`up --groups\` for a new cluster`,
+        'Unsupported',
+      );
+    }
+    if (COUNT_OF[role] === undefined)
+      throw new Ec2LaunchError(`role ${role} cannot be scaled here`, 'Unsupported');
+    this.launcher.assertCanLaunch();
+    const all = await this.launcher.list();
+    const settingsTag = all.find((i) => i.tags[TAGS.settings] !== undefined)?.tags[TAGS.settings];
+    if (settingsTag === undefined) {
+      throw new Ec2LaunchError(
+        `cluster ${this.launcher.config.cluster} has no instances: run \`up\` first`,
+        'NoCluster',
+      );
+    }
+    const current = all.filter((i) => i.role === role).sort((a, b) => indexOf(a.name) - indexOf(b.name));
+    if (count > current.length) {
+      const counts = countByRole(all);
+      const settings = decodeSettings(settingsTag, { ...counts, [role]: count });
+      const have = new Set(current.map((i) => i.name));
+      const specs = planHostPerProcess({ ...settings, dataDir: INSTANCE_DATA_DIR }).filter(
+        (p) => p.role === role && !have.has(p.name),
+      );
+      await this.stage(specs.slice(0, count - current.length), settings);
+    } else if (count < current.length) {
+      const extra = current.slice(count);
+      this.options.log(`terminating ${extra.map((i) => `${i.name} (${i.id})`).join(', ')}`);
+      await this.launcher.terminate(extra.map((i) => i.id));
+    }
+    this.options.log(`${role}: ${current.length} → ${count}`);
+  }
+
+  /** The cluster's instances in launch order. */
+  async status(): Promise<ClusterInstance[]> {
+    const all = await this.launcher.list();
+    const rank = (i: ClusterInstance) => LAUNCH_STAGES.findIndex((s) => s.includes(i.role));
+    return all.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name, 'en', { numeric: true }));
+  }
+
+  /** Terminates the cluster (or one role) in reverse launch order; returns how many instances. */
+  async down(role?: RoleName): Promise<number> {
+    const all = (await this.launcher.list()).filter((i) => i.ec2State !== 'shutting-down');
+    const stages = [...LAUNCH_STAGES]
+      .reverse()
+      .map((roles) => all.filter((i) => roles.includes(i.role) && (role === undefined || i.role === role)));
+    const nonEmpty = stages.filter((s) => s.length > 0);
+    for (const [n, stage] of nonEmpty.entries()) {
+      this.options.log(`terminating ${stage.map((i) => i.name).join(', ')}`);
+      await this.launcher.terminate(stage.map((i) => i.id));
+      if (n < nonEmpty.length - 1) await this.sleep(this.options.drainMs ?? 5000);
+    }
+    return nonEmpty.reduce((sum, s) => sum + s.length, 0);
+  }
+
+  private async stage(
+    specs: readonly ProcessSpec[],
+    settings: AwsClusterSettings | null,
+  ): Promise<ClusterInstance[]> {
+    const tags: Record<string, string> =
+      settings === null ? {} : { [TAGS.settings]: encodeSettings(settings) };
+    this.options.log(`launching ${specs.map((s) => s.name).join(', ')}`);
+    const launched = await this.launcher.launchAll(specs, tags);
+    const running = await this.launcher.waitUntilRunning(
+      launched.map((i) => i.id),
+      { timeoutMs: this.options.waitTimeoutMs, pollMs: this.options.pollMs },
+    );
+    const byId = new Map(running.map((i) => [i.id, i]));
+    const result = launched.map((i) => byId.get(i.id) ?? i);
+    this.options.log(
+      `running: ${result.map((i) => `${i.name} ${i.id} ${i.address ?? ''}`.trim()).join(', ')}`,
+    );
+    return result;
+  }
+}
+
+function indexOf(name: string): number {
+  return Number(/(\d+)$/.exec(name)?.[1] ?? 0);
+}
+
+function countByRole(all: readonly ClusterInstance[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const i of all) counts[i.role] = (counts[i.role] ?? 0) + 1;
+  return counts;
+}

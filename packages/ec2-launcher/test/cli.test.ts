@@ -1,0 +1,91 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// No credentials, no config files, and no metadata service: nothing here may reach AWS.
+const HOME = mkdtempSync(path.join(tmpdir(), 'paxos-aws-home-'));
+afterAll(() => rmSync(HOME, { recursive: true, force: true }));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME, AWS_EC2_METADATA_DISABLED: 'true', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
+}
+
+const LAUNCH = ['--ami', 'ami-0abcdef1234567890', '--security-group', 'sg-0123456789abcdef0'];
+
+describe('paxos-aws', () => {
+  it('up --dry-run prints every EC2 call of a whole cluster in launch order, without credentials', () => {
+    const r = run(['up', '--dry-run', ...LAUNCH, '--cluster', 'ci', '--key-prefix', 'ci-1-']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const runs = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('[dry run] ec2:RunInstances '))
+      .map((l) => JSON.parse(l.slice('[dry run] ec2:RunInstances '.length)));
+    const names = runs.map(
+      (i) => i.TagSpecifications[0].Tags.find((t: { Key: string }) => t.Key === 'Name').Value,
+    );
+    expect(names).toEqual([
+      'ci_directory',
+      'ci_acceptor-g0-a0',
+      'ci_acceptor-g0-a1',
+      'ci_acceptor-g0-a2',
+      'ci_acceptor-g1-a0',
+      'ci_acceptor-g1-a1',
+      'ci_acceptor-g1-a2',
+      'ci_proxy-leader-0',
+      'ci_proxy-leader-1',
+      'ci_unbatcher-0',
+      'ci_unbatcher-1',
+      'ci_proposer-0',
+      'ci_proposer-1',
+      'ci_batcher-0',
+      'ci_batcher-1',
+    ]);
+    expect(runs.every((i) => i.InstanceInitiatedShutdownBehavior === 'terminate')).toBe(true);
+    expect(runs[1].UserData).toContain('ANNA_ROUTING="tcp://10.0.0.5:6450"');
+    expect(r.stdout).toMatch(/cluster ci is up: 15 instances\n$/);
+  });
+
+  it('says which region and credentials are missing, in one line, exit 1', () => {
+    const noRegion = run(['status']);
+    expect(noRegion).toMatchObject({
+      code: 1,
+      stderr: 'error: no AWS region: set AWS_REGION or pass --region (e.g. us-west-1)',
+    });
+    const noCredentials = run(['status'], { AWS_REGION: 'us-west-1' });
+    expect(noCredentials.code).toBe(1);
+    expect(noCredentials.stderr).toMatch(
+      /^error: DescribeInstances: no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/,
+    );
+    expect(noCredentials.stderr.split('\n')).toHaveLength(1);
+  });
+
+  it('names a missing AMI and bad flags before calling EC2', () => {
+    expect(run(['up', '--dry-run', '--security-group', 'sg-0123456789abcdef0'])).toMatchObject({
+      code: 1,
+      stderr: 'error: no AMI: pass --ami ami-… or set AWS_AMI (build one with infra/ami/build-ami.sh)',
+      stdout: '',
+    });
+    expect(
+      run(['up', '--dry-run', '--ami', 'ubuntu', '--security-group', 'sg-0123456789abcdef0']).stderr,
+    ).toBe('error: invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits');
+    expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2 });
+    expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(/expected one of proposer, batcher/);
+    expect(run(['up', '--f', 'x'])).toMatchObject({ code: 2 });
+  });
+
+  it('status and down --dry-run on an empty cluster', () => {
+    expect(run(['status', '--dry-run'])).toMatchObject({ code: 0 });
+    expect(run(['status', '--dry-run']).stdout).toContain('no instances');
+    expect(run(['down', '--dry-run']).stdout).toContain('nothing to terminate');
+  });
+});

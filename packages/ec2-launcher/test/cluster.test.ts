@@ -1,0 +1,184 @@
+import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
+import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
+import { describe, expect, it } from 'vitest';
+import { AwsCluster, DryRunEc2, decodeSettings, Ec2Launcher, encodeSettings } from '../src/index.ts';
+
+/** The cluster over the in-memory EC2 of the dry run, which keeps instances and their state. */
+function setup() {
+  const lines: string[] = [];
+  const ec2 = new DryRunEc2(() => {});
+  const launcher = new Ec2Launcher(
+    {
+      cluster: 'demo',
+      region: 'us-west-1',
+      imageId: 'ami-0abcdef1234567890',
+      securityGroupIds: ['sg-0123456789abcdef0'],
+    },
+    { ec2, sleep: async () => {} },
+  );
+  const cluster = new AwsCluster(launcher, {
+    log: (l) => lines.push(l),
+    pollMs: 0,
+    drainMs: 0,
+    sleep: async () => {},
+  });
+  return { ec2, cluster, lines };
+}
+
+const shape = { ...DEFAULT_TOPOLOGY, keyPrefix: 'demo-1-', directoryPollMs: 3000 };
+
+function launched(ec2: DryRunEc2) {
+  return ec2.calls
+    .filter((c) => c.action === 'RunInstances')
+    .map((c) => {
+      const input = c.input as RunInstancesCommandInput;
+      const tag = (key: string) => input.TagSpecifications?.[0]?.Tags?.find((t) => t.Key === key)?.Value;
+      return {
+        name: tag('paxos:name'),
+        role: tag('paxos:role'),
+        settings: tag('paxos:settings'),
+        userData: input.UserData,
+      };
+    });
+}
+
+describe('AwsCluster', () => {
+  it("up launches the seed's stages in order, each running before the next, all pointed at the new directory", async () => {
+    const { ec2, cluster } = setup();
+    const started = await cluster.up(shape);
+    expect(started).toHaveLength(1 + 6 + 2 + 2 + 2 + 2);
+
+    const roles = launched(ec2).map((l) => l.role);
+    expect(roles).toEqual([
+      'directory',
+      ...Array(6).fill('acceptor'),
+      'proxy-leader',
+      'proxy-leader',
+      'unbatcher',
+      'unbatcher',
+      'proposer',
+      'proposer',
+      'batcher',
+      'batcher',
+    ]);
+    // The existing-cluster check, then each stage's launches followed by a wait on exactly those instances.
+    const compressed: string[] = [];
+    for (const c of ec2.calls) {
+      const label =
+        c.action === 'RunInstances'
+          ? 'run'
+          : (c.input as { InstanceIds?: string[] }).InstanceIds === undefined
+            ? 'list'
+            : `wait${(c.input as { InstanceIds: string[] }).InstanceIds.length}`;
+      const last = compressed.at(-1);
+      if (label === 'run' && last?.startsWith('run'))
+        compressed[compressed.length - 1] = `run${Number(last.slice(3)) + 1}`;
+      else compressed.push(label === 'run' ? 'run1' : label);
+    }
+    expect(compressed).toEqual([
+      'list',
+      'run1',
+      'wait1',
+      'run6',
+      'wait6',
+      'run4',
+      'wait4',
+      'run2',
+      'wait2',
+      'run2',
+      'wait2',
+    ]);
+
+    const directoryIp = started[0]?.address;
+    for (const l of launched(ec2).slice(1)) {
+      const script = Buffer.from(l.userData ?? '', 'base64').toString('utf8');
+      expect(script).toContain(`ANNA_ROUTING="tcp://${directoryIp}:6450"`);
+      expect(script).toContain('ANNA_KEY_PREFIX="demo-1-"');
+      expect(l.settings).toBe(encodeSettings({ ...shape, annaRouting: `tcp://${directoryIp}:6450` }));
+    }
+  });
+
+  it('up with an existing directory launches none', async () => {
+    const { ec2, cluster } = setup();
+    await cluster.up({ ...shape, annaRouting: 'tcp://10.1.2.3:6450' });
+    expect(launched(ec2).map((l) => l.role)).not.toContain('directory');
+    expect(Buffer.from(launched(ec2)[0]?.userData ?? '', 'base64').toString()).toContain(
+      'ANNA_ROUTING="tcp://10.1.2.3:6450"',
+    );
+  });
+
+  it('up refuses when the cluster already has instances', async () => {
+    const { cluster } = setup();
+    await cluster.up(shape);
+    await expect(cluster.up(shape)).rejects.toThrow(
+      'cluster demo already has 15 instances: use `scale` to change it or `down` first',
+    );
+  });
+
+  it('scale out starts the missing names with the running settings; scale in stops the highest-numbered', async () => {
+    const { ec2, cluster } = setup();
+    await cluster.up(shape);
+    const before = launched(ec2).length;
+    await cluster.scale('batcher', 4);
+    const added = launched(ec2).slice(before);
+    expect(added.map((l) => l.name)).toEqual(['batcher-2', 'batcher-3']);
+    const firstBatcher = launched(ec2).find((l) => l.name === 'batcher-0');
+    expect(added[0]?.settings).toBe(firstBatcher?.settings);
+    const script = (u: string | undefined) =>
+      Buffer.from(u ?? '', 'base64')
+        .toString()
+        .replace(/batcher-\d/g, 'batcher-N');
+    expect(script(added[1]?.userData)).toBe(script(firstBatcher?.userData));
+
+    await cluster.scale('batcher', 1);
+    const batchers = (await cluster.status()).filter((i) => i.role === 'batcher');
+    expect(batchers.map((i) => i.name)).toEqual(['batcher-0']);
+    const terminated = ec2.calls.filter((c) => c.action === 'TerminateInstances');
+    expect(terminated).toHaveLength(1);
+    expect((terminated[0]?.input as { InstanceIds?: string[] } | undefined)?.InstanceIds).toHaveLength(3);
+  });
+
+  it('scale refuses acceptors and an empty cluster', async () => {
+    const { cluster } = setup();
+    await expect(cluster.scale('acceptor', 9)).rejects.toThrow(/acceptors do not scale by count/);
+    await expect(cluster.scale('proposer', 3)).rejects.toThrow(
+      'cluster demo has no instances: run `up` first',
+    );
+  });
+
+  it('down terminates in reverse launch order, the directory last; --role only that role', async () => {
+    const { ec2, cluster } = setup();
+    await cluster.up(shape);
+    const byId = new Map((await cluster.status()).map((i) => [i.id, i.role]));
+    expect(await cluster.down('proposer')).toBe(2);
+    expect(await cluster.down()).toBe(13);
+    const stages = ec2.calls
+      .filter((c) => c.action === 'TerminateInstances')
+      .map((c) =>
+        [...new Set((c.input as { InstanceIds: string[] }).InstanceIds.map((id) => byId.get(id)))].sort(),
+      );
+    expect(stages).toEqual([
+      ['proposer'],
+      ['batcher'],
+      ['proxy-leader', 'unbatcher'],
+      ['acceptor'],
+      ['directory'],
+    ]);
+    expect(await cluster.status()).toEqual([]);
+    expect(await cluster.down()).toBe(0);
+  });
+
+  it('settings survive the tag round trip', () => {
+    const s = { ...shape, annaRouting: 'tcp://10.0.0.5:6450' };
+    const counts = { proposer: 2, batcher: 2, 'proxy-leader': 2, unbatcher: 2 };
+    const {
+      extraEnv: _,
+      host: __,
+      basePort: ___,
+      dataDir: ____,
+      ...expected
+    } = { ...s, extraEnv: undefined };
+    expect(decodeSettings(encodeSettings(s), counts)).toEqual(expected);
+    expect(() => decodeSettings('f=one', {})).toThrow(/has no integer f/);
+  });
+});
