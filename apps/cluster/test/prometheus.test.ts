@@ -156,6 +156,8 @@ describe('infra/prometheus/prometheus-ec2.yml', () => {
     const { __meta_ec2_tag_paxos_cluster: _, ...untagged } = meta;
     expect(relabel(untagged, rules)).toBeNull();
     expect(relabel({ ...meta, __meta_ec2_tag_paxos_cluster: '' }, rules)).toBeNull();
+    // The directory serves no /metrics, so it is not a target.
+    expect(relabel({ ...meta, __meta_ec2_tag_paxos_role: 'directory' }, rules)).toBeNull();
   });
 
   it('holds no credentials', () => {
