@@ -1,3 +1,3 @@
-import { appConfig } from '../../tsup.app.ts';
+import { appConfig } from '../../tsup.shared.ts';
 
 export default appConfig();

@@ -1,3 +1,3 @@
-import { appConfig } from '../../tsup.app.ts';
+import { appConfig } from '../../tsup.shared.ts';
 
 export default appConfig(['src/main.ts', 'src/bench-e2e.ts', 'src/bench-components.ts', 'src/charts.ts']);

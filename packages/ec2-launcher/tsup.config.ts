@@ -1,4 +1,4 @@
-import { appConfig } from '../../tsup.app.ts';
+import { appConfig } from '../../tsup.shared.ts';
 
 // The library is used as TypeScript source; the build is the `paxos-aws` CLI.
 export default appConfig(['src/cli.ts']);

@@ -1,9 +1,3 @@
-import { defineConfig } from 'tsup';
+import { libConfig } from '../../tsup.shared.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  sourcemap: true,
-  clean: true,
-});
+export default libConfig();

@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsup';
+import { libConfig } from '../../tsup.shared.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  sourcemap: true,
-  clean: true,
-  external: ['zeromq', 'prom-client', 'pino', 'protobufjs'],
-});
+export default libConfig();

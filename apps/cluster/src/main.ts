@@ -1,17 +1,8 @@
 import path from 'node:path';
-import { DEFAULT_TOPOLOGY, type TopologyOptions } from '@paxos/launcher';
-import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_TOPOLOGY, integerArgument as integer, type TopologyOptions } from '@paxos/launcher';
+import { Command } from 'commander';
 import { LocalCluster, sleep } from './cluster.ts';
 import { runDemo } from './demo.ts';
-
-function integer(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${value}"`);
-    return n;
-  };
-}
 
 interface TopologyFlags {
   dir: string;

@@ -11,7 +11,12 @@
  * Errors are one line on stderr and exit code 1 (2 for bad flags).
  */
 
-import { type ClusterShape, DEFAULT_TOPOLOGY, type RoleName } from '@paxos/launcher';
+import {
+  type ClusterShape,
+  DEFAULT_TOPOLOGY,
+  integerArgument as integer,
+  type RoleName,
+} from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AwsCluster } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
@@ -32,15 +37,6 @@ const ROLES: RoleName[] = [
   'client',
   'mock',
 ];
-
-function integer(flag: string, min: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min) {
-      throw new InvalidArgumentError(`expected an integer >= ${min} for ${flag}, got "${value}"`);
-    }
-    return Number(value);
-  };
-}
 
 interface CommonFlags {
   cluster: string;

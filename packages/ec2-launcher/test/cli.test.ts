@@ -81,6 +81,9 @@ describe('paxos-aws', () => {
     expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2 });
     expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(/expected one of proposer, batcher/);
     expect(run(['up', '--f', 'x'])).toMatchObject({ code: 2 });
+    expect(run(['up', '--f', 'x']).stderr).toBe(
+      `error: option '--f <n>' argument 'x' is invalid. --f must be an integer >= 0, got "x"`,
+    );
   });
 
   it('status and down --dry-run on an empty cluster', () => {

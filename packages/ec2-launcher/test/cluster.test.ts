@@ -1,29 +1,10 @@
 import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { describe, expect, it } from 'vitest';
-import { AwsCluster, DryRunEc2, decodeSettings, Ec2Launcher, encodeSettings } from '../src/index.ts';
+import { type DryRunEc2, decodeSettings, encodeSettings } from '../src/index.ts';
+import { dryRunCluster } from './fixtures.ts';
 
-/** The cluster over the in-memory EC2 of the dry run, which keeps instances and their state. */
-function setup() {
-  const lines: string[] = [];
-  const ec2 = new DryRunEc2(() => {});
-  const launcher = new Ec2Launcher(
-    {
-      cluster: 'demo',
-      region: 'us-west-1',
-      imageId: 'ami-0abcdef1234567890',
-      securityGroupIds: ['sg-0123456789abcdef0'],
-    },
-    { ec2, sleep: async () => {} },
-  );
-  const cluster = new AwsCluster(launcher, {
-    log: (l) => lines.push(l),
-    pollMs: 0,
-    drainMs: 0,
-    sleep: async () => {},
-  });
-  return { ec2, cluster, lines };
-}
+const setup = () => dryRunCluster();
 
 const shape = { ...DEFAULT_TOPOLOGY, keyPrefix: 'demo-1-', directoryPollMs: 3000 };
 

@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { DEFAULT_PORTS, DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { describe, expect, it } from 'vitest';
-import { AwsCluster, DryRunEc2, Ec2Launcher } from '../src/index.ts';
+import { dryRunCluster } from './fixtures.ts';
 
 /** infra/aws/paxos-cluster.cfn.json: the security group, instance profiles and the launcher's policy. */
 const TEMPLATE_PATH = new URL('../../../infra/aws/paxos-cluster.cfn.json', import.meta.url);
 const text = readFileSync(TEMPLATE_PATH, 'utf8');
 // biome-ignore lint/suspicious/noExplicitAny: a CloudFormation document is free-form JSON
 const template = JSON.parse(text) as any;
+// biome-ignore lint/suspicious/noExplicitAny: resource properties are free-form too
 const resources = template.Resources as Record<string, { Type: string; Condition?: string; Properties: any }>;
 
 interface Statement {
@@ -39,19 +40,7 @@ function referencedNames(node: unknown, out = new Set<string>()): Set<string> {
 
 /** The EC2 and IAM actions one whole up / scale / status / down makes, read off the requests. */
 async function actionsTheLauncherUses(): Promise<Set<string>> {
-  const ec2 = new DryRunEc2(() => {});
-  const launcher = new Ec2Launcher(
-    {
-      cluster: 'demo',
-      region: 'us-west-1',
-      imageId: 'ami-0abcdef1234567890',
-      securityGroupIds: ['sg-0123456789abcdef0'],
-      instanceProfile: 'paxos-instance',
-      keyName: 'paxos-key',
-    },
-    { ec2, sleep: async () => {} },
-  );
-  const cluster = new AwsCluster(launcher, { log: () => {}, pollMs: 0, drainMs: 0 });
+  const { ec2, cluster } = dryRunCluster({ instanceProfile: 'paxos-instance', keyName: 'paxos-key' });
   await cluster.up({ ...DEFAULT_TOPOLOGY, keyPrefix: 'p-' });
   await cluster.scale('batcher', 3);
   await cluster.scale('batcher', 1);
@@ -137,15 +126,7 @@ describe('infra/aws/paxos-cluster.cfn.json', () => {
   });
 
   it('allows every tag key the launcher sends', () => {
-    const launcher = new Ec2Launcher(
-      {
-        cluster: 'demo',
-        region: 'us-west-1',
-        imageId: 'ami-0abcdef1234567890',
-        securityGroupIds: ['sg-0123456789abcdef0'],
-      },
-      { ec2: new DryRunEc2(() => {}) },
-    );
+    const { launcher } = dryRunCluster();
     const input = launcher.runInstancesInput(
       { name: 'batcher-0', role: 'batcher', env: {}, ports: [], metricsPort: 16000, restart: true },
       't',

@@ -1,3 +1,4 @@
+export * from './cli-args.ts';
 export * from './launcher.ts';
 export * from './local.ts';
 export * from './topology.ts';
