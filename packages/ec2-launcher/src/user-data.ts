@@ -57,7 +57,8 @@ export function renderUserData(o: UserDataOptions): string {
       );
     }
   }
-  const command = [`${appDirOf(o)}/${roleEntryPoint(o.role)}`, ...(o.args ?? [])].join(' ');
+  const appDir = o.appDir ?? '/opt/paxos';
+  const command = [`${appDir}/${roleEntryPoint(o.role)}`, ...(o.args ?? [])].join(' ');
   const node = o.nodePath ?? '/usr/bin/node';
   const service = `paxos-${o.role}`;
   const envFile = `/etc/paxos/${o.role}.env`;
@@ -84,8 +85,15 @@ Wants=network-online.target
 
 [Service]
 EnvironmentFile=${envFile}
-# /var/lib/paxos: acceptor logs (DATA_DIR).
+# The AMI (infra/ami/build-ami.sh) creates this user; the code in ${appDir} is root's and read-only to it.
+User=paxos
+Group=paxos
+# /var/lib/paxos, owned by paxos: acceptor logs (DATA_DIR). The rest of the file system is read-only to the role.
 StateDirectory=paxos
+NoNewPrivileges=true
+ProtectSystem=strict
+ProtectHome=true
+PrivateTmp=true
 ExecStart=${node} ${command}
 Restart=always
 RestartSec=1
@@ -98,8 +106,4 @@ PAXOS_UNIT
 systemctl daemon-reload
 systemctl enable --now ${service}.service
 `;
-}
-
-function appDirOf(o: UserDataOptions): string {
-  return o.appDir ?? '/opt/paxos';
 }

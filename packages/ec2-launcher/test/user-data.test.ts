@@ -52,6 +52,10 @@ describe('user-data', () => {
     expect(script).toContain('ExecStart=/usr/bin/node /opt/paxos/apps/proxy-leader/dist/main.js');
     expect(script).toContain('systemctl enable --now paxos-proxy-leader.service');
     expect(script).toContain('EnvironmentFile=/etc/paxos/proxy-leader.env');
+    // Not root: the paxos user of the AMI, writing only its state directory.
+    expect(script).toMatch(/^User=paxos$/m);
+    expect(script).toMatch(/^StateDirectory=paxos$/m);
+    expect(script).toMatch(/^ProtectSystem=strict$/m);
     // The heredoc copies the env file unchanged: extract it and read it back.
     const match = /cat > \/etc\/paxos\/proxy-leader\.env <<'(\w+)'\n([\s\S]*?)\n\1\n/.exec(script);
     expect(match).not.toBeNull();
