@@ -49,15 +49,24 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
     logger.fatal({ err }, 'unhandled rejection');
     process.exit(1);
   });
-  let started: Awaited<ReturnType<AppDefinition<S>['main']>>;
-  try {
-    started = await app.main(settings, logger);
-  } catch (err) {
-    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'could not start');
-    process.exit(1);
-  }
+  let started: Awaited<ReturnType<AppDefinition<S>['main']>> | null = null;
   let stopping = false;
+  let signalWhileStarting: string | null = null;
+  let giveUpOnStart: NodeJS.Timeout | undefined;
+  // The handlers go in before start-up: a process stopped while it registers (an instance
+  // scaled in right after launch) must still leave the directory, or peers keep its address.
   const stop = async (signal: string) => {
+    if (started === null) {
+      if (signalWhileStarting !== null) return;
+      signalWhileStarting = signal;
+      logger.info({ signal }, 'stop requested while starting; stopping once started');
+      // If start-up cannot finish (the directory is unreachable), nothing was registered or acknowledged.
+      giveUpOnStart = setTimeout(() => {
+        logger.info('start-up did not finish in time; exiting');
+        process.exit(0);
+      }, settings.drainTimeoutMs).unref();
+      return;
+    }
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
@@ -70,10 +79,19 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
       process.exit(1);
     }
   };
+  // once: a second signal of the same kind takes its default action and ends a stop that hangs.
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
   // Started by a supervisor with an IPC channel: if the supervisor dies, do not outlive it.
   if (process.connected) process.once('disconnect', () => void stop('supervisor gone'));
+  try {
+    started = await app.main(settings, logger);
+  } catch (err) {
+    logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'could not start');
+    process.exit(1);
+  }
+  clearTimeout(giveUpOnStart);
+  if (signalWhileStarting !== null) await stop(signalWhileStarting);
 }
 
 /** NodeOptions from the common settings. */
