@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# System packages the tests need beyond Node: Debian's prometheus (the metrics tests scrape a
-# real local cluster with it, and check the configs with promtool). Idempotent; uses sudo when
-# not root.
+# System packages the tests need beyond Node, from Debian: prometheus (the metrics tests scrape a
+# real local cluster with it and check the configs with promtool) and systemd (systemd-analyze
+# verifies the units the EC2 user-data writes). Idempotent; uses sudo when not root.
 set -euo pipefail
-if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+packages=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || packages+=(prometheus)
+command -v systemd-analyze >/dev/null || packages+=(systemd)
+if [ "${#packages[@]}" -eq 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-  echo "setup-system: prometheus is missing and this system has no apt-get; install Prometheus 2.x so that 'prometheus' and 'promtool' are on PATH" >&2
+  echo "setup-system: missing ${packages[*]} and this system has no apt-get; install them so that prometheus, promtool and systemd-analyze are on PATH" >&2
   exit 1
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-prometheus --version 2>&1 | head -1
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "setup-system: installed ${packages[*]}"

@@ -84,4 +84,30 @@ describe('user-data', () => {
     );
     expect(() => renderUserData({ role: 'batcher', env: {}, args: ['$HOME'] })).toThrow(UserDataError);
   });
+
+  it.each(['directory', 'acceptor', 'proposer', 'batcher', 'proxy-leader', 'unbatcher'] as const)(
+    'writes a %s unit that systemd-analyze verify accepts without a warning',
+    (role) => {
+      const script = renderUserData({
+        role,
+        env: { ANNA_ROUTING: 'tcp://10.0.0.5:6450' },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd expands it on the instance
+        args: role === 'directory' ? ['--host', '0.0.0.0', '--public-host', '${PRIVATE_IP}'] : [],
+        nodePath: process.execPath,
+      });
+      const unit = /<<'PAXOS_UNIT'\n([\s\S]*?)\nPAXOS_UNIT\n/.exec(script)?.[1];
+      expect(unit).toBeDefined();
+      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
+      try {
+        const file = path.join(dir, `paxos-${role}.service`);
+        writeFileSync(file, `${unit}\n`);
+        const out = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+        expect(out.error, 'systemd-analyze is missing: run scripts/setup-system.sh').toBeUndefined();
+        expect(out.stderr).toBe('');
+        expect(out.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
