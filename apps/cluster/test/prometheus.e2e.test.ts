@@ -23,6 +23,8 @@ import {
 const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
 const BASE_PORT = 24600;
+/** The `role` label of every process the cluster and its load generator run, sorted. */
+const SCRAPED_ROLES = ['acceptor', 'batcher', 'client', 'proposer', 'proxy_leader', 'unbatcher'];
 const LOAD_CLIENT = 0;
 const LOAD_NAME = `client-${LOAD_CLIENT}`;
 
@@ -245,14 +247,7 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
       expect(text, group.labels.name).toContain(`role="${group.labels.role}"`);
       roles.add(group.labels.role);
     }
-    expect([...roles].sort()).toEqual([
-      'acceptor',
-      'batcher',
-      'client',
-      'proposer',
-      'proxy_leader',
-      'unbatcher',
-    ]);
+    expect([...roles].sort()).toEqual(SCRAPED_ROLES);
     const missing: string[] = [];
     for (const expr of dashboardExpressions(readDashboard())) {
       for (const name of promqlMetricNames(expr)) {
@@ -311,14 +306,7 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
         ]),
       );
     const first = await byRole();
-    expect([...first.keys()].sort()).toEqual([
-      'acceptor',
-      'batcher',
-      'client',
-      'proposer',
-      'proxy_leader',
-      'unbatcher',
-    ]);
+    expect([...first.keys()].sort()).toEqual(SCRAPED_ROLES);
     const second = await waitFor('num_processed_messages to increase for every role', 10_000, async () => {
       const now = await byRole();
       return [...first].every(([role, v]) => (now.get(role) ?? 0) > v) ? now : undefined;
