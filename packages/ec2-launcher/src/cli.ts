@@ -94,7 +94,7 @@ function launchOptions(cmd: Command): Command {
     );
 }
 
-function makeCluster(flags: LaunchFlags | CommonFlags): AwsCluster {
+function makeCluster(flags: LaunchFlags | CommonFlags, drainMs = 5000): AwsCluster {
   const log = (line: string) => console.log(line);
   const region = flags.region ?? process.env.AWS_DEFAULT_REGION ?? (flags.dryRun ? 'us-west-1' : undefined);
   const ec2 = flags.dryRun ? new DryRunEc2(log) : createEc2Client(region);
@@ -119,7 +119,7 @@ function makeCluster(flags: LaunchFlags | CommonFlags): AwsCluster {
     log,
     waitTimeoutMs: (launch.waitTimeout ?? 300) * 1000,
     pollMs: flags.dryRun ? 0 : 5000,
-    drainMs: flags.dryRun ? 0 : 5000,
+    drainMs: flags.dryRun ? 0 : drainMs,
   });
 }
 
@@ -232,8 +232,14 @@ common(program.command('down'))
     }
     return value as RoleName;
   })
-  .action(async (flags: CommonFlags & { role?: RoleName }) => {
-    const n = await makeCluster(flags).down(flags.role);
+  .option(
+    '--drain-seconds <s>',
+    'pause between stages, so the roles stopped first drain before the next go',
+    integer('--drain-seconds', 0),
+    5,
+  )
+  .action(async (flags: CommonFlags & { role?: RoleName; drainSeconds: number }) => {
+    const n = await makeCluster(flags, flags.drainSeconds * 1000).down(flags.role);
     console.log(n === 0 ? 'nothing to terminate' : `terminated ${n} instances`);
   });
 
