@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type * as zmq from 'zeromq';
 import {
   bindPull,
+  endpointPort,
   isWildcardHost,
   type Logger,
   PushQueue,
@@ -153,6 +154,14 @@ function parseRouting(routing: string): string[] {
   return endpoints;
 }
 
+/** The client's timeouts and retries, validated, with their defaults applied. */
+interface RetryLimits {
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
 function checkCount(name: string, value: number, min: number): number {
   if (!Number.isFinite(value) || value < min || !Number.isInteger(value)) {
     throw new AnnaError('CONFIG', `${name} must be an integer >= ${min}, got ${value}`);
@@ -189,16 +198,17 @@ export class AnnaClient {
 
   private constructor(
     options: AnnaClientOptions,
+    limits: RetryLimits,
     routing: string[],
     addressPull: { socket: zmq.Pull; endpoint: string },
     keyPull: { socket: zmq.Pull; endpoint: string },
     advertiseHost: string,
   ) {
     this.routingEndpoints = routing;
-    this.timeoutMs = options.timeoutMs ?? 1000;
-    this.retries = options.retries ?? 5;
-    this.backoffMs = options.backoffMs ?? 50;
-    this.maxBackoffMs = options.maxBackoffMs ?? 1000;
+    this.timeoutMs = limits.timeoutMs;
+    this.retries = limits.retries;
+    this.backoffMs = limits.backoffMs;
+    this.maxBackoffMs = limits.maxBackoffMs;
     this.log = options.logger ?? silentLogger;
     this.addressPull = addressPull.socket;
     this.keyPull = keyPull.socket;
@@ -207,7 +217,7 @@ export class AnnaClient {
     this.nextRouting = Math.floor(Math.random() * routing.length);
     // Anna's clients use "ip:tid_n"; ours adds a random session so a restarted client on a
     // reused port never takes an old answer for a new request.
-    const port = /:(\d+)$/.exec(this.keyResponseEndpoint)?.[1] ?? '0';
+    const port = endpointPort(this.keyResponseEndpoint) ?? 0;
     this.idPrefix = `${advertiseHost}:${port}_${randomBytes(4).toString('hex')}_`;
     this.loops = [
       readLoop(this.addressPull, (f) => this.onAddressResponse(f), this.log, 'anna-client address responses'),
@@ -218,10 +228,12 @@ export class AnnaClient {
   /** Binds the two response sockets and returns a ready client. Nothing is sent yet. */
   static async connect(options: AnnaClientOptions): Promise<AnnaClient> {
     const routing = parseRouting(options.routing);
-    checkCount('timeoutMs', options.timeoutMs ?? 1000, 1);
-    checkCount('retries', options.retries ?? 5, 0);
-    checkCount('backoffMs', options.backoffMs ?? 50, 0);
-    checkCount('maxBackoffMs', options.maxBackoffMs ?? 1000, 0);
+    const limits: RetryLimits = {
+      timeoutMs: checkCount('timeoutMs', options.timeoutMs ?? 1000, 1),
+      retries: checkCount('retries', options.retries ?? 5, 0),
+      backoffMs: checkCount('backoffMs', options.backoffMs ?? 50, 0),
+      maxBackoffMs: checkCount('maxBackoffMs', options.maxBackoffMs ?? 1000, 0),
+    };
     const responseHost = options.responseHost ?? '127.0.0.1';
     const advertiseHost = options.advertiseHost ?? responseHost;
     if (isWildcardHost(advertiseHost)) {
@@ -246,7 +258,7 @@ export class AnnaClient {
       { socket: zmq.Pull; endpoint: string },
       { socket: zmq.Pull; endpoint: string },
     ];
-    return new AnnaClient(options, routing, addressPull, keyPull, advertiseHost);
+    return new AnnaClient(options, limits, routing, addressPull, keyPull, advertiseHost);
   }
 
   /** The members of a SET key (values decoded as UTF-8), or null when the key does not exist. */
@@ -623,6 +635,6 @@ export class AnnaClient {
 }
 
 function advertise(boundEndpoint: string, host: string): string {
-  const port = /:(\d+)$/.exec(boundEndpoint)?.[1];
-  return port === undefined ? boundEndpoint : tcpEndpoint(host, Number(port));
+  const port = endpointPort(boundEndpoint);
+  return port === undefined ? boundEndpoint : tcpEndpoint(host, port);
 }

@@ -21,11 +21,12 @@
  * with error LATTICE.
  */
 
-import net from 'node:net';
+import { waitUntilReleased } from '@paxos/transport-zmq';
 import type * as zmq from 'zeromq';
 import { AnnaError } from './client.ts';
 import {
   bindPull,
+  endpointPort,
   isWildcardHost,
   type Logger,
   PushQueue,
@@ -136,24 +137,6 @@ async function bindOrExplain(
   }
 }
 
-/** Resolves once a TCP listener could bind `tcp://host:port` (or after `timeoutMs`). */
-async function waitUntilFree(endpoint: string, timeoutMs = 2000): Promise<void> {
-  const m = /^tcp:\/\/(.+):(\d+)$/.exec(endpoint);
-  if (m === null) return;
-  const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(m[2]);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
-    });
-    if (free || Date.now() > deadline) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
@@ -190,9 +173,9 @@ class LocalAnnaServer implements LocalAnna {
     this.log = log;
     this.faults = faults;
     this.toDrop = faults.dropFirstRequests ?? 0;
-    const port = (e: string) => Number(/:(\d+)$/.exec(e)?.[1]);
-    this.routingEndpoint = tcpEndpoint(publicHost, port(routing.endpoint));
-    this.storageEndpoint = tcpEndpoint(publicHost, port(storage.endpoint));
+    // bindPull answers with the resolved endpoint, which always ends in its port.
+    this.routingEndpoint = tcpEndpoint(publicHost, endpointPort(routing.endpoint) as number);
+    this.storageEndpoint = tcpEndpoint(publicHost, endpointPort(storage.endpoint) as number);
     this.loops = [
       readLoop(routing.socket, (f) => this.onRouting(f), log, 'anna-local routing'),
       readLoop(storage.socket, (f) => this.onStorage(f), log, 'anna-local storage'),
@@ -215,7 +198,7 @@ class LocalAnnaServer implements LocalAnna {
     // now and then. close() releases the listener asynchronously, so wait until the ports can
     // be bound again: a restart on the same ports then succeeds at once.
     for (const p of [this.routing, this.storage]) p.socket.close();
-    await Promise.all([this.routing.endpoint, this.storage.endpoint].map((e) => waitUntilFree(e)));
+    await Promise.all([this.routing.endpoint, this.storage.endpoint].map((e) => waitUntilReleased(e, 2000)));
     await Promise.all(this.loops);
     this.log.info({ routing: this.routingEndpoint, storage: this.storageEndpoint }, 'anna-local closed');
   }

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { freePort, useResources } from './helpers.ts';
+import { freePort, portOf, useResources } from './helpers.ts';
 
 const r = useResources();
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
@@ -99,7 +99,7 @@ describe('anna-local CLI', () => {
     await holder.bind('tcp://127.0.0.1:*');
     r.defer(() => holder.close());
     const endpoint = holder.lastEndpoint as string;
-    const port = /:(\d+)$/.exec(endpoint)?.[1] as string;
+    const port = String(portOf(endpoint));
     const run = runCli(['--port', port, '--storage-port', '0']);
     expect((await run.exit).code).toBe(1);
     expect(run.stderr()).toContain(`${endpoint}: address already in use`);

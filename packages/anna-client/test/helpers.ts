@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterEach } from 'vitest';
 import { AnnaClient, type AnnaClientOptions } from '../src/client.ts';
 import { type LocalAnna, type LocalAnnaOptions, startLocalAnna } from '../src/server.ts';
+import { endpointPort } from '../src/sockets.ts';
 
 /**
  * Per-test resources: everything started through the returned helpers is closed after the
@@ -44,7 +45,7 @@ export function freePort(): Promise<number> {
 }
 
 export function portOf(endpoint: string): number {
-  return Number(/:(\d+)$/.exec(endpoint)?.[1]);
+  return endpointPort(endpoint) as number;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes. */

@@ -1,4 +1,5 @@
 export { assertEndpoint, type ParsedEndpoint, parseEndpoint } from './endpoint.ts';
+export { waitUntilReleased } from './port.ts';
 export { measureRawZmq, type RawZmqOptions, type RawZmqResult } from './raw.ts';
 export {
   type DecodeResult,
