@@ -21,9 +21,6 @@ export interface AcceptorState {
  * The only role whose memory decides safety: it promises not to accept below a ballot and
  * remembers what it accepted. Until replicas exist, accepted entries are the log (design rule 9).
  */
-/** Slots arrive roughly in order; the prune scan stops this far past the watermark. */
-const PRUNE_SCAN_SLACK = 1024;
-
 export class Acceptor implements Role {
   readonly address: Address;
   readonly groupId: number;
@@ -111,13 +108,15 @@ export class Acceptor implements Role {
 
   /**
    * Slots below the watermark are chosen and phase 1 never reports them, so memory keeps only
-   * the rest; the durable log (see the runtime) keeps everything.
+   * the rest; the durable log (see the runtime) keeps everything. Slots arrive roughly in
+   * order, so the scan stops at the first entry still needed: each entry is visited about once,
+   * and one that arrived out of order goes when the entries before it have.
    */
   private advanceWatermark(watermark: number): void {
     this.chosenWatermark = watermark;
     for (const slot of this.acceptedBySlot.keys()) {
-      if (slot < watermark) this.acceptedBySlot.delete(slot);
-      else if (slot > watermark + PRUNE_SCAN_SLACK) break;
+      if (slot >= watermark) break;
+      this.acceptedBySlot.delete(slot);
     }
   }
 
