@@ -24,6 +24,8 @@ export async function runDemo(
   );
 
   let stopping = false;
+  // Ctrl-C while the load runs stops the load generator (which prints the summary); before or after it, everything.
+  let clientRunning = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
@@ -78,7 +80,7 @@ export async function runDemo(
     });
   }, 1000);
 
-  let clientRunning = true;
+  clientRunning = true;
   let summary: Extract<ClientLine, { type: 'summary' }>;
   try {
     summary = await cluster.runClient({

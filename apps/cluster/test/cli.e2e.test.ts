@@ -114,6 +114,18 @@ describe('the cluster CLI', () => {
     await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
   });
 
+  it('start: Ctrl-C while the cluster is still starting stops every process, exit 130', async () => {
+    const dir = tempDir();
+    const basePort = 24500;
+    const { child } = await startCli(
+      ['start', '--dir', dir, '--base-port', String(basePort), '--log-level', 'warn'],
+      /Starting a local cluster/,
+    );
+    child.kill('SIGINT');
+    expect(await exited(child)).toBe(130);
+    await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
+  });
+
   it('a bad flag is one clear line and exit code 2', () => {
     const result = spawnSync(process.execPath, [CLI, 'start', '--f', 'x'], { encoding: 'utf8' });
     expect(result.status).toBe(2);
