@@ -4,6 +4,7 @@
  * with the ratio. Prints a table and a JSON document; asserts nothing.
  * BENCH_SHORT=1: a few seconds in all, to check the benchmark runs.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
@@ -17,6 +18,8 @@ const levels = (process.env.BENCH_CLIENTS ?? (SHORT ? '1,16' : '1,16,128')).spli
 const batchSize = Number(process.env.BATCH_SIZE ?? 40);
 
 const raw = await measureRawZmq({ pattern: 'dealer-router', messages: SHORT ? 20_000 : 200_000, size: 100 });
+// Logs and acceptor data of this run only: removed when the benchmark ends.
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'paxos-bench-e2e-'));
 const cluster = new LocalCluster(
   {
     ...DEFAULT_TOPOLOGY,
@@ -25,7 +28,7 @@ const cluster = new LocalCluster(
     keyPrefix: `bench${Date.now().toString(36)}-`,
     basePort: Number(process.env.BASE_PORT ?? 23000),
   },
-  path.resolve('.cluster-bench'),
+  workDir,
 );
 const results: {
   clients: number;
@@ -52,6 +55,7 @@ try {
   }
 } finally {
   await cluster.down();
+  rmSync(workDir, { recursive: true, force: true });
 }
 
 const report = {
