@@ -12,7 +12,7 @@ import {
   type TopologyOptions,
 } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
-import { isRunning, PROMETHEUS_TARGETS_FILE, writeFileSdTargets } from './prometheus-targets.ts';
+import { PROMETHEUS_TARGETS_FILE, writeFileSdTargets } from './prometheus-targets.ts';
 
 export interface ClusterState {
   readonly managerPid: number;
@@ -260,7 +260,10 @@ export class LocalCluster {
     // Prometheus file_sd: the processes running now (load generators too) that serve metrics.
     writeFileSdTargets(
       path.join(this.workDir, PROMETHEUS_TARGETS_FILE),
-      state.processes.filter((p) => isRunning(this.launcher.child(p.name))),
+      this.launcher
+        .processes()
+        .filter((i) => i.state === 'running')
+        .map((i) => i.spec),
       this.topology.host,
     );
   }

@@ -47,10 +47,3 @@ export function writeFileSdTargets(file: string, processes: readonly MetricsTarg
   writeFileSync(tmp, `${JSON.stringify(fileSdTargets(processes, host), null, 2)}\n`);
   renameSync(tmp, file);
 }
-
-/** True while a child process has neither exited nor been killed (false for none). */
-export function isRunning(
-  child: { readonly exitCode: number | null; readonly signalCode: unknown } | null,
-): boolean {
-  return child !== null && child.exitCode === null && child.signalCode === null;
-}

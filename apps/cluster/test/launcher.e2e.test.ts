@@ -47,4 +47,36 @@ describe('LocalLauncher through the Launcher interface', () => {
     expect(await launcher.list()).toEqual([]);
     expect(() => process.kill(Number(after?.id), 0)).toThrow();
   });
+
+  it('reports a process that is not restarted as stopped from the moment it exits', async () => {
+    const states: string[] = [];
+    const local: LocalLauncher = new LocalLauncher({
+      logDir,
+      onEvent: (e) => {
+        if (e.event === 'exited') states.push(local.processes()[0]?.state ?? 'gone');
+      },
+    });
+    await local.launch({ ...directory, name: 'once', restart: false });
+    local.kill('once', 'SIGKILL');
+    for (let i = 0; i < 100 && states.length === 0; i++) await sleep(50);
+    expect(states).toEqual(['stopped']);
+    expect((await local.list()).map((i) => i.state)).toEqual(['stopped']);
+    await local.stop('once');
+  });
+
+  it('is restarting, not running, between a crash and the restart', async () => {
+    const states: string[] = [];
+    const local: LocalLauncher = new LocalLauncher({
+      logDir,
+      restartDelayMs: 50,
+      onEvent: (e) => {
+        if (e.event === 'exited') states.push(local.processes()[0]?.state ?? 'gone');
+      },
+    });
+    await local.launch({ ...directory, name: 'again' });
+    local.kill('again', 'SIGKILL');
+    for (let i = 0; i < 100 && states.length === 0; i++) await sleep(50);
+    expect(states).toEqual(['restarting']);
+    await local.stop('again', 2000);
+  });
 });

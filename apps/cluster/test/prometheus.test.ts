@@ -3,12 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { METRIC_NAMES, Metrics } from '@paxos/metrics';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  fileSdTargets,
-  isRunning,
-  PROMETHEUS_TARGETS_FILE,
-  writeFileSdTargets,
-} from '../src/prometheus-targets.ts';
+import { fileSdTargets, PROMETHEUS_TARGETS_FILE, writeFileSdTargets } from '../src/prometheus-targets.ts';
 import {
   DASHBOARD_FILE,
   dashboardExpressions,
@@ -65,13 +60,6 @@ describe('fileSdTargets', () => {
       { targets: ['127.0.0.1:22000'], labels: { name: 'acceptor-g0-a0', role: 'acceptor' } },
     ]);
     expect(readdirSync(dir)).toEqual([PROMETHEUS_TARGETS_FILE]);
-  });
-
-  it('isRunning: only a child that has neither exited nor been killed', () => {
-    expect(isRunning(null)).toBe(false);
-    expect(isRunning({ exitCode: null, signalCode: null })).toBe(true);
-    expect(isRunning({ exitCode: 0, signalCode: null })).toBe(false);
-    expect(isRunning({ exitCode: null, signalCode: 'SIGKILL' })).toBe(false);
   });
 });
 

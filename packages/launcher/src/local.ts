@@ -149,8 +149,11 @@ export class LocalLauncher implements Launcher {
     this.options.onEvent?.({ name: t.spec.name, event: 'started', pid: child.pid ?? null });
     t.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        // The state says what comes next before anyone hears of the exit.
+        const restart = t.state === 'running' && t.spec.restart;
+        if (t.state === 'running') t.state = restart ? 'restarting' : 'stopped';
         this.options.onEvent?.({ name: t.spec.name, event: 'exited', pid: child.pid ?? null, code, signal });
-        if (t.state === 'running' && t.spec.restart) this.scheduleRestart(t);
+        if (restart) this.scheduleRestart(t);
         resolve();
       });
     });
