@@ -9,6 +9,8 @@ import {
   LocalLauncher,
   type ProcessSpec,
   planCluster,
+  roleEnv,
+  specPorts,
   type TopologyOptions,
 } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
@@ -105,25 +107,30 @@ export class LocalCluster {
     });
   }
 
-  /** Starts everything in the seed's launch order and waits until a leader is elected. */
+  /**
+   * Starts everything in the seed's launch order and waits until a leader is elected. If that
+   * fails, whatever it started is stopped again before the error is thrown.
+   */
   async up(options: { leaderTimeoutMs?: number } = {}): Promise<void> {
-    await assertPortsFree(
-      this.topology.host,
-      [this.directory, ...this.processes].flatMap((p) => [
-        ...p.ports,
-        ...(p.metricsPort === null ? [] : [p.metricsPort]),
-      ]),
-    );
-    await this.launcher.launch(this.directory);
-    await this.waitForDirectory();
-    for (const spec of this.processes) await this.launcher.launch(spec);
-    await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
+    await assertPortsFree(this.topology.host, [this.directory, ...this.processes].flatMap(specPorts));
+    try {
+      await this.launcher.launch(this.directory);
+      await this.waitForDirectory();
+      for (const spec of this.processes) await this.launcher.launch(spec);
+      await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
+    } catch (err) {
+      await this.down();
+      throw err;
+    }
     this.ready = true;
     this.writeState();
   }
 
   async down(): Promise<void> {
-    const names = [...this.launcher.processes().map((i) => i.spec.name)].reverse();
+    const names = this.launcher
+      .processes()
+      .map((i) => i.spec.name)
+      .reverse();
     // Load generators and batchers first, the directory last.
     await Promise.all(names.filter((n) => n !== 'directory').map((n) => this.launcher.stop(n)));
     await this.launcher.stop('directory');
@@ -149,7 +156,7 @@ export class LocalCluster {
   async leader(): Promise<string | null> {
     for (const spec of this.processes.filter((p) => p.role === 'proposer')) {
       const metrics = await this.scrape(spec.name).catch(() => null);
-      if (metrics?.get('is_leader')?.some((s) => s.value === 1)) return spec.name;
+      if (metrics !== null && isLeader(metrics)) return spec.name;
     }
     return null;
   }
@@ -166,31 +173,29 @@ export class LocalCluster {
     );
   }
 
-  async scrape(name: string): Promise<ReturnType<typeof parseExposition>> {
-    const spec = this.spec(name);
-    const response = await fetch(`http://${this.topology.host}:${spec.metricsPort}/metrics`, {
-      signal: AbortSignal.timeout(1000),
-    });
-    return parseExposition(await response.text());
+  async scrape(name: string): Promise<Metrics> {
+    return scrapeMetrics(this.topology.host, this.spec(name).metricsPort as number, 1000);
   }
 
   /** Runs a load generator process against the cluster and resolves with its summary line. */
   async runClient(options: ClientRunOptions): Promise<Extract<ClientLine, { type: 'summary' }>> {
     const index = options.index ?? this.clientCount++;
-    const ports = clientPorts(this.topology, index);
+    const ports = clientPorts(this.processes, index);
     const name = `client-${index}`;
     const spec: ProcessSpec = {
       name,
       role: 'client',
       env: {
-        ANNA_ROUTING: this.annaRouting,
-        ANNA_KEY_PREFIX: this.topology.keyPrefix,
-        PRIVATE_IP: this.topology.host,
+        ...roleEnv({
+          annaRouting: this.annaRouting,
+          keyPrefix: this.topology.keyPrefix,
+          host: this.topology.host,
+          metricsPort: ports.metricsPort,
+          directoryPollMs: this.topology.directoryPollMs,
+          logLevel: this.topology.logLevel,
+          instance: name,
+        }),
         CLIENT_PORT: String(ports.port),
-        METRICS_PORT: String(ports.metricsPort),
-        DIRECTORY_POLL_MS: String(this.topology.directoryPollMs),
-        LOG_LEVEL: this.topology.logLevel,
-        INSTANCE: name,
         NUM_CLIENTS: String(options.clients),
         DURATION_S: String(options.durationS ?? 0),
         COMMANDS: String(options.commands ?? 0),
@@ -276,6 +281,19 @@ export class LocalCluster {
       await client.close();
     }
   }
+}
+
+type Metrics = ReturnType<typeof parseExposition>;
+
+/** A process's `/metrics`, parsed. */
+export async function scrapeMetrics(host: string, port: number, timeoutMs: number): Promise<Metrics> {
+  const response = await fetch(`http://${host}:${port}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  return parseExposition(await response.text());
+}
+
+/** Whether a proposer's metrics say it leads (`is_leader` reads 1). */
+export function isLeader(metrics: Metrics): boolean {
+  return metrics.get('is_leader')?.some((s) => s.value === 1) ?? false;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DEFAULT_TOPOLOGY, integerArgument as integer, type TopologyOptions } from '@paxos/launcher';
 import { Command } from 'commander';
-import { LocalCluster, sleep } from './cluster.ts';
+import { isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
 import { runDemo } from './demo.ts';
 
 interface TopologyFlags {
@@ -85,7 +85,6 @@ withTopology(program.command('up'))
       await cluster.up();
     } catch (err) {
       console.error(`cluster up failed: ${(err as Error).message}`);
-      await cluster.down();
       process.exit(1);
     }
     console.log(
@@ -112,12 +111,10 @@ program
     for (const p of state.processes) {
       let leader = '';
       if (p.role === 'proposer' && p.metricsPort !== null) {
-        const text = await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`, {
-          signal: AbortSignal.timeout(500),
-        })
-          .then((r) => r.text())
-          .catch(() => '');
-        leader = /^is_leader\{[^}]*\} 1$/m.test(text) ? 'yes' : '';
+        const leads = await scrapeMetrics('127.0.0.1', p.metricsPort, 500)
+          .then(isLeader)
+          .catch(() => false);
+        leader = leads ? 'yes' : '';
       }
       const up = p.pid !== null && isAlive(p.pid) ? 'yes' : 'no';
       console.log(

@@ -7,10 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { ProcessSpec, RoleName } from '@paxos/launcher';
-import { LocalLauncher } from '@paxos/launcher';
-import { parseExposition } from '@paxos/metrics';
-import { assertPortsFree, sleep } from './cluster.ts';
+import { LocalLauncher, type ProcessSpec, type RoleName, roleEnv, specPorts } from '@paxos/launcher';
+import { assertPortsFree, scrapeMetrics, sleep } from './cluster.ts';
 
 export type MeasuredRole = 'batcher' | 'proposer' | 'proxy-leader' | 'acceptor' | 'unbatcher';
 export const MEASURED_ROLES: readonly MeasuredRole[] = [
@@ -151,13 +149,15 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       name: p.name,
       role: p.role,
       env: {
-        ANNA_ROUTING: `tcp://${host}:${routing}`,
-        ANNA_KEY_PREFIX: `sandwich-${o.role}-`,
-        PRIVATE_IP: host,
-        METRICS_PORT: String(metricsPort),
-        DIRECTORY_POLL_MS: '200',
-        LOG_LEVEL: 'warn',
-        INSTANCE: p.name,
+        ...roleEnv({
+          annaRouting: `tcp://${host}:${routing}`,
+          keyPrefix: `sandwich-${o.role}-`,
+          host,
+          metricsPort,
+          directoryPollMs: 200,
+          logLevel: 'warn',
+          instance: p.name,
+        }),
         DATA_DIR: path.join(workDir, 'data'),
         REPORT_INTERVAL_MS: '500',
         ...ports,
@@ -177,11 +177,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     metricsPort: null,
     restart: false,
   };
-  await assertPortsFree(host, [
-    routing,
-    storage,
-    ...specs.flatMap((s) => [...s.ports, s.metricsPort as number]),
-  ]);
+  await assertPortsFree(host, [directory, ...specs].flatMap(specPorts));
   const latencies: { p50: number[]; p99: number[] } = { p50: [], p99: [] };
   let measuring = false;
   try {
@@ -209,8 +205,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     await sleep(o.warmupS * 1000);
     const metricsOf = async (name: string) => {
       const spec = specs.find((s) => s.name === name) as ProcessSpec;
-      const text = await (await fetch(`http://${host}:${spec.metricsPort}/metrics`)).text();
-      const m = parseExposition(text);
+      const m = await scrapeMetrics(host, spec.metricsPort as number, 10_000);
       const sum = (metric: string) => (m.get(metric) ?? []).reduce((n, s) => n + s.value, 0);
       return {
         received: sum('num_received_mock_messages'),

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_TOPOLOGY, planCluster } from '@paxos/launcher';
+import { DEFAULT_TOPOLOGY, planCluster, specPorts } from '@paxos/launcher';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree } from '../src/cluster.ts';
 
@@ -52,10 +52,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 function allPorts(basePort: number): number[] {
   const plan = planCluster({ ...DEFAULT_TOPOLOGY, basePort });
-  return [plan.directory, ...plan.processes].flatMap((p) => [
-    ...p.ports,
-    ...(p.metricsPort === null ? [] : [p.metricsPort]),
-  ]);
+  return [plan.directory, ...plan.processes].flatMap(specPorts);
 }
 
 describe('the cluster CLI', () => {

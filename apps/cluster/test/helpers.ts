@@ -23,12 +23,7 @@ export async function startCluster(basePort: number, overrides: Partial<Topology
       if (e.event === 'exited') exits.push({ name: e.name, code: e.code ?? null, signal: e.signal ?? null });
     },
   );
-  try {
-    await cluster.up();
-  } catch (err) {
-    await cluster.down();
-    throw err;
-  }
+  await cluster.up();
   return {
     cluster,
     workDir,

@@ -111,7 +111,8 @@ export function planCluster(o: TopologyOptions): {
   const processes = roleProcesses(o, {
     port: () => nextPort++,
     metricsPort: () => nextMetrics++,
-    env: { ANNA_ROUTING: annaRouting, PRIVATE_IP: o.host },
+    annaRouting,
+    host: o.host,
     dataDir: o.dataDir,
   });
   return { directory, processes, annaRouting };
@@ -127,7 +128,7 @@ export function planHostPerProcess(
   return roleProcesses(o, {
     port: (name) => DEFAULT_PORTS[name],
     metricsPort: () => DEFAULT_PORTS.METRICS_PORT,
-    env: { ANNA_ROUTING: o.annaRouting },
+    annaRouting: o.annaRouting,
     dataDir: o.dataDir,
   });
 }
@@ -164,11 +165,36 @@ export function annaRoutingAt(address: string): string {
   return `tcp://${address}:${DEFAULT_PORTS.ANNA_ROUTING_PORT}`;
 }
 
+/** What every role process is told: the directory, its own address and metrics port, its name. */
+export interface RoleEnvOptions {
+  readonly annaRouting: string;
+  readonly keyPrefix: string;
+  /** PRIVATE_IP; left out where each host learns its own at boot. */
+  readonly host?: string;
+  readonly metricsPort: number;
+  readonly directoryPollMs: number;
+  readonly logLevel: string;
+  readonly instance: string;
+}
+
+/** The environment every role process (load generators and mocks too) starts with. */
+export function roleEnv(o: RoleEnvOptions): Record<string, string> {
+  return {
+    ANNA_ROUTING: o.annaRouting,
+    ANNA_KEY_PREFIX: o.keyPrefix,
+    ...(o.host === undefined ? {} : { PRIVATE_IP: o.host }),
+    METRICS_PORT: String(o.metricsPort),
+    DIRECTORY_POLL_MS: String(o.directoryPollMs),
+    LOG_LEVEL: o.logLevel,
+    INSTANCE: o.instance,
+  };
+}
+
 interface Placement {
   readonly port: (name: PortName) => number;
   readonly metricsPort: () => number;
-  /** Environment every process gets on top of the shape's. */
-  readonly env: Readonly<Record<string, string>>;
+  readonly annaRouting: string;
+  readonly host?: string;
   readonly dataDir: string;
 }
 
@@ -182,12 +208,15 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
       name,
       role,
       env: {
-        ...placement.env,
-        ANNA_KEY_PREFIX: o.keyPrefix,
-        METRICS_PORT: String(metricsPort),
-        DIRECTORY_POLL_MS: String(o.directoryPollMs),
-        LOG_LEVEL: o.logLevel,
-        INSTANCE: name,
+        ...roleEnv({
+          annaRouting: placement.annaRouting,
+          keyPrefix: o.keyPrefix,
+          host: placement.host,
+          metricsPort,
+          directoryPollMs: o.directoryPollMs,
+          logLevel: o.logLevel,
+          instance: name,
+        }),
         F: String(o.f),
         ...o.extraEnv,
         ...Object.fromEntries(portEnv.map(([k, v]) => [k, String(v)])),
@@ -222,10 +251,17 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   return processes;
 }
 
-/** The next free ports after the cluster's, for load generators. */
-export function clientPorts(o: TopologyOptions, index: number): { port: number; metricsPort: number } {
-  const plan = planCluster(o);
-  const last = Math.max(...plan.processes.flatMap((p) => p.ports));
-  const lastMetrics = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0));
+/** Every port `spec` listens on, its metrics port included. */
+export function specPorts(spec: ProcessSpec): number[] {
+  return spec.metricsPort === null ? [...spec.ports] : [...spec.ports, spec.metricsPort];
+}
+
+/** The next free ports after those of a one-host cluster's `processes`, for load generators. */
+export function clientPorts(
+  processes: readonly ProcessSpec[],
+  index: number,
+): { port: number; metricsPort: number } {
+  const last = Math.max(...processes.flatMap((p) => p.ports));
+  const lastMetrics = Math.max(...processes.map((p) => p.metricsPort ?? 0));
   return { port: last + 1 + index, metricsPort: lastMetrics + 1 + index };
 }
