@@ -18,25 +18,14 @@ import {
   type RoleName,
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { AwsCluster } from './cluster.ts';
+import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
-import { type ClusterInstance, createEc2Client, Ec2Launcher } from './ec2.ts';
-import { Ec2LaunchError } from './errors.ts';
+import { type ClusterInstance, createEc2Client, Ec2Launcher, resolveRegion } from './ec2.ts';
 
 // The SDK warns on every run that its 2027 releases need Node 22; the lockfile pins a release that supports Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const SCALABLE: RoleName[] = ['proposer', 'batcher', 'proxy-leader', 'unbatcher'];
-const ROLES: RoleName[] = [
-  'directory',
-  'acceptor',
-  'proxy-leader',
-  'unbatcher',
-  'proposer',
-  'batcher',
-  'client',
-  'mock',
-];
+const ROLES: readonly RoleName[] = LAUNCH_STAGES.flat();
 
 interface CommonFlags {
   cluster: string;
@@ -94,15 +83,19 @@ function launchOptions(cmd: Command): Command {
     );
 }
 
-function makeCluster(flags: LaunchFlags | CommonFlags, drainMs = 5000): AwsCluster {
+/** The cluster the flags name; a setting no flag gives keeps AwsCluster's default. */
+function makeCluster(flags: LaunchFlags | CommonFlags, drainMs?: number): AwsCluster {
   const log = (line: string) => console.log(line);
-  const region = flags.region ?? process.env.AWS_DEFAULT_REGION ?? (flags.dryRun ? 'us-west-1' : undefined);
+  // A dry run needs no region; it shows one so the requests read as they would be sent.
+  const region = flags.dryRun
+    ? (flags.region ?? process.env.AWS_DEFAULT_REGION ?? 'us-west-1')
+    : resolveRegion(flags.region);
   const ec2 = flags.dryRun ? new DryRunEc2(log) : createEc2Client(region);
   const launch = flags as Partial<LaunchFlags>;
   const launcher = new Ec2Launcher(
     {
       cluster: flags.cluster,
-      region: region ?? '',
+      region,
       imageId: launch.ami,
       instanceType: launch.instanceType,
       subnetId: launch.subnet,
@@ -117,9 +110,9 @@ function makeCluster(flags: LaunchFlags | CommonFlags, drainMs = 5000): AwsClust
   );
   return new AwsCluster(launcher, {
     log,
-    waitTimeoutMs: (launch.waitTimeout ?? 300) * 1000,
-    pollMs: flags.dryRun ? 0 : 5000,
-    drainMs: flags.dryRun ? 0 : drainMs,
+    waitTimeoutMs: launch.waitTimeout === undefined ? undefined : launch.waitTimeout * 1000,
+    // A dry run's instances run at once: nothing to wait or drain for.
+    ...(flags.dryRun ? { pollMs: 0, drainMs: 0 } : { drainMs }),
   });
 }
 
@@ -139,9 +132,8 @@ function printStatus(instances: readonly ClusterInstance[]): void {
   const header = ['name', 'role', 'instance', 'state', 'private ip', 'launched'];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
   for (const r of [header, ...rows]) console.log(r.map((v, c) => v.padEnd(widths[c] as number)).join('  '));
-  const counts = new Map<string, number>();
-  for (const i of instances) counts.set(i.role, (counts.get(i.role) ?? 0) + 1);
-  console.log(`\n${[...counts].map(([role, n]) => `${role} ${n}`).join(', ')}`);
+  const counts = Object.entries(countByRole(instances));
+  console.log(`\n${counts.map(([role, n]) => `${role} ${n}`).join(', ')}`);
 }
 
 const program = new Command('paxos-aws')
@@ -206,10 +198,10 @@ launchOptions(program.command('up'))
   );
 
 launchOptions(program.command('scale'))
-  .description(`run <count> instances of <role> (${SCALABLE.join(', ')})`)
+  .description(`run <count> instances of <role> (${SCALABLE_ROLES.join(', ')})`)
   .argument('<role>', 'role to scale', (value: string) => {
-    if (!SCALABLE.includes(value as RoleName)) {
-      throw new InvalidArgumentError(`expected one of ${SCALABLE.join(', ')}, got "${value}"`);
+    if (!SCALABLE_ROLES.includes(value as RoleName)) {
+      throw new InvalidArgumentError(`expected one of ${SCALABLE_ROLES.join(', ')}, got "${value}"`);
     }
     return value as RoleName;
   })
@@ -247,10 +239,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  if (err instanceof Ec2LaunchError) {
-    console.error(`error: ${err.message}`);
-    process.exit(1);
-  }
+  // Ec2LaunchError messages are written for the user; anything else is shown the same way.
   console.error(`error: ${(err as Error).message ?? String(err)}`);
   process.exit(1);
 }

@@ -30,12 +30,8 @@ export const LAUNCH_STAGES: readonly (readonly RoleName[])[] = [
   ['client', 'mock'],
 ];
 
-const COUNT_OF: Partial<Record<RoleName, keyof ClusterShape>> = {
-  proposer: 'proposers',
-  batcher: 'batchers',
-  'proxy-leader': 'proxyLeaders',
-  unbatcher: 'unbatchers',
-};
+/** The roles `scale` changes by count (acceptor groups change by reconfiguration). */
+export const SCALABLE_ROLES: readonly RoleName[] = ['proposer', 'batcher', 'proxy-leader', 'unbatcher'];
 
 /** The settings, as one tag value on every instance, so `scale` starts processes like the running ones. */
 export function encodeSettings(s: AwsClusterSettings): string {
@@ -148,8 +144,9 @@ export class AwsCluster {
         'Unsupported',
       );
     }
-    if (COUNT_OF[role] === undefined)
+    if (!SCALABLE_ROLES.includes(role)) {
       throw new Ec2LaunchError(`role ${role} cannot be scaled here`, 'Unsupported');
+    }
     this.launcher.assertCanLaunch();
     const all = await this.launcher.list();
     const settingsTag = all.find((i) => i.tags[TAGS.settings] !== undefined)?.tags[TAGS.settings];
@@ -223,7 +220,8 @@ function indexOf(name: string): number {
   return Number(/(\d+)$/.exec(name)?.[1] ?? 0);
 }
 
-function countByRole(all: readonly ClusterInstance[]): Record<string, number> {
+/** Instances per role, in the order roles first appear. */
+export function countByRole(all: readonly ClusterInstance[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const i of all) counts[i.role] = (counts[i.role] ?? 0) + 1;
   return counts;

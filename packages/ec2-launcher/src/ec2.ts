@@ -81,6 +81,8 @@ export interface Ec2LauncherDeps {
 
 /** An EC2 instance of the cluster, as Describe reports it. */
 export interface ClusterInstance extends Instance {
+  /** Why EC2 changed the instance's state last (e.g. why it was terminated), when it says. */
+  readonly stateReason: string | null;
   readonly id: string;
   readonly ec2State: string;
   readonly launchTime: Date | null;
@@ -233,10 +235,10 @@ export class Ec2Launcher implements Launcher {
 
   /**
    * Terminates the instance running `name`. EC2 shuts the machine down, systemd sends the role
-   * SIGTERM, and the role leaves the directory and drains (TimeoutStopSec bounds it), so
-   * `graceMs` is the unit's business here.
+   * SIGTERM, and the role leaves the directory and drains (TimeoutStopSec bounds it): the
+   * grace period is the unit's, so this takes none.
    */
-  async stop(name: string, _graceMs?: number): Promise<void> {
+  async stop(name: string): Promise<void> {
     const ids = (await this.list({ name })).map((i) => i.id);
     await this.terminate(ids);
   }
@@ -267,7 +269,7 @@ export class Ec2Launcher implements Launcher {
       const dead = found.find((i) => i.ec2State === 'terminated' || i.ec2State === 'shutting-down');
       if (dead !== undefined) {
         throw new Ec2LaunchError(
-          `${dead.name} (${dead.id}) was ${dead.ec2State} while starting: ${dead.tags['state-reason'] ?? 'see the instance console output'}`,
+          `${dead.name} (${dead.id}) was ${dead.ec2State} while starting: ${dead.stateReason ?? 'see the instance console output'}`,
           'InstanceTerminated',
         );
       }
@@ -332,7 +334,6 @@ const STATE: Record<string, InstanceState> = {
 
 function toInstance(i: Ec2Instance): ClusterInstance {
   const tags = tagMap(i.Tags);
-  if (i.StateReason?.Message) tags['state-reason'] = i.StateReason.Message;
   const ec2State = i.State?.Name ?? 'pending';
   return {
     name: tags[TAGS.name] ?? i.InstanceId ?? '?',
@@ -343,15 +344,15 @@ function toInstance(i: Ec2Instance): ClusterInstance {
     ec2State,
     launchTime: i.LaunchTime ?? null,
     tags,
+    stateReason: i.StateReason?.Message ?? null,
   };
 }
 
 /**
- * An EC2 client for the launcher. The region comes from `region`, AWS_REGION or
- * AWS_DEFAULT_REGION; none is a clear error. The SDK's own retries are off: the launcher retries
- * with its own bounded back-off, so attempts do not multiply.
+ * The region from `region`, AWS_REGION or AWS_DEFAULT_REGION; none, or a malformed one, is a
+ * clear error.
  */
-export function createEc2Client(region: string | undefined): EC2Client {
+export function resolveRegion(region: string | undefined): string {
   const chosen = region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   if (chosen === undefined || chosen === '') {
     throw new Ec2LaunchError('no AWS region: set AWS_REGION or pass --region (e.g. us-west-1)', 'Config');
@@ -359,5 +360,13 @@ export function createEc2Client(region: string | undefined): EC2Client {
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(chosen)) {
     throw new Ec2LaunchError(`AWS region "${chosen}" is not valid: expected e.g. us-west-1`, 'Config');
   }
-  return new EC2Client({ region: chosen, maxAttempts: 1 });
+  return chosen;
+}
+
+/**
+ * An EC2 client for the launcher in `region` (see resolveRegion). The SDK's own retries are off:
+ * the launcher retries with its own bounded back-off, so attempts do not multiply.
+ */
+export function createEc2Client(region: string | undefined): EC2Client {
+  return new EC2Client({ region: resolveRegion(region), maxAttempts: 1 });
 }
