@@ -1,6 +1,6 @@
+import { parseEndpoint } from '@paxos/transport-zmq';
 import { Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
-import { assertEndpoint } from './address.ts';
 
 /**
  * One setting of an app: an environment variable (the seed's names where it had one) and a flag
@@ -48,16 +48,7 @@ export const endpointList = () =>
   z
     .string()
     .transform((s) => s.split(',').map((e) => e.trim()))
-    .refine((list) =>
-      list.every((e) => {
-        try {
-          assertEndpoint(e);
-          return true;
-        } catch {
-          return false;
-        }
-      }),
-    );
+    .refine((list) => list.every((e) => parseEndpoint(e, 'connect').ok));
 
 export function setting<T>(s: Setting<T>): Setting<T> {
   return s;
@@ -178,9 +169,13 @@ export function loadSettings<S extends SettingsSpec>(
 ): SettingsValues<S> {
   const cmd = new Command(program).description(description).exitOverride().allowExcessArguments(false);
   cmd.configureOutput({ writeErr: () => {} });
-  for (const s of Object.values(spec)) {
+  // The key commander files each setting's flag value under.
+  const attributes = new Map<string, string>();
+  for (const [key, s] of Object.entries(spec)) {
     const shown = s.default === undefined ? 'required' : `default "${s.default}"`;
-    cmd.addOption(new Option(`${s.flag} <value>`, `${s.description} (env ${s.env}; ${shown})`));
+    const option = new Option(`${s.flag} <value>`, `${s.description} (env ${s.env}; ${shown})`);
+    cmd.addOption(option);
+    attributes.set(key, option.attributeName());
   }
   try {
     cmd.parse(argv as string[], { from: 'user' });
@@ -195,8 +190,7 @@ export function loadSettings<S extends SettingsSpec>(
   const opts = cmd.opts<Record<string, string | undefined>>();
   const values: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(spec)) {
-    const attribute = cmd.options.find((o) => o.long === s.flag)?.attributeName() ?? key;
-    const raw = opts[attribute] ?? env[s.env] ?? s.default;
+    const raw = opts[attributes.get(key) as string] ?? env[s.env] ?? s.default;
     if (raw === undefined) {
       throw new ConfigError(`${s.env} (${s.flag}) is required: expected ${s.expected}`);
     }
@@ -207,14 +201,4 @@ export function loadSettings<S extends SettingsSpec>(
     values[key] = parsed.data;
   }
   return values as SettingsValues<S>;
-}
-
-/** Markdown rows (setting | flag | default | meaning) for READMEs. */
-export function settingsTable(spec: SettingsSpec): string {
-  return Object.values(spec)
-    .map(
-      (s) =>
-        `| \`${s.env}\` | \`${s.flag}\` | ${s.default === undefined ? '(required)' : `\`${s.default}\``} | ${s.description} |`,
-    )
-    .join('\n');
 }

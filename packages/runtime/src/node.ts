@@ -31,8 +31,6 @@ export interface NodeOptions {
   readonly logger: Logger;
   /** Client processes: a command was chosen. */
   readonly onAcknowledged?: (client: Address, requestId: number, slot: number, latencyMs: number) => void;
-  /** Called with every frame that did not decode (after counting it). */
-  readonly onInvalid?: (reason: string) => void;
 }
 
 interface Registration {
@@ -95,7 +93,6 @@ export class Node {
       onInvalid: (reason) => {
         metrics.invalid();
         options.logger.debug({ reason }, 'dropped a frame that did not decode');
-        options.onInvalid?.(reason);
       },
       onDrop: () => metrics.dropped(),
       logger: options.logger,

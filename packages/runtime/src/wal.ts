@@ -14,9 +14,10 @@ import {
   type Acceptor,
   type AcceptorState,
   type Ballot,
-  compareBallots,
+  ballotEquals,
   decodeEnvelope,
   encodeEnvelope,
+  maxBallot,
   type Role,
   ZERO_BALLOT,
 } from '@paxos/core';
@@ -105,12 +106,12 @@ export function durableAcceptor(acceptor: Acceptor, log: AcceptorLog): Role {
       const m = event.message;
       const before = acceptor.promised;
       const effects = acceptor.step(now, event);
-      if (m.type === 'Phase1a' && compareBallots(acceptor.promised, before) !== 0) {
+      if (m.type === 'Phase1a' && !ballotEquals(acceptor.promised, before)) {
         log.promised(acceptor.promised);
         log.sync();
       } else if (m.type === 'Phase2a') {
         const entry = acceptor.accepted(m.slot);
-        if (entry !== undefined && compareBallots(entry.ballot, m.ballot) === 0) {
+        if (entry !== undefined && ballotEquals(entry.ballot, m.ballot)) {
           log.accepted(entry, acceptor.watermark);
           log.sync();
         }
@@ -136,10 +137,8 @@ function replay(
     if (!decoded.ok)
       throw new Error(`${file}: record ${records + 1} at byte ${offset} is corrupt: ${decoded.error.reason}`);
     const m = decoded.envelope.message;
-    if (m.type === 'Phase1a') {
-      if (compareBallots(m.ballot, promised) > 0) promised = m.ballot;
-    } else if (m.type === 'Phase2a') {
-      if (compareBallots(m.ballot, promised) > 0) promised = m.ballot;
+    if (m.type === 'Phase1a' || m.type === 'Phase2a') promised = maxBallot(promised, m.ballot);
+    if (m.type === 'Phase2a') {
       accepted.set(m.slot, { slot: m.slot, ballot: m.ballot, value: m.value });
       watermark = Math.max(watermark, m.watermark);
     }
