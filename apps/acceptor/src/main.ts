@@ -2,7 +2,6 @@ import path from 'node:path';
 import { Acceptor } from '@paxos/core';
 import {
   AcceptorLog,
-  acceptorMember,
   boolean,
   durableAcceptor,
   endpoint,
@@ -10,6 +9,7 @@ import {
   Node,
   nodeOptions,
   port,
+  registerAcceptor,
   runApp,
   setting,
   text,
@@ -64,8 +64,7 @@ await runApp({
       recovered: state,
     });
     node.attach(durableAcceptor(acceptor, log));
-    await node.register('AcceptorGroups', String(s.groupId));
-    await node.register(`${s.groupId}`, acceptorMember(s.acceptorId, node.address));
+    await registerAcceptor(node, s.groupId, s.acceptorId);
     return { node, onStopped: () => log.close() };
   },
 });

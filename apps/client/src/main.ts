@@ -4,6 +4,7 @@ import { Client } from '@paxos/core';
 import {
   endpoint,
   integer,
+  liveMembers,
   Node,
   nodeOptions,
   PAYLOAD_BYTES_SETTING,
@@ -11,7 +12,6 @@ import {
   runApp,
   setting,
   text,
-  withoutIncarnations,
 } from '@paxos/runtime';
 import { percentile } from './stats.ts';
 
@@ -112,7 +112,7 @@ await runApp({
     );
 
     const run = randomBytes(3).toString('hex');
-    const batchers = withoutIncarnations(await node.membership.live('Batchers'));
+    const batchers = await liveMembers(node.membership, 'Batchers');
     for (let i = 0; i < s.clients; i++) {
       const client = new Client({
         address: `${node.address}#${run}.${i}`,

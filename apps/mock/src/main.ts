@@ -1,20 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import type { Address } from '@paxos/core';
 import {
-  acceptorMember,
   BATCH_SIZE_SETTING,
   boolean,
   endpoint,
   integer,
+  liveAcceptors,
+  liveMembers,
   type MemberKind,
   Node,
   nodeOptions,
   PAYLOAD_BYTES_SETTING,
-  parseAcceptorMember,
   port,
+  registerAcceptor,
   runApp,
   setting,
-  withoutIncarnations,
 } from '@paxos/runtime';
 import { z } from 'zod';
 import { createMock, MOCK_MODES, type MockMembers, type MockMode } from './mocks.ts';
@@ -115,10 +115,10 @@ await runApp({
 
     // Mocks read every kind they may need; the directory is small.
     const refresh = async () => {
-      const live = async (kind: MemberKind) => withoutIncarnations(await node.membership.live(kind));
+      const live = (kind: MemberKind) => liveMembers(node.membership, kind);
       const groups = new Map<number, Address[]>();
       for (const id of (await live('AcceptorGroups')).map(Number).filter(Number.isInteger)) {
-        const members = (await live(`${id}`)).flatMap((m) => parseAcceptorMember(m) ?? []);
+        const members = await liveAcceptors(node.membership, id);
         groups.set(
           id,
           members.sort((a, b) => a.acceptorId - b.acceptorId).map((m) => m.address),
@@ -142,10 +142,7 @@ await runApp({
     node.attach(mock);
     const kind = REGISTERS_AS[s.mode];
     if (kind !== null) await node.register(kind);
-    if (s.mode === 'acceptor') {
-      await node.register('AcceptorGroups', String(s.groupId));
-      await node.register(`${s.groupId}`, acceptorMember(s.acceptorId, node.address));
-    }
+    if (s.mode === 'acceptor') await registerAcceptor(node, s.groupId, s.acceptorId);
 
     let last = performance.now();
     const report =

@@ -1,8 +1,8 @@
-import type { Membership } from '@paxos/anna-client';
+import type { MemberKind, Membership } from '@paxos/anna-client';
 import type { Configuration } from '@paxos/core';
 import type { Logger } from 'pino';
 import { parseAddress } from './address.ts';
-import { withoutIncarnations } from './node.ts';
+import { type Node, withoutIncarnations } from './node.ts';
 
 /** An acceptor's entry in its group's member key: `<acceptorId>=<address>`. */
 export function acceptorMember(acceptorId: number, address: string): string {
@@ -22,6 +22,25 @@ export function parseAcceptorMember(member: string): { acceptorId: number; addre
   return { acceptorId, address };
 }
 
+/** Registers an acceptor in its group: the group id under AcceptorGroups, `<id>=<address>` under the group. */
+export async function registerAcceptor(node: Node, groupId: number, acceptorId: number): Promise<void> {
+  await node.register('AcceptorGroups', String(groupId));
+  await node.register(`${groupId}`, acceptorMember(acceptorId, node.address));
+}
+
+/** The live members of `kind`, without their incarnation tags. */
+export async function liveMembers(membership: Membership, kind: MemberKind): Promise<string[]> {
+  return withoutIncarnations(await membership.live(kind));
+}
+
+/** The live acceptors of group `groupId` (entries that do not parse are skipped). */
+export async function liveAcceptors(
+  membership: Membership,
+  groupId: number,
+): Promise<{ acceptorId: number; address: string }[]> {
+  return (await liveMembers(membership, `${groupId}`)).flatMap((m) => parseAcceptorMember(m) ?? []);
+}
+
 /**
  * Reads the acceptor groups from the directory and returns a configuration once `groups` groups
  * each list all 2f+1 acceptors (ids 0..2f). Groups are ordered by id, so every proposer builds
@@ -35,17 +54,13 @@ export async function waitForConfiguration(
   let lastReport = '';
   for (;;) {
     if (options.signal?.aborted) throw new Error('stopped while waiting for acceptor groups');
-    const ids = withoutIncarnations(await membership.live('AcceptorGroups').catch(() => []))
+    const ids = (await liveMembers(membership, 'AcceptorGroups').catch(() => []))
       .map(Number)
       .filter((id) => Number.isInteger(id) && id >= 0)
       .sort((a, b) => a - b);
     const groups = [];
     for (const groupId of ids.slice(0, options.groups)) {
-      const live = withoutIncarnations(await membership.live(`${groupId}`).catch(() => []));
-      const members = live.flatMap((m) => {
-        const parsed = parseAcceptorMember(m);
-        return parsed === null ? [] : [parsed];
-      });
+      const members = await liveAcceptors(membership, groupId).catch(() => []);
       const acceptors: string[] = [];
       for (let id = 0; id < size; id++) {
         const found = members.filter((m) => m.acceptorId === id);
