@@ -41,7 +41,7 @@ await runApp({
       flag: '--mode',
       description: 'which neighbour to play',
       expected: `one of ${MOCK_MODES.join(', ')}`,
-      schema: z.enum(MOCK_MODES as [MockMode, ...MockMode[]]),
+      schema: z.enum(MOCK_MODES),
     }),
     port: port('MOCK_PORT', '--port', 'where the role under test sends to this mock', 15500),
     window: setting({

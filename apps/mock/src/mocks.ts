@@ -26,16 +26,19 @@ export interface MockCounters {
   received(n: number, latencyMs?: number): void;
 }
 
-export type MockMode =
-  | 'client'
-  | 'batcher'
-  | 'proposer'
-  | 'proposer-to-proxy-leader'
-  | 'proxy-leader-to-proposer'
-  | 'proxy-leader-to-acceptor'
-  | 'proxy-leader-to-unbatcher'
-  | 'acceptor'
-  | 'unbatcher';
+export const MOCK_MODES = [
+  'client',
+  'batcher',
+  'proposer',
+  'proposer-to-proxy-leader',
+  'proxy-leader-to-proposer',
+  'proxy-leader-to-acceptor',
+  'proxy-leader-to-unbatcher',
+  'acceptor',
+  'unbatcher',
+] as const;
+
+export type MockMode = (typeof MOCK_MODES)[number];
 
 export interface MockOptions {
   readonly address: Address;
@@ -115,6 +118,36 @@ abstract class Mock implements Role {
       requestId: firstId + i,
       payload: this.o.payload,
     }));
+  }
+
+  /** Slot `slot`'s batch of BATCH_SIZE commands from this mock, with request ids unique per slot. */
+  protected batchFor(slot: number): Value {
+    return {
+      kind: 'batch',
+      commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
+    };
+  }
+
+  /**
+   * One of the replies a slot waits for came in: counts it, and once the last arrives closes the
+   * slot in the window (with its latency) and sends more.
+   */
+  protected countDown(
+    waiting: Map<number, number>,
+    window: Window,
+    slot: number,
+    fx: Effects,
+    now: number,
+  ): void {
+    const left = (waiting.get(slot) ?? 0) - 1;
+    if (left > 0) {
+      waiting.set(slot, left);
+      this.o.counters.received(1);
+      return;
+    }
+    waiting.delete(slot);
+    this.o.counters.received(1, window.close(slot, now));
+    this.pump(fx, now);
   }
 }
 
@@ -202,10 +235,7 @@ export class MockLeader extends Mock {
       if (proxy === undefined) return;
       const slot = this.nextSlot++;
       const [groupId, acceptors] = groups[slot % groups.length] as [number, readonly Address[]];
-      const value: Value = {
-        kind: 'batch',
-        commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
-      };
+      const value = this.batchFor(slot);
       this.window.open(slot, now);
       fx.send(proxy, { type: 'Phase2a', slot, ballot: MOCK_BALLOT, value, watermark: 0, groupId, acceptors });
       this.o.counters.sent(1);
@@ -280,10 +310,7 @@ export class MockProxyToAcceptor extends Mock {
     while (this.window.free > 0) {
       const slot = this.nextSlot++;
       this.window.open(slot, now);
-      const value: Value = {
-        kind: 'batch',
-        commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
-      };
+      const value = this.batchFor(slot);
       // Every acceptor under test votes on every slot: the acceptors' own capacity.
       for (const acceptor of acceptors) {
         fx.send(acceptor, {
@@ -302,16 +329,7 @@ export class MockProxyToAcceptor extends Mock {
   }
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
-    if (m.type !== 'Phase2b') return;
-    const left = (this.votes.get(m.slot) ?? 0) - 1;
-    if (left > 0) {
-      this.votes.set(m.slot, left);
-      this.o.counters.received(1);
-      return;
-    }
-    this.votes.delete(m.slot);
-    this.o.counters.received(1, this.window.close(m.slot, now));
-    this.pump(fx, now);
+    if (m.type === 'Phase2b') this.countDown(this.votes, this.window, m.slot, fx, now);
   }
 }
 
@@ -329,26 +347,14 @@ export class MockProxyToUnbatcher extends Mock {
       this.window.open(slot, now);
       this.remaining.set(slot, this.o.batchSize);
       // The replies come back here: this mock is also the client the unbatcher answers.
-      const value: Value = {
-        kind: 'batch',
-        commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
-      };
+      const value = this.batchFor(slot);
       fx.send(unbatcher, { type: 'Chosen', slot, ballot: MOCK_BALLOT, value });
       this.o.counters.sent(1);
     }
   }
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
-    if (m.type !== 'ClientReply') return;
-    const left = (this.remaining.get(m.slot) ?? 0) - 1;
-    if (left > 0) {
-      this.remaining.set(m.slot, left);
-      this.o.counters.received(1);
-      return;
-    }
-    this.remaining.delete(m.slot);
-    this.o.counters.received(1, this.window.close(m.slot, now));
-    this.pump(fx, now);
+    if (m.type === 'ClientReply') this.countDown(this.remaining, this.window, m.slot, fx, now);
   }
 }
 
@@ -402,15 +408,3 @@ export function createMock(mode: MockMode, options: MockOptions): Mock {
 }
 
 export type { Mock };
-
-export const MOCK_MODES: readonly MockMode[] = [
-  'client',
-  'batcher',
-  'proposer',
-  'proposer-to-proxy-leader',
-  'proxy-leader-to-proposer',
-  'proxy-leader-to-acceptor',
-  'proxy-leader-to-unbatcher',
-  'acceptor',
-  'unbatcher',
-];
