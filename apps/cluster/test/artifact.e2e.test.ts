@@ -7,7 +7,6 @@
 
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { promisify } from 'node:util';
 import { AnnaClient, Membership } from '@paxos/anna-client';
 import { type RoleName, roleEntryPoint } from '@paxos/launcher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, sleep } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PACK = path.join(ROOT, 'scripts', 'pack-artifact.mjs');
@@ -272,22 +272,6 @@ async function waitForMetrics(child: ChildProcess, port: number, timeoutMs: numb
     await sleep(20);
   }
   throw new Error(`no /metrics on port ${port} within ${timeoutMs} ms:\n${stderr}`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code (null when killed). */

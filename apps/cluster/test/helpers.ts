@@ -1,10 +1,13 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Command, valuesEqual } from '@paxos/core';
 import { DEFAULT_TOPOLOGY, type TopologyOptions } from '@paxos/launcher';
 import { AcceptorLog } from '@paxos/runtime';
-import { LocalCluster } from '../src/cluster.ts';
+import { LocalCluster, sleep } from '../src/cluster.ts';
+
+export { sleep };
 
 /** A cluster in a fresh temporary directory; `stop` takes it down and removes the directory. */
 export async function startCluster(basePort: number, overrides: Partial<TopologyOptions> = {}) {
@@ -93,4 +96,48 @@ export function unchosenAcks(acks: readonly Ack[], chosen: Map<number, Command[]
   return acks.filter(
     (a) => !(chosen.get(a.slot) ?? []).some((c) => c.clientId === a.client && c.requestId === a.requestId),
   );
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/**
+ * Polls `check` every `intervalMs` until it returns a value other than undefined, or fails
+ * naming `what` and the last error `check` threw.
+ */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => T | undefined | Promise<T | undefined>,
+  intervalMs = 250,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown = null;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
+    }
+    await sleep(intervalMs);
+  }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Launcher, LocalLauncher, type ProcessSpec } from '@paxos/launcher';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sleep } from './helpers.ts';
 
 const logDir = mkdtempSync(path.join(tmpdir(), 'paxos-launcher-'));
 afterAll(() => rmSync(logDir, { recursive: true, force: true }));
@@ -16,8 +17,6 @@ const directory: ProcessSpec = {
   metricsPort: null,
   restart: true,
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('LocalLauncher through the Launcher interface', () => {
   it('launches, lists, restarts a killed process and stops it for good', async () => {

@@ -1,13 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { sleep } from '../src/cluster.ts';
+
 import { type FileSdGroup, PROMETHEUS_TARGETS_FILE } from '../src/prometheus-targets.ts';
-import { startCluster } from './helpers.ts';
+import { freePort, sleep, startCluster, waitFor } from './helpers.ts';
 import {
   dashboardExpressions,
   exportedFamilies,
@@ -33,41 +32,6 @@ function requireBinary(file: string): void {
     throw new Error(
       `${file} not found: install Prometheus (Debian/Ubuntu: sudo apt-get install -y prometheus); this test needs the real binary`,
     );
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/** Polls `check` until it returns a value other than undefined, or fails with `what` and the last error. */
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (performance.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    }
-    await sleep(250);
   }
 }
 

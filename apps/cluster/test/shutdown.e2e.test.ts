@@ -4,6 +4,7 @@ import path from 'node:path';
 import { AnnaClient, Membership } from '@paxos/anna-client';
 import { DEFAULT_TOPOLOGY, LocalLauncher, type ProcessSpec, planCluster } from '@paxos/launcher';
 import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from './helpers.ts';
 
 const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-shutdown-'));
 const exits = new Map<string, { code: number | null; signal: string | null }>();
@@ -18,14 +19,9 @@ afterAll(async () => {
   rmSync(workDir, { recursive: true, force: true });
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** Waits, polling every 50 ms, until `check` holds. */
+const until = (what: string, timeoutMs: number, check: () => boolean) =>
+  waitFor(what, timeoutMs, () => check() || undefined, 50);
 const log = (name: string) => readFileSync(path.join(workDir, 'logs', `${name}.log`), 'utf8');
 
 describe('SIGTERM while a role is still starting', () => {
