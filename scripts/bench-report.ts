@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -10,4 +11,14 @@ export function saveBenchReport(report: { readonly benchmark: string }): void {
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `${report.benchmark}.json`), JSON.stringify(report, null, 2));
+}
+
+/** The `machine` of every benchmark's JSON document: what the figures were measured on. */
+export function benchMachine(): { cpus: number; cpuModel: string; node: string; platform: string } {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()}-${os.arch()}`,
+  };
 }

@@ -8,10 +8,9 @@
  *   CAPACITY_FILE=path      where to write capacity.json (default bench-results/capacity.json)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { measureRawZmq } from '@paxos/transport-zmq';
-import { saveBenchReport } from '../../../scripts/bench-report.ts';
+import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
 import { MEASURED_ROLES, runSandwich, type SandwichResult } from './sandwich.ts';
 
 const SHORT = process.env.BENCH_SHORT === '1';
@@ -29,12 +28,7 @@ const capacityFile = path.resolve(process.env.CAPACITY_FILE ?? 'bench-results/ca
 const basePort = Number(process.env.BASE_PORT ?? 25000);
 
 const raw = await measureRawZmq({ pattern: 'dealer-router', messages: SHORT ? 20_000 : 200_000, size: 100 });
-const machine = {
-  cpus: os.cpus().length,
-  cpuModel: os.cpus()[0]?.model ?? 'unknown',
-  node: process.version,
-  platform: `${os.platform()}-${os.arch()}`,
-};
+const machine = benchMachine();
 
 const results: (SandwichResult & { ratioToRawZmq: number })[] = [];
 for (const role of roles) {

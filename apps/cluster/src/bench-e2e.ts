@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { measureRawZmq } from '@paxos/transport-zmq';
-import { saveBenchReport } from '../../../scripts/bench-report.ts';
+import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
 import { LocalCluster } from './cluster.ts';
 
 const SHORT = process.env.BENCH_SHORT === '1';
@@ -62,7 +62,7 @@ const report = {
   benchmark: 'e2e',
   date: new Date().toISOString(),
   short: SHORT,
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+  machine: benchMachine(),
   batchSize,
   rawZmq: {
     pattern: 'dealer-router',

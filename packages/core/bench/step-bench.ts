@@ -3,8 +3,7 @@
  * rate. Prints a table and a JSON document; asserts nothing (figures on shared machines are noisy).
  * BENCH_SHORT=1 runs a tiny version that only checks the benchmark works.
  */
-import os from 'node:os';
-import { saveBenchReport } from '../../../scripts/bench-report.ts';
+import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
 import {
   Acceptor,
   type Address,
@@ -220,12 +219,7 @@ const report = {
   benchmark: 'core-step',
   date: new Date().toISOString(),
   short: SHORT,
-  machine: {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    node: process.version,
-    platform: `${os.platform()}-${os.arch()}`,
-  },
+  machine: benchMachine(),
   results: results.map((r) => ({
     ...r,
     seconds: Number(r.seconds.toFixed(3)),

@@ -4,8 +4,7 @@
  * to the other, identity decoder). Prints a table and a JSON document; asserts nothing (figures
  * on shared machines are noisy). BENCH_SHORT=1 runs a tiny version that only checks it works.
  */
-import os from 'node:os';
-import { saveBenchReport } from '../../../scripts/bench-report.ts';
+import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
 import { measureRawZmq } from '../src/raw.ts';
 import { ZmqTransport } from '../src/transport.ts';
 
@@ -110,7 +109,7 @@ const report = {
   benchmark: 'raw-zmq',
   date: new Date().toISOString(),
   short: SHORT,
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+  machine: benchMachine(),
   results,
 };
 console.log('');
