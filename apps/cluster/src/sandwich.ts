@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { LocalLauncher, type ProcessSpec, type RoleName, roleEnv, specPorts } from '@paxos/launcher';
+import { sumSamples } from '@paxos/metrics';
 import { assertPortsFree, scrapeMetrics, sleep } from './cluster.ts';
 
 export type MeasuredRole = 'batcher' | 'proposer' | 'proxy-leader' | 'acceptor' | 'unbatcher';
@@ -206,7 +207,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     const metricsOf = async (name: string) => {
       const spec = specs.find((s) => s.name === name) as ProcessSpec;
       const m = await scrapeMetrics(host, spec.metricsPort as number, 10_000);
-      const sum = (metric: string) => (m.get(metric) ?? []).reduce((n, s) => n + s.value, 0);
+      const sum = (metric: string) => sumSamples(m, metric);
       return {
         received: sum('num_received_mock_messages'),
         processed: sum('num_processed_messages'),

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeEnvelope } from '@paxos/core';
+import { sumSamples } from '@paxos/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Push } from 'zeromq';
 import { sleep } from '../src/cluster.ts';
@@ -14,7 +15,7 @@ afterAll(async () => {
 });
 
 function invalidCount(metrics: Awaited<ReturnType<typeof env.cluster.scrape>>): number {
-  return (metrics.get('num_invalid_messages') ?? []).reduce((n, s) => n + s.value, 0);
+  return sumSamples(metrics, 'num_invalid_messages');
 }
 
 describe('bad frames', () => {

@@ -13,5 +13,5 @@ export {
   type RoleLabel,
 } from './definitions.ts';
 export { type MetricEffect, Metrics, type MetricsOptions } from './metrics.ts';
-export { findSample, parseExposition, type Sample } from './parse.ts';
+export { findSample, parseExposition, type Sample, sumSamples } from './parse.ts';
 export { type MetricsServer, type ServeMetricsOptions, serveMetrics } from './server.ts';

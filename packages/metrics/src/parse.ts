@@ -136,6 +136,11 @@ export function parseExposition(text: string): Map<string, Sample[]> {
   return out;
 }
 
+/** The sum of every sample of `name` in {@link parseExposition}'s result (0 when there is none). */
+export function sumSamples(parsed: Map<string, Sample[]>, name: string): number {
+  return (parsed.get(name) ?? []).reduce((total, s) => total + s.value, 0);
+}
+
 /**
  * Convenience for readers of {@link parseExposition}'s result: the value of the first sample of
  * `name` whose labels include all of `match`, or undefined.

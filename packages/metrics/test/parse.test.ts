@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findSample, parseExposition } from '../src/index.ts';
+import { findSample, parseExposition, sumSamples } from '../src/index.ts';
 
 describe('parseExposition', () => {
   it('parses samples with and without labels, skipping comments and blank lines', () => {
@@ -118,5 +118,19 @@ describe('parseExposition', () => {
     ['extra tokens', 'foo 1 2 3'],
   ])('throws on %s, naming the line', (_what, line) => {
     expect(() => parseExposition(`ok 1\n${line}\n`)).toThrow(/line 2/);
+  });
+});
+
+describe('sumSamples', () => {
+  it('adds every sample of a name across label sets, 0 for a name with none', () => {
+    const parsed = parseExposition(
+      [
+        'num_invalid_messages{role="acceptor",socket="0"} 3',
+        'num_invalid_messages{role="acceptor",socket="1"} 4.5',
+        'other_metric 100',
+      ].join('\n'),
+    );
+    expect(sumSamples(parsed, 'num_invalid_messages')).toBe(7.5);
+    expect(sumSamples(parsed, 'missing')).toBe(0);
   });
 });
