@@ -1,11 +1,4 @@
-import { defineConfig } from 'tsup';
+import { appConfig } from '../../tsup.shared.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts'],
-  format: ['esm'],
-  target: 'node20',
-  sourcemap: true,
-  clean: true,
-  // Workspace packages are TypeScript sources: bundle them so dist/ runs on plain Node.
-  noExternal: [/^@paxos\//],
-});
+// The library is used as TypeScript source; the build is the simulator CLI.
+export default appConfig(['src/cli.ts']);
