@@ -15,14 +15,7 @@ export async function runDemo(
   const cluster = new LocalCluster(topology, workDir, (e) => {
     if (e.event === 'restarting') restarts.push(e.name);
   });
-  const total = cluster.processes.length + 1;
-  console.log(
-    `Starting a local cluster: ${total} processes (directory, ${cluster.processes.map((p) => p.name).join(', ')})`,
-  );
-  console.log(
-    `f=${topology.f}, ${topology.groups} acceptor groups, BATCH_SIZE=${topology.batchSize}; logs in ${workDir}/logs\n`,
-  );
-
+  // Handlers go in before the first line is printed: whoever reads that line may press Ctrl-C at once.
   let stopping = false;
   // Ctrl-C while the load runs stops the load generator (which prints the summary); before or after it, everything.
   let clientRunning = false;
@@ -37,6 +30,14 @@ export async function runDemo(
     else void stop(130);
   });
   process.on('SIGTERM', () => void stop(143));
+
+  const total = cluster.processes.length + 1;
+  console.log(
+    `Starting a local cluster: ${total} processes (directory, ${cluster.processes.map((p) => p.name).join(', ')})`,
+  );
+  console.log(
+    `f=${topology.f}, ${topology.groups} acceptor groups, BATCH_SIZE=${topology.batchSize}; logs in ${workDir}/logs\n`,
+  );
 
   const startedAt = performance.now();
   try {
