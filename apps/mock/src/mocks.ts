@@ -78,9 +78,12 @@ abstract class Mock implements Role {
   readonly address: Address;
   protected members: MockMembers = EMPTY_MEMBERS;
   protected cursor = 0;
+  /** Input mocks' work in flight; output mocks leave it empty. */
+  protected readonly window: Window;
 
   constructor(protected readonly o: MockOptions) {
     this.address = o.address;
+    this.window = new Window(o.window);
   }
 
   start(): Effect[] {
@@ -128,49 +131,51 @@ abstract class Mock implements Role {
     };
   }
 
-  /**
-   * One of the replies a slot waits for came in: counts it, and once the last arrives closes the
-   * slot in the window (with its latency) and sends more.
-   */
-  protected countDown(
-    waiting: Map<number, number>,
-    window: Window,
-    slot: number,
-    fx: Effects,
-    now: number,
-  ): void {
-    const left = (waiting.get(slot) ?? 0) - 1;
-    if (left > 0) {
-      waiting.set(slot, left);
-      this.o.counters.received(1);
-      return;
-    }
-    waiting.delete(slot);
-    this.o.counters.received(1, window.close(slot, now));
-    this.pump(fx, now);
+  /** A reply for unit `id` came in: counts it, and once the unit's last reply is in, sends more. */
+  protected onReply(id: number, fx: Effects, now: number): void {
+    const { last, latencyMs } = this.window.reply(id, now);
+    this.o.counters.received(1, latencyMs);
+    if (last) this.pump(fx, now);
+  }
+
+  /** Units of work in flight: at most the window, lost ones included until they expire. */
+  get inFlight(): number {
+    return this.window.inFlight;
   }
 }
 
-/** Tracks units in flight by id, for the window and the latency of each. */
+/**
+ * Tracks units in flight by id, for the window and the latency of each. A unit may wait for
+ * several replies (a vote from every acceptor, a reply to every command of a batch); it closes
+ * with the last one.
+ */
 class Window {
-  private readonly sentAt = new Map<number, number>();
+  private readonly units = new Map<number, { sentAt: number; waiting: number }>();
   constructor(private readonly size: number) {}
   get free(): number {
-    return this.size - this.sentAt.size;
+    return this.size - this.units.size;
   }
-  open(id: number, now: number): void {
-    this.sentAt.set(id, now);
+  get inFlight(): number {
+    return this.units.size;
   }
-  /** Returns the latency, or undefined for an id not in flight (a duplicate). */
-  close(id: number, now: number): number | undefined {
-    const at = this.sentAt.get(id);
-    if (at === undefined) return undefined;
-    this.sentAt.delete(id);
-    return now - at;
+  open(id: number, now: number, replies = 1): void {
+    this.units.set(id, { sentAt: now, waiting: replies });
+  }
+  /**
+   * One reply for `id`. `last` is whether it closed a place in the window (a reply for an id not
+   * in flight, a duplicate or one for a lost unit, also counts as last: pumping then is harmless);
+   * `latencyMs` is set only when it closed a unit in flight.
+   */
+  reply(id: number, now: number): { last: boolean; latencyMs?: number } {
+    const unit = this.units.get(id);
+    if (unit === undefined) return { last: true };
+    if (--unit.waiting > 0) return { last: false };
+    this.units.delete(id);
+    return { last: true, latencyMs: now - unit.sentAt };
   }
   /** Forgets units in flight for longer than `ms` (lost), so the window does not shrink for good. */
   expire(now: number, ms: number): void {
-    for (const [id, at] of this.sentAt) if (now - at > ms) this.sentAt.delete(id);
+    for (const [id, unit] of this.units) if (now - unit.sentAt > ms) this.units.delete(id);
   }
 }
 
@@ -178,7 +183,6 @@ const LOST_AFTER_MS = 2000;
 
 /** Input for a batcher: client commands, one reply each closes its place in the window. */
 export class MockClient extends Mock {
-  private readonly window = new Window(this.o.window);
   private nextId = 1;
 
   protected override pump(fx: Effects, now: number): void {
@@ -198,8 +202,8 @@ export class MockClient extends Mock {
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
     if (m.type !== 'ClientReply') return;
-    const latency = this.window.close(m.requestId, now);
-    if (latency !== undefined) this.o.counters.received(1, latency);
+    const { latencyMs } = this.window.reply(m.requestId, now);
+    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
     this.pump(fx, now);
   }
 }
@@ -223,7 +227,6 @@ export class MockProposer extends Mock {
 
 /** Input for a proxy leader: phase-2a for consecutive slots; the proxy's chosen-to-leader closes each. */
 export class MockLeader extends Mock {
-  private readonly window = new Window(this.o.window);
   private nextSlot = 0;
 
   protected override pump(fx: Effects, now: number): void {
@@ -244,15 +247,14 @@ export class MockLeader extends Mock {
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
     if (m.type !== 'Chosen') return;
-    const latency = this.window.close(m.slot, now);
-    if (latency !== undefined) this.o.counters.received(1, latency);
+    const { latencyMs } = this.window.reply(m.slot, now);
+    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
     this.pump(fx, now);
   }
 }
 
 /** Input for a proposer: batches from a batcher; replies to every command close a batch. */
 export class MockBatcher extends Mock {
-  private readonly window = new Window(this.o.window);
   private nextBatch = 0;
   private leader: Address | null = null;
 
@@ -278,8 +280,8 @@ export class MockBatcher extends Mock {
     if (m.type !== 'ClientReply') return;
     // The mock proxy leader answers once per batch, so the feedback costs less than the work.
     const batch = Math.floor(m.requestId / this.o.batchSize);
-    const latency = this.window.close(batch, now);
-    if (latency !== undefined) this.o.counters.received(1, latency);
+    const { latencyMs } = this.window.reply(batch, now);
+    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
     this.pump(fx, now);
   }
 }
@@ -299,9 +301,7 @@ export class MockProxyToProposer extends Mock {
 }
 
 export class MockProxyToAcceptor extends Mock {
-  private readonly window = new Window(this.o.window);
   private nextSlot = 0;
-  private readonly votes = new Map<number, number>();
 
   protected override pump(fx: Effects, now: number): void {
     this.window.expire(now, LOST_AFTER_MS);
@@ -309,7 +309,7 @@ export class MockProxyToAcceptor extends Mock {
     if (acceptors.length === 0) return;
     while (this.window.free > 0) {
       const slot = this.nextSlot++;
-      this.window.open(slot, now);
+      this.window.open(slot, now, acceptors.length);
       const value = this.batchFor(slot);
       // Every acceptor under test votes on every slot: the acceptors' own capacity.
       for (const acceptor of acceptors) {
@@ -323,19 +323,16 @@ export class MockProxyToAcceptor extends Mock {
           acceptors: [],
         });
       }
-      this.votes.set(slot, acceptors.length);
       this.o.counters.sent(acceptors.length);
     }
   }
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
-    if (m.type === 'Phase2b') this.countDown(this.votes, this.window, m.slot, fx, now);
+    if (m.type === 'Phase2b') this.onReply(m.slot, fx, now);
   }
 }
 
 export class MockProxyToUnbatcher extends Mock {
-  private readonly window = new Window(this.o.window);
-  private readonly remaining = new Map<number, number>();
   private nextSlot = 0;
 
   protected override pump(fx: Effects, now: number): void {
@@ -344,8 +341,7 @@ export class MockProxyToUnbatcher extends Mock {
       const unbatcher = this.next(this.members.unbatchers);
       if (unbatcher === undefined) return;
       const slot = this.nextSlot++;
-      this.window.open(slot, now);
-      this.remaining.set(slot, this.o.batchSize);
+      this.window.open(slot, now, this.o.batchSize);
       // The replies come back here: this mock is also the client the unbatcher answers.
       const value = this.batchFor(slot);
       fx.send(unbatcher, { type: 'Chosen', slot, ballot: MOCK_BALLOT, value });
@@ -354,7 +350,7 @@ export class MockProxyToUnbatcher extends Mock {
   }
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
-    if (m.type === 'ClientReply') this.countDown(this.remaining, this.window, m.slot, fx, now);
+    if (m.type === 'ClientReply') this.onReply(m.slot, fx, now);
   }
 }
 

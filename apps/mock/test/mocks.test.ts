@@ -63,6 +63,40 @@ describe('input mocks keep a bounded window in flight', () => {
     expect(next[0]?.message).toMatchObject({ type: 'Phase2a', slot: 1 });
     expect(counts).toMatchObject({ sent: 2, received: 1, latencies: [3] });
   });
+  it('proxy-leader-to-acceptor: a slot closes with the last vote; lost slots expire and leave nothing behind', () => {
+    const { o, counts } = options({ window: 2 });
+    const mock = createMock('proxy-leader-to-acceptor', o);
+    mock.setMembers({ ...EMPTY_MEMBERS, acceptorGroups: new Map([[0, ['a0', 'a1', 'a2']]]) });
+    const first = sends(mock.step(0, { type: 'timer', name: 'pump' }));
+    expect(first.map((s) => [s.to, (s.message as { slot: number }).slot])).toEqual([
+      ['a0', 0],
+      ['a1', 0],
+      ['a2', 0],
+      ['a0', 1],
+      ['a1', 1],
+      ['a2', 1],
+    ]);
+    const vote = (slot: number, at: number) =>
+      sends(
+        mock.step(at, {
+          type: 'message',
+          from: 'a',
+          message: { type: 'Phase2b', slot, ballot, groupId: 0, acceptorId: 0 },
+        }),
+      );
+    expect(vote(0, 1)).toEqual([]);
+    expect(vote(0, 2)).toEqual([]);
+    expect(counts.latencies).toEqual([]);
+    // The third vote closes slot 0 and opens slot 2.
+    expect(vote(0, 4).map((s) => (s.message as { slot: number }).slot)).toEqual([2, 2, 2]);
+    expect(counts).toMatchObject({ received: 3, latencies: [4] });
+
+    // Every later vote is lost: after hundreds of slots lost, at most the
+    // window is remembered.
+    for (let t = 10; t < 200_000; t += 500) mock.step(t, { type: 'timer', name: 'pump' });
+    expect(mock.inFlight).toBeLessThanOrEqual(2);
+    expect(counts.sent).toBeGreaterThan(3 * 130);
+  });
 });
 
 describe('output mocks answer where the real neighbour would', () => {
