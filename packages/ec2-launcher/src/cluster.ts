@@ -148,14 +148,16 @@ export class AwsCluster {
       throw new Ec2LaunchError(`role ${role} cannot be scaled here`, 'Unsupported');
     }
     this.launcher.assertCanLaunch();
-    const all = await this.launcher.list();
-    const settingsTag = all.find((i) => i.tags[TAGS.settings] !== undefined)?.tags[TAGS.settings];
+    const listed = await this.launcher.list();
+    const settingsTag = listed.find((i) => i.tags[TAGS.settings] !== undefined)?.tags[TAGS.settings];
     if (settingsTag === undefined) {
       throw new Ec2LaunchError(
         `cluster ${this.launcher.config.cluster} has no instances: run \`up\` first`,
         'NoCluster',
       );
     }
+    // Instances still shutting down from an earlier scale-in serve no more: scaling back out replaces them.
+    const all = listed.filter(serving);
     const current = all.filter((i) => i.role === role).sort((a, b) => indexOf(a.name) - indexOf(b.name));
     if (count > current.length) {
       const counts = countByRole(all);
@@ -182,7 +184,7 @@ export class AwsCluster {
 
   /** Terminates the cluster (or one role) in reverse launch order; returns how many instances. */
   async down(role?: RoleName): Promise<number> {
-    const all = (await this.launcher.list()).filter((i) => i.ec2State !== 'shutting-down');
+    const all = (await this.launcher.list()).filter(serving);
     const stages = [...LAUNCH_STAGES]
       .reverse()
       .map((roles) => all.filter((i) => roles.includes(i.role) && (role === undefined || i.role === role)));
@@ -214,6 +216,11 @@ export class AwsCluster {
     );
     return result;
   }
+}
+
+/** Not yet on its way out: `list` also reports instances that are shutting down. */
+function serving(i: ClusterInstance): boolean {
+  return i.ec2State !== 'shutting-down';
 }
 
 function indexOf(name: string): number {

@@ -1,8 +1,15 @@
-import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
+import { type Instance, type RunInstancesCommandInput, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { describe, expect, it } from 'vitest';
-import { type DryRunEc2, decodeSettings, encodeSettings } from '../src/index.ts';
-import { dryRunCluster } from './fixtures.ts';
+import {
+  AwsCluster,
+  DryRunEc2,
+  decodeSettings,
+  type Ec2Api,
+  Ec2Launcher,
+  encodeSettings,
+} from '../src/index.ts';
+import { dryRunCluster, LAUNCH_CONFIG } from './fixtures.ts';
 
 const setup = () => dryRunCluster();
 
@@ -117,6 +124,48 @@ describe('AwsCluster', () => {
     const terminated = ec2.calls.filter((c) => c.action === 'TerminateInstances');
     expect(terminated).toHaveLength(1);
     expect((terminated[0]?.input as { InstanceIds?: string[] } | undefined)?.InstanceIds).toHaveLength(3);
+  });
+
+  it('scale back out right after a scale in replaces the instances still shutting down', async () => {
+    // EC2 reports terminated instances as shutting-down for a while; the dry run terminates at once.
+    const dry = new DryRunEc2(() => {});
+    const shuttingDown = new Set<string>();
+    const ec2: Ec2Api = {
+      async send(command) {
+        if (command instanceof TerminateInstancesCommand) {
+          for (const id of command.input.InstanceIds ?? []) shuttingDown.add(id);
+          return { TerminatingInstances: [] };
+        }
+        const out = (await dry.send(command)) as { Reservations?: { Instances?: Instance[] }[] };
+        for (const i of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+          if (shuttingDown.has(i.InstanceId ?? '')) i.State = { Name: 'shutting-down', Code: 32 };
+        }
+        return out;
+      },
+    };
+    const launcher = new Ec2Launcher(LAUNCH_CONFIG, { ec2, sleep: async () => {} });
+    const cluster = new AwsCluster(launcher, { log: () => {}, pollMs: 0, drainMs: 0, sleep: async () => {} });
+    await cluster.up(shape);
+    await cluster.scale('batcher', 4);
+    await cluster.scale('batcher', 2);
+    const byState = async () =>
+      (await cluster.status()).filter((i) => i.role === 'batcher').map((i) => `${i.name} ${i.ec2State}`);
+    expect(await byState()).toEqual([
+      'batcher-0 running',
+      'batcher-1 running',
+      'batcher-2 shutting-down',
+      'batcher-3 shutting-down',
+    ]);
+
+    await cluster.scale('batcher', 3);
+    expect((await byState()).filter((s) => s.endsWith('running'))).toEqual([
+      'batcher-0 running',
+      'batcher-1 running',
+      'batcher-2 running',
+    ]);
+    // Scaling in again leaves the instances already on their way out alone.
+    await cluster.scale('batcher', 2);
+    expect(await cluster.down('batcher')).toBe(2);
   });
 
   it('scale refuses acceptors and an empty cluster', async () => {
