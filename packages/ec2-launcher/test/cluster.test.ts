@@ -1,15 +1,8 @@
 import { type Instance, type RunInstancesCommandInput, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { describe, expect, it } from 'vitest';
-import {
-  AwsCluster,
-  DryRunEc2,
-  decodeSettings,
-  type Ec2Api,
-  Ec2Launcher,
-  encodeSettings,
-} from '../src/index.ts';
-import { dryRunCluster, LAUNCH_CONFIG } from './fixtures.ts';
+import { type DryRunEc2, decodeSettings, encodeSettings } from '../src/index.ts';
+import { dryRunCluster } from './fixtures.ts';
 
 const setup = () => dryRunCluster();
 
@@ -128,9 +121,8 @@ describe('AwsCluster', () => {
 
   it('scale back out right after a scale in replaces the instances still shutting down', async () => {
     // EC2 reports terminated instances as shutting-down for a while; the dry run terminates at once.
-    const dry = new DryRunEc2(() => {});
     const shuttingDown = new Set<string>();
-    const ec2: Ec2Api = {
+    const { cluster } = dryRunCluster({}, (dry) => ({
       async send(command) {
         if (command instanceof TerminateInstancesCommand) {
           for (const id of command.input.InstanceIds ?? []) shuttingDown.add(id);
@@ -142,9 +134,7 @@ describe('AwsCluster', () => {
         }
         return out;
       },
-    };
-    const launcher = new Ec2Launcher(LAUNCH_CONFIG, { ec2, sleep: async () => {} });
-    const cluster = new AwsCluster(launcher, { log: () => {}, pollMs: 0, drainMs: 0, sleep: async () => {} });
+    }));
     await cluster.up(shape);
     await cluster.scale('batcher', 4);
     await cluster.scale('batcher', 2);
