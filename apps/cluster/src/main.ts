@@ -1,16 +1,18 @@
 import path from 'node:path';
-import { DEFAULT_TOPOLOGY, integerArgument as integer, type TopologyOptions } from '@paxos/launcher';
+import {
+  type ClusterShapeFlags,
+  clusterShapeOptions,
+  DEFAULT_TOPOLOGY,
+  integerArgument as integer,
+  type TopologyOptions,
+} from '@paxos/launcher';
 import { Command } from 'commander';
 import { isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
 import { runDemo } from './demo.ts';
 
-interface TopologyFlags {
+interface TopologyFlags extends ClusterShapeFlags {
   dir: string;
   basePort: number;
-  f: number;
-  groups: number;
-  batchSize: number;
-  logLevel: string;
 }
 
 const program = new Command('cluster')
@@ -20,23 +22,16 @@ const program = new Command('cluster')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 function withTopology(cmd: Command): Command {
-  return cmd
-    .option('--dir <path>', 'working directory (state, logs, acceptor data)', '.cluster')
-    .option(
-      '--base-port <n>',
-      'first port; the cluster uses consecutive ports from here and metrics from here + 1000',
-      integer('--base-port', 1024),
-      DEFAULT_TOPOLOGY.basePort,
-    )
-    .option('--f <n>', 'failures tolerated per acceptor group', integer('--f', 0), DEFAULT_TOPOLOGY.f)
-    .option('--groups <n>', 'acceptor groups', integer('--groups', 1), DEFAULT_TOPOLOGY.groups)
-    .option(
-      '--batch-size <n>',
-      'BATCH_SIZE of the batchers',
-      integer('--batch-size', 1),
-      DEFAULT_TOPOLOGY.batchSize,
-    )
-    .option('--log-level <level>', 'log level of the role processes', 'info');
+  return clusterShapeOptions(
+    cmd
+      .option('--dir <path>', 'working directory (state, logs, acceptor data)', '.cluster')
+      .option(
+        '--base-port <n>',
+        'first port; the cluster uses consecutive ports from here and metrics from here + 1000',
+        integer('--base-port', 1024),
+        DEFAULT_TOPOLOGY.basePort,
+      ),
+  );
 }
 
 function topology(flags: TopologyFlags): TopologyOptions {

@@ -13,6 +13,8 @@
 
 import {
   type ClusterShape,
+  type ClusterShapeFlags,
+  clusterShapeOptions,
   DEFAULT_TOPOLOGY,
   integerArgument as integer,
   type RoleName,
@@ -141,10 +143,8 @@ const program = new Command('paxos-aws')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`${str.trim().split('\n')[0] ?? str}\n`) });
 
-launchOptions(program.command('up'))
+clusterShapeOptions(launchOptions(program.command('up')))
   .description("launch a whole cluster in the seed's launch order")
-  .option('--f <n>', 'failures tolerated per acceptor group', integer('--f', 0), 1)
-  .option('--groups <n>', 'acceptor groups', integer('--groups', 1), DEFAULT_TOPOLOGY.groups)
   .option('--proposers <n>', 'proposers', integer('--proposers', 1), DEFAULT_TOPOLOGY.proposers)
   .option('--batchers <n>', 'batchers', integer('--batchers', 1), DEFAULT_TOPOLOGY.batchers)
   .option(
@@ -154,7 +154,6 @@ launchOptions(program.command('up'))
     DEFAULT_TOPOLOGY.proxyLeaders,
   )
   .option('--unbatchers <n>', 'unbatchers', integer('--unbatchers', 1), DEFAULT_TOPOLOGY.unbatchers)
-  .option('--batch-size <n>', 'BATCH_SIZE', integer('--batch-size', 1), DEFAULT_TOPOLOGY.batchSize)
   .addOption(
     new Option('--anna-routing <endpoint>', 'an existing directory (Anna routing); default: launch one').env(
       'ANNA_ROUTING',
@@ -163,21 +162,17 @@ launchOptions(program.command('up'))
   .addOption(
     new Option('--key-prefix <prefix>', 'ANNA_KEY_PREFIX (default: new per run)').env('ANNA_KEY_PREFIX'),
   )
-  .option('--log-level <level>', 'LOG_LEVEL of the roles', 'info')
   .action(
     async (
-      flags: LaunchFlags & {
-        f: number;
-        groups: number;
-        proposers: number;
-        batchers: number;
-        proxyLeaders: number;
-        unbatchers: number;
-        batchSize: number;
-        annaRouting?: string;
-        keyPrefix?: string;
-        logLevel: string;
-      },
+      flags: LaunchFlags &
+        ClusterShapeFlags & {
+          proposers: number;
+          batchers: number;
+          proxyLeaders: number;
+          unbatchers: number;
+          annaRouting?: string;
+          keyPrefix?: string;
+        },
     ) => {
       const shape: ClusterShape & { annaRouting?: string } = {
         f: flags.f,

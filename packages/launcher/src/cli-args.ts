@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_TOPOLOGY } from './topology.ts';
 
 /** A commander argument parser for the launcher CLIs: an integer >= `min`, or one line naming the flag. */
 export function integerArgument(flag: string, min: number): (value: string) => number {
@@ -8,4 +9,26 @@ export function integerArgument(flag: string, min: number): (value: string) => n
     }
     return Number(value);
   };
+}
+
+/** What `clusterShapeOptions` adds to a command's flags. */
+export interface ClusterShapeFlags {
+  f: number;
+  groups: number;
+  batchSize: number;
+  logLevel: string;
+}
+
+/** The options every launcher CLI takes for the cluster's shape, with the default topology's values. */
+export function clusterShapeOptions(cmd: Command): Command {
+  return cmd
+    .option('--f <n>', 'failures tolerated per acceptor group', integerArgument('--f', 0), DEFAULT_TOPOLOGY.f)
+    .option('--groups <n>', 'acceptor groups', integerArgument('--groups', 1), DEFAULT_TOPOLOGY.groups)
+    .option(
+      '--batch-size <n>',
+      'BATCH_SIZE of the batchers',
+      integerArgument('--batch-size', 1),
+      DEFAULT_TOPOLOGY.batchSize,
+    )
+    .option('--log-level <level>', 'LOG_LEVEL of the role processes', DEFAULT_TOPOLOGY.logLevel);
 }
