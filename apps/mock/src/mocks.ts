@@ -131,11 +131,21 @@ abstract class Mock implements Role {
     };
   }
 
-  /** A reply for unit `id` came in: counts it, and once the unit's last reply is in, sends more. */
+  /**
+   * One of the replies unit `id` waits for (a vote, a reply to one command of a batch): every one
+   * counts as output of the role under test; once the unit's last reply is in, sends more.
+   */
   protected onReply(id: number, fx: Effects, now: number): void {
     const { last, latencyMs } = this.window.reply(id, now);
     this.o.counters.received(1, latencyMs);
     if (last) this.pump(fx, now);
+  }
+
+  /** The one reply unit `id` waits for: counts it with its latency (a duplicate not at all) and sends more. */
+  protected onOnlyReply(id: number, fx: Effects, now: number): void {
+    const { latencyMs } = this.window.reply(id, now);
+    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
+    this.pump(fx, now);
   }
 
   /** Units of work in flight: at most the window, lost ones included until they expire. */
@@ -202,9 +212,7 @@ export class MockClient extends Mock {
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
     if (m.type !== 'ClientReply') return;
-    const { latencyMs } = this.window.reply(m.requestId, now);
-    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
-    this.pump(fx, now);
+    this.onOnlyReply(m.requestId, fx, now);
   }
 }
 
@@ -247,9 +255,7 @@ export class MockLeader extends Mock {
 
   protected onMessage(fx: Effects, now: number, _from: Address, m: Message): void {
     if (m.type !== 'Chosen') return;
-    const { latencyMs } = this.window.reply(m.slot, now);
-    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
-    this.pump(fx, now);
+    this.onOnlyReply(m.slot, fx, now);
   }
 }
 
@@ -280,9 +286,7 @@ export class MockBatcher extends Mock {
     if (m.type !== 'ClientReply') return;
     // The mock proxy leader answers once per batch, so the feedback costs less than the work.
     const batch = Math.floor(m.requestId / this.o.batchSize);
-    const { latencyMs } = this.window.reply(batch, now);
-    if (latencyMs !== undefined) this.o.counters.received(1, latencyMs);
-    this.pump(fx, now);
+    this.onOnlyReply(batch, fx, now);
   }
 }
 
