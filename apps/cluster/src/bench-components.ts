@@ -9,31 +9,42 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { measureRawZmq } from '@paxos/transport-zmq';
-import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
+import {
+  BENCH_SHORT,
+  benchList,
+  benchMachine,
+  benchReport,
+  benchSetting,
+  printTable,
+  publishBenchReport,
+} from '../../../scripts/bench-report.ts';
+import { measureRawZmqBaseline, ratioToRaw } from './bench-baseline.ts';
 import { MEASURED_ROLES, runSandwich, type SandwichResult } from './sandwich.ts';
 
-const SHORT = process.env.BENCH_SHORT === '1';
-const warmupS = SHORT ? 1 : 3;
-const measureS = SHORT ? 2 : 8;
-const batchSize = Number(process.env.BATCH_SIZE ?? 40);
-const sweep = (process.env.BENCH_SWEEP ?? '')
-  .split(',')
-  .filter((x) => x.length > 0)
-  .map(Number);
+const warmupS = BENCH_SHORT ? 1 : 3;
+const measureS = BENCH_SHORT ? 2 : 8;
+const batchSize = benchSetting('BATCH_SIZE', 40);
+const sweep = benchList('BENCH_SWEEP', []);
 const roles = (process.env.BENCH_ROLES ?? MEASURED_ROLES.join(',')).split(
   ',',
 ) as (typeof MEASURED_ROLES)[number][];
+for (const role of roles) {
+  if (!MEASURED_ROLES.includes(role)) {
+    console.error(
+      `BENCH_ROLES: expected a comma-separated list of ${MEASURED_ROLES.join(', ')}, got "${role}"`,
+    );
+    process.exit(2);
+  }
+}
 const capacityFile = path.resolve(process.env.CAPACITY_FILE ?? 'bench-results/capacity.json');
-const basePort = Number(process.env.BASE_PORT ?? 25000);
+const basePort = benchSetting('BASE_PORT', 25000, 1024);
 
-const raw = await measureRawZmq({ pattern: 'dealer-router', messages: SHORT ? 20_000 : 200_000, size: 100 });
-const machine = benchMachine();
+const raw = await measureRawZmqBaseline();
 
 const results: (SandwichResult & { ratioToRawZmq: number })[] = [];
 for (const role of roles) {
   const r = await runSandwich({ role, batchSize, warmupS, measureS, basePort });
-  results.push({ ...r, ratioToRawZmq: Number((r.messagesPerSecond / raw.messagesPerSecond).toFixed(3)) });
+  results.push({ ...r, ratioToRawZmq: ratioToRaw(r.messagesPerSecond, raw) });
 }
 const sweepResults: SandwichResult[] = [];
 for (const size of sweep) {
@@ -44,8 +55,8 @@ for (const size of sweep) {
 const capacity = {
   date: new Date().toISOString(),
   batchSize,
-  machine,
-  rawZmqMessagesPerSecond: Math.round(raw.messagesPerSecond),
+  machine: benchMachine(),
+  rawZmqMessagesPerSecond: raw.messagesPerSecond,
   roles: Object.fromEntries(
     results.map((r) => [
       r.role,
@@ -56,70 +67,45 @@ const capacity = {
 mkdirSync(path.dirname(capacityFile), { recursive: true });
 writeFileSync(capacityFile, `${JSON.stringify(capacity, null, 2)}\n`);
 
-const report = {
-  benchmark: 'components',
+const report = benchReport('components', {
   date: capacity.date,
-  short: SHORT,
-  machine,
   batchSize,
-  rawZmq: {
-    pattern: 'dealer-router',
-    messageBytes: 100,
-    messagesPerSecond: capacity.rawZmqMessagesPerSecond,
-  },
+  rawZmq: raw,
   results,
   sweep: sweepResults,
   capacityFile,
-};
+});
 
-const row = (cells: (string | number | null)[], widths: number[]) =>
-  cells.map((c, i) => String(c ?? '-').padStart(widths[i] as number)).join(' ');
-const widths = [13, 10, 11, 12, 10, 7, 8, 8, 8];
 console.log(
-  `\nPer-role capacity, one instance between mocks (BATCH_SIZE=${batchSize}); raw ZeroMQ DEALER→ROUTER ${capacity.rawZmqMessagesPerSecond.toLocaleString('en-US')} msg/s\n`,
+  `\nPer-role capacity, one instance between mocks (BATCH_SIZE=${batchSize}); raw ZeroMQ DEALER→ROUTER ${raw.messagesPerSecond.toLocaleString('en-US')} msg/s\n`,
 );
-console.log(
-  row(
-    ['role', 'msgs in/s', 'msgs out/s', 'commands/s', 'x raw zmq', 'CPU %', 'p50 ms', 'p99 ms', 'seconds'],
-    widths,
-  ),
+printTable(
+  ['role', 'msgs in/s', 'msgs out/s', 'commands/s', 'x raw zmq', 'CPU %', 'p50 ms', 'p99 ms', 'seconds'],
+  results.map((r) => [
+    r.role,
+    r.messagesPerSecond,
+    r.messagesOutPerSecond,
+    r.commandsPerSecond,
+    r.ratioToRawZmq,
+    r.cpuPercent,
+    r.p50Ms?.toFixed(2) ?? null,
+    r.p99Ms?.toFixed(2) ?? null,
+    r.seconds,
+  ]),
 );
-for (const r of results) {
-  console.log(
-    row(
-      [
-        r.role,
-        r.messagesPerSecond,
-        r.messagesOutPerSecond,
-        r.commandsPerSecond,
-        r.ratioToRawZmq,
-        r.cpuPercent,
-        r.p50Ms?.toFixed(2) ?? null,
-        r.p99Ms?.toFixed(2) ?? null,
-        r.seconds,
-      ],
-      widths,
-    ),
-  );
-}
 if (sweepResults.length > 0) {
   console.log('\nBATCH_SIZE sweep');
-  console.log(row(['role', 'batch', 'commands/s', 'msgs/s', 'p50 ms', 'p99 ms'], [13, 6, 12, 10, 8, 8]));
-  for (const r of sweepResults)
-    console.log(
-      row(
-        [
-          r.role,
-          r.batchSize,
-          r.commandsPerSecond,
-          r.messagesPerSecond,
-          r.p50Ms?.toFixed(2) ?? null,
-          r.p99Ms?.toFixed(2) ?? null,
-        ],
-        [13, 6, 12, 10, 8, 8],
-      ),
-    );
+  printTable(
+    ['role', 'batch', 'commands/s', 'msgs/s', 'p50 ms', 'p99 ms'],
+    sweepResults.map((r) => [
+      r.role,
+      r.batchSize,
+      r.commandsPerSecond,
+      r.messagesPerSecond,
+      r.p50Ms?.toFixed(2) ?? null,
+      r.p99Ms?.toFixed(2) ?? null,
+    ]),
+  );
 }
-console.log(`\ncapacity written to ${capacityFile}\n\n${JSON.stringify(report, null, 2)}`);
-
-saveBenchReport(report);
+console.log(`\ncapacity written to ${capacityFile}`);
+publishBenchReport(report);

@@ -8,16 +8,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
-import { measureRawZmq } from '@paxos/transport-zmq';
-import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
+import {
+  BENCH_SHORT,
+  benchList,
+  benchReport,
+  benchSetting,
+  printTable,
+  publishBenchReport,
+} from '../../../scripts/bench-report.ts';
+import { measureRawZmqBaseline, ratioToRaw } from './bench-baseline.ts';
 import { LocalCluster } from './cluster.ts';
 
-const SHORT = process.env.BENCH_SHORT === '1';
-const seconds = Number(process.env.BENCH_SECONDS ?? (SHORT ? 2 : 10));
-const levels = (process.env.BENCH_CLIENTS ?? (SHORT ? '1,16' : '1,16,128')).split(',').map(Number);
-const batchSize = Number(process.env.BATCH_SIZE ?? 40);
+const seconds = benchSetting('BENCH_SECONDS', BENCH_SHORT ? 2 : 10);
+const levels = benchList('BENCH_CLIENTS', BENCH_SHORT ? [1, 16] : [1, 16, 128]);
+const batchSize = benchSetting('BATCH_SIZE', 40);
 
-const raw = await measureRawZmq({ pattern: 'dealer-router', messages: SHORT ? 20_000 : 200_000, size: 100 });
+const raw = await measureRawZmqBaseline();
 // Logs and acceptor data of this run only: removed when the benchmark ends.
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'paxos-bench-e2e-'));
 const cluster = new LocalCluster(
@@ -26,7 +32,7 @@ const cluster = new LocalCluster(
     batchSize,
     logLevel: 'warn',
     keyPrefix: `bench${Date.now().toString(36)}-`,
-    basePort: Number(process.env.BASE_PORT ?? 23000),
+    basePort: benchSetting('BASE_PORT', 23000, 1024),
   },
   workDir,
 );
@@ -50,7 +56,7 @@ try {
       p99Ms: s.p99Ms,
       acknowledged: s.acknowledged,
       seconds: s.seconds,
-      ratioToRawZmq: Number((s.throughput / raw.messagesPerSecond).toFixed(3)),
+      ratioToRawZmq: ratioToRaw(s.throughput, raw),
     });
   }
 } finally {
@@ -58,33 +64,19 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const report = {
-  benchmark: 'e2e',
-  date: new Date().toISOString(),
-  short: SHORT,
-  machine: benchMachine(),
-  batchSize,
-  rawZmq: {
-    pattern: 'dealer-router',
-    messageBytes: 100,
-    messagesPerSecond: Math.round(raw.messagesPerSecond),
-  },
-  results,
-};
+const report = benchReport('e2e', { batchSize, rawZmq: raw, results });
 console.log(
   `\nLocal cluster (f=1, ${cluster.processes.length} role processes, BATCH_SIZE=${batchSize}) vs raw ZeroMQ\n`,
 );
-console.log(
-  `${'clients'.padStart(7)} ${'commands/s'.padStart(11)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'x raw zmq'.padStart(10)}`,
+printTable(
+  ['clients', 'commands/s', 'p50 ms', 'p99 ms', 'x raw zmq'],
+  results.map((r) => [
+    String(r.clients),
+    r.commandsPerSecond,
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.ratioToRawZmq.toFixed(3),
+  ]),
 );
-for (const r of results) {
-  console.log(
-    `${String(r.clients).padStart(7)} ${r.commandsPerSecond.toLocaleString('en-US').padStart(11)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${r.ratioToRawZmq.toFixed(3).padStart(10)}`,
-  );
-}
-console.log(
-  `raw ZeroMQ DEALER→ROUTER: ${report.rawZmq.messagesPerSecond.toLocaleString('en-US')} messages/s`,
-);
-console.log(`\n${JSON.stringify(report, null, 2)}`);
-
-saveBenchReport(report);
+console.log(`raw ZeroMQ DEALER→ROUTER: ${raw.messagesPerSecond.toLocaleString('en-US')} messages/s`);
+publishBenchReport(report);

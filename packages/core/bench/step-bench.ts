@@ -3,7 +3,7 @@
  * rate. Prints a table and a JSON document; asserts nothing (figures on shared machines are noisy).
  * BENCH_SHORT=1 runs a tiny version that only checks the benchmark works.
  */
-import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
+import { BENCH_SHORT, benchReport, printTable, publishBenchReport } from '../../../scripts/bench-report.ts';
 import {
   Acceptor,
   type Address,
@@ -23,8 +23,7 @@ import {
   Unbatcher,
 } from '../src/index.ts';
 
-const SHORT = process.env.BENCH_SHORT === '1';
-const SECONDS = SHORT ? 0.05 : 1.5;
+const SECONDS = BENCH_SHORT ? 0.05 : 1.5;
 const BATCH = 40;
 
 interface Result {
@@ -215,22 +214,17 @@ for (const [name, envelope] of [
   );
 }
 
-const report = {
-  benchmark: 'core-step',
-  date: new Date().toISOString(),
-  short: SHORT,
-  machine: benchMachine(),
+const report = benchReport('core-step', {
   results: results.map((r) => ({
     ...r,
     seconds: Number(r.seconds.toFixed(3)),
     perSecond: Math.round(r.perSecond),
   })),
-};
+});
 
 console.log('\n@paxos/core step benchmark\n');
-console.log(`${'benchmark'.padEnd(42)} ${'rate'.padStart(14)}`);
-for (const r of report.results)
-  console.log(`${r.name.padEnd(42)} ${r.perSecond.toLocaleString('en-US').padStart(14)} ${r.unit}/s`);
-console.log(`\n${JSON.stringify(report, null, 2)}`);
-
-saveBenchReport(report);
+printTable(
+  ['benchmark', 'rate', ''],
+  report.results.map((r) => [r.name, r.perSecond, `${r.unit}/s`]),
+);
+publishBenchReport(report);

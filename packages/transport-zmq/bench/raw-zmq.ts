@@ -4,14 +4,13 @@
  * to the other, identity decoder). Prints a table and a JSON document; asserts nothing (figures
  * on shared machines are noisy). BENCH_SHORT=1 runs a tiny version that only checks it works.
  */
-import { benchMachine, saveBenchReport } from '../../../scripts/bench-report.ts';
+import { BENCH_SHORT, benchReport, printTable, publishBenchReport } from '../../../scripts/bench-report.ts';
 import { measureRawZmq } from '../src/raw.ts';
 import { ZmqTransport } from '../src/transport.ts';
 
-const SHORT = process.env.BENCH_SHORT === '1';
-const MESSAGES = SHORT ? 2_000 : 200_000;
+const MESSAGES = BENCH_SHORT ? 2_000 : 200_000;
 const SIZE = 100;
-const RUNS = SHORT ? 1 : 3;
+const RUNS = BENCH_SHORT ? 1 : 3;
 
 interface Result {
   name: string;
@@ -97,22 +96,8 @@ results.push(
 results.push(await best(`ZmqTransport send→onMessage ${SIZE} B`, () => measureTransport(MESSAGES)));
 
 console.log('');
-console.log(
-  `${'benchmark'.padEnd(40)} ${'messages/s'.padStart(12)} ${'messages'.padStart(10)} ${'seconds'.padStart(8)}`,
+printTable(
+  ['benchmark', 'messages/s', 'messages', 'seconds'],
+  results.map((r) => [r.name, Math.round(r.perSecond), String(r.operations), r.seconds.toFixed(3)]),
 );
-for (const r of results) {
-  console.log(
-    `${r.name.padEnd(40)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(12)} ${String(r.operations).padStart(10)} ${r.seconds.toFixed(3).padStart(8)}`,
-  );
-}
-const report = {
-  benchmark: 'raw-zmq',
-  date: new Date().toISOString(),
-  short: SHORT,
-  machine: benchMachine(),
-  results,
-};
-console.log('');
-console.log(JSON.stringify(report, null, 2));
-
-saveBenchReport(report);
+publishBenchReport(benchReport('raw-zmq', { results }));
