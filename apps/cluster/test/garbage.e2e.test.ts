@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { encodeEnvelope } from '@paxos/core';
+import { encodeEnvelope, UNSTAMPED } from '@paxos/core';
 import { sumSamples } from '@paxos/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Push } from 'zeromq';
@@ -22,7 +22,7 @@ describe('bad frames', () => {
   it('garbage, truncated, multipart and oversized frames on every port are counted and dropped; the cluster keeps serving', async () => {
     const valid = encodeEnvelope({
       from: 'tcp://127.0.0.1:1',
-      message: { type: 'Phase1a', ballot: { round: 1, proposerId: 1 }, fromSlot: 0 },
+      message: { type: 'Phase1a', ballot: { round: 1, proposerId: 1 }, fromSlot: 0, config: UNSTAMPED },
     });
     const frames: (Uint8Array | Uint8Array[])[] = [
       randomBytes(64),

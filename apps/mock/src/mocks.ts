@@ -10,6 +10,7 @@ import {
   type Address,
   type Ballot,
   type Command,
+  type ConfigStamp,
   type Effect,
   Effects,
   type Members,
@@ -18,6 +19,11 @@ import {
   type RoleEvent,
   type Value,
 } from '@paxos/core';
+
+/** The configuration a mock leader stamps: its groups in order, under a fixed id per group list. */
+function mockStamp(groups: readonly number[]): ConfigStamp {
+  return { id: 0x6d6f636b + groups.reduce((sum, g) => sum * 31 + g + 1, 0), groups };
+}
 
 export interface MockCounters {
   /** Messages this mock sent into the role under test. */
@@ -228,7 +234,7 @@ export class MockProposer extends Mock {
     // The leader tells batchers to send here, as a real leader's heartbeat does.
     if (this.o.leader === false) return;
     for (const batcher of this.members.batchers) {
-      fx.send(batcher, { type: 'LeaderInfo', leader: this.address, ballot: MOCK_BALLOT });
+      fx.send(batcher, { type: 'LeaderInfo', leader: this.address, ballot: MOCK_BALLOT, backoffMs: 0 });
     }
   }
 }
@@ -241,6 +247,7 @@ export class MockLeader extends Mock {
     this.window.expire(now, LOST_AFTER_MS);
     const groups = [...this.members.acceptorGroups.entries()].sort((a, b) => a[0] - b[0]);
     if (groups.length === 0) return;
+    const config = mockStamp(groups.map(([groupId]) => groupId));
     while (this.window.free > 0) {
       const proxy = this.next(this.members.proxyLeaders);
       if (proxy === undefined) return;
@@ -248,7 +255,16 @@ export class MockLeader extends Mock {
       const [groupId, acceptors] = groups[slot % groups.length] as [number, readonly Address[]];
       const value = this.batchFor(slot);
       this.window.open(slot, now);
-      fx.send(proxy, { type: 'Phase2a', slot, ballot: MOCK_BALLOT, value, watermark: 0, groupId, acceptors });
+      fx.send(proxy, {
+        type: 'Phase2a',
+        slot,
+        ballot: MOCK_BALLOT,
+        value,
+        watermark: 0,
+        groupId,
+        acceptors,
+        config,
+      });
       this.o.counters.sent(1);
     }
   }
@@ -309,22 +325,26 @@ export class MockProxyToAcceptor extends Mock {
 
   protected override pump(fx: Effects, now: number): void {
     this.window.expire(now, LOST_AFTER_MS);
-    const acceptors = [...this.members.acceptorGroups.values()].flat();
+    // Each acceptor is told its group owns every slot, so every acceptor under test votes on each.
+    const acceptors = [...this.members.acceptorGroups].flatMap(([groupId, members]) =>
+      members.map((acceptor) => ({ acceptor, groupId, config: mockStamp([groupId]) })),
+    );
     if (acceptors.length === 0) return;
     while (this.window.free > 0) {
       const slot = this.nextSlot++;
       this.window.open(slot, now, acceptors.length);
       const value = this.batchFor(slot);
       // Every acceptor under test votes on every slot: the acceptors' own capacity.
-      for (const acceptor of acceptors) {
+      for (const { acceptor, groupId, config } of acceptors) {
         fx.send(acceptor, {
           type: 'Phase2a',
           slot,
           ballot: MOCK_BALLOT,
           value,
           watermark: Math.max(0, slot - this.o.window),
-          groupId: 0,
+          groupId,
           acceptors: [],
+          config,
         });
       }
       this.o.counters.sent(acceptors.length);
@@ -364,7 +384,18 @@ export class MockAcceptor extends Mock {
     const groupId = this.o.groupId ?? 0;
     const acceptorId = this.o.acceptorId ?? 0;
     if (m.type === 'Phase1a') {
-      fx.send(from, { type: 'Phase1b', ballot: m.ballot, groupId, acceptorId, watermark: 0, accepted: [] });
+      fx.send(from, {
+        type: 'Phase1b',
+        ballot: m.ballot,
+        groupId,
+        acceptorId,
+        watermark: 0,
+        accepted: [],
+        fromSlot: m.fromSlot,
+        nextSlot: 0,
+        more: false,
+        acceptedEnd: 0,
+      });
     } else if (m.type === 'Phase2a') {
       this.o.counters.received(1);
       fx.send(from, { type: 'Phase2b', slot: m.slot, ballot: m.ballot, groupId, acceptorId });

@@ -111,7 +111,16 @@ describe('output mocks answer where the real neighbour would', () => {
       mock.step(0, {
         type: 'message',
         from: 'leader',
-        message: { type: 'Phase2a', slot: 4, ballot, value, watermark: 0, groupId: 0, acceptors: [] },
+        message: {
+          type: 'Phase2a',
+          slot: 4,
+          ballot,
+          value,
+          watermark: 0,
+          groupId: 0,
+          acceptors: [],
+          config: { id: 1, groups: [0] },
+        },
       }),
     );
     expect(out).toEqual([
@@ -125,7 +134,11 @@ describe('output mocks answer where the real neighbour would', () => {
     const { o } = options({ groupId: 2, acceptorId: 1 });
     const mock = createMock('acceptor', o);
     const [p1b] = sends(
-      mock.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot, fromSlot: 0 } }),
+      mock.step(0, {
+        type: 'message',
+        from: 'p',
+        message: { type: 'Phase1a', ballot, fromSlot: 0, config: { id: 1, groups: [2] } },
+      }),
     );
     expect(p1b?.message).toEqual({
       type: 'Phase1b',
@@ -134,6 +147,10 @@ describe('output mocks answer where the real neighbour would', () => {
       acceptorId: 1,
       watermark: 0,
       accepted: [],
+      fromSlot: 0,
+      nextSlot: 0,
+      more: false,
+      acceptedEnd: 0,
     });
   });
 });

@@ -12,6 +12,7 @@ import {
   Client,
   type Command,
   type Configuration,
+  configStamp,
   decodeEnvelope,
   type Effect,
   type Envelope,
@@ -81,6 +82,7 @@ const results: Result[] = [];
         watermark: i,
         groupId: 0,
         acceptors: [],
+        config: { id: 1, groups: [0] },
       }),
     ),
   );
@@ -99,6 +101,7 @@ const results: Result[] = [];
         watermark: 0,
         groupId: 0,
         acceptors: group,
+        config: configStamp(config),
       });
       deliver(proxy, group[0] as Address, { type: 'Phase2b', slot: i, ballot, groupId: 0, acceptorId: 0 });
       deliver(proxy, group[1] as Address, { type: 'Phase2b', slot: i, ballot, groupId: 0, acceptorId: 1 });
@@ -125,6 +128,10 @@ const results: Result[] = [];
         acceptorId,
         watermark: 0,
         accepted: [],
+        fromSlot: 0,
+        nextSlot: 0,
+        more: false,
+        acceptedEnd: 0,
       });
     }
   }
@@ -202,6 +209,7 @@ for (const [name, envelope] of [
         watermark: 123000,
         groupId: 1,
         acceptors: [],
+        config: configStamp(config),
       },
     },
   ],

@@ -1,4 +1,4 @@
-import type { Address } from './messages.ts';
+import type { Address, ConfigStamp } from './messages.ts';
 
 /** One acceptor group: 2f+1 acceptors; `acceptors[i]` has acceptor id `i`. */
 export interface AcceptorGroup {
@@ -48,4 +48,36 @@ export function validateConfiguration(config: Configuration): void {
       );
     }
   }
+}
+
+/**
+ * A digest of what decides safety in a configuration: f (the quorum size) and the group order
+ * (the slot → group mapping). Two proposers with equal ids agree on both; acceptors compare ids,
+ * never the groups' member addresses, so an acceptor that moves keeps the id. Never 0 (0 marks an
+ * unstamped message).
+ */
+export function configurationId(config: Configuration): number {
+  const text = `f=${config.f};groups=${config.groups.map((g) => g.groupId).join(',')}`;
+  // FNV-1a, 32 bits: stable across processes and versions, no dependency.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash === 0 ? 1 : hash;
+}
+
+/** The stamp phase-1a and phase-2a messages of `config` carry. */
+export function configStamp(config: Configuration): ConfigStamp {
+  return { id: configurationId(config), groups: config.groups.map((g) => g.groupId) };
+}
+
+/** The group that owns `slot` under a stamp, or undefined for an unstamped message. */
+export function groupIdForSlot(stamp: ConfigStamp, slot: number): number | undefined {
+  return stamp.groups.length === 0 ? undefined : stamp.groups[slot % stamp.groups.length];
+}
+
+/** A one-line description of a configuration, for logs and refusal messages. */
+export function describeConfiguration(config: Configuration): string {
+  return `f=${config.f}, groups [${config.groups.map((g) => g.groupId).join(', ')}] (id ${configurationId(config)})`;
 }

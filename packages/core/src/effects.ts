@@ -40,7 +40,11 @@ export type MetricName =
   | 'inflight_slots'
   | 'client_latency_ms'
   | 'phase2_latency_ms'
-  | 'leader_elections';
+  | 'leader_elections'
+  | 'leader_step_downs'
+  | 'rejected_messages'
+  | 'batches_refused'
+  | 'proxy_leaders_suspected';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =

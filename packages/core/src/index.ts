@@ -2,6 +2,7 @@ export * from './ballot.ts';
 export * from './codec/index.ts';
 export * from './configuration.ts';
 export * from './effects.ts';
+export * from './membership.ts';
 export * from './messages.ts';
 export * from './roles/acceptor.ts';
 export * from './roles/batcher.ts';

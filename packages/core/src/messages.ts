@@ -51,21 +51,44 @@ export interface ClientBatch {
   readonly forwarded: boolean;
 }
 
-/** proposer → batcher: who leads, so batches go straight there. */
+/**
+ * proposer → batcher: who leads, so batches go straight there. A leader whose queue is full sets
+ * `backoffMs`: the batcher holds its batches that long instead of sending them to be dropped.
+ */
 export interface LeaderInfo {
   readonly type: 'LeaderInfo';
   readonly leader: Address;
   readonly ballot: Ballot;
+  readonly backoffMs: number;
 }
 
-/** proposer → acceptor: promise not to accept below `ballot`; report accepted slots ≥ `fromSlot`. */
+/**
+ * Which configuration a phase-1a or phase-2a belongs to: its id (a digest of f and the group
+ * order, see `configurationId`) and the group ids in slot order, so an acceptor can refuse a slot
+ * its group does not own and a leader whose configuration differs from the one it first served.
+ */
+export interface ConfigStamp {
+  readonly id: number;
+  readonly groups: readonly number[];
+}
+
+/**
+ * proposer → acceptor: promise not to accept below `ballot`; report accepted slots ≥ `fromSlot`.
+ * A leader that already holds the promise sends it again to fetch the next page of phase 1.
+ */
 export interface Phase1a {
   readonly type: 'Phase1a';
   readonly ballot: Ballot;
   readonly fromSlot: number;
+  readonly config: ConfigStamp;
 }
 
-/** acceptor → proposer */
+/**
+ * acceptor → proposer: the promise and one page of accepted slots, in slot order, from
+ * `fromSlot`. Pages stay far below the frame limit however long the unchosen tail is: when
+ * `more` is set, slots from `nextSlot` on are in later pages (the leader asks with another
+ * Phase1a from `nextSlot`); without it the page holds every accepted slot ≥ `fromSlot`.
+ */
 export interface Phase1b {
   readonly type: 'Phase1b';
   readonly ballot: Ballot;
@@ -74,6 +97,13 @@ export interface Phase1b {
   /** Every slot below this is chosen (as the acceptor learnt from a leader). */
   readonly watermark: number;
   readonly accepted: readonly AcceptedEntry[];
+  /** The Phase1a's `fromSlot`: the page covers slots from here. */
+  readonly fromSlot: number;
+  /** With `more`: the page covers slots below this, the next page starts here. */
+  readonly nextSlot: number;
+  readonly more: boolean;
+  /** One past the highest slot this acceptor has accepted (0 if none). */
+  readonly acceptedEnd: number;
 }
 
 /**
@@ -88,6 +118,7 @@ export interface Phase2a {
   readonly watermark: number;
   readonly groupId: number;
   readonly acceptors: readonly Address[];
+  readonly config: ConfigStamp;
 }
 
 /** acceptor → proxy leader: a vote. */
@@ -118,11 +149,17 @@ export interface Chosen {
   readonly value: Value | null;
 }
 
-/** leader → other proposers */
+/**
+ * leader → other proposers. `progress` counts the slots the leader learnt chosen in its ballot and
+ * `pending` the slots it waits for: heartbeats that keep arriving while `pending` stays above zero
+ * and `progress` stands still tell followers the leader is stuck (it may send but not hear).
+ */
 export interface Heartbeat {
   readonly type: 'Heartbeat';
   readonly ballot: Ballot;
   readonly watermark: number;
+  readonly progress: number;
+  readonly pending: number;
 }
 
 export type Message =
@@ -147,3 +184,6 @@ export interface Envelope {
 }
 
 export const NOOP: Value = Object.freeze({ kind: 'noop' });
+
+/** The stamp of no configuration: what a frame or log record without one decodes to. */
+export const UNSTAMPED: ConfigStamp = Object.freeze({ id: 0, groups: Object.freeze([]) });

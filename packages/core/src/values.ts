@@ -19,3 +19,14 @@ export function valuesEqual(a: Value, b: Value): boolean {
   }
   return true;
 }
+
+/**
+ * Roughly the bytes a value takes in a frame (payloads, client ids and per-field overhead), so
+ * phase-1 pages can stay far below the frame limit without encoding anything twice.
+ */
+export function valueSizeEstimate(value: Value): number {
+  if (value.kind === 'noop') return 4;
+  let bytes = 4;
+  for (const c of value.commands) bytes += c.payload.length + c.clientId.length + 16;
+  return bytes;
+}

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { Acceptor, type Ballot, NOOP, type Value } from '../src/index.ts';
+import {
+  Acceptor,
+  type Ballot,
+  type ConfigStamp,
+  NOOP,
+  type Phase1b,
+  UNSTAMPED,
+  type Value,
+} from '../src/index.ts';
 import { deliver, sends, sendsOf } from './helpers.ts';
 
 const b = (round: number, proposerId: number): Ballot => ({ round, proposerId });
@@ -7,15 +15,20 @@ const value: Value = {
   kind: 'batch',
   commands: [{ clientId: 'c', requestId: 1, payload: new Uint8Array([124]) }],
 };
-const phase2a = (slot: number, ballot: Ballot, v: Value = value, watermark = 0) =>
-  ({ type: 'Phase2a', slot, ballot, value: v, watermark, groupId: 0, acceptors: [] }) as const;
+/** One group owns every slot, so any slot is the acceptor's to accept. */
+const solo: ConfigStamp = { id: 7, groups: [0] };
+const solo1: ConfigStamp = { id: 8, groups: [1] };
+const phase2a = (slot: number, ballot: Ballot, v: Value = value, watermark = 0, config = solo) =>
+  ({ type: 'Phase2a', slot, ballot, value: v, watermark, groupId: 0, acceptors: [], config }) as const;
+const phase1a = (ballot: Ballot, fromSlot: number, config = solo) =>
+  ({ type: 'Phase1a', ballot, fromSlot, config }) as const;
 
 describe('Acceptor', () => {
   it('promises a higher ballot in phase 1 and reports what it accepted at or above the asked slot', () => {
     const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 1 });
     deliver(a, 'proxy', phase2a(3, b(1, 1)));
     deliver(a, 'proxy', phase2a(7, b(1, 1), NOOP));
-    const [reply] = sendsOf(deliver(a, 'p2', { type: 'Phase1a', ballot: b(2, 2), fromSlot: 4 }), 'Phase1b');
+    const [reply] = sendsOf(deliver(a, 'p2', phase1a(b(2, 2), 4)), 'Phase1b');
     expect(reply?.to).toBe('p2');
     expect(reply?.message).toMatchObject({ ballot: b(2, 2), groupId: 0, acceptorId: 1, watermark: 0 });
     expect(reply?.message.accepted.map((e) => e.slot)).toEqual([7]);
@@ -24,8 +37,8 @@ describe('Acceptor', () => {
 
   it('nacks phase 1 and phase 2 below its promise, naming the promised ballot', () => {
     const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
-    deliver(a, 'p2', { type: 'Phase1a', ballot: b(5, 2), fromSlot: 0 });
-    const [nack1] = sends(deliver(a, 'p1', { type: 'Phase1a', ballot: b(5, 1), fromSlot: 0 }));
+    deliver(a, 'p2', phase1a(b(5, 2), 0));
+    const [nack1] = sends(deliver(a, 'p1', phase1a(b(5, 1), 0)));
     expect(nack1?.message).toEqual({ type: 'Nack', slot: -1, ballot: b(5, 1), promised: b(5, 2) });
     const [nack2] = sends(deliver(a, 'proxy', phase2a(9, b(4, 9))));
     expect(nack2?.message).toEqual({ type: 'Nack', slot: 9, ballot: b(4, 9), promised: b(5, 2) });
@@ -34,10 +47,10 @@ describe('Acceptor', () => {
 
   it('accepts at or above its promise, votes, overwrites with a higher ballot and is idempotent', () => {
     const a = new Acceptor({ address: 'a', groupId: 1, acceptorId: 2 });
-    const [vote] = sends(deliver(a, 'proxy', phase2a(4, b(1, 1))));
+    const [vote] = sends(deliver(a, 'proxy', phase2a(4, b(1, 1), value, 0, solo1)));
     expect(vote?.message).toEqual({ type: 'Phase2b', slot: 4, ballot: b(1, 1), groupId: 1, acceptorId: 2 });
-    expect(sends(deliver(a, 'proxy', phase2a(4, b(1, 1))))).toHaveLength(1);
-    deliver(a, 'proxy', phase2a(4, b(3, 1), NOOP));
+    expect(sends(deliver(a, 'proxy', phase2a(4, b(1, 1), value, 0, solo1)))).toHaveLength(1);
+    deliver(a, 'proxy', phase2a(4, b(3, 1), NOOP, 0, solo1));
     expect(a.accepted(4)).toEqual({ slot: 4, ballot: b(3, 1), value: NOOP });
     expect(a.promised).toEqual(b(3, 1));
   });
@@ -48,7 +61,7 @@ describe('Acceptor', () => {
     deliver(a, 'proxy', phase2a(2, b(1, 1), value, 2));
     deliver(a, 'proxy', phase2a(1, b(1, 1), value, 1));
     expect(a.watermark).toBe(2);
-    const [reply] = sendsOf(deliver(a, 'p', { type: 'Phase1a', ballot: b(2, 1), fromSlot: 0 }), 'Phase1b');
+    const [reply] = sendsOf(deliver(a, 'p', phase1a(b(2, 1), 0)), 'Phase1b');
     expect(reply?.message.watermark).toBe(2);
     expect(reply?.message.accepted.map((e) => e.slot)).toEqual([2]);
   });
@@ -62,5 +75,72 @@ describe('Acceptor', () => {
     expect(a.accepted(10)).toBeUndefined();
     // A late phase-2a below the watermark is still answered (its value is the chosen one).
     expect(sendsOf(deliver(a, 'proxy', phase2a(3, b(1, 1))), 'Phase2b')).toHaveLength(1);
+  });
+
+  it('pages phase 1: slot order, at most a page of entries, the next page from nextSlot', () => {
+    const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0, phase1PageEntries: 2 });
+    for (const slot of [9, 3, 5, 7, 1]) deliver(a, 'proxy', phase2a(slot, b(1, 1)));
+    const page = (from: number): Phase1b => {
+      const [reply] = sendsOf(deliver(a, 'p', phase1a(b(2, 1), from)), 'Phase1b');
+      if (reply === undefined) throw new Error('no phase-1b');
+      return reply.message;
+    };
+    const first = page(0);
+    expect(first.accepted.map((e) => e.slot)).toEqual([1, 3]);
+    expect(first).toMatchObject({ fromSlot: 0, more: true, nextSlot: 5, acceptedEnd: 10 });
+    const second = page(first.nextSlot);
+    expect(second.accepted.map((e) => e.slot)).toEqual([5, 7]);
+    expect(second).toMatchObject({ fromSlot: 5, more: true, nextSlot: 9 });
+    const last = page(second.nextSlot);
+    expect(last.accepted.map((e) => e.slot)).toEqual([9]);
+    expect(last.more).toBe(false);
+  });
+
+  it('keeps a page far below the frame limit however large the accepted values are', () => {
+    const big: Value = {
+      kind: 'batch',
+      commands: [{ clientId: 'c', requestId: 1, payload: new Uint8Array(300_000) }],
+    };
+    const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+    for (let slot = 0; slot < 100; slot++) deliver(a, 'proxy', phase2a(slot, b(1, 1), big));
+    const [reply] = sendsOf(deliver(a, 'p', phase1a(b(2, 1), 0)), 'Phase1b');
+    expect(reply?.message.more).toBe(true);
+    expect(reply?.message.accepted.length).toBeLessThanOrEqual(4);
+    expect(reply?.message.accepted.length).toBeGreaterThan(0);
+  });
+
+  it('pins the first configuration it serves and refuses another (no promise, no vote)', () => {
+    const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+    deliver(a, 'p1', phase1a(b(1, 1), 0));
+    expect(a.config).toEqual(solo);
+    const other: ConfigStamp = { id: 99, groups: [0] };
+    const refused = deliver(a, 'p2', phase1a(b(5, 2), 0, other));
+    expect(sends(refused)).toEqual([]);
+    expect(refused).toContainEqual({ kind: 'metric', name: 'rejected_messages', op: 'inc', value: 1 });
+    expect(a.promised).toEqual(b(1, 1));
+    expect(sends(deliver(a, 'proxy', phase2a(3, b(5, 2), value, 0, other)))).toEqual([]);
+    expect(a.accepted(3)).toBeUndefined();
+    // An unstamped message (a peer from before configurations were stamped) is refused too.
+    expect(sends(deliver(a, 'p2', phase1a(b(6, 2), 0, UNSTAMPED)))).toEqual([]);
+  });
+
+  it('refuses a slot its group does not own, whoever sends it', () => {
+    const two: ConfigStamp = { id: 5, groups: [0, 1] };
+    const a = new Acceptor({ address: 'a', groupId: 1, acceptorId: 0 });
+    expect(sendsOf(deliver(a, 'proxy', phase2a(3, b(1, 1), value, 0, two)), 'Phase2b')).toHaveLength(1);
+    const refused = deliver(a, 'proxy', phase2a(4, b(1, 1), value, 0, two));
+    expect(sends(refused)).toEqual([]);
+    expect(a.accepted(4)).toBeUndefined();
+  });
+
+  it('recovers its pinned configuration with its state', () => {
+    const a = new Acceptor({
+      address: 'a',
+      groupId: 0,
+      acceptorId: 0,
+      recovered: { promised: b(3, 1), watermark: 0, accepted: [], config: solo },
+    });
+    expect(sends(deliver(a, 'p', phase1a(b(4, 1), 0, { id: 1234, groups: [0] })))).toEqual([]);
+    expect(sendsOf(deliver(a, 'p', phase1a(b(4, 1), 0)), 'Phase1b')).toHaveLength(1);
   });
 });

@@ -11,8 +11,8 @@ import {
   MAX_FRAME_BYTES,
 } from '../src/codec/index.ts';
 import { paxosSchema } from '../src/codec/schema.generated.ts';
-import type { Ballot, Command, Envelope, Message, Value } from '../src/messages.ts';
-import { NOOP } from '../src/messages.ts';
+import type { Ballot, Command, ConfigStamp, Envelope, Message, Value } from '../src/messages.ts';
+import { NOOP, UNSTAMPED } from '../src/messages.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -102,9 +102,34 @@ const examples: Array<[string, Envelope]> = [
   ],
   [
     'LeaderInfo',
-    { from: 'p-1', message: { type: 'LeaderInfo', leader: 'tcp://10.0.0.1:7000', ballot: b(3, 1) } },
+    {
+      from: 'p-1',
+      message: { type: 'LeaderInfo', leader: 'tcp://10.0.0.1:7000', ballot: b(3, 1), backoffMs: 0 },
+    },
   ],
-  ['Phase1a', { from: 'p-1', message: { type: 'Phase1a', ballot: b(0xffffffff, 0xffffffff), fromSlot: 0 } }],
+  [
+    'LeaderInfo (back off)',
+    {
+      from: 'p-1',
+      message: { type: 'LeaderInfo', leader: 'p-1', ballot: b(3, 1), backoffMs: 0xffffffff },
+    },
+  ],
+  [
+    'Phase1a',
+    {
+      from: 'p-1',
+      message: {
+        type: 'Phase1a',
+        ballot: b(0xffffffff, 0xffffffff),
+        fromSlot: 0,
+        config: { id: 0xffffffff, groups: [0, 7, 0xffffffff] },
+      },
+    },
+  ],
+  [
+    'Phase1a (unstamped)',
+    { from: 'p-1', message: { type: 'Phase1a', ballot: b(1, 1), fromSlot: MAX_SAFE, config: UNSTAMPED } },
+  ],
   [
     'Phase1b',
     {
@@ -120,6 +145,10 @@ const examples: Array<[string, Envelope]> = [
           { slot: 2 ** 40 + 1, ballot: b(3, 0), value: batch(cmd('x', 1, ALL_BYTES)) },
           { slot: MAX_SAFE, ballot: b(0, 0), value: batch() },
         ],
+        fromSlot: 2 ** 40,
+        nextSlot: MAX_SAFE,
+        more: true,
+        acceptedEnd: MAX_SAFE,
       },
     },
   ],
@@ -127,7 +156,18 @@ const examples: Array<[string, Envelope]> = [
     'Phase1b (nothing accepted)',
     {
       from: 'a',
-      message: { type: 'Phase1b', ballot: b(0, 0), groupId: 0, acceptorId: 0, watermark: 0, accepted: [] },
+      message: {
+        type: 'Phase1b',
+        ballot: b(0, 0),
+        groupId: 0,
+        acceptorId: 0,
+        watermark: 0,
+        accepted: [],
+        fromSlot: 0,
+        nextSlot: 0,
+        more: false,
+        acceptedEnd: 0,
+      },
     },
   ],
   [
@@ -142,6 +182,7 @@ const examples: Array<[string, Envelope]> = [
         watermark: MAX_SAFE - 10,
         groupId: 0xffffffff,
         acceptors: ['a-0-0', 'a-0-1', 'tcp://h:1'],
+        config: { id: 1, groups: [0xffffffff, 0] },
       },
     },
   ],
@@ -157,6 +198,7 @@ const examples: Array<[string, Envelope]> = [
         watermark: 0,
         groupId: 0,
         acceptors: [],
+        config: UNSTAMPED,
       },
     },
   ],
@@ -191,7 +233,19 @@ const examples: Array<[string, Envelope]> = [
     'Chosen (null value)',
     { from: 'proxy-0', message: { type: 'Chosen', slot: MAX_SAFE, ballot: b(2, 1), value: null } },
   ],
-  ['Heartbeat', { from: 'leader', message: { type: 'Heartbeat', ballot: b(8, 3), watermark: MAX_SAFE } }],
+  [
+    'Heartbeat',
+    {
+      from: 'leader',
+      message: {
+        type: 'Heartbeat',
+        ballot: b(8, 3),
+        watermark: MAX_SAFE,
+        progress: MAX_SAFE,
+        pending: 0xffffffff,
+      },
+    },
+  ],
 ];
 
 describe('codec round trip', () => {
@@ -437,7 +491,7 @@ describe('decodeEnvelope on malformed input', () => {
     const res = decodeEnvelope(frame);
     expect(res.ok && res.envelope).toStrictEqual({
       from: 'a',
-      message: { type: 'Heartbeat', ballot: b(2, 0), watermark: 9 },
+      message: { type: 'Heartbeat', ballot: b(2, 0), watermark: 9, progress: 0, pending: 0 },
     });
     const back = decodeEnvelope(new Uint8Array([...hb, ...p2b]));
     expect(back.ok && back.envelope.message.type).toBe('Phase2b');
@@ -467,7 +521,10 @@ describe('encodeEnvelope on invalid input', () => {
     expect(() => encodeEnvelope({ ...p2b(1), from: '' })).toThrow(/Envelope\.from/);
     expect(() => encodeEnvelope({ ...p2b(1), from: 'a\uD800' })).toThrow(/well-formed/);
     expect(() =>
-      encodeEnvelope({ from: 'a', message: { type: 'Heartbeat', ballot: b(2 ** 32, 0), watermark: 0 } }),
+      encodeEnvelope({
+        from: 'a',
+        message: { type: 'Heartbeat', ballot: b(2 ** 32, 0), watermark: 0, progress: 0, pending: 0 },
+      }),
     ).toThrow(/Heartbeat\.ballot\.round/);
     expect(() =>
       encodeEnvelope({ from: 'a', message: { type: 'Nack', slot: -2, ballot: b(0, 0), promised: b(0, 0) } }),
@@ -519,12 +576,13 @@ const valueArb: fc.Arbitrary<Value> = fc.oneof(
   rec({ kind: fc.constant('batch' as const), commands: commandsArb }),
 );
 
+const stampArb: fc.Arbitrary<ConfigStamp> = rec({ id: u32Arb, groups: fc.array(u32Arb, { maxLength: 4 }) });
 const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('ClientRequest' as const), command: commandArb }),
   rec({ type: fc.constant('ClientReply' as const), clientId: addressArb, requestId: u64Arb, slot: u64Arb }),
   rec({ type: fc.constant('ClientBatch' as const), commands: commandsArb, forwarded: fc.boolean() }),
-  rec({ type: fc.constant('LeaderInfo' as const), leader: addressArb, ballot: ballotArb }),
-  rec({ type: fc.constant('Phase1a' as const), ballot: ballotArb, fromSlot: u64Arb }),
+  rec({ type: fc.constant('LeaderInfo' as const), leader: addressArb, ballot: ballotArb, backoffMs: u32Arb }),
+  rec({ type: fc.constant('Phase1a' as const), ballot: ballotArb, fromSlot: u64Arb, config: stampArb }),
   rec({
     type: fc.constant('Phase1b' as const),
     ballot: ballotArb,
@@ -532,6 +590,10 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     acceptorId: u32Arb,
     watermark: u64Arb,
     accepted: fc.array(rec({ slot: u64Arb, ballot: ballotArb, value: valueArb }), { maxLength: 3 }),
+    fromSlot: u64Arb,
+    nextSlot: u64Arb,
+    more: fc.boolean(),
+    acceptedEnd: u64Arb,
   }),
   rec({
     type: fc.constant('Phase2a' as const),
@@ -541,6 +603,7 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     watermark: u64Arb,
     groupId: u32Arb,
     acceptors: fc.array(addressArb, { maxLength: 3 }),
+    config: stampArb,
   }),
   rec({
     type: fc.constant('Phase2b' as const),
@@ -561,7 +624,13 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     ballot: ballotArb,
     value: fc.option(valueArb, { nil: null }),
   }),
-  rec({ type: fc.constant('Heartbeat' as const), ballot: ballotArb, watermark: u64Arb }),
+  rec({
+    type: fc.constant('Heartbeat' as const),
+    ballot: ballotArb,
+    watermark: u64Arb,
+    progress: u64Arb,
+    pending: u32Arb,
+  }),
 );
 const envelopeArb: fc.Arbitrary<Envelope> = rec({ from: addressArb, message: messageArb });
 

@@ -9,7 +9,16 @@ const value: Value = {
   commands: [{ clientId: 'c', requestId: 7, payload: new Uint8Array([1]) }],
 };
 const phase2a = (slot: number, b: Ballot = ballot) =>
-  ({ type: 'Phase2a', slot, ballot: b, value, watermark: 5, groupId: 0, acceptors }) as const;
+  ({
+    type: 'Phase2a',
+    slot,
+    ballot: b,
+    value,
+    watermark: 5,
+    groupId: 0,
+    acceptors,
+    config: { id: 3, groups: [0] },
+  }) as const;
 const vote = (slot: number, acceptorId: number, b: Ballot = ballot) =>
   ({ type: 'Phase2b', slot, ballot: b, groupId: 0, acceptorId }) as const;
 

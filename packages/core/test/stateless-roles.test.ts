@@ -23,11 +23,32 @@ describe('Batcher', () => {
       { to: 'p1', message: { type: 'ClientBatch', commands: [cmd(1), cmd(2)], forwarded: false } },
     ]);
     deliver(b, 'c0', { type: 'ClientRequest', command: cmd(3) });
-    deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot });
+    deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot, backoffMs: 0 });
     expect(sendsOf(fire(b, 'flush'), 'ClientBatch').map((s) => [s.to, s.message.commands])).toEqual([
       ['p2', [cmd(3)]],
     ]);
     expect(sends(fire(b, 'flush'))).toEqual([]);
+  });
+
+  it('holds its batches while the leader asks it to back off, then sends them in batches of batchSize', () => {
+    const b = new Batcher({
+      address: 'b',
+      members: { proposers: ['p1'] },
+      batchSize: 2,
+      batchTimeoutMs: 0,
+      maxHeldCommands: 5,
+    });
+    const held = deliver(b, 'p1', { type: 'LeaderInfo', leader: 'p1', ballot, backoffMs: 30 }, 100);
+    expect(held).toContainEqual({ kind: 'setTimer', name: 'flush', delayMs: 30 });
+    for (let i = 1; i <= 7; i++) {
+      expect(sends(deliver(b, 'c0', { type: 'ClientRequest', command: cmd(i) }, 110))).toEqual([]);
+    }
+    expect(sends(fire(b, 'flush', 120))).toEqual([]);
+    expect(b.buffered).toBe(5); // the rest dropped: their clients resend
+    const out = sendsOf(fire(b, 'flush', 130), 'ClientBatch').map((s) =>
+      s.message.commands.map((c) => c.requestId),
+    );
+    expect(out).toEqual([[1, 2], [3, 4], [5]]);
   });
 
   it('follows the leader with the highest ballot and rejects a bad batch size', () => {
@@ -37,8 +58,8 @@ describe('Batcher', () => {
       batchSize: 1,
       batchTimeoutMs: 5,
     });
-    deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot: { round: 3, proposerId: 2 } });
-    deliver(b, 'p1', { type: 'LeaderInfo', leader: 'p1', ballot: { round: 2, proposerId: 1 } });
+    deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot: { round: 3, proposerId: 2 }, backoffMs: 0 });
+    deliver(b, 'p1', { type: 'LeaderInfo', leader: 'p1', ballot: { round: 2, proposerId: 1 }, backoffMs: 0 });
     expect(b.leader).toBe('p2');
     expect(
       () => new Batcher({ address: 'b', members: { proposers: [] }, batchSize: 0, batchTimeoutMs: 1 }),

@@ -132,6 +132,37 @@ export const METRIC_DEFINITIONS = [
     help: 'Client commands per batch',
     buckets: BATCH_SIZE_BUCKETS,
   },
+  // Added with membership that survives faults (Prometheus naming: paxos_ prefix, _total counters).
+  {
+    name: 'paxos_leader_step_downs_total',
+    type: 'counter',
+    help: 'Times this leader stepped down because it heard nothing (not even its own heartbeats, or nothing about its slots)',
+  },
+  {
+    name: 'paxos_rejected_messages_total',
+    type: 'counter',
+    help: 'Phase 1/2 messages this acceptor refused: another configuration than the one it serves, or a slot its group does not own',
+  },
+  {
+    name: 'paxos_batches_refused_total',
+    type: 'counter',
+    help: 'Batches this leader refused because its queue was full (the batcher was asked to back off)',
+  },
+  {
+    name: 'paxos_proxy_leader_suspicions_total',
+    type: 'counter',
+    help: 'Times this leader began skipping a proxy leader that let a slot expire (until it answers again)',
+  },
+  {
+    name: 'paxos_directory_reregistrations_total',
+    type: 'counter',
+    help: 'Times this process registered again because the directory had lost its entry (a directory restart)',
+  },
+  {
+    name: 'paxos_member_leases_expired_total',
+    type: 'counter',
+    help: 'Peers this process stopped routing to because their directory lease stopped rising (paused, killed or cut off)',
+  },
 ] as const satisfies readonly MetricDefinition[];
 
 /** A name of a metric this package registers. */
@@ -171,6 +202,10 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   client_latency_ms: { metric: 'client_latency_seconds', scale: 0.001 },
   phase2_latency_ms: { metric: 'phase2_latency_seconds', scale: 0.001 },
   leader_elections: { metric: 'leader_elections', scale: 1 },
+  leader_step_downs: { metric: 'paxos_leader_step_downs_total', scale: 1 },
+  rejected_messages: { metric: 'paxos_rejected_messages_total', scale: 1 },
+  batches_refused: { metric: 'paxos_batches_refused_total', scale: 1 },
+  proxy_leaders_suspected: { metric: 'paxos_proxy_leader_suspicions_total', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

@@ -120,6 +120,14 @@ export class Metrics {
   dropped(n = 1): void {
     this.count('num_dropped_messages', n);
   }
+  /** `paxos_directory_reregistrations_total`: the directory had lost this process's entry. */
+  reregistered(n = 1): void {
+    this.count('paxos_directory_reregistrations_total', n);
+  }
+  /** `paxos_member_leases_expired_total`: peers dropped because their lease stopped rising. */
+  leasesExpired(n = 1): void {
+    this.count('paxos_member_leases_expired_total', n);
+  }
   /** `num_sent_mock_messages`: messages a mock component sent. */
   mockSent(n = 1): void {
     this.count('num_sent_mock_messages', n);

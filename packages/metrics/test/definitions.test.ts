@@ -61,7 +61,17 @@ describe('metric definitions', () => {
       const def = METRIC_DEFINITIONS.find((d) => d.name === name);
       expect(def?.type, name).toBe('counter');
     }
-    expect(METRIC_NAMES.some((n) => n.endsWith('_total'))).toBe(false);
+    // Only metrics added after the seed's (with the paxos_ prefix) follow Prometheus' _total naming.
+    expect(METRIC_NAMES.filter((n) => n.endsWith('_total') && !n.startsWith('paxos_'))).toEqual([]);
+  });
+
+  it('names every metric added since the seed the Prometheus way: paxos_ prefix, _total counters', () => {
+    const added = METRIC_DEFINITIONS.filter((d) => d.name.startsWith('paxos_'));
+    expect(added.length).toBeGreaterThanOrEqual(6);
+    for (const def of added) {
+      if (def.type === 'counter') expect(def.name).toMatch(/^paxos_[a-z0-9_]+_total$/);
+      else expect(def.name).not.toMatch(/_total$/);
+    }
   });
 
   it('has unique names, non-empty help strings and the extra metrics', () => {
@@ -82,7 +92,7 @@ describe('metric definitions', () => {
       phase2_latency_seconds: 'histogram',
       batch_size: 'histogram',
     });
-    expect(METRIC_NAMES).toHaveLength(22);
+    expect(METRIC_NAMES).toHaveLength(28);
   });
 
   it('uses the agreed buckets', () => {

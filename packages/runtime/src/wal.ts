@@ -15,16 +15,19 @@ import {
   type AcceptorState,
   type Ballot,
   ballotEquals,
+  type ConfigStamp,
   decodeEnvelope,
   encodeEnvelope,
   maxBallot,
   type Role,
+  UNSTAMPED,
   ZERO_BALLOT,
 } from '@paxos/core';
 
 /**
  * The acceptor's durable memory (design rule 7): an append-only log of promises and accepts,
- * each a length-prefixed protobuf envelope (a Phase1a for a promise, a Phase2a for an accept).
+ * each a length-prefixed protobuf envelope (a Phase1a for a promise, a Phase2a for an accept),
+ * each stamped with the configuration the acceptor serves, so a restart keeps that pinned too.
  * Records are written before the acceptor replies, so an acknowledged vote survives a crash of
  * the process (`fsync` also survives a crash of the machine, at a cost per record).
  */
@@ -53,11 +56,16 @@ export class AcceptorLog {
     return { log: new AcceptorLog(file, options.fsync), state, records, tornBytes };
   }
 
-  promised(ballot: Ballot): void {
-    this.append(encodeEnvelope({ from: 'wal', message: { type: 'Phase1a', ballot, fromSlot: 0 } }));
+  promised(ballot: Ballot, config: ConfigStamp | null): void {
+    this.append(
+      encodeEnvelope({
+        from: 'wal',
+        message: { type: 'Phase1a', ballot, fromSlot: 0, config: config ?? UNSTAMPED },
+      }),
+    );
   }
 
-  accepted(entry: AcceptedEntry, watermark: number): void {
+  accepted(entry: AcceptedEntry, watermark: number, config: ConfigStamp | null): void {
     this.append(
       encodeEnvelope({
         from: 'wal',
@@ -69,6 +77,7 @@ export class AcceptorLog {
           watermark,
           groupId: 0,
           acceptors: [],
+          config: config ?? UNSTAMPED,
         },
       }),
     );
@@ -94,8 +103,8 @@ export class AcceptorLog {
 const EMPTY: AcceptorState = { promised: ZERO_BALLOT, watermark: 0, accepted: [] };
 
 /**
- * Wraps an acceptor so every promise and accept reaches the log before the effects that
- * announce it (the runtime performs effects only after `step` returns).
+ * Wraps an acceptor so every promise, accept and configuration pin reaches the log before the
+ * effects that announce it (the runtime performs effects only after `step` returns).
  */
 export function durableAcceptor(acceptor: Acceptor, log: AcceptorLog): Role {
   return {
@@ -105,16 +114,20 @@ export function durableAcceptor(acceptor: Acceptor, log: AcceptorLog): Role {
       if (event.type !== 'message') return acceptor.step(now, event);
       const m = event.message;
       const before = acceptor.promised;
+      const pinnedBefore = acceptor.config;
       const effects = acceptor.step(now, event);
-      if (m.type === 'Phase1a' && !ballotEquals(acceptor.promised, before)) {
-        log.promised(acceptor.promised);
-        log.sync();
-      } else if (m.type === 'Phase2a') {
+      const pinned = acceptor.config !== pinnedBefore;
+      if (m.type === 'Phase2a') {
         const entry = acceptor.accepted(m.slot);
         if (entry !== undefined && ballotEquals(entry.ballot, m.ballot)) {
-          log.accepted(entry, acceptor.watermark);
+          log.accepted(entry, acceptor.watermark, acceptor.config);
           log.sync();
+          return effects;
         }
+      }
+      if (pinned || (m.type === 'Phase1a' && !ballotEquals(acceptor.promised, before))) {
+        log.promised(acceptor.promised, acceptor.config);
+        log.sync();
       }
       return effects;
     },
@@ -127,6 +140,7 @@ function replay(
 ): { state: AcceptorState; records: number; tornBytes: number; validBytes: number } {
   let promised: Ballot = ZERO_BALLOT;
   let watermark = 0;
+  let config: ConfigStamp | null = null;
   const accepted = new Map<number, AcceptedEntry>();
   let offset = 0;
   let records = 0;
@@ -137,7 +151,10 @@ function replay(
     if (!decoded.ok)
       throw new Error(`${file}: record ${records + 1} at byte ${offset} is corrupt: ${decoded.error.reason}`);
     const m = decoded.envelope.message;
-    if (m.type === 'Phase1a' || m.type === 'Phase2a') promised = maxBallot(promised, m.ballot);
+    if (m.type === 'Phase1a' || m.type === 'Phase2a') {
+      promised = maxBallot(promised, m.ballot);
+      if (m.config.groups.length > 0) config = m.config;
+    }
     if (m.type === 'Phase2a') {
       accepted.set(m.slot, { slot: m.slot, ballot: m.ballot, value: m.value });
       watermark = Math.max(watermark, m.watermark);
@@ -146,7 +163,7 @@ function replay(
     records++;
   }
   return {
-    state: { promised, watermark, accepted: [...accepted.values()] },
+    state: { promised, watermark, accepted: [...accepted.values()], config },
     records,
     tornBytes: bytes.length - offset,
     validBytes: offset,

@@ -20,6 +20,11 @@ const value: Value = {
   commands: [{ clientId: 'tcp://127.0.0.1:1#c', requestId: 3, payload: new Uint8Array([124, 0, 255]) }],
 };
 const b = (round: number) => ({ round, proposerId: 9 });
+const config = { id: 77, groups: [0, 1] };
+const phase1a = (round: number, stamp = config) =>
+  ({ type: 'Phase1a', ballot: b(round), fromSlot: 0, config: stamp }) as const;
+const phase2a = (slot: number, round: number, watermark: number) =>
+  ({ type: 'Phase2a', slot, ballot: b(round), value, watermark, groupId: 1, acceptors: [], config }) as const;
 
 function run(file: string, steps: (acceptor: ReturnType<typeof durableAcceptor>) => void) {
   const { log, state } = AcceptorLog.open(file, { fsync: false });
@@ -38,23 +43,24 @@ describe('acceptor log', () => {
   it('a restarted acceptor answers as its old self: promise, accepted values and watermark', () => {
     const file = tempFile();
     run(file, (a) => {
-      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(2), fromSlot: 0 } });
+      a.step(0, { type: 'message', from: 'p', message: phase1a(2) });
       a.step(0, {
         type: 'message',
         from: 'x',
-        message: { type: 'Phase2a', slot: 5, ballot: b(2), value, watermark: 4, groupId: 1, acceptors: [] },
+        message: phase2a(5, 2, 4),
       });
-      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(3), fromSlot: 0 } });
+      a.step(0, { type: 'message', from: 'p', message: phase1a(3) });
     });
     const reborn = run(file, () => {});
     expect(reborn.promised).toEqual(b(3));
     expect(reborn.watermark).toBe(4);
     expect(reborn.accepted(5)).toEqual({ slot: 5, ballot: b(2), value });
+    expect(reborn.config).toEqual(config);
     // It still refuses what it promised not to accept.
     const effects: Effect[] = reborn.step(0, {
       type: 'message',
       from: 'x',
-      message: { type: 'Phase2a', slot: 6, ballot: b(2), value, watermark: 0, groupId: 1, acceptors: [] },
+      message: phase2a(7, 2, 0),
     });
     expect(effects).toContainEqual(
       expect.objectContaining({ kind: 'send', message: expect.objectContaining({ type: 'Nack' }) }),
@@ -64,8 +70,8 @@ describe('acceptor log', () => {
   it('writes nothing for a rejected ballot, and cuts a record torn by a crash', () => {
     const file = tempFile();
     run(file, (a) => {
-      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(5), fromSlot: 0 } });
-      a.step(0, { type: 'message', from: 'p', message: { type: 'Phase1a', ballot: b(4), fromSlot: 0 } });
+      a.step(0, { type: 'message', from: 'p', message: phase1a(5) });
+      a.step(0, { type: 'message', from: 'p', message: phase1a(4) });
     });
     const size = statSync(file).size;
     appendFileSync(file, Buffer.from([200, 0, 0, 0, 1, 2]));
@@ -75,5 +81,32 @@ describe('acceptor log', () => {
     expect(tornBytes).toBe(6);
     expect(state.promised).toEqual(b(5));
     expect(readFileSync(file).length).toBe(size);
+  });
+
+  it('keeps the pinned configuration across a restart: a leader of another one is still refused', () => {
+    const file = tempFile();
+    run(file, (a) => {
+      a.step(0, { type: 'message', from: 'p', message: phase1a(2) });
+    });
+    const reborn = run(file, () => {});
+    expect(reborn.config).toEqual(config);
+    const refused = reborn.step(0, {
+      type: 'message',
+      from: 'q',
+      message: phase1a(9, { id: 78, groups: [1, 0] }),
+    });
+    expect(refused.filter((e) => e.kind === 'send')).toEqual([]);
+    expect(reborn.promised).toEqual(b(2));
+  });
+
+  it('reads a log written before configurations were stamped (no pin yet)', () => {
+    const file = tempFile();
+    const { log } = AcceptorLog.open(file, { fsync: false });
+    log.promised(b(4), null);
+    log.close();
+    const { log: again, state } = AcceptorLog.open(file, { fsync: false });
+    again.close();
+    expect(state.promised).toEqual(b(4));
+    expect(state.config).toBeNull();
   });
 });

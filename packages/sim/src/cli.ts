@@ -19,6 +19,7 @@ const program = new Command()
   .option('--seed <n>', 'seed to run (replays exactly)', integer('--seed', 0), 1)
   .option('--steps <n>', 'steps with faults injected before recovery', integer('--steps', 1), 300)
   .option('--f <n>', 'failures tolerated per acceptor group', integer('--f', 1), 1)
+  .option('--proposers <n>', 'proposers in the cluster', integer('--proposers', 1), 2)
   .option('--seeds <n>', 'sweep this many consecutive seeds starting at --seed', integer('--seeds', 1))
   .option('--wire', 'encode and decode every message with the protobuf codec')
   .option('--trace', 'print every event of the run')
@@ -28,6 +29,7 @@ const opts = program.opts<{
   seed: number;
   steps: number;
   f: number;
+  proposers: number;
   seeds?: number;
   wire?: boolean;
   trace?: boolean;
@@ -39,11 +41,12 @@ if (opts.seeds !== undefined) {
     seeds: opts.seeds,
     steps: opts.steps,
     f: opts.f,
+    proposers: opts.proposers,
     wire: opts.wire ?? false,
   });
   for (const failure of result.failures) {
     console.log(
-      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f)}`,
+      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers)}`,
     );
   }
   console.log(
@@ -55,6 +58,7 @@ if (opts.seeds !== undefined) {
     seed: opts.seed,
     steps: opts.steps,
     f: opts.f,
+    proposers: opts.proposers,
     wire: opts.wire ?? false,
     ...(opts.trace ? { trace: (line: string) => console.log(line) } : {}),
   });
@@ -63,8 +67,8 @@ if (opts.seeds !== undefined) {
     `seed ${result.seed}: ${result.ok ? 'ok' : `VIOLATION (${result.violation?.kind}) at step ${result.violation?.step}: ${result.violation?.message}`}`,
   );
   console.log(
-    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections, ${s.crashes} crashes, ${s.partitions} partitions, ${s.dropped} dropped, ${s.duplicated} duplicated`,
+    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes, ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back`,
   );
-  if (!result.ok) console.log(`  replay: ${replayCommand(result.seed, opts.steps, opts.f)}`);
+  if (!result.ok) console.log(`  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers)}`);
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -1,15 +1,19 @@
 import {
   Acceptor,
+  type AcceptorOptions,
   type Address,
+  type Ballot,
   Batcher,
   type BatcherOptions,
   Client,
   type Configuration,
+  compareBallots,
   decodeEnvelope,
   type Effect,
   encodeEnvelope,
   formatBallot,
   type Members,
+  MemberView,
   type Message,
   Proposer,
   type ProposerOptions,
@@ -18,32 +22,84 @@ import {
   type Role,
   type RoleEvent,
   Unbatcher,
+  withIncarnation,
+  withoutIncarnations,
 } from '@paxos/core';
 import { describe, SafetyChecker } from './checker.ts';
+import { SimDirectory } from './directory.ts';
 import { EventQueue } from './event-queue.ts';
 import { Rng } from './rng.ts';
 
-/** Probabilities per message sent (drop, duplicate, delay) and per step (crash, partition). */
+/**
+ * Probabilities per message sent (drop, duplicate, delay, longDelay) and per step (the rest).
+ */
 export interface FaultRates {
   readonly drop: number;
   readonly duplicate: number;
   readonly delay: number;
+  /** A message held back for a long time (longer than an election), delivered after the world moved on. */
+  readonly longDelay: number;
+  /** A process (not an acceptor) crashes; it restarts empty a little later. Acceptors stay down (at most f per group). */
   readonly crash: number;
+  /** Some processes are cut off from the rest (and from the directory); several partitions may overlap in time. */
   readonly partition: number;
+  /** A process stops hearing (inbound dropped) or stops being heard (outbound dropped) for a while. */
+  readonly oneWay: number;
+  /** A process is paused (SIGSTOP): what reaches it waits, its timers fire late, its lease stops. */
+  readonly pause: number;
+  /** f+1 acceptors of one group are paused at once: the group has no quorum for a while. */
+  readonly quorumLoss: number;
+  /** The directory restarts and forgets every registration and lease. */
+  readonly directoryRestart: number;
+  /** A stateless process joins (registers) or leaves (deregisters, drains, stops). */
+  readonly membership: number;
+  /** A process stops polling the directory for a while: its view goes stale. */
+  readonly staleView: number;
+  /** A client crashes: its pending commands are abandoned; it comes back as a new incarnation. */
+  readonly clientCrash: number;
+  /**
+   * Per run: once faults stop, one fault stays for good (a proxy leader, batcher or unbatcher
+   * dead, or a proposer that cannot hear) and the rest of the cluster must still finish.
+   */
+  readonly permanent: number;
 }
 
 export const DEFAULT_FAULTS: FaultRates = {
   drop: 0.03,
   duplicate: 0.03,
   delay: 0.05,
+  longDelay: 0.002,
   crash: 0.01,
   partition: 0.005,
+  oneWay: 0.003,
+  pause: 0.004,
+  quorumLoss: 0.001,
+  directoryRestart: 0.001,
+  membership: 0.003,
+  staleView: 0.003,
+  clientCrash: 0.001,
+  permanent: 0.5,
 };
-export const NO_FAULTS: FaultRates = { drop: 0, duplicate: 0, delay: 0, crash: 0, partition: 0 };
+export const NO_FAULTS: FaultRates = {
+  drop: 0,
+  duplicate: 0,
+  delay: 0,
+  longDelay: 0,
+  crash: 0,
+  partition: 0,
+  oneWay: 0,
+  pause: 0,
+  quorumLoss: 0,
+  directoryRestart: 0,
+  membership: 0,
+  staleView: 0,
+  clientCrash: 0,
+  permanent: 0,
+};
 
 export interface SimulationOptions {
   readonly seed: number;
-  /** Steps (events processed) during which faults are injected; then the cluster must recover. */
+  /** Steps (messages delivered and timers fired) during which faults are injected; then the cluster must recover. */
   readonly steps: number;
   readonly f?: number;
   readonly groups?: number;
@@ -67,6 +123,7 @@ export interface SimulationOptions {
   readonly makeProposer?: (options: ProposerOptions) => Role;
   readonly makeProxyLeader?: (options: ProxyLeaderOptions) => Role;
   readonly makeBatcher?: (options: BatcherOptions) => Role;
+  readonly makeAcceptor?: (options: AcceptorOptions) => Acceptor;
 }
 
 export interface Violation {
@@ -80,10 +137,22 @@ export interface SimulationStats {
   delivered: number;
   dropped: number;
   duplicated: number;
+  longDelays: number;
   crashes: number;
   restarts: number;
   partitions: number;
+  oneWayFaults: number;
+  pauses: number;
+  quorumLosses: number;
+  directoryRestarts: number;
+  reregistrations: number;
+  joins: number;
+  leaves: number;
+  staleViews: number;
+  clientCrashes: number;
+  permanentFaults: number;
   elections: number;
+  stepDowns: number;
   submitted: number;
   acknowledged: number;
   slotsChosen: number;
@@ -99,6 +168,39 @@ export interface SimulationResult {
 }
 
 type RoleKind = 'proposer' | 'batcher' | 'proxyLeader' | 'acceptor' | 'unbatcher' | 'client';
+type DirectoryKind = 'Proposers' | 'Batchers' | 'ProxyLeaders' | 'Unbatchers';
+
+/** The directory kind each role registers under, and the kinds it watches. */
+const REGISTERS: Record<RoleKind, DirectoryKind | null> = {
+  proposer: 'Proposers',
+  batcher: 'Batchers',
+  proxyLeader: 'ProxyLeaders',
+  unbatcher: 'Unbatchers',
+  acceptor: null,
+  client: null,
+};
+const WATCHES: Record<RoleKind, readonly DirectoryKind[]> = {
+  proposer: ['Proposers', 'Batchers', 'ProxyLeaders'],
+  batcher: ['Proposers'],
+  proxyLeader: ['Unbatchers'],
+  unbatcher: [],
+  acceptor: [],
+  client: ['Batchers'],
+};
+const MEMBERS_KEY: Record<DirectoryKind, keyof Members> = {
+  Proposers: 'proposers',
+  Batchers: 'batchers',
+  ProxyLeaders: 'proxyLeaders',
+  Unbatchers: 'unbatchers',
+};
+const PREFIX: Record<RoleKind, string> = {
+  proposer: 'proposer',
+  batcher: 'batcher',
+  proxyLeader: 'proxy',
+  unbatcher: 'unbatcher',
+  acceptor: 'acceptor',
+  client: 'client',
+};
 
 interface Process {
   readonly address: Address;
@@ -106,8 +208,27 @@ interface Process {
   readonly index: number;
   role: Role;
   alive: boolean;
+  /** Gone for good (it left the cluster, or a permanent fault): never restarted. */
+  retired: boolean;
+  /** Deregistered and draining: it stops for good soon. */
+  leaving: boolean;
   incarnation: number;
   readonly timers: Map<string, number>;
+  /** Paused until then (Infinity: for good); events for it wait in `held`. */
+  pausedUntil: number | null;
+  held: SimEvent[];
+  /** Inbound messages are dropped until then (Infinity: for good). */
+  deafUntil: number;
+  deafSince: number;
+  /** Outbound messages are dropped until then. */
+  muteUntil: number;
+  /** Polls of the directory are skipped until then (a stale view). */
+  pollsStalledUntil: number;
+  /** The last time it came back from a pause or a restart: its timers may fire late until then. */
+  wokeAt: number;
+  entry: string | null;
+  view: MemberView;
+  lease: number;
 }
 
 type SimEvent =
@@ -125,26 +246,53 @@ type SimEvent =
       readonly generation: number;
       readonly incarnation: number;
     }
+  | { readonly kind: 'poll'; readonly to: Address; readonly incarnation: number }
   | { readonly kind: 'restart'; readonly to: Address }
-  | { readonly kind: 'heal' };
+  | { readonly kind: 'resume'; readonly to: Address; readonly at: number }
+  | { readonly kind: 'retire'; readonly to: Address; readonly incarnation: number }
+  | { readonly kind: 'heal'; readonly partition: number }
+  | { readonly kind: 'progressCheck' };
 
-/** Virtual-time settings of the simulated cluster: fast, so 300 steps see elections and resends. */
-const SIM_TIMING = {
+/** Virtual-time settings of the simulated cluster: fast, so 1,000 steps see elections, resends and expiries. */
+export const SIM_TIMING = {
   proposer: {
     heartbeatIntervalMs: 20,
     electionTimeoutMs: 100,
     electionJitterMs: 100,
     phase1RetryMs: 40,
     resendTimeoutMs: 80,
+    stepDownMs: 240,
+    stallTimeoutMs: 480,
   },
+  /** Small bounds, so the caps, the queue, backpressure and rate-limited resends all take part. */
+  proposerLimits: { maxOutstandingSlots: 8, maxPendingBatches: 6, maxResendsPerScan: 4, backoffMs: 10 },
+  /** Phase-1 pages of three entries: almost every phase 1 pages. */
+  acceptorPageEntries: 3,
   proxyLeader: { thriftyTimeoutMs: 15 },
   batchTimeoutMs: 2,
   clientResendMs: 200,
+  pollMs: 30,
+  leaseTimeoutMs: 120,
+  drainMs: 100,
+  /** Clients keep submitting this long after faults stop. */
+  trailingLoadMs: 1200,
+  /** After faults stop, a leader must know by the end of each such window what was chosen by its start. */
+  progressWindowMs: 400,
   latencyMs: [1, 3] as const,
   extraDelayMs: [10, 60] as const,
+  longDelayMs: [300, 2000] as const,
   restartAfterMs: [20, 300] as const,
   partitionMs: [20, 300] as const,
+  oneWayMs: [100, 1500] as const,
+  pauseMs: [50, 1500] as const,
+  quorumLossMs: [100, 800] as const,
+  staleViewMs: [100, 1000] as const,
 };
+
+const STATELESS: readonly RoleKind[] = ['proxyLeader', 'batcher', 'unbatcher'];
+
+/** Processes of one stateless kind may grow to this many above the initial count through joins. */
+const MAX_JOINS_PER_KIND = 2;
 
 /**
  * Runs a whole cluster in one process on a virtual clock. Every random choice (latency, faults,
@@ -152,7 +300,10 @@ const SIM_TIMING = {
  */
 export class Simulation {
   readonly options: Required<
-    Omit<SimulationOptions, 'trace' | 'makeProposer' | 'makeProxyLeader' | 'makeBatcher' | 'faults'>
+    Omit<
+      SimulationOptions,
+      'trace' | 'makeProposer' | 'makeProxyLeader' | 'makeBatcher' | 'makeAcceptor' | 'faults'
+    >
   >;
   readonly faults: FaultRates;
   readonly config: Configuration;
@@ -160,25 +311,46 @@ export class Simulation {
   private readonly rng: Rng;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly processes = new Map<Address, Process>();
-  private readonly members: Members;
-  private readonly isolated = new Set<Address>();
+  private readonly directory = new SimDirectory();
+  /** Partition id → the processes cut off together; a process in none is with the directory. */
+  private readonly partitions = new Map<number, Set<Address>>();
+  private nextPartition = 1;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly makeProposer: (options: ProposerOptions) => Role;
   private readonly makeProxyLeader: (options: ProxyLeaderOptions) => Role;
   private readonly makeBatcher: (options: BatcherOptions) => Role;
+  private readonly makeAcceptor: (options: AcceptorOptions) => Acceptor;
+  /** Per client incarnation: commands submitted and acknowledged (a crashed incarnation is dropped). */
   private readonly clientProgress = new Map<Address, { submitted: number; acknowledged: number }>();
+  private readonly promises = new Map<Address, Ballot>();
+  private readonly joined = new Map<RoleKind, number>();
   private now = 0;
   private stepCount = 0;
   private faultPhase = true;
+  /** Clients submit new commands until then (a little into recovery, so permanent faults meet load). */
+  private submitUntil = Number.POSITIVE_INFINITY;
+  private progressMark: { prefix: number; elections: number } | null = null;
   private violation: Violation | null = null;
   readonly stats: SimulationStats = {
     delivered: 0,
     dropped: 0,
     duplicated: 0,
+    longDelays: 0,
     crashes: 0,
     restarts: 0,
     partitions: 0,
+    oneWayFaults: 0,
+    pauses: 0,
+    quorumLosses: 0,
+    directoryRestarts: 0,
+    reregistrations: 0,
+    joins: 0,
+    leaves: 0,
+    staleViews: 0,
+    clientCrashes: 0,
+    permanentFaults: 0,
     elections: 0,
+    stepDowns: 0,
     submitted: 0,
     acknowledged: 0,
     slotsChosen: 0,
@@ -206,16 +378,10 @@ export class Simulation {
     this.makeProposer = options.makeProposer ?? ((o) => new Proposer(o));
     this.makeProxyLeader = options.makeProxyLeader ?? ((o) => new ProxyLeader(o));
     this.makeBatcher = options.makeBatcher ?? ((o) => new Batcher(o));
+    this.makeAcceptor = options.makeAcceptor ?? ((o) => new Acceptor(o));
     this.rng = new Rng(options.seed);
 
     const o = this.options;
-    const range = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}/${i}`);
-    this.members = {
-      proposers: range(o.proposers, 'proposer'),
-      batchers: range(o.batchers, 'batcher'),
-      proxyLeaders: range(o.proxyLeaders, 'proxy'),
-      unbatchers: range(o.unbatchers, 'unbatcher'),
-    };
     this.config = {
       f: o.f,
       groups: Array.from({ length: o.groups }, (_, g) => ({
@@ -225,41 +391,36 @@ export class Simulation {
     };
     this.checker = new SafetyChecker(this.config);
 
-    const add = (address: Address, kind: RoleKind, index: number) => {
-      this.processes.set(address, {
-        address,
-        kind,
-        index,
-        role: this.newRole(kind, address, index, 0),
-        alive: true,
-        incarnation: 0,
-        timers: new Map(),
-      });
+    // Everyone registers first, so the first poll shows each process the whole cluster.
+    const planned: [RoleKind, number][] = [];
+    const plan = (kind: RoleKind, n: number) => {
+      for (let i = 0; i < n; i++) planned.push([kind, i]);
     };
-    const addAll = (addresses: readonly Address[], kind: RoleKind) => {
-      for (const [i, address] of addresses.entries()) add(address, kind, i);
-    };
-    addAll(this.members.proposers, 'proposer');
-    addAll(this.members.batchers, 'batcher');
-    addAll(this.members.proxyLeaders, 'proxyLeader');
-    addAll(this.members.unbatchers, 'unbatcher');
-    for (const group of this.config.groups) addAll(group.acceptors, 'acceptor');
-    for (let c = 0; c < o.clients; c++) {
-      add(`client/${c}`, 'client', c);
-      this.clientProgress.set(`client/${c}`, { submitted: 0, acknowledged: 0 });
+    plan('proposer', o.proposers);
+    plan('batcher', o.batchers);
+    plan('proxyLeader', o.proxyLeaders);
+    plan('unbatcher', o.unbatchers);
+    plan('client', o.clients);
+    for (const [kind, i] of planned) this.addProcess(kind, `${PREFIX[kind]}/${i}`, i);
+    for (const group of this.config.groups) {
+      for (const [i, address] of group.acceptors.entries()) this.addProcess('acceptor', address, i);
+    }
+    for (const p of this.processes.values()) {
+      this.poll(p, true);
+      p.role = this.newRole(p);
     }
   }
 
   /** Runs the fault phase, then the recovery phase; stops at the first violation. */
   run(): SimulationResult {
-    for (const p of this.processes.values()) this.apply(p, p.role.start(this.now));
-    for (const address of this.clientProgress.keys()) {
-      for (let i = 0; i < this.options.clientWindow; i++) this.submitNext(address);
+    for (const p of this.processes.values()) {
+      this.apply(p, p.role.start(this.now));
+      this.schedulePoll(p);
     }
+    for (const address of this.clientProgress.keys()) this.fillWindow(address);
 
     while (this.violation === null && this.stepCount < this.options.steps && this.queue.size > 0) {
-      this.maybeInjectFault();
-      this.step();
+      if (this.step()) this.maybeInjectFault();
     }
     if (this.violation === null) this.recover();
     return {
@@ -272,37 +433,190 @@ export class Simulation {
     };
   }
 
+  // ---- processes ---------------------------------------------------------------------------
+
+  private addProcess(kind: RoleKind, address: Address, index: number): Process {
+    const p: Process = {
+      address,
+      kind,
+      index,
+      role: PLACEHOLDER_ROLE,
+      alive: true,
+      retired: false,
+      leaving: false,
+      incarnation: 0,
+      timers: new Map(),
+      pausedUntil: null,
+      held: [],
+      deafUntil: 0,
+      deafSince: 0,
+      muteUntil: 0,
+      pollsStalledUntil: 0,
+      wokeAt: 0,
+      entry: null,
+      view: new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs }),
+      lease: -1,
+    };
+    this.processes.set(address, p);
+    if (kind === 'client') this.clientProgress.set(address, { submitted: 0, acknowledged: 0 });
+    this.register(p);
+    return p;
+  }
+
+  private register(p: Process): void {
+    const kind = REGISTERS[p.kind];
+    if (kind === null) return;
+    p.entry = withIncarnation(p.address, String(p.incarnation));
+    p.lease = this.now;
+    this.directory.putLease(p.entry, p.lease);
+    this.directory.register(kind, p.entry);
+  }
+
+  private membersOf(p: Process): Members {
+    const members: { -readonly [K in keyof Members]: readonly Address[] } = {
+      proposers: [],
+      batchers: [],
+      proxyLeaders: [],
+      unbatchers: [],
+    };
+    for (const kind of WATCHES[p.kind]) members[MEMBERS_KEY[kind]] = withoutIncarnations(p.view.live(kind));
+    return members;
+  }
+
+  private newRole(p: Process): Role {
+    const random = () => this.rng.next();
+    const members = this.membersOf(p);
+    switch (p.kind) {
+      case 'proposer':
+        return this.makeProposer({
+          address: p.address,
+          // Unique per incarnation: a restarted proposer must never reuse a ballot.
+          proposerId: p.index + 1 + this.options.proposers * p.incarnation,
+          config: this.config,
+          members,
+          random,
+          timing: SIM_TIMING.proposer,
+          limits: SIM_TIMING.proposerLimits,
+        });
+      case 'batcher':
+        return this.makeBatcher({
+          address: p.address,
+          members,
+          batchSize: this.options.batchSize,
+          batchTimeoutMs: SIM_TIMING.batchTimeoutMs,
+        });
+      case 'proxyLeader':
+        return this.makeProxyLeader({ address: p.address, members, timing: SIM_TIMING.proxyLeader });
+      case 'acceptor':
+        return this.makeAcceptor({
+          address: p.address,
+          groupId: groupOfAcceptor(p.address),
+          acceptorId: p.index,
+          phase1PageEntries: SIM_TIMING.acceptorPageEntries,
+        });
+      case 'unbatcher':
+        return new Unbatcher({ address: p.address });
+      case 'client':
+        return new Client({
+          address: p.address,
+          members,
+          resendTimeoutMs: SIM_TIMING.clientResendMs,
+          // A new incarnation's ids never collide with an abandoned one's.
+          firstRequestId: p.incarnation * 1_000_000 + 1,
+        });
+    }
+  }
+
+  // ---- the event loop ----------------------------------------------------------------------
+
   /**
-   * Faults stop, partitions heal, crashed processes (not acceptors) restart. Then every submitted
-   * command must be acknowledged and the chosen log must fill its holes, within the deadline.
+   * Faults stop, partitions heal, paused processes resume, crashed processes (not acceptors)
+   * restart; perhaps one fault stays for good. Then every submitted command must be
+   * acknowledged and the chosen log must fill its holes, within the deadline.
    */
   private recover(): void {
     this.faultPhase = false;
-    this.heal();
+    for (const id of [...this.partitions.keys()]) this.heal(id);
     for (const p of this.processes.values()) {
-      if (!p.alive && p.kind !== 'acceptor') this.restart(p);
+      p.deafUntil = 0;
+      p.muteUntil = 0;
+      p.pollsStalledUntil = 0;
+      if (p.pausedUntil !== null) this.resume(p);
+      if (!p.alive && !p.retired && p.kind !== 'acceptor') this.restart(p);
     }
+    if (this.rng.chance(this.faults.permanent)) this.injectPermanentFault();
+    this.submitUntil = this.now + SIM_TIMING.trailingLoadMs;
+    for (
+      let at = SIM_TIMING.progressWindowMs;
+      at < SIM_TIMING.trailingLoadMs;
+      at += SIM_TIMING.progressWindowMs
+    )
+      this.queue.push(this.now + at, { kind: 'progressCheck' });
     const deadline = this.now + this.options.livenessTimeoutMs;
-    while (this.violation === null && !(this.allClientsDone() && this.checker.logComplete)) {
+    while (
+      this.violation === null &&
+      !(this.allClientsDone() && this.checker.logComplete && this.leaderCaughtUp())
+    ) {
       const next = this.queue.peekTime();
       if (next === undefined || next > deadline) {
         const after = `${this.options.livenessTimeoutMs} ms after faults stopped`;
         if (!this.allClientsDone()) {
-          const pending = [...this.processes.values()]
-            .filter((p) => p.kind === 'client')
+          const pending = [...this.clientProgress.keys()]
+            .map((address) => this.processes.get(address) as Process)
             .map((p) => `${p.address}: ${(p.role as Client).pendingRequestIds().join(',') || 'none'}`)
             .join('; ');
           this.fail('liveness', `commands still pending ${after} (${pending})`);
-        } else {
+        } else if (!this.checker.logComplete) {
           this.fail(
             'liveness',
             `slot ${this.checker.chosenPrefix} is still a hole in the chosen log ${after}`,
+          );
+        } else {
+          const leaders = this.live('proposer')
+            .map((p) => p.role as Proposer)
+            .filter((r) => r.status === 'leader')
+            .map((r) => `${r.address} at watermark ${r.watermark} with ${r.inflightSlots} slots pending`);
+          this.fail(
+            'liveness',
+            `no leader knows the whole chosen log (${this.checker.chosenPrefix} slots) ${after}: ${leaders.join('; ') || 'no leader'}`,
           );
         }
         return;
       }
       this.step();
     }
+  }
+
+  /**
+   * Under load and with faults over, a leader keeps up: by the end of each window it knows what
+   * was chosen by its start, unless an election began in between. (A slot stuck with a dead
+   * proxy leader stalls the watermark while the rest of the log moves on.)
+   */
+  private checkProgress(): void {
+    const mark = this.progressMark;
+    this.progressMark = { prefix: this.checker.chosenPrefix, elections: this.stats.elections };
+    if (mark === null || mark.elections !== this.stats.elections) return;
+    const leaders = this.live('proposer')
+      .map((p) => p.role as Proposer)
+      .filter((r) => r.status === 'leader');
+    if (leaders.some((r) => r.watermark >= mark.prefix)) return;
+    this.fail(
+      'liveness',
+      `with faults over and no election for ${SIM_TIMING.progressWindowMs} ms, no leader knows the ${mark.prefix} slots chosen before (${leaders.map((r) => `${r.address} at watermark ${r.watermark} with ${r.inflightSlots} pending`).join('; ') || 'no leader'})`,
+    );
+  }
+
+  /** A leader that hears knows every chosen slot and waits for none. */
+  private leaderCaughtUp(): boolean {
+    return this.live('proposer').some((p) => {
+      const r = p.role as Proposer;
+      return (
+        r.status === 'leader' &&
+        this.now >= p.deafUntil &&
+        r.watermark >= this.checker.chosenPrefix &&
+        r.inflightSlots === 0
+      );
+    });
   }
 
   private allClientsDone(): boolean {
@@ -312,43 +626,79 @@ export class Simulation {
     return true;
   }
 
-  private step(): void {
+  /** Handles the next event; true if it was a step (a message delivered or a timer fired). */
+  private step(): boolean {
     const next = this.queue.pop();
-    if (next === undefined) return;
+    if (next === undefined) return false;
     this.now = next.time;
-    this.stepCount++;
     const event = next.item;
     switch (event.kind) {
-      case 'deliver':
+      case 'deliver': {
+        const p = this.processes.get(event.to);
+        if (p !== undefined && this.hold(p, event)) return false;
+        this.stepCount++;
         this.deliver(event.from, event.to, event.message, event.frame);
-        break;
+        return true;
+      }
       case 'timer': {
         const p = this.processes.get(event.to);
-        if (p === undefined || !p.alive || p.incarnation !== event.incarnation) return;
-        if (p.timers.get(event.name) !== event.generation) return;
+        if (p === undefined || !p.alive || p.incarnation !== event.incarnation) return false;
+        if (p.timers.get(event.name) !== event.generation) return false;
+        if (this.hold(p, event)) return false;
+        this.stepCount++;
         p.timers.delete(event.name);
         this.log(`timer ${event.to} ${event.name}`);
         this.apply(p, p.role.step(this.now, { type: 'timer', name: event.name }));
-        break;
+        return true;
+      }
+      case 'poll': {
+        const p = this.processes.get(event.to);
+        if (p === undefined || !p.alive || p.incarnation !== event.incarnation) return false;
+        if (this.hold(p, event)) return false;
+        this.poll(p, false);
+        this.schedulePoll(p);
+        return false;
       }
       case 'restart': {
         const p = this.processes.get(event.to);
-        if (p !== undefined && !p.alive) this.restart(p);
-        break;
+        if (p !== undefined && !p.alive && !p.retired) this.restart(p);
+        return false;
+      }
+      case 'resume': {
+        const p = this.processes.get(event.to);
+        if (p !== undefined && p.pausedUntil === event.at) this.resume(p);
+        return false;
+      }
+      case 'retire': {
+        const p = this.processes.get(event.to);
+        if (p?.alive && p.incarnation === event.incarnation) this.stop(p, 'LEFT');
+        return false;
       }
       case 'heal':
-        this.heal();
-        break;
+        this.heal(event.partition);
+        return false;
+      case 'progressCheck':
+        this.checkProgress();
+        return false;
     }
+  }
+
+  /** A paused process keeps what reaches it until it resumes. */
+  private hold(p: Process, event: SimEvent): boolean {
+    if (p.pausedUntil === null || !p.alive) return false;
+    p.held.push(event);
+    return true;
   }
 
   private deliver(from: Address, to: Address, sent: Message, frame: Uint8Array | null): void {
     const p = this.processes.get(to);
-    if (p === undefined || !p.alive || this.isolated.has(from) !== this.isolated.has(to)) {
+    let why: string | null = null;
+    if (p === undefined || !p.alive) why = 'crashed';
+    else if (this.partitionOf(from) !== this.partitionOf(to)) why = 'partitioned';
+    else if (this.now < p.deafUntil) why = 'deaf';
+    if (p === undefined || why !== null) {
       this.stats.dropped++;
-      this.log(
-        `lost ${from} -> ${to} ${summarize(sent)}${p?.alive === false ? ' (crashed)' : ' (partitioned)'}`,
-      );
+      this.log(`lost ${from} -> ${to} ${summarize(sent)} (${why})`);
       return;
     }
     let message = sent;
@@ -364,6 +714,20 @@ export class Simulation {
     this.log(`deliver ${from} -> ${to} ${summarize(message)}`);
     const event: RoleEvent = { type: 'message', from, message };
     this.apply(p, p.role.step(this.now, event));
+    if (p.kind === 'acceptor') this.checkPromise(p);
+  }
+
+  /** An acceptor's promise never decreases, whatever it is sent. */
+  private checkPromise(p: Process): void {
+    const promised = (p.role as Acceptor).promised;
+    const before = this.promises.get(p.address);
+    if (before !== undefined && compareBallots(promised, before) < 0) {
+      this.fail(
+        'safety',
+        `${p.address}'s promise went down from ${formatBallot(before)} to ${formatBallot(promised)}`,
+      );
+    }
+    this.promises.set(p.address, promised);
   }
 
   private apply(p: Process, effects: Effect[]): void {
@@ -372,7 +736,7 @@ export class Simulation {
       switch (effect.kind) {
         case 'send':
           this.observeSend(p, effect.to, effect.message);
-          this.send(p.address, effect.to, effect.message);
+          this.send(p, effect.to, effect.message);
           break;
         case 'setTimer': {
           const generation = (p.timers.get(effect.name) ?? 0) + 1;
@@ -391,6 +755,7 @@ export class Simulation {
           break;
         case 'metric':
           if (effect.name === 'leader_elections') this.stats.elections += effect.value;
+          if (effect.name === 'leader_step_downs') this.stats.stepDowns += effect.value;
           break;
         case 'acknowledged': {
           const violation = this.checker.checkAcknowledged(p.address, effect.requestId, effect.slot);
@@ -438,11 +803,39 @@ export class Simulation {
     } else if (p.kind === 'proxyLeader' && message.type === 'Chosen') {
       const violation = this.checker.checkAnnouncement(message.slot, message.value);
       if (violation !== null) this.fail('safety', `${p.address} -> ${to}: ${violation}`);
+    } else if (p.kind === 'proposer' && message.type === 'Heartbeat') {
+      this.checkDeafLeader(p);
     }
   }
 
-  private send(from: Address, to: Address, message: Message): void {
+  /**
+   * A leader that hears nothing must step down (stop heartbeating) within its step-down time
+   * and two resend scans, if another proposer could take over; else it holds the cluster hostage.
+   */
+  private checkDeafLeader(p: Process): void {
+    if (this.now >= p.deafUntil) return;
+    const proposer = p.role as Proposer;
+    if (proposer.status !== 'leader') return;
+    if (!proposer.knownMembers.proposers.some((a) => a !== p.address)) return;
+    const deafFor = this.now - Math.max(p.deafSince, p.wokeAt);
+    const t = SIM_TIMING.proposer;
+    const allowed = t.stepDownMs + t.resendTimeoutMs + t.heartbeatIntervalMs;
+    if (deafFor > allowed) {
+      this.fail(
+        'liveness',
+        `${p.address} still heartbeats as leader ${deafFor} ms after it stopped hearing (it must step down within ${allowed} ms)`,
+      );
+    }
+  }
+
+  private send(p: Process, to: Address, message: Message): void {
+    const from = p.address;
     const frame = this.options.wire ? encodeEnvelope({ from, message }) : null;
+    if (this.now < p.muteUntil) {
+      this.stats.dropped++;
+      this.log(`lost ${from} -> ${to} ${summarize(message)} (mute)`);
+      return;
+    }
     if (this.faultPhase && this.rng.chance(this.faults.drop)) {
       this.stats.dropped++;
       this.log(`drop ${from} -> ${to} ${summarize(message)}`);
@@ -455,13 +848,80 @@ export class Simulation {
       if (this.faultPhase && this.rng.chance(this.faults.delay)) {
         latency += this.rng.int(SIM_TIMING.extraDelayMs[0], SIM_TIMING.extraDelayMs[1]);
       }
+      if (this.faultPhase && this.rng.chance(this.faults.longDelay)) {
+        latency += this.rng.int(SIM_TIMING.longDelayMs[0], SIM_TIMING.longDelayMs[1]);
+        this.stats.longDelays++;
+        this.log(`HOLD ${from} -> ${to} ${summarize(message)} for ${latency} ms`);
+      }
       this.queue.push(this.now + latency, { kind: 'deliver', from, to, message, frame });
     }
   }
 
+  // ---- the directory -----------------------------------------------------------------------
+
+  private schedulePoll(p: Process): void {
+    if (REGISTERS[p.kind] === null && WATCHES[p.kind].length === 0) return;
+    const delay = SIM_TIMING.pollMs + this.rng.int(-5, 5);
+    this.queue.push(this.now + delay, { kind: 'poll', to: p.address, incarnation: p.incarnation });
+  }
+
+  /**
+   * One membership poll, as the runtime does it: refresh the lease and re-register if the
+   * directory lost the entry (unless the process cannot reach it), then read the watched kinds
+   * (unless its view is stale or it cannot hear) and hand changes to the role.
+   */
+  private poll(p: Process, initial: boolean): void {
+    const reachable = this.partitionOf(p.address) === 0;
+    const kind = REGISTERS[p.kind];
+    if (kind !== null && p.entry !== null && reachable && this.now >= p.muteUntil) {
+      p.lease = Math.max(p.lease + 1, this.now);
+      this.directory.putLease(p.entry, p.lease);
+      if (!this.directory.isObserved(kind, p.entry)) {
+        this.directory.register(kind, p.entry);
+        this.stats.reregistrations++;
+        this.log(`REREGISTER ${p.entry}`);
+      }
+    }
+    if (!reachable || this.now < p.deafUntil || this.now < p.pollsStalledUntil) return;
+    const healthy =
+      p.entry !== null
+        ? this.directory.lease(p.entry) !== undefined
+        : WATCHES[p.kind].some((k) => this.directory.observedOf(k) !== null);
+    const changed: Partial<Record<keyof Members, readonly Address[]>> = {};
+    let any = false;
+    for (const watched of WATCHES[p.kind]) {
+      const snapshot = this.directory.read(
+        watched,
+        p.view.entriesToRead(watched, this.directory.observedOf(watched)),
+      );
+      const change = p.view.update(this.now, watched, snapshot, healthy);
+      if (change === null || initial) continue;
+      changed[MEMBERS_KEY[watched]] = withoutIncarnations(change.members);
+      any = true;
+      this.log(
+        `VIEW ${p.address} ${watched}: ${change.joined.map((e) => `+${e}`).join(' ')} ${change.left.map((e) => `-${e}`).join(' ')}`,
+      );
+    }
+    if (any) this.apply(p, p.role.step(this.now, { type: 'membership', members: changed }));
+  }
+
+  // ---- faults ------------------------------------------------------------------------------
+
   private maybeInjectFault(): void {
-    if (this.rng.chance(this.faults.crash)) this.crashSomeone();
-    if (this.isolated.size === 0 && this.rng.chance(this.faults.partition)) this.partition();
+    const f = this.faults;
+    if (this.rng.chance(f.crash)) this.crashSomeone();
+    if (this.partitions.size < 3 && this.rng.chance(f.partition)) this.partition();
+    if (this.rng.chance(f.oneWay)) this.oneWay();
+    if (this.rng.chance(f.pause)) this.pauseSomeone();
+    if (this.rng.chance(f.quorumLoss)) this.loseQuorum();
+    if (this.rng.chance(f.directoryRestart)) this.restartDirectory();
+    if (this.rng.chance(f.membership)) this.changeMembership();
+    if (this.rng.chance(f.staleView)) this.staleView();
+    if (this.rng.chance(f.clientCrash)) this.crashClient();
+  }
+
+  private live(kind?: RoleKind): Process[] {
+    return [...this.processes.values()].filter((p) => p.alive && (kind === undefined || p.kind === kind));
   }
 
   private crashSomeone(): void {
@@ -472,18 +932,22 @@ export class Simulation {
         crashedPerGroup.set(g, (crashedPerGroup.get(g) ?? 0) + 1);
       }
     }
-    const candidates = [...this.processes.values()].filter(
+    const candidates = this.live().filter(
       (p) =>
-        p.alive &&
         p.kind !== 'client' &&
         (p.kind !== 'acceptor' || (crashedPerGroup.get(groupOfAcceptor(p.address)) ?? 0) < this.options.f),
     );
     if (candidates.length === 0) return;
     const victim = this.rng.pick(candidates);
-    victim.alive = false;
-    victim.timers.clear();
     this.stats.crashes++;
-    this.log(`CRASH ${victim.address}`);
+    // Sometimes a host is lost for good: a proxy leader, batcher or unbatcher that never returns
+    // (while another of its kind serves), with whatever it held in flight.
+    const others = this.live(victim.kind).filter((p) => p !== victim && !p.leaving);
+    if (STATELESS.includes(victim.kind) && others.length > 0 && this.rng.chance(0.2)) {
+      this.stop(victim, 'GONE FOR GOOD');
+      return;
+    }
+    this.stop(victim, 'CRASH');
     // Acceptors stay down (their memory is the system's memory); the others come back empty.
     if (victim.kind !== 'acceptor') {
       const after = this.rng.int(SIM_TIMING.restartAfterMs[0], SIM_TIMING.restartAfterMs[1]);
@@ -491,42 +955,211 @@ export class Simulation {
     }
   }
 
+  private stop(p: Process, what: 'CRASH' | 'LEFT' | 'GONE FOR GOOD'): void {
+    p.alive = false;
+    p.timers.clear();
+    p.held = [];
+    p.pausedUntil = null;
+    if (what !== 'CRASH') p.retired = true;
+    this.log(`${what} ${p.address}`);
+  }
+
   private restart(p: Process): void {
     p.incarnation++;
     p.alive = true;
+    p.leaving = false;
     p.timers.clear();
-    p.role = this.newRole(p.kind, p.address, p.index, p.incarnation);
+    p.wokeAt = this.now;
+    p.view = new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs });
+    this.register(p);
+    this.poll(p, true);
+    p.role = this.newRole(p);
     this.stats.restarts++;
     this.log(`RESTART ${p.address} (incarnation ${p.incarnation})`);
     this.apply(p, p.role.start(this.now));
+    this.schedulePoll(p);
+    if (p.kind === 'client') {
+      this.clientProgress.set(p.address, { submitted: 0, acknowledged: 0 });
+      this.fillWindow(p.address);
+    }
   }
 
   private partition(): void {
-    const all = [...this.processes.keys()];
-    const size = this.rng.int(1, Math.floor(all.length / 2));
-    while (this.isolated.size < size) this.isolated.add(this.rng.pick(all));
+    const candidates = [...this.processes.keys()].filter((a) => this.partitionOf(a) === 0);
+    if (candidates.length < 4) return;
+    const size = this.rng.int(1, Math.max(1, Math.floor(candidates.length / 3)));
+    const members = new Set<Address>();
+    while (members.size < size) members.add(this.rng.pick(candidates));
+    const id = this.nextPartition++;
+    this.partitions.set(id, members);
     this.stats.partitions++;
-    this.log(`PARTITION {${[...this.isolated].join(' ')}} from the rest`);
+    this.log(`PARTITION #${id} {${[...members].join(' ')}} from the rest`);
     const duration = this.rng.int(SIM_TIMING.partitionMs[0], SIM_TIMING.partitionMs[1]);
-    this.queue.push(this.now + duration, { kind: 'heal' });
+    this.queue.push(this.now + duration, { kind: 'heal', partition: id });
   }
 
-  private heal(): void {
-    if (this.isolated.size === 0) return;
-    this.isolated.clear();
-    this.log('HEAL partition');
+  private heal(id: number): void {
+    if (this.partitions.delete(id)) this.log(`HEAL partition #${id}`);
+  }
+
+  /** 0: with the directory and the rest; otherwise the id of the partition it is cut off in. */
+  private partitionOf(address: Address): number {
+    for (const [id, members] of this.partitions) if (members.has(address)) return id;
+    return 0;
+  }
+
+  private oneWay(): void {
+    const p = this.rng.pick(this.live().filter((x) => x.kind !== 'client'));
+    const until = this.now + this.rng.int(SIM_TIMING.oneWayMs[0], SIM_TIMING.oneWayMs[1]);
+    this.stats.oneWayFaults++;
+    if (this.rng.chance(0.7)) {
+      if (this.now >= p.deafUntil) p.deafSince = this.now;
+      p.deafUntil = Math.max(p.deafUntil, until);
+      this.log(`DEAF ${p.address} until ${p.deafUntil}`);
+    } else {
+      p.muteUntil = Math.max(p.muteUntil, until);
+      this.log(`MUTE ${p.address} until ${p.muteUntil}`);
+    }
+  }
+
+  private pause(p: Process, until: number): void {
+    if (p.pausedUntil !== null) return;
+    p.pausedUntil = until;
+    this.stats.pauses++;
+    this.log(`PAUSE ${p.address} until ${until}`);
+    if (Number.isFinite(until)) this.queue.push(until, { kind: 'resume', to: p.address, at: until });
+  }
+
+  private resume(p: Process): void {
+    p.pausedUntil = null;
+    p.wokeAt = this.now;
+    const held = p.held;
+    p.held = [];
+    this.log(`RESUME ${p.address} (${held.length} events waited)`);
+    for (const event of held) this.queue.push(this.now, event);
+  }
+
+  private pauseSomeone(): void {
+    const candidates = this.live().filter((p) => p.kind !== 'client' && p.pausedUntil === null);
+    if (candidates.length === 0) return;
+    const p = this.rng.pick(candidates);
+    this.pause(p, this.now + this.rng.int(SIM_TIMING.pauseMs[0], SIM_TIMING.pauseMs[1]));
+  }
+
+  /** More than f acceptors of a group go quiet for a while: nothing of that group can be chosen. */
+  private loseQuorum(): void {
+    const group = this.rng.pick(this.config.groups);
+    const alive = group.acceptors
+      .map((a) => this.processes.get(a) as Process)
+      .filter((p) => p.alive && p.pausedUntil === null);
+    const until = this.now + this.rng.int(SIM_TIMING.quorumLossMs[0], SIM_TIMING.quorumLossMs[1]);
+    const victims = alive.slice(0, Math.min(alive.length, this.options.f + 1));
+    this.stats.quorumLosses++;
+    this.log(`QUORUM LOSS group ${group.groupId}`);
+    for (const p of victims) this.pause(p, until);
+  }
+
+  private restartDirectory(): void {
+    this.directory.clear();
+    this.stats.directoryRestarts++;
+    this.log('DIRECTORY RESTART (everything forgotten)');
+  }
+
+  /** A stateless process joins, or one leaves gracefully (deregisters, drains, stops). */
+  private changeMembership(): void {
+    const kind = this.rng.pick(STATELESS);
+    const count = [...this.processes.values()].filter((p) => p.kind === kind).length;
+    const joined = this.joined.get(kind) ?? 0;
+    if (this.rng.chance(0.5) && joined < MAX_JOINS_PER_KIND) {
+      this.joined.set(kind, joined + 1);
+      const p = this.addProcess(kind, `${PREFIX[kind]}/${count}`, count);
+      this.poll(p, true);
+      p.role = this.newRole(p);
+      this.stats.joins++;
+      this.log(`JOIN ${p.address}`);
+      this.apply(p, p.role.start(this.now));
+      this.schedulePoll(p);
+      return;
+    }
+    const serving = this.live(kind).filter((p) => p.pausedUntil === null && !p.leaving);
+    if (serving.length < 2) return;
+    const p = this.rng.pick(serving);
+    p.leaving = true;
+    this.directory.deregister(REGISTERS[kind] as DirectoryKind, p.entry as string);
+    this.stats.leaves++;
+    this.log(`LEAVE ${p.address} (deregistered; stops in ${SIM_TIMING.drainMs} ms)`);
+    this.queue.push(this.now + SIM_TIMING.drainMs, {
+      kind: 'retire',
+      to: p.address,
+      incarnation: p.incarnation,
+    });
+  }
+
+  private staleView(): void {
+    const candidates = this.live().filter((p) => WATCHES[p.kind].length > 0);
+    if (candidates.length === 0) return;
+    const p = this.rng.pick(candidates);
+    p.pollsStalledUntil = this.now + this.rng.int(SIM_TIMING.staleViewMs[0], SIM_TIMING.staleViewMs[1]);
+    this.stats.staleViews++;
+    this.log(`STALE VIEW ${p.address} until ${p.pollsStalledUntil}`);
+  }
+
+  /** A client crashes: what it had pending is abandoned (never checked for liveness). */
+  private crashClient(): void {
+    const candidates = this.live('client');
+    if (candidates.length === 0) return;
+    const p = this.rng.pick(candidates);
+    this.clientProgress.delete(p.address);
+    this.stop(p, 'CRASH');
+    this.stats.clientCrashes++;
+    const after = this.rng.int(SIM_TIMING.restartAfterMs[0], SIM_TIMING.restartAfterMs[1]);
+    this.queue.push(this.now + after, { kind: 'restart', to: p.address });
+  }
+
+  /**
+   * One fault that outlives the fault phase, chosen so that a working core remains: a proxy
+   * leader, batcher or unbatcher gone for good (its lease simply stops), or a proposer that
+   * can no longer hear anything.
+   */
+  private injectPermanentFault(): void {
+    const options: (() => boolean)[] = [
+      ...STATELESS.map((kind) => () => this.killForGood(kind)),
+      () => {
+        const hearing = this.live('proposer').filter((p) => p.deafUntil === 0);
+        if (hearing.length < 2) return false;
+        const p = this.rng.pick(hearing);
+        p.deafSince = this.now;
+        p.deafUntil = Number.POSITIVE_INFINITY;
+        this.log(`DEAF FOR GOOD ${p.address}`);
+        return true;
+      },
+    ];
+    if (this.rng.pick(options)()) this.stats.permanentFaults++;
+  }
+
+  private killForGood(kind: RoleKind): boolean {
+    const alive = this.live(kind).filter((p) => !p.leaving);
+    if (alive.length < 2) return false;
+    this.stop(this.rng.pick(alive), 'GONE FOR GOOD');
+    return true;
+  }
+
+  // ---- clients -----------------------------------------------------------------------------
+
+  private fillWindow(address: Address): void {
+    for (let i = 0; i < this.options.clientWindow; i++) this.submitNext(address);
   }
 
   private submitNext(address: Address): void {
     const progress = this.clientProgress.get(address);
     const p = this.processes.get(address);
-    if (!this.faultPhase || progress === undefined || p === undefined) return;
+    if (this.now >= this.submitUntil || progress === undefined || p === undefined || !p.alive) return;
     if (progress.submitted >= this.options.commandsPerClient) return;
     progress.submitted++;
     this.stats.submitted++;
     // Payloads include '|' and arbitrary bytes: the original split messages on '|'.
     const payload = new Uint8Array([
-      ...new TextEncoder().encode(`${address}|${progress.submitted}|`),
+      ...new TextEncoder().encode(`${address}|${p.incarnation}|${progress.submitted}|`),
       this.rng.int(0, 255),
     ]);
     const client = p.role as Client;
@@ -534,37 +1167,6 @@ export class Simulation {
     this.checker.recordSubmitted({ clientId: address, requestId, payload });
     this.log(`submit ${address}#${requestId}`);
     this.apply(p, effects);
-  }
-
-  private newRole(kind: RoleKind, address: Address, index: number, incarnation: number): Role {
-    const random = () => this.rng.next();
-    switch (kind) {
-      case 'proposer':
-        return this.makeProposer({
-          address,
-          // Unique per incarnation: a restarted proposer must never reuse a ballot.
-          proposerId: index + 1 + this.options.proposers * incarnation,
-          config: this.config,
-          members: this.members,
-          random,
-          timing: SIM_TIMING.proposer,
-        });
-      case 'batcher':
-        return this.makeBatcher({
-          address,
-          members: this.members,
-          batchSize: this.options.batchSize,
-          batchTimeoutMs: SIM_TIMING.batchTimeoutMs,
-        });
-      case 'proxyLeader':
-        return this.makeProxyLeader({ address, members: this.members, timing: SIM_TIMING.proxyLeader });
-      case 'acceptor':
-        return new Acceptor({ address, groupId: groupOfAcceptor(address), acceptorId: index });
-      case 'unbatcher':
-        return new Unbatcher({ address });
-      case 'client':
-        return new Client({ address, members: this.members, resendTimeoutMs: SIM_TIMING.clientResendMs });
-    }
   }
 
   private fail(kind: Violation['kind'], message: string): void {
@@ -578,6 +1180,9 @@ export class Simulation {
       this.trace(`[${String(this.now).padStart(6)} ms #${this.stepCount}] ${line}`);
   }
 }
+
+/** Stands in for a role until the first poll has built the process's view. */
+const PLACEHOLDER_ROLE: Role = { address: '', start: () => [], step: () => [] };
 
 function groupOfAcceptor(address: Address): number {
   return Number(address.split('/')[1]?.slice(1));
@@ -593,11 +1198,11 @@ export function summarize(m: Message): string {
     case 'ClientBatch':
       return `ClientBatch [${m.commands.map((c) => `${c.clientId}#${c.requestId}`).join(',')}]${m.forwarded ? ' (forwarded)' : ''}`;
     case 'LeaderInfo':
-      return `LeaderInfo ${m.leader} ${formatBallot(m.ballot)}`;
+      return `LeaderInfo ${m.leader} ${formatBallot(m.ballot)}${m.backoffMs > 0 ? ` backoff=${m.backoffMs}` : ''}`;
     case 'Phase1a':
-      return `Phase1a ${formatBallot(m.ballot)} from slot ${m.fromSlot}`;
+      return `Phase1a ${formatBallot(m.ballot)} from slot ${m.fromSlot} config=${m.config.id}`;
     case 'Phase1b':
-      return `Phase1b ${formatBallot(m.ballot)} g${m.groupId}/${m.acceptorId} wm=${m.watermark} accepted=[${m.accepted.map((e) => `${e.slot}:${formatBallot(e.ballot)}`).join(' ')}]`;
+      return `Phase1b ${formatBallot(m.ballot)} g${m.groupId}/${m.acceptorId} wm=${m.watermark} from=${m.fromSlot}${m.more ? ` next=${m.nextSlot}` : ''} end=${m.acceptedEnd} accepted=[${m.accepted.map((e) => `${e.slot}:${formatBallot(e.ballot)}`).join(' ')}]`;
     case 'Phase2a':
       return `Phase2a slot=${m.slot} ${formatBallot(m.ballot)} g${m.groupId} ${describe(m.value)} wm=${m.watermark}`;
     case 'Phase2b':
@@ -607,7 +1212,7 @@ export function summarize(m: Message): string {
     case 'Chosen':
       return `Chosen slot=${m.slot} ${formatBallot(m.ballot)}${m.value === null ? '' : ` ${describe(m.value)}`}`;
     case 'Heartbeat':
-      return `Heartbeat ${formatBallot(m.ballot)} wm=${m.watermark}`;
+      return `Heartbeat ${formatBallot(m.ballot)} wm=${m.watermark} progress=${m.progress} pending=${m.pending}`;
   }
 }
 

@@ -1,4 +1,4 @@
-import { Proposer } from '@paxos/core';
+import { Acceptor, type Ballot, Proposer, type RoleEvent } from '@paxos/core';
 import { describe, expect, it } from 'vitest';
 import { NO_FAULTS, runSimulation } from '../src/simulation.ts';
 
@@ -26,14 +26,39 @@ describe('simulation', () => {
   });
 
   it('injects every kind of fault across a sweep', () => {
-    const totals = { crashes: 0, restarts: 0, partitions: 0, dropped: 0, duplicated: 0, elections: 0 };
+    const totals: Record<string, number> = {};
     for (let seed = 1; seed <= 50; seed++) {
       const { stats } = runSimulation({ seed, steps: 1000 });
-      for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += stats[key];
+      for (const [key, value] of Object.entries(stats)) totals[key] = (totals[key] ?? 0) + value;
     }
-    for (const value of Object.values(totals)) expect(value).toBeGreaterThan(0);
+    for (const [key, value] of Object.entries(totals)) expect({ [key]: value }).not.toEqual({ [key]: 0 });
     // Leaders crash and are replaced, not just elected once per run.
     expect(totals.elections).toBeGreaterThan(100);
+    // Processes find their entries gone after directory restarts and register again.
+    expect(totals.reregistrations).toBeGreaterThan(totals.directoryRestarts ?? 0);
+  });
+
+  it('the promise check fails an acceptor whose promise goes down', () => {
+    class Forgetful extends Acceptor {
+      private steps = 0;
+      override step(now: number, event: RoleEvent) {
+        // Every 50th message, forget the promise (as a restart without a log would).
+        if (++this.steps % 50 === 0)
+          return new Acceptor({
+            address: this.address,
+            groupId: this.groupId,
+            acceptorId: this.acceptorId,
+          }).step(now, event);
+        return super.step(now, event);
+      }
+      override get promised(): Ballot {
+        return this.steps % 50 === 0 ? { round: 0, proposerId: 0 } : super.promised;
+      }
+    }
+    const found = [1, 2, 3, 4, 5].map((seed) =>
+      runSimulation({ seed, steps: 1000, makeAcceptor: (o) => new Forgetful(o) }),
+    );
+    expect(found.some((r) => /promise went down/.test(r.violation?.message ?? ''))).toBe(true);
   });
 
   it('the liveness check fails a leader that never re-proposes a lost slot (the log keeps a hole)', () => {

@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { replayCommand, sweep } from '../src/sweep.ts';
 
 /** Prints each failing seed with the one line that replays it, then fails the test. */
-function expectNoFailures(result: ReturnType<typeof sweep>, steps: number, f: number): void {
+function expectNoFailures(result: ReturnType<typeof sweep>, steps: number, f: number, proposers = 2): void {
   const lines = result.failures.map(
     (r) =>
-      `seed ${r.seed}: ${r.violation?.kind} violation at step ${r.violation?.step}: ${r.violation?.message}\n  replay: ${replayCommand(r.seed, steps, f)}`,
+      `seed ${r.seed}: ${r.violation?.kind} violation at step ${r.violation?.step}: ${r.violation?.message}\n  replay: ${replayCommand(r.seed, steps, f, proposers)}`,
   );
   if (lines.length > 0) console.error(lines.join('\n'));
   expect(lines).toEqual([]);
 }
 
-describe('seeded sweep with faults (drop, duplicate, delay, partitions, crashes and restarts)', () => {
+describe('seeded sweep with faults (messages lost, duplicated, delayed and held back for seconds; crashes, pauses, one-way and overlapping partitions, quorum losses, directory restarts, joins and leaves, stale views, client crashes, one fault for good)', () => {
   it('f=1: 2,000 seeds x 1,000 steps keep every invariant and finish every command', () => {
     const result = sweep({ firstSeed: 1, seeds: 2000, steps: 1000, f: 1 });
     console.log(
@@ -27,6 +27,14 @@ describe('seeded sweep with faults (drop, duplicate, delay, partitions, crashes 
       `f=2 sweep: ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
     );
     expectNoFailures(result, 1000, 2);
+  });
+
+  it('three proposers: 1,000 seeds x 1,000 steps (slots that see three or more leaders)', () => {
+    const result = sweep({ firstSeed: 400_001, seeds: 1000, steps: 1000, f: 1, proposers: 3 });
+    console.log(
+      `3-proposer sweep: ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+    );
+    expectNoFailures(result, 1000, 1, 3);
   });
 
   it('every message through the protobuf codec: 200 seeds x 1,000 steps', () => {
@@ -45,6 +53,6 @@ describe('seeded sweep with faults (drop, duplicate, delay, partitions, crashes 
       batchSize: 10,
       clientWindow: 5,
     });
-    expectNoFailures(result, 1500, 1);
+    expectNoFailures(result, 1500, 1, 3);
   });
 });

@@ -20,13 +20,14 @@ import type {
   Ballot,
   Chosen,
   Command,
+  ConfigStamp,
   Envelope,
   Message,
   Phase1b,
   Phase2a,
   Value,
 } from '../messages.ts';
-import { NOOP } from '../messages.ts';
+import { NOOP, UNSTAMPED } from '../messages.ts';
 import { paxosSchema } from './schema.generated.ts';
 
 /** Frames larger than this are rejected by `decodeEnvelope` without being parsed. */
@@ -141,10 +142,16 @@ interface PbClientBatch {
 interface PbLeaderInfo {
   readonly leader: string;
   readonly ballot: PbBallot | null;
+  readonly backoffMs: number;
+}
+interface PbConfigStamp {
+  readonly id: number;
+  readonly groups: readonly number[];
 }
 interface PbPhase1a {
   readonly ballot: PbBallot | null;
   readonly fromSlot: Int64;
+  readonly config: PbConfigStamp | null;
 }
 interface PbPhase1b {
   readonly ballot: PbBallot | null;
@@ -152,6 +159,10 @@ interface PbPhase1b {
   readonly acceptorId: number;
   readonly watermark: Int64;
   readonly accepted: readonly PbAcceptedEntry[];
+  readonly fromSlot: Int64;
+  readonly nextSlot: Int64;
+  readonly more: boolean;
+  readonly acceptedEnd: Int64;
 }
 interface PbPhase2a {
   readonly slot: Int64;
@@ -160,6 +171,7 @@ interface PbPhase2a {
   readonly watermark: Int64;
   readonly groupId: number;
   readonly acceptors: readonly string[];
+  readonly config: PbConfigStamp | null;
 }
 interface PbPhase2b {
   readonly slot: Int64;
@@ -180,6 +192,8 @@ interface PbChosen {
 interface PbHeartbeat {
   readonly ballot: PbBallot | null;
   readonly watermark: Int64;
+  readonly progress: Int64;
+  readonly pending: number;
 }
 interface PbEnvelope {
   readonly from: string;
@@ -238,11 +252,13 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
     case 'LeaderInfo':
       checkAddress(m.leader, 'LeaderInfo.leader');
       checkBallot(m.ballot, 'LeaderInfo.ballot');
+      checkU32(m.backoffMs, 'LeaderInfo.backoffMs');
       pb = { from: env.from, leaderInfo: m };
       break;
     case 'Phase1a':
       checkBallot(m.ballot, 'Phase1a.ballot');
       checkU64(m.fromSlot, 'Phase1a.fromSlot');
+      checkConfigStamp(m.config, 'Phase1a.config');
       pb = { from: env.from, phase1a: m };
       break;
     case 'Phase1b':
@@ -272,6 +288,8 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
     case 'Heartbeat':
       checkBallot(m.ballot, 'Heartbeat.ballot');
       checkU64(m.watermark, 'Heartbeat.watermark');
+      checkU64(m.progress, 'Heartbeat.progress');
+      checkU32(m.pending, 'Heartbeat.pending');
       pb = { from: env.from, heartbeat: m };
       break;
     default:
@@ -285,6 +303,10 @@ function pbPhase1b(m: Phase1b): object {
   checkU32(m.groupId, 'Phase1b.groupId');
   checkU32(m.acceptorId, 'Phase1b.acceptorId');
   checkU64(m.watermark, 'Phase1b.watermark');
+  checkU64(m.fromSlot, 'Phase1b.fromSlot');
+  checkU64(m.nextSlot, 'Phase1b.nextSlot');
+  checkBool(m.more, 'Phase1b.more');
+  checkU64(m.acceptedEnd, 'Phase1b.acceptedEnd');
   const entries = m.accepted;
   checkArray(entries, 'Phase1b.accepted');
   const accepted = new Array<object>(entries.length);
@@ -295,7 +317,17 @@ function pbPhase1b(m: Phase1b): object {
     checkValue(e.value, 'Phase1b.accepted[].value');
     accepted[i] = { slot: e.slot, ballot: e.ballot, value: pbValue(e.value) };
   }
-  return { ballot: m.ballot, groupId: m.groupId, acceptorId: m.acceptorId, watermark: m.watermark, accepted };
+  return {
+    ballot: m.ballot,
+    groupId: m.groupId,
+    acceptorId: m.acceptorId,
+    watermark: m.watermark,
+    accepted,
+    fromSlot: m.fromSlot,
+    nextSlot: m.nextSlot,
+    more: m.more,
+    acceptedEnd: m.acceptedEnd,
+  };
 }
 
 function pbPhase2a(m: Phase2a): object {
@@ -306,6 +338,7 @@ function pbPhase2a(m: Phase2a): object {
   checkU32(m.groupId, 'Phase2a.groupId');
   checkArray(m.acceptors, 'Phase2a.acceptors');
   for (const a of m.acceptors) checkAddress(a, 'Phase2a.acceptors[]');
+  checkConfigStamp(m.config, 'Phase2a.config');
   return {
     slot: m.slot,
     ballot: m.ballot,
@@ -313,6 +346,7 @@ function pbPhase2a(m: Phase2a): object {
     watermark: m.watermark,
     groupId: m.groupId,
     acceptors: m.acceptors,
+    config: m.config,
   };
 }
 
@@ -360,6 +394,13 @@ function checkBallot(b: Ballot, what: string): void {
   if (b === null || typeof b !== 'object') throw new TypeError(`${what} must be a Ballot`);
   checkU32(b.round, `${what}.round`);
   checkU32(b.proposerId, `${what}.proposerId`);
+}
+
+function checkConfigStamp(c: ConfigStamp, what: string): void {
+  if (c === null || typeof c !== 'object') throw new TypeError(`${what} must be a ConfigStamp`);
+  checkU32(c.id, `${what}.id`);
+  checkArray(c.groups, `${what}.groups`);
+  for (const g of c.groups) checkU32(g, `${what}.groups[]`);
 }
 
 function checkCommand(c: Command, what: string): void {
@@ -465,6 +506,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         type: 'LeaderInfo',
         leader: address(m.leader, 'LeaderInfo.leader'),
         ballot: ballot(m.ballot, 'LeaderInfo.ballot'),
+        backoffMs: m.backoffMs,
       };
       break;
     }
@@ -474,6 +516,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         type: 'Phase1a',
         ballot: ballot(m.ballot, 'Phase1a.ballot'),
         fromSlot: u64(m.fromSlot, 'Phase1a.fromSlot'),
+        config: configStamp(m.config),
       };
       break;
     }
@@ -520,6 +563,8 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         type: 'Heartbeat',
         ballot: ballot(m.ballot, 'Heartbeat.ballot'),
         watermark: u64(m.watermark, 'Heartbeat.watermark'),
+        progress: u64(m.progress, 'Heartbeat.progress'),
+        pending: m.pending,
       };
       break;
     }
@@ -555,6 +600,10 @@ function phase1b(m: PbPhase1b): Phase1b {
     acceptorId: m.acceptorId,
     watermark: u64(m.watermark, 'Phase1b.watermark'),
     accepted,
+    fromSlot: u64(m.fromSlot, 'Phase1b.fromSlot'),
+    nextSlot: u64(m.nextSlot, 'Phase1b.nextSlot'),
+    more: m.more === true,
+    acceptedEnd: u64(m.acceptedEnd, 'Phase1b.acceptedEnd'),
   };
 }
 
@@ -574,11 +623,17 @@ function phase2a(m: PbPhase2a): Phase2a {
     watermark: u64(m.watermark, 'Phase2a.watermark'),
     groupId: m.groupId,
     acceptors,
+    config: configStamp(m.config),
   };
 }
 
 // Field names in error reasons are constant strings (no allocation on the happy path); indices
 // into repeated fields are rendered only when an error is raised.
+
+/** A missing stamp (a frame or log record from before stamps existed) reads as `UNSTAMPED`. */
+function configStamp(c: PbConfigStamp | null): ConfigStamp {
+  return c == null ? UNSTAMPED : { id: c.id, groups: [...c.groups] };
+}
 
 function ballot(b: PbBallot | null, where: string): Ballot {
   if (b == null) throw new DecodeError(`${where} missing (expected a Ballot)`);

@@ -205,6 +205,24 @@ export const paxosSchema = {
             "ballot": {
               "type": "Ballot",
               "id": 2
+            },
+            "backoffMs": {
+              "type": "uint32",
+              "id": 3,
+              "protoName": "backoff_ms"
+            }
+          }
+        },
+        "ConfigStamp": {
+          "fields": {
+            "id": {
+              "type": "uint32",
+              "id": 1
+            },
+            "groups": {
+              "rule": "repeated",
+              "type": "uint32",
+              "id": 2
             }
           }
         },
@@ -218,6 +236,10 @@ export const paxosSchema = {
               "type": "uint64",
               "id": 2,
               "protoName": "from_slot"
+            },
+            "config": {
+              "type": "ConfigStamp",
+              "id": 3
             }
           }
         },
@@ -245,6 +267,25 @@ export const paxosSchema = {
               "rule": "repeated",
               "type": "AcceptedEntry",
               "id": 5
+            },
+            "fromSlot": {
+              "type": "uint64",
+              "id": 6,
+              "protoName": "from_slot"
+            },
+            "nextSlot": {
+              "type": "uint64",
+              "id": 7,
+              "protoName": "next_slot"
+            },
+            "more": {
+              "type": "bool",
+              "id": 8
+            },
+            "acceptedEnd": {
+              "type": "uint64",
+              "id": 9,
+              "protoName": "accepted_end"
             }
           }
         },
@@ -275,6 +316,10 @@ export const paxosSchema = {
               "rule": "repeated",
               "type": "string",
               "id": 6
+            },
+            "config": {
+              "type": "ConfigStamp",
+              "id": 7
             }
           }
         },
@@ -341,6 +386,14 @@ export const paxosSchema = {
             "watermark": {
               "type": "uint64",
               "id": 2
+            },
+            "progress": {
+              "type": "uint64",
+              "id": 3
+            },
+            "pending": {
+              "type": "uint32",
+              "id": 4
             }
           }
         }

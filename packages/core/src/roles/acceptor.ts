@@ -1,6 +1,8 @@
 import { compareBallots, ZERO_BALLOT } from '../ballot.ts';
+import { groupIdForSlot } from '../configuration.ts';
 import { type Effect, Effects, type Role, type RoleEvent } from '../effects.ts';
-import type { AcceptedEntry, Address, Ballot, Phase1a, Phase2a } from '../messages.ts';
+import type { AcceptedEntry, Address, Ballot, ConfigStamp, Phase1a, Phase2a } from '../messages.ts';
+import { valueSizeEstimate } from '../values.ts';
 
 export interface AcceptorOptions {
   readonly address: Address;
@@ -9,34 +11,59 @@ export interface AcceptorOptions {
   readonly acceptorId: number;
   /** State recovered from durable storage: a restarted acceptor must answer as its old self. */
   readonly recovered?: AcceptorState;
+  /** Phase-1 pages hold at most this many entries … */
+  readonly phase1PageEntries?: number;
+  /** … and about this many bytes, far below the frame limit. */
+  readonly phase1PageBytes?: number;
 }
 
 export interface AcceptorState {
   readonly promised: Ballot;
   readonly watermark: number;
   readonly accepted: Iterable<AcceptedEntry>;
+  /** The configuration this acceptor serves, once a leader told it (null before). */
+  readonly config?: ConfigStamp | null;
 }
+
+export const DEFAULT_PHASE1_PAGE_ENTRIES = 2048;
+export const DEFAULT_PHASE1_PAGE_BYTES = 1024 * 1024;
 
 /**
  * The only role whose memory decides safety: it promises not to accept below a ballot and
  * remembers what it accepted. Until replicas exist, accepted entries are the log (design rule 9).
+ * It serves one configuration: the first stamped phase-1a or phase-2a pins it, and it refuses
+ * messages of another configuration and slots its group does not own.
  */
 export class Acceptor implements Role {
   readonly address: Address;
   readonly groupId: number;
   readonly acceptorId: number;
+  private readonly pageEntries: number;
+  private readonly pageBytes: number;
   private promisedBallot: Ballot = ZERO_BALLOT;
   private chosenWatermark = 0;
+  private acceptedEndSlot = 0;
+  private pinned: ConfigStamp | null = null;
   private readonly acceptedBySlot = new Map<number, AcceptedEntry>();
+  /**
+   * The slots phase 1 of one ballot pages through, sorted once. Entries below that ballot can no
+   * longer change once it is promised, so later pages read the same list.
+   */
+  private phase1Slots: { readonly ballot: Ballot; readonly slots: readonly number[] } | null = null;
 
   constructor(options: AcceptorOptions) {
     this.address = options.address;
     this.groupId = options.groupId;
     this.acceptorId = options.acceptorId;
-    if (options.recovered !== undefined) {
-      this.promisedBallot = options.recovered.promised;
-      this.chosenWatermark = options.recovered.watermark;
-      for (const entry of options.recovered.accepted) {
+    this.pageEntries = options.phase1PageEntries ?? DEFAULT_PHASE1_PAGE_ENTRIES;
+    this.pageBytes = options.phase1PageBytes ?? DEFAULT_PHASE1_PAGE_BYTES;
+    const recovered = options.recovered;
+    if (recovered !== undefined) {
+      this.promisedBallot = recovered.promised;
+      this.chosenWatermark = recovered.watermark;
+      this.pinned = recovered.config ?? null;
+      for (const entry of recovered.accepted) {
+        this.acceptedEndSlot = Math.max(this.acceptedEndSlot, entry.slot + 1);
         if (entry.slot >= this.chosenWatermark) this.acceptedBySlot.set(entry.slot, entry);
       }
     }
@@ -53,6 +80,11 @@ export class Acceptor implements Role {
 
   get watermark(): number {
     return this.chosenWatermark;
+  }
+
+  /** The configuration this acceptor serves, or null until a leader stamps one. */
+  get config(): ConfigStamp | null {
+    return this.pinned;
   }
 
   accepted(slot: number): AcceptedEntry | undefined {
@@ -80,29 +112,67 @@ export class Acceptor implements Role {
     return fx.list;
   }
 
+  /**
+   * Whether a message of configuration `stamp` (for `slot`, in phase 2) may be served; the first
+   * stamp seen is pinned. A leader of another configuration maps slots to other groups, and a
+   * slot of another group is never this group's to accept: both are refused. Protected so tests
+   * can plant the unpinned acceptor of old, which served any configuration.
+   */
+  protected admits(stamp: ConfigStamp, slot: number | null): boolean {
+    if (!stamp.groups.includes(this.groupId)) return false;
+    if (this.pinned === null) this.pinned = { id: stamp.id, groups: [...stamp.groups] };
+    else if (this.pinned.id !== stamp.id) return false;
+    return slot === null || groupIdForSlot(stamp, slot) === this.groupId;
+  }
+
   private onPhase1a(fx: Effects, from: Address, msg: Phase1a): void {
     fx.inc('p1a');
+    if (!this.admits(msg.config, null)) {
+      fx.inc('rejected_messages');
+      return;
+    }
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p1b_preempted');
       fx.send(from, { type: 'Nack', slot: -1, ballot: msg.ballot, promised: this.promisedBallot });
       return;
     }
     this.promisedBallot = msg.ballot;
-    // Slots below our watermark are chosen; the new leader need not hear about them.
-    const fromSlot = Math.max(msg.fromSlot, this.chosenWatermark);
-    const accepted: AcceptedEntry[] = [];
-    for (const entry of this.acceptedBySlot.values()) {
-      if (entry.slot >= fromSlot) accepted.push(entry);
-    }
-    accepted.sort((a, b) => a.slot - b.slot);
     fx.inc('p1b_success');
-    fx.send(from, {
+    this.sendPage(fx, from, msg.ballot, msg.fromSlot);
+  }
+
+  /** One page of phase 1: accepted slots from `fromSlot` (slots below the watermark are chosen). */
+  private sendPage(fx: Effects, to: Address, ballot: Ballot, fromSlot: number): void {
+    let cached = this.phase1Slots;
+    if (cached === null || compareBallots(cached.ballot, ballot) !== 0) {
+      const slots = [...this.acceptedBySlot.keys()].sort((a, b) => a - b);
+      cached = { ballot, slots };
+      this.phase1Slots = cached;
+    }
+    const slots = cached.slots;
+    const start = Math.max(fromSlot, this.chosenWatermark);
+    let i = lowerBound(slots, start);
+    const accepted: AcceptedEntry[] = [];
+    let bytes = 0;
+    for (; i < slots.length; i++) {
+      if (accepted.length >= this.pageEntries || (accepted.length > 0 && bytes >= this.pageBytes)) break;
+      const entry = this.acceptedBySlot.get(slots[i] as number);
+      if (entry === undefined) continue; // pruned by a watermark since the list was made
+      accepted.push(entry);
+      bytes += valueSizeEstimate(entry.value) + 24;
+    }
+    const more = i < slots.length;
+    fx.send(to, {
       type: 'Phase1b',
-      ballot: msg.ballot,
+      ballot,
       groupId: this.groupId,
       acceptorId: this.acceptorId,
       watermark: this.chosenWatermark,
       accepted,
+      fromSlot,
+      nextSlot: more ? (slots[i] as number) : 0,
+      more,
+      acceptedEnd: this.acceptedEndSlot,
     });
   }
 
@@ -114,6 +184,9 @@ export class Acceptor implements Role {
    */
   private advanceWatermark(watermark: number): void {
     this.chosenWatermark = watermark;
+    const paged = this.phase1Slots?.slots;
+    if (paged !== undefined && (paged.length === 0 || (paged[paged.length - 1] as number) < watermark))
+      this.phase1Slots = null;
     for (const slot of this.acceptedBySlot.keys()) {
       if (slot >= watermark) break;
       this.acceptedBySlot.delete(slot);
@@ -121,6 +194,10 @@ export class Acceptor implements Role {
   }
 
   private onPhase2a(fx: Effects, from: Address, msg: Phase2a): void {
+    if (!this.admits(msg.config, msg.slot)) {
+      fx.inc('rejected_messages');
+      return;
+    }
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p2b_preempted');
       fx.send(from, { type: 'Nack', slot: msg.slot, ballot: msg.ballot, promised: this.promisedBallot });
@@ -129,6 +206,7 @@ export class Acceptor implements Role {
     this.promisedBallot = msg.ballot;
     if (msg.watermark > this.chosenWatermark) this.advanceWatermark(msg.watermark);
     this.acceptedBySlot.set(msg.slot, { slot: msg.slot, ballot: msg.ballot, value: msg.value });
+    if (msg.slot >= this.acceptedEndSlot) this.acceptedEndSlot = msg.slot + 1;
     fx.send(from, {
       type: 'Phase2b',
       slot: msg.slot,
@@ -137,4 +215,16 @@ export class Acceptor implements Role {
       acceptorId: this.acceptorId,
     });
   }
+}
+
+/** The first index of sorted `values` holding a value ≥ `target`. */
+function lowerBound(values: readonly number[], target: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((values[mid] as number) < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -9,6 +9,11 @@ export interface BatcherOptions {
   readonly batchSize: number;
   /** A partial batch is sent after this long, so a quiet client is not kept waiting. */
   readonly batchTimeoutMs: number;
+  /**
+   * Commands held while the leader asks for a pause (its queue is full); beyond this, new commands
+   * are dropped and their clients resend. Default 64 batches.
+   */
+  readonly maxHeldCommands?: number;
 }
 
 const TIMER_FLUSH = 'flush';
@@ -18,6 +23,9 @@ export class Batcher implements Role {
   readonly address: Address;
   private readonly batchSize: number;
   private readonly batchTimeoutMs: number;
+  private readonly maxHeldCommands: number;
+  /** The leader asked us to hold batches until then. */
+  private holdUntil = 0;
   private members: Pick<Members, 'proposers'>;
   private buffer: Command[] = [];
   private leaderHint: Address | null = null;
@@ -31,6 +39,7 @@ export class Batcher implements Role {
     this.members = options.members;
     this.batchSize = options.batchSize;
     this.batchTimeoutMs = options.batchTimeoutMs;
+    this.maxHeldCommands = options.maxHeldCommands ?? 64 * options.batchSize;
   }
 
   get leader(): Address | null {
@@ -45,15 +54,15 @@ export class Batcher implements Role {
     return [];
   }
 
-  step(_now: number, event: RoleEvent): Effect[] {
+  step(now: number, event: RoleEvent): Effect[] {
     const fx = new Effects();
     switch (event.type) {
       case 'message':
-        if (event.message.type === 'ClientRequest') this.onClientRequest(fx, event.message);
-        else if (event.message.type === 'LeaderInfo') this.onLeaderInfo(event.message);
+        if (event.message.type === 'ClientRequest') this.onClientRequest(fx, now, event.message);
+        else if (event.message.type === 'LeaderInfo') this.onLeaderInfo(fx, now, event.message);
         break;
       case 'timer':
-        if (event.name === TIMER_FLUSH) this.flush(fx);
+        if (event.name === TIMER_FLUSH) this.flush(fx, now);
         break;
       case 'membership':
         this.members = { ...this.members, ...event.members };
@@ -64,31 +73,43 @@ export class Batcher implements Role {
     return fx.list;
   }
 
-  private onClientRequest(fx: Effects, msg: ClientRequest): void {
+  private onClientRequest(fx: Effects, now: number, msg: ClientRequest): void {
+    if (now < this.holdUntil) {
+      // The leader's queue is full: keep what fits, the clients of the rest resend.
+      if (this.buffer.length < this.maxHeldCommands) this.buffer.push(msg.command);
+      return;
+    }
     this.buffer.push(msg.command);
     if (this.buffer.length >= this.batchSize) {
-      this.flush(fx);
+      this.flush(fx, now);
       fx.cancelTimer(TIMER_FLUSH);
     } else if (this.buffer.length === 1) {
       fx.setTimer(TIMER_FLUSH, this.batchTimeoutMs);
     }
   }
 
-  private onLeaderInfo(msg: LeaderInfo): void {
-    if (compareBallots(msg.ballot, this.leaderBallot) >= 0) {
-      this.leaderHint = msg.leader;
-      this.leaderBallot = msg.ballot;
+  private onLeaderInfo(fx: Effects, now: number, msg: LeaderInfo): void {
+    if (compareBallots(msg.ballot, this.leaderBallot) < 0) return;
+    this.leaderHint = msg.leader;
+    this.leaderBallot = msg.ballot;
+    if (msg.backoffMs > 0) {
+      this.holdUntil = now + msg.backoffMs;
+      fx.setTimer(TIMER_FLUSH, msg.backoffMs);
     }
   }
 
-  private flush(fx: Effects): void {
-    if (this.buffer.length === 0) return;
+  /** Sends what is buffered, in batches of at most `batchSize` (unless the leader asked to hold). */
+  private flush(fx: Effects, now: number): void {
+    if (this.buffer.length === 0 || now < this.holdUntil) return;
     const leader = this.leader;
     const commands = this.buffer;
     this.buffer = [];
     // With no proposer known the batch is dropped; clients resend.
     if (leader === null) return;
-    fx.observe('batch_size', commands.length);
-    fx.send(leader, { type: 'ClientBatch', commands, forwarded: false });
+    for (let i = 0; i < commands.length; i += this.batchSize) {
+      const batch = commands.length <= this.batchSize ? commands : commands.slice(i, i + this.batchSize);
+      fx.observe('batch_size', batch.length);
+      fx.send(leader, { type: 'ClientBatch', commands: batch, forwarded: false });
+    }
   }
 }

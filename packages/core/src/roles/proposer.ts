@@ -2,6 +2,7 @@ import { ballotEquals, compareBallots, maxBallot, ZERO_BALLOT } from '../ballot.
 import {
   type AcceptorGroup,
   type Configuration,
+  configStamp,
   groupForSlot,
   quorumSize,
   validateConfiguration,
@@ -13,6 +14,7 @@ import {
   type Ballot,
   type Chosen,
   type ClientBatch,
+  type ConfigStamp,
   type Heartbeat,
   type LeaderInfo,
   type Nack,
@@ -28,10 +30,22 @@ export interface ProposerTiming {
   readonly electionTimeoutMs: number;
   /** Random extra wait, in [0, jitter), so proposers that lose a duel don't collide again. */
   readonly electionJitterMs: number;
-  /** Resend phase-1a to acceptors that have not answered yet. */
+  /** Resend phase-1a (and phase-1 page requests) to acceptors that have not answered yet. */
   readonly phase1RetryMs: number;
   /** A slot not chosen within this is proposed again (through another proxy leader). */
   readonly resendTimeoutMs: number;
+  /**
+   * A leader that cannot hear its own heartbeats (it sends one to itself each interval), or that
+   * waits for slots and hears nothing about any of them (no chosen, no nack), for this long steps
+   * down: it may be able to send but not to receive, and its heartbeats would keep everyone else
+   * from taking over.
+   */
+  readonly stepDownMs: number;
+  /**
+   * A follower whose leader's heartbeats show slots pending and no progress for this long (plus
+   * jitter) runs for election although the heartbeats keep coming.
+   */
+  readonly stallTimeoutMs: number;
 }
 
 export const DEFAULT_PROPOSER_TIMING: ProposerTiming = {
@@ -40,6 +54,27 @@ export const DEFAULT_PROPOSER_TIMING: ProposerTiming = {
   electionJitterMs: 500,
   phase1RetryMs: 200,
   resendTimeoutMs: 400,
+  stepDownMs: 1500,
+  stallTimeoutMs: 3000,
+};
+
+/** Bounds on the leader's work, so no fault can make it (or a frame) grow without limit. */
+export interface ProposerLimits {
+  /** Slots proposed and not yet known chosen; further work waits in the queue. */
+  readonly maxOutstandingSlots: number;
+  /** Batches queued (while phase 1 runs, or while the outstanding slots are at their cap). */
+  readonly maxPendingBatches: number;
+  /** Slots re-proposed per resend scan; the rest wait for the next scan. */
+  readonly maxResendsPerScan: number;
+  /** How long a batcher told the queue is full holds its batches. */
+  readonly backoffMs: number;
+}
+
+export const DEFAULT_PROPOSER_LIMITS: ProposerLimits = {
+  maxOutstandingSlots: 4096,
+  maxPendingBatches: 1024,
+  maxResendsPerScan: 512,
+  backoffMs: 50,
 };
 
 export interface ProposerOptions {
@@ -51,24 +86,54 @@ export interface ProposerOptions {
   /** Injected randomness in [0, 1). */
   readonly random: () => number;
   readonly timing?: Partial<ProposerTiming>;
-  /** Batches held while phase 1 runs; beyond this they are dropped (clients resend). */
-  readonly maxPendingBatches?: number;
+  readonly limits?: Partial<ProposerLimits>;
 }
 
 export type ProposerStatus = 'follower' | 'candidate' | 'leader';
 
-interface Outstanding {
+/** A slot proposed in phase 2 and not yet known chosen. Exposed to tests that plant bugs. */
+export interface Outstanding {
   readonly value: Value;
   readonly group: AcceptorGroup;
   sentAt: number;
   readonly firstSentAt: number;
+  /** The proxy leader it was last sent through (null: none was known). */
+  proxy: Address | null;
+}
+
+/**
+ * What one acceptor reported in phase 1: the pages received so far cover the slots
+ * [coveredFrom, coveredTo) (coveredTo is Infinity once the last page arrived); `entries` holds
+ * the reported slots not yet proposed.
+ */
+interface PromiseStream {
+  readonly address: Address;
+  readonly coveredFrom: number;
+  coveredTo: number;
+  readonly entries: Map<number, AcceptedEntry>;
+  readonly watermark: number;
+  readonly acceptedEnd: number;
+  /** When the next page was asked for (null: not asked, or it arrived). */
+  requestedAt: number | null;
 }
 
 interface Phase1State {
   readonly ballot: Ballot;
   readonly fromSlot: number;
-  /** groupId → acceptorId → promise; quorums count distinct acceptors. */
-  readonly promises: Map<number, Map<number, Phase1b>>;
+  /** groupId → acceptorId → what it promised and reported; quorums count distinct acceptors. */
+  readonly streams: Map<number, Map<number, PromiseStream>>;
+}
+
+/**
+ * A new leader re-proposes the slots [cursor, end) from phase-1 pages, in slot order, as f+1
+ * acceptors of each slot's group have reported on it; it asks for pages only a window ahead, so
+ * an unchosen tail of any length costs bounded memory and frames.
+ */
+interface Recovery {
+  readonly ballot: Ballot;
+  readonly streams: Map<number, Map<number, PromiseStream>>;
+  cursor: number;
+  readonly end: number;
 }
 
 const TIMER_ELECTION = 'election';
@@ -78,17 +143,19 @@ const TIMER_RESEND = 'resend';
 
 /**
  * Proposer: one of them leads. The leader assigns slots to batches, sends each slot's phase-2a
- * through a proxy leader, re-proposes slots not chosen in time, and tracks the chosen watermark.
- * Followers watch the leader's heartbeats and run phase 1 with a higher ballot when it falls silent.
+ * through a proxy leader, re-proposes slots not chosen in time (through another proxy leader),
+ * and tracks the chosen watermark. Followers watch the leader's heartbeats and run phase 1 with a
+ * higher ballot when it falls silent or its heartbeats show it stuck.
  */
 export class Proposer implements Role {
   readonly address: Address;
   readonly proposerId: number;
   readonly config: Configuration;
   protected readonly timing: ProposerTiming;
+  protected readonly limits: ProposerLimits;
+  private readonly stamp: ConfigStamp;
   private readonly random: () => number;
-  private readonly maxPendingBatches: number;
-  private members: Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'>;
+  protected members: Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'>;
 
   private statusValue: ProposerStatus = 'follower';
   /** Our ballot while candidate or leader. */
@@ -98,24 +165,48 @@ export class Proposer implements Role {
   private knownLeader: Address | null = null;
   private knownLeaderBallot: Ballot = ZERO_BALLOT;
   private phase1: Phase1State | null = null;
+  /** Batches waiting for a slot (FIFO from `pendingHead`). */
   private pendingBatches: ClientBatch[] = [];
+  private pendingHead = 0;
+  /**
+   * Set when this proposer stepped down because it heard nothing: it may be deaf, and a deaf
+   * candidate would only disturb the next leader's election, so it does not run until it hears a
+   * message or this time has passed (a silent cluster with no leader is silent too).
+   */
+  private mayBeDeafUntil = 0;
+  /** Follower's view of the leader's progress, to notice a leader that heartbeats but is stuck. */
+  private stall: { ballot: Ballot; progress: number; since: number | null; deadline: number } | null = null;
 
   // Leader state.
   private nextSlot = 0;
   private chosenWatermark = 0;
   private readonly chosenAbove = new Set<number>();
   private readonly outstanding = new Map<number, Outstanding>();
+  private recovery: Recovery | null = null;
   private proxyCursor = 0;
+  /** Proxy leaders that let a slot expire, and when; skipped until they answer again. */
+  private readonly suspects = new Map<Address, number>();
+  /** Slots learnt chosen in this ballot (heartbeats carry it). */
+  private progress = 0;
+  /** Last time the leader heard anything about its slots (a chosen, a nack, a phase-1 page). */
+  private lastHeardAt = 0;
+  /** When the outstanding slots last went from none to some. */
+  private awaitingSince = 0;
+  /** Last time the leader received its own heartbeat: proof that its receive path works. */
+  private lastHeardSelfAt = 0;
+  /** Resend scans in a row that found the leader deaf or stuck (one could follow a stall of this process). */
+  private silentScans = 0;
 
   constructor(options: ProposerOptions) {
     validateConfiguration(options.config);
     this.address = options.address;
     this.proposerId = options.proposerId;
     this.config = options.config;
+    this.stamp = configStamp(options.config);
     this.members = options.members;
     this.random = options.random;
     this.timing = { ...DEFAULT_PROPOSER_TIMING, ...options.timing };
-    this.maxPendingBatches = options.maxPendingBatches ?? 1024;
+    this.limits = { ...DEFAULT_PROPOSER_LIMITS, ...options.limits };
   }
 
   get status(): ProposerStatus {
@@ -133,6 +224,18 @@ export class Proposer implements Role {
   get inflightSlots(): number {
     return this.outstanding.size;
   }
+  /** Batches waiting for a slot. */
+  get queuedBatches(): number {
+    return this.pendingBatches.length - this.pendingHead;
+  }
+  /** The proposers, batchers and proxy leaders this proposer knows of. */
+  get knownMembers(): Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'> {
+    return this.members;
+  }
+  /** Slots a new leader still has to re-propose from phase 1. */
+  get recoveringSlots(): number {
+    return this.recovery === null ? 0 : this.recovery.end - this.recovery.cursor;
+  }
 
   start(_now: number): Effect[] {
     const fx = new Effects();
@@ -147,6 +250,7 @@ export class Proposer implements Role {
     switch (event.type) {
       case 'message': {
         const { from, message } = event;
+        this.mayBeDeafUntil = 0;
         switch (message.type) {
           case 'ClientBatch':
             this.onClientBatch(fx, now, from, message);
@@ -155,13 +259,13 @@ export class Proposer implements Role {
             this.onPhase1b(fx, now, from, message);
             break;
           case 'Chosen':
-            this.onChosen(fx, now, message);
+            this.onChosen(fx, now, from, message);
             break;
           case 'Nack':
-            this.onNack(fx, message);
+            this.onNack(fx, now, from, message);
             break;
           case 'Heartbeat':
-            this.onHeartbeat(fx, from, message);
+            this.onHeartbeat(fx, now, from, message);
             break;
           case 'LeaderInfo':
             this.onLeaderInfo(message);
@@ -176,6 +280,8 @@ export class Proposer implements Role {
         break;
       case 'membership':
         this.members = { ...this.members, ...event.members };
+        if (event.members.proxyLeaders !== undefined && this.statusValue === 'leader')
+          this.onProxyLeadersChanged(fx, now);
         break;
     }
     return fx.list;
@@ -186,59 +292,141 @@ export class Proposer implements Role {
   private onClientBatch(fx: Effects, now: number, from: Address, msg: ClientBatch): void {
     if (this.statusValue === 'leader') {
       fx.observe('batch_size', msg.commands.length);
-      this.propose(fx, now, this.nextSlot++, { kind: 'batch', commands: msg.commands });
+      if (
+        this.queuedBatches === 0 &&
+        this.recovery === null &&
+        this.outstanding.size < this.limits.maxOutstandingSlots
+      ) {
+        this.propose(fx, now, this.nextSlot++, { kind: 'batch', commands: msg.commands });
+      } else {
+        this.enqueue(fx, from, msg);
+        this.pump(fx, now);
+      }
       return;
     }
     if (this.statusValue === 'candidate') {
-      if (this.pendingBatches.length < this.maxPendingBatches) this.pendingBatches.push(msg);
+      this.enqueue(fx, from, msg);
       return;
     }
     // A follower passes the batch on once and tells the batcher where the leader is.
     if (this.knownLeader !== null && this.knownLeader !== this.address) {
       if (!msg.forwarded) {
         fx.send(this.knownLeader, { ...msg, forwarded: true });
-        fx.send(from, { type: 'LeaderInfo', leader: this.knownLeader, ballot: this.knownLeaderBallot });
+        fx.send(from, {
+          type: 'LeaderInfo',
+          leader: this.knownLeader,
+          ballot: this.knownLeaderBallot,
+          backoffMs: 0,
+        });
       }
     }
   }
 
-  private onPhase1b(fx: Effects, now: number, from: Address, msg: Phase1b): void {
-    this.highestSeen = maxBallot(this.highestSeen, msg.ballot);
-    const phase1 = this.phase1;
-    if (this.statusValue !== 'candidate' || phase1 === null || !ballotEquals(msg.ballot, phase1.ballot))
+  /** Queues a batch; a full queue refuses it and asks its batcher to hold back for a while. */
+  private enqueue(fx: Effects, from: Address, msg: ClientBatch): void {
+    if (this.queuedBatches < this.limits.maxPendingBatches) {
+      this.pendingBatches.push(msg);
       return;
-    const group = this.config.groups.find((g) => g.groupId === msg.groupId);
-    if (group === undefined || group.acceptors[msg.acceptorId] !== from) return;
-    let promises = phase1.promises.get(msg.groupId);
-    if (promises === undefined) {
-      promises = new Map();
-      phase1.promises.set(msg.groupId, promises);
     }
-    promises.set(msg.acceptorId, msg);
-    const quorum = quorumSize(this.config);
-    for (const g of this.config.groups) {
-      if ((phase1.promises.get(g.groupId)?.size ?? 0) < quorum) return;
-    }
-    this.becomeLeader(fx, now, phase1);
+    fx.inc('batches_refused');
+    if (!msg.forwarded)
+      fx.send(from, {
+        type: 'LeaderInfo',
+        leader: this.address,
+        ballot: this.ballot,
+        backoffMs: this.limits.backoffMs,
+      });
   }
 
-  private onChosen(fx: Effects, now: number, msg: Chosen): void {
-    if (msg.slot < this.chosenWatermark || this.chosenAbove.has(msg.slot)) return;
+  private dequeue(): ClientBatch | undefined {
+    const batch = this.pendingBatches[this.pendingHead];
+    if (batch === undefined) return undefined;
+    this.pendingHead++;
+    if (this.pendingHead >= 1024 && this.pendingHead * 2 >= this.pendingBatches.length) {
+      this.pendingBatches = this.pendingBatches.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
+    return batch;
+  }
+
+  private onPhase1b(fx: Effects, now: number, from: Address, msg: Phase1b): void {
+    this.highestSeen = maxBallot(this.highestSeen, msg.ballot);
+    const streams =
+      this.statusValue === 'candidate' && this.phase1 !== null && ballotEquals(msg.ballot, this.phase1.ballot)
+        ? this.phase1.streams
+        : this.statusValue === 'leader' && this.recovery !== null && ballotEquals(msg.ballot, this.ballot)
+          ? this.recovery.streams
+          : null;
+    if (streams === null) return;
+    const group = this.config.groups.find((g) => g.groupId === msg.groupId);
+    if (group === undefined || group.acceptors[msg.acceptorId] !== from) return;
+    this.lastHeardAt = now;
+    let byAcceptor = streams.get(msg.groupId);
+    if (byAcceptor === undefined) {
+      byAcceptor = new Map();
+      streams.set(msg.groupId, byAcceptor);
+    }
+    const stream = byAcceptor.get(msg.acceptorId);
+    if (stream === undefined) {
+      byAcceptor.set(msg.acceptorId, {
+        address: from,
+        coveredFrom: msg.fromSlot,
+        coveredTo: msg.fromSlot,
+        entries: new Map(),
+        watermark: msg.watermark,
+        acceptedEnd: msg.acceptedEnd,
+        requestedAt: null,
+      });
+      this.addPage(byAcceptor.get(msg.acceptorId) as PromiseStream, msg);
+    } else if (msg.fromSlot === stream.coveredTo) {
+      this.addPage(stream, msg);
+    } else {
+      return; // a duplicate, or a page we no longer need
+    }
+    if (this.statusValue === 'candidate' && this.phase1 !== null) {
+      const quorum = quorumSize(this.config);
+      for (const g of this.config.groups) {
+        if ((this.phase1.streams.get(g.groupId)?.size ?? 0) < quorum) return;
+      }
+      this.becomeLeader(fx, now, this.phase1);
+    } else {
+      this.pump(fx, now);
+    }
+  }
+
+  private addPage(stream: PromiseStream, msg: Phase1b): void {
+    for (const entry of msg.accepted) {
+      if (entry.slot >= msg.fromSlot && (!msg.more || entry.slot < msg.nextSlot))
+        stream.entries.set(entry.slot, entry);
+    }
+    stream.coveredTo = msg.more ? Math.max(msg.nextSlot, msg.fromSlot) : Number.POSITIVE_INFINITY;
+    stream.requestedAt = null;
+  }
+
+  private onChosen(fx: Effects, now: number, from: Address, msg: Chosen): void {
+    this.heardFromProxy(from, now);
     const pending = this.outstanding.get(msg.slot);
     if (pending !== undefined) {
       fx.observe('phase2_latency_ms', now - pending.firstSentAt);
       this.outstanding.delete(msg.slot);
     }
+    if (this.isKnownChosen(msg.slot)) {
+      if (pending !== undefined) fx.gauge('inflight_slots', this.outstanding.size);
+      return;
+    }
     this.chosenAbove.add(msg.slot);
+    this.progress++;
     fx.inc('slots_chosen');
     const before = this.chosenWatermark;
     while (this.chosenAbove.delete(this.chosenWatermark)) this.chosenWatermark++;
     if (this.chosenWatermark !== before) fx.gauge('chosen_watermark', this.chosenWatermark);
+    if (this.statusValue === 'leader') this.pump(fx, now);
     fx.gauge('inflight_slots', this.outstanding.size);
   }
 
-  private onNack(fx: Effects, msg: Nack): void {
+  private onNack(fx: Effects, now: number, from: Address, msg: Nack): void {
     this.highestSeen = maxBallot(this.highestSeen, msg.promised);
+    if (msg.slot >= 0) this.heardFromProxy(from, now);
     if (this.statusValue === 'follower') return;
     if (compareBallots(msg.promised, this.ballot) > 0) {
       if (this.statusValue === 'candidate') fx.inc('p1b_preempted');
@@ -246,7 +434,21 @@ export class Proposer implements Role {
     }
   }
 
-  private onHeartbeat(fx: Effects, from: Address, msg: Heartbeat): void {
+  private isKnownChosen(slot: number): boolean {
+    return slot < this.chosenWatermark || this.chosenAbove.has(slot);
+  }
+
+  /** A proxy leader answered: it is alive, and so is our receive path. */
+  private heardFromProxy(proxy: Address, now: number): void {
+    this.lastHeardAt = now;
+    this.suspects.delete(proxy);
+  }
+
+  private onHeartbeat(fx: Effects, now: number, from: Address, msg: Heartbeat): void {
+    if (from === this.address) {
+      if (this.statusValue === 'leader' && ballotEquals(msg.ballot, this.ballot)) this.lastHeardSelfAt = now;
+      return;
+    }
     fx.inc('leader_heartbeat_received');
     this.highestSeen = maxBallot(this.highestSeen, msg.ballot);
     if (msg.watermark > this.chosenWatermark && this.statusValue !== 'leader') {
@@ -257,15 +459,42 @@ export class Proposer implements Role {
         this.stepDown(fx, from, msg.ballot);
       } else if (this.statusValue === 'leader' && compareBallots(msg.ballot, this.ballot) < 0) {
         // A stale leader is still talking: tell it who leads now.
-        fx.send(from, { type: 'Heartbeat', ballot: this.ballot, watermark: this.chosenWatermark });
+        fx.send(from, this.heartbeat());
       }
       return;
     }
     if (compareBallots(msg.ballot, this.knownLeaderBallot) >= 0) {
       this.knownLeader = from;
       this.knownLeaderBallot = msg.ballot;
+      if (this.leaderLooksStuck(now, msg)) {
+        this.startElection(fx);
+        return;
+      }
       this.armElectionTimer(fx);
     }
+  }
+
+  /**
+   * Whether the leader's heartbeats have shown slots pending and no progress for the stall
+   * timeout: a leader that can send but not hear keeps heartbeating while nothing gets chosen.
+   */
+  private leaderLooksStuck(now: number, msg: Heartbeat): boolean {
+    const stall = this.stall;
+    if (stall === null || !ballotEquals(stall.ballot, msg.ballot) || msg.progress !== stall.progress) {
+      this.stall = {
+        ballot: msg.ballot,
+        progress: msg.progress,
+        since: msg.pending > 0 ? now : null,
+        deadline: this.timing.stallTimeoutMs + Math.floor(this.random() * this.timing.electionJitterMs),
+      };
+      return false;
+    }
+    if (msg.pending === 0) {
+      stall.since = null;
+      return false;
+    }
+    if (stall.since === null) stall.since = now;
+    return now - stall.since >= stall.deadline;
   }
 
   private onLeaderInfo(msg: LeaderInfo): void {
@@ -275,20 +504,38 @@ export class Proposer implements Role {
   private onTimer(fx: Effects, now: number, name: string): void {
     switch (name) {
       case TIMER_ELECTION:
-        if (this.statusValue === 'follower') this.startElection(fx);
+        if (this.statusValue !== 'follower') break;
+        if (now < this.mayBeDeafUntil) this.armElectionTimer(fx);
+        else this.startElection(fx);
         break;
       case TIMER_PHASE1:
         if (this.statusValue === 'candidate') this.sendPhase1a(fx);
+        else if (this.statusValue === 'leader' && this.recovery !== null) {
+          this.requestPages(fx, now, true);
+          fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
+        }
         break;
       case TIMER_HEARTBEAT:
         if (this.statusValue === 'leader') this.sendHeartbeats(fx);
         break;
       case TIMER_RESEND:
-        if (this.statusValue === 'leader') this.resendExpired(fx, now);
+        if (this.statusValue === 'leader') this.onResendScan(fx, now);
         break;
       default:
         break;
     }
+  }
+
+  private onProxyLeadersChanged(fx: Effects, now: number): void {
+    const live = new Set(this.members.proxyLeaders);
+    for (const proxy of this.suspects.keys()) if (!live.has(proxy)) this.suspects.delete(proxy);
+    // Slots in the hands of a proxy leader that left are re-proposed now, not at their timeout.
+    const orphaned: [number, Outstanding][] = [];
+    for (const [slot, entry] of this.outstanding) {
+      if (orphaned.length >= this.limits.maxResendsPerScan) break;
+      if (entry.proxy !== null && !live.has(entry.proxy)) orphaned.push([slot, entry]);
+    }
+    for (const [slot, entry] of orphaned) this.resend(fx, now, slot, entry);
   }
 
   // ---- election ---------------------------------------------------------------------------
@@ -297,8 +544,9 @@ export class Proposer implements Role {
     this.statusValue = 'candidate';
     this.ballot = { round: this.highestSeen.round + 1, proposerId: this.proposerId };
     this.highestSeen = this.ballot;
-    this.phase1 = { ballot: this.ballot, fromSlot: this.chosenWatermark, promises: new Map() };
+    this.phase1 = { ballot: this.ballot, fromSlot: this.chosenWatermark, streams: new Map() };
     this.knownLeader = null;
+    this.stall = null;
     fx.inc('leader_elections');
     this.sendPhase1a(fx);
   }
@@ -307,10 +555,15 @@ export class Proposer implements Role {
     const phase1 = this.phase1;
     if (phase1 === null) return;
     for (const group of this.config.groups) {
-      const promised = phase1.promises.get(group.groupId);
+      const promised = phase1.streams.get(group.groupId);
       group.acceptors.forEach((acceptor, acceptorId) => {
         if (promised?.has(acceptorId)) return;
-        fx.send(acceptor, { type: 'Phase1a', ballot: phase1.ballot, fromSlot: phase1.fromSlot });
+        fx.send(acceptor, {
+          type: 'Phase1a',
+          ballot: phase1.ballot,
+          fromSlot: phase1.fromSlot,
+          config: this.stamp,
+        });
         fx.inc('p1a');
       });
     }
@@ -318,25 +571,17 @@ export class Proposer implements Role {
   }
 
   private becomeLeader(fx: Effects, now: number, phase1: Phase1State): void {
-    // Every slot below the highest watermark any acceptor reported is chosen.
+    // Every slot below the highest watermark any acceptor reported is chosen; above the highest
+    // slot any promising acceptor accepted, nothing needs recovering.
     let watermark = Math.max(this.chosenWatermark, phase1.fromSlot);
-    for (const promises of phase1.promises.values()) {
-      for (const p of promises.values()) watermark = Math.max(watermark, p.watermark);
-    }
-    // For each slot, the value with the highest ballot reported by that slot's own group.
-    const reported = new Map<number, AcceptedEntry>();
-    let nextSlot = watermark;
-    for (const [groupId, promises] of phase1.promises) {
-      for (const p of promises.values()) {
-        for (const entry of p.accepted) {
-          if (entry.slot < watermark || groupForSlot(this.config, entry.slot).groupId !== groupId) continue;
-          const best = reported.get(entry.slot);
-          if (best === undefined || compareBallots(entry.ballot, best.ballot) > 0)
-            reported.set(entry.slot, entry);
-          nextSlot = Math.max(nextSlot, entry.slot + 1);
-        }
+    let end = 0;
+    for (const byAcceptor of phase1.streams.values()) {
+      for (const s of byAcceptor.values()) {
+        watermark = Math.max(watermark, s.watermark);
+        end = Math.max(end, s.acceptedEnd);
       }
     }
+    end = Math.max(end, watermark);
 
     this.statusValue = 'leader';
     this.phase1 = null;
@@ -345,20 +590,21 @@ export class Proposer implements Role {
     this.chosenWatermark = watermark;
     this.chosenAbove.clear();
     this.outstanding.clear();
-    this.nextSlot = nextSlot;
-    fx.cancelTimer(TIMER_PHASE1);
+    this.suspects.clear();
+    this.nextSlot = end;
+    this.progress = 0;
+    this.lastHeardAt = now;
+    this.lastHeardSelfAt = now;
+    this.silentScans = 0;
+    this.recovery =
+      end > watermark ? { ballot: this.ballot, streams: phase1.streams, cursor: watermark, end } : null;
     fx.cancelTimer(TIMER_ELECTION);
     fx.gauge('is_leader', 1);
     fx.gauge('chosen_watermark', watermark);
+    if (this.recovery !== null) fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
+    else fx.cancelTimer(TIMER_PHASE1);
 
-    for (let slot = watermark; slot < nextSlot; slot++) {
-      this.propose(fx, now, slot, this.valueAfterPhase1(slot, reported.get(slot)));
-    }
-    const pending = this.pendingBatches;
-    this.pendingBatches = [];
-    for (const batch of pending)
-      this.propose(fx, now, this.nextSlot++, { kind: 'batch', commands: batch.commands });
-
+    this.pump(fx, now);
     this.sendHeartbeats(fx);
     fx.setTimer(TIMER_RESEND, Math.max(1, Math.floor(this.timing.resendTimeoutMs / 2)));
   }
@@ -374,12 +620,15 @@ export class Proposer implements Role {
   private stepDown(fx: Effects, leader: Address | null, ballot: Ballot): void {
     this.statusValue = 'follower';
     this.phase1 = null;
+    this.recovery = null;
     this.pendingBatches = [];
+    this.pendingHead = 0;
     this.outstanding.clear();
     this.chosenAbove.clear();
     this.knownLeader = leader;
     this.knownLeaderBallot = ballot;
     this.highestSeen = maxBallot(this.highestSeen, ballot);
+    this.stall = null;
     fx.cancelTimer(TIMER_PHASE1);
     fx.cancelTimer(TIMER_HEARTBEAT);
     fx.cancelTimer(TIMER_RESEND);
@@ -393,23 +642,149 @@ export class Proposer implements Role {
     fx.setTimer(TIMER_ELECTION, this.timing.electionTimeoutMs + jitter);
   }
 
+  private heartbeat(): Heartbeat {
+    return {
+      type: 'Heartbeat',
+      ballot: this.ballot,
+      watermark: this.chosenWatermark,
+      progress: this.progress,
+      pending: this.outstanding.size,
+    };
+  }
+
   private sendHeartbeats(fx: Effects): void {
-    const heartbeat: Heartbeat = { type: 'Heartbeat', ballot: this.ballot, watermark: this.chosenWatermark };
+    const heartbeat = this.heartbeat();
     for (const proposer of this.members.proposers) {
       if (proposer !== this.address) fx.send(proposer, heartbeat);
     }
-    const info: LeaderInfo = { type: 'LeaderInfo', leader: this.address, ballot: this.ballot };
+    // The hearing test: a leader that stops receiving its own heartbeats is deaf.
+    fx.send(this.address, heartbeat);
+    const info: LeaderInfo = { type: 'LeaderInfo', leader: this.address, ballot: this.ballot, backoffMs: 0 };
     for (const batcher of this.members.batchers) fx.send(batcher, info);
     fx.setTimer(TIMER_HEARTBEAT, this.timing.heartbeatIntervalMs);
   }
 
+  // ---- phase 1 recovery -------------------------------------------------------------------
+
+  /**
+   * Asks each promising acceptor for its next page once the slots it covers run less than a
+   * window ahead of the recovery cursor (or, with `retry`, again if an ask went unanswered). A
+   * group with fewer than f+1 acceptors covering its next slot also asks the acceptors that have
+   * not promised yet, so one acceptor dying during recovery cannot stall it.
+   */
+  private requestPages(fx: Effects, now: number, retry: boolean): void {
+    const recovery = this.recovery;
+    if (recovery === null) return;
+    const horizon = recovery.cursor + this.limits.maxOutstandingSlots;
+    const quorum = quorumSize(this.config);
+    for (const group of this.config.groups) {
+      let byAcceptor = recovery.streams.get(group.groupId);
+      if (byAcceptor === undefined) {
+        byAcceptor = new Map();
+        recovery.streams.set(group.groupId, byAcceptor);
+      }
+      let covering = 0;
+      const groupNext = this.nextSlotOfGroup(recovery.cursor, group.groupId);
+      for (const stream of byAcceptor.values()) {
+        if (stream.coveredFrom <= groupNext && groupNext < stream.coveredTo) covering++;
+        if (stream.coveredTo >= recovery.end || stream.coveredTo >= horizon) continue;
+        const asked = stream.requestedAt;
+        if (asked !== null && !(retry && now - asked >= this.timing.phase1RetryMs)) continue;
+        stream.requestedAt = now;
+        fx.send(stream.address, {
+          type: 'Phase1a',
+          ballot: recovery.ballot,
+          fromSlot: stream.coveredTo,
+          config: this.stamp,
+        });
+      }
+      if (retry && covering < quorum && groupNext < recovery.end) {
+        group.acceptors.forEach((acceptor, acceptorId) => {
+          if (byAcceptor.has(acceptorId)) return;
+          fx.send(acceptor, {
+            type: 'Phase1a',
+            ballot: recovery.ballot,
+            fromSlot: groupNext,
+            config: this.stamp,
+          });
+        });
+      }
+    }
+  }
+
+  /** The first slot ≥ `from` that belongs to group `groupId`. */
+  private nextSlotOfGroup(from: number, groupId: number): number {
+    const groups = this.config.groups;
+    for (let slot = from; slot < from + groups.length; slot++) {
+      if (groupForSlot(this.config, slot).groupId === groupId) return slot;
+    }
+    return from;
+  }
+
+  /**
+   * The value to re-propose at the recovery cursor, once f+1 acceptors of its group have
+   * reported on it (undefined: not yet; null: nothing to propose, the slot is known chosen, as
+   * an earlier ballot's proxy leader may announce before we get there).
+   */
+  private recoveredValue(recovery: Recovery, slot: number): Value | null | undefined {
+    const group = groupForSlot(this.config, slot);
+    const byAcceptor = recovery.streams.get(group.groupId);
+    if (this.isKnownChosen(slot)) {
+      for (const stream of byAcceptor?.values() ?? []) stream.entries.delete(slot);
+      return null;
+    }
+    if (byAcceptor === undefined) return undefined;
+    let covering = 0;
+    let best: AcceptedEntry | undefined;
+    for (const stream of byAcceptor.values()) {
+      if (slot < stream.coveredFrom || slot >= stream.coveredTo) continue;
+      covering++;
+      const entry = stream.entries.get(slot);
+      if (entry !== undefined && (best === undefined || compareBallots(entry.ballot, best.ballot) > 0))
+        best = entry;
+    }
+    if (covering < quorumSize(this.config)) return undefined;
+    for (const stream of byAcceptor.values()) stream.entries.delete(slot);
+    return this.valueAfterPhase1(slot, best);
+  }
+
   // ---- phase 2 ----------------------------------------------------------------------------
+
+  /**
+   * Proposes what is waiting, while the outstanding slots are below their cap: the slots phase 1
+   * recovered first, in order, then queued batches.
+   */
+  private pump(fx: Effects, now: number): void {
+    const cap = this.limits.maxOutstandingSlots;
+    const recovery = this.recovery;
+    if (recovery !== null) {
+      while (this.outstanding.size < cap && recovery.cursor < recovery.end) {
+        const slot = recovery.cursor;
+        const value = this.recoveredValue(recovery, slot);
+        if (value === undefined) break;
+        if (value !== null) this.propose(fx, now, slot, value);
+        recovery.cursor++;
+      }
+      if (recovery.cursor >= recovery.end) {
+        this.recovery = null;
+        fx.cancelTimer(TIMER_PHASE1);
+      } else {
+        this.requestPages(fx, now, false);
+      }
+    }
+    while (this.outstanding.size < cap) {
+      const batch = this.dequeue();
+      if (batch === undefined) break;
+      this.propose(fx, now, this.nextSlot++, { kind: 'batch', commands: batch.commands });
+    }
+  }
 
   private propose(fx: Effects, now: number, slot: number, value: Value): void {
     const group = this.groupForProposal(slot, value);
-    const entry: Outstanding = { value, group, sentAt: now, firstSentAt: now };
+    const entry: Outstanding = { value, group, sentAt: now, firstSentAt: now, proxy: null };
+    if (this.outstanding.size === 0) this.awaitingSince = now;
     this.outstanding.set(slot, entry);
-    this.sendPhase2a(fx, slot, entry);
+    this.sendPhase2a(fx, now, slot, entry, null);
     fx.gauge('inflight_slots', this.outstanding.size);
   }
 
@@ -421,10 +796,41 @@ export class Proposer implements Role {
     return groupForSlot(this.config, slot);
   }
 
-  private sendPhase2a(fx: Effects, slot: number, entry: Outstanding): void {
+  /**
+   * The proxy leader for a slot: round robin over those not suspected, never `failed` (the one
+   * that let this slot expire) unless it is the only one. A suspect gets a slot again once its
+   * suspicion is older than two resend timeouts, so a proxy leader that comes back is used again.
+   * Protected so tests can plant the bug of resending through the same proxy leader forever.
+   */
+  protected pickProxy(now: number, failed: Address | null): Address | null {
     const proxies = this.members.proxyLeaders;
-    if (proxies.length === 0) return; // the resend scan retries once a proxy leader joins
-    const proxy = proxies[this.proxyCursor++ % proxies.length] as Address;
+    const n = proxies.length;
+    if (n === 0) return null;
+    const suspicionMs = 2 * this.timing.resendTimeoutMs;
+    for (let i = 0; i < n; i++) {
+      const proxy = proxies[this.proxyCursor++ % n] as Address;
+      if (proxy === failed) continue;
+      const since = this.suspects.get(proxy);
+      if (since !== undefined && now - since < suspicionMs) continue;
+      return proxy;
+    }
+    for (let i = 0; i < n; i++) {
+      const proxy = proxies[this.proxyCursor++ % n] as Address;
+      if (proxy !== failed) return proxy;
+    }
+    return proxies[0] as Address;
+  }
+
+  private sendPhase2a(
+    fx: Effects,
+    now: number,
+    slot: number,
+    entry: Outstanding,
+    failed: Address | null,
+  ): void {
+    const proxy = this.pickProxy(now, failed);
+    entry.proxy = proxy;
+    if (proxy === null) return; // the resend scan retries once a proxy leader joins
     fx.send(proxy, {
       type: 'Phase2a',
       slot,
@@ -433,23 +839,53 @@ export class Proposer implements Role {
       watermark: this.chosenWatermark,
       groupId: entry.group.groupId,
       acceptors: entry.group.acceptors,
+      config: this.stamp,
     });
   }
 
-  private resendExpired(fx: Effects, now: number): void {
-    // `outstanding` is kept in send order (a resent slot moves to the end), so stop at the first fresh one.
+  private resend(fx: Effects, now: number, slot: number, entry: Outstanding): void {
+    const failed = entry.proxy;
+    this.outstanding.delete(slot);
+    entry.sentAt = now;
+    this.outstanding.set(slot, entry);
+    this.sendPhase2a(fx, now, slot, entry, failed);
+    fx.inc('retransmissions');
+  }
+
+  private onResendScan(fx: Effects, now: number): void {
+    // `outstanding` is kept in send order (a resent slot moves to the end), so stop at the first
+    // fresh one; at most `maxResendsPerScan` go per scan, the rest at the next.
     const expired: [number, Outstanding][] = [];
     for (const [slot, entry] of this.outstanding) {
-      if (now - entry.sentAt < this.timing.resendTimeoutMs) break;
+      if (now - entry.sentAt < this.timing.resendTimeoutMs || expired.length >= this.limits.maxResendsPerScan)
+        break;
       expired.push([slot, entry]);
     }
-    for (const [slot, entry] of expired) {
-      this.outstanding.delete(slot);
-      entry.sentAt = now;
-      this.outstanding.set(slot, entry);
-      this.sendPhase2a(fx, slot, entry);
-      fx.inc('retransmissions');
+    for (const [, entry] of expired) {
+      if (entry.proxy !== null && !this.suspects.has(entry.proxy)) fx.inc('proxy_leaders_suspected');
+      if (entry.proxy !== null) this.suspects.set(entry.proxy, now);
+    }
+    for (const [slot, entry] of expired) this.resend(fx, now, slot, entry);
+    this.silentScans = this.shouldStepDown(now) ? this.silentScans + 1 : 0;
+    if (this.silentScans >= 2) {
+      fx.inc('leader_step_downs');
+      this.stepDown(fx, null, this.ballot);
+      this.mayBeDeafUntil = now + 4 * (this.timing.electionTimeoutMs + this.timing.electionJitterMs);
+      return;
     }
     fx.setTimer(TIMER_RESEND, Math.max(1, Math.floor(this.timing.resendTimeoutMs / 2)));
+  }
+
+  /**
+   * Whether the leader should step down (two scans in a row must agree): for `stepDownMs` it has
+   * not heard its own heartbeats, or it waited for slots and heard nothing about any of them
+   * although proxy leaders exist. Only when another proposer could take over. Protected so tests
+   * can plant the bug of a leader that keeps heartbeating while it hears nothing.
+   */
+  protected shouldStepDown(now: number): boolean {
+    if (!this.members.proposers.some((p) => p !== this.address)) return false;
+    if (now - this.lastHeardSelfAt >= this.timing.stepDownMs) return true;
+    if (this.outstanding.size === 0 || this.members.proxyLeaders.length === 0) return false;
+    return now - Math.max(this.lastHeardAt, this.awaitingSince) >= this.timing.stepDownMs;
   }
 }

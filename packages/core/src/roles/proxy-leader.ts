@@ -1,7 +1,7 @@
 import { ballotEquals, compareBallots } from '../ballot.ts';
 import { quorumForGroupSize } from '../configuration.ts';
 import { type Effect, Effects, type Members, type Role, type RoleEvent } from '../effects.ts';
-import type { Address, Ballot, Nack, Phase2a, Phase2b, Value } from '../messages.ts';
+import type { Address, Ballot, ConfigStamp, Nack, Phase2a, Phase2b, Value } from '../messages.ts';
 
 export interface ProxyLeaderTiming {
   /** Phase-2a goes to f+1 acceptors first; to all 2f+1 if the slot is not chosen within this. */
@@ -25,6 +25,7 @@ export interface InFlightSlot {
   readonly groupId: number;
   readonly acceptors: readonly Address[];
   readonly watermark: number;
+  readonly config: ConfigStamp;
   readonly voters: Set<number>;
   readonly startedAt: number;
   sentToAll: boolean;
@@ -108,6 +109,7 @@ export class ProxyLeader implements Role {
       groupId: msg.groupId,
       acceptors: msg.acceptors,
       watermark: msg.watermark,
+      config: msg.config,
       voters: new Set(),
       startedAt: now,
       sentToAll: false,
@@ -189,6 +191,7 @@ export class ProxyLeader implements Role {
       watermark: entry.watermark,
       groupId: entry.groupId,
       acceptors: [],
+      config: entry.config,
     };
     for (let i = 0; i < count; i++) fx.send(entry.acceptors[(first + i) % n] as Address, phase2a);
   }
