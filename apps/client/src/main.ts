@@ -86,13 +86,13 @@ await runApp({
     let interval: number[] = [];
     let submitted = 0;
     let acknowledged = 0;
-    let finished = false;
+    let finishing: Promise<void> | null = null;
     const clients: Client[] = [];
     const byAddress = new Map<string, Client>();
     const payload = () => randomBytes(s.payloadBytes);
 
     const submit = (client: Client) => {
-      if (finished || (s.commands > 0 && submitted >= s.commands)) return;
+      if (finishing !== null || (s.commands > 0 && submitted >= s.commands)) return;
       submitted++;
       node.perform(client, client.submit(performance.now(), payload()).effects);
     };
@@ -100,6 +100,9 @@ await runApp({
     const node = await Node.start(
       nodeOptions(s, logger, 'client', [endpoint(s.privateIp, s.port)], {
         onAcknowledged: (address, requestId, slot, latencyMs) => {
+          // Once the summary is out the figures are final and the acks file is closing: a reply
+          // still in flight (DURATION_S reached under load) is neither counted nor written.
+          if (finishing !== null) return;
           acknowledged++;
           latencies.push(latencyMs);
           interval.push(latencyMs);
@@ -152,9 +155,14 @@ await runApp({
       interval = [];
     }, s.reportMs);
 
-    async function finish(reason: string): Promise<void> {
-      if (finished) return;
-      finished = true;
+    // Every caller (COMMANDS done, DURATION_S, a signal's onStopped) waits for the one finish in
+    // progress, so none exits the process before the acks file is flushed.
+    function finish(reason: string): Promise<void> {
+      finishing ??= finishOnce(reason);
+      return finishing;
+    }
+
+    async function finishOnce(reason: string): Promise<void> {
       clearInterval(report);
       const seconds = (performance.now() - started) / 1000;
       print({
