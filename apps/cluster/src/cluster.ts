@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -67,6 +68,21 @@ export type ClientLine =
       p999Ms: number;
     };
 
+export interface LocalClusterOptions {
+  /**
+   * A command every process runs under (see `LocalLauncherOptions.commandPrefix`), e.g.
+   * `['ip', 'netns', 'exec', ns]` with `topology.host` an address inside that namespace. The
+   * free-port check runs under it too, since the ports that matter are the namespace's.
+   */
+  readonly commandPrefix?: readonly string[];
+  /**
+   * This process's address as the cluster's processes reach it, where the directory sends its
+   * answers to this process's reads. Default 127.0.0.1, which is right unless the cluster runs in
+   * another network namespace (then: this side's end of the veth pair).
+   */
+  readonly localAddress?: string;
+}
+
 /**
  * A local cluster: the directory and every role as its own supervised process on loopback.
  * Used by `pnpm start`, the `cluster` CLI, the end-to-end tests and `pnpm bench:e2e`.
@@ -90,6 +106,7 @@ export class LocalCluster {
       code?: number | null;
       signal?: string | null;
     }) => void,
+    readonly options: LocalClusterOptions = {},
   ) {
     mkdirSync(workDir, { recursive: true });
     const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
@@ -99,6 +116,8 @@ export class LocalCluster {
     this.stateFile = path.join(workDir, 'state.json');
     this.launcher = new LocalLauncher({
       logDir: path.join(workDir, 'logs'),
+      host: topology.host,
+      ...(options.commandPrefix === undefined ? {} : { commandPrefix: options.commandPrefix }),
       onEvent: (e) => {
         onEvent?.(e);
         this.writeState();
@@ -112,7 +131,11 @@ export class LocalCluster {
    * fails, whatever it started is stopped again before the error is thrown.
    */
   async up(options: { leaderTimeoutMs?: number } = {}): Promise<void> {
-    await assertPortsFree(this.topology.host, [this.directory, ...this.processes].flatMap(specPorts));
+    await assertPortsFree(
+      this.topology.host,
+      [this.directory, ...this.processes].flatMap(specPorts),
+      this.options.commandPrefix,
+    );
     try {
       await this.launcher.launch(this.directory);
       await this.waitForDirectory();
@@ -273,8 +296,14 @@ export class LocalCluster {
     );
   }
 
-  private async waitForDirectory(): Promise<void> {
-    const client = await AnnaClient.connect({ routing: this.annaRouting, timeoutMs: 300, retries: 30 });
+  /** Resolves once the directory answers a read (it retries for about 9 s before it fails). */
+  async waitForDirectory(): Promise<void> {
+    const client = await AnnaClient.connect({
+      routing: this.annaRouting,
+      timeoutMs: 300,
+      retries: 30,
+      ...(this.options.localAddress === undefined ? {} : { responseHost: this.options.localAddress }),
+    });
     try {
       await client.getSet(`${this.topology.keyPrefix}probe`);
     } finally {
@@ -300,15 +329,76 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Fails with one line naming the first port in use, before anything is started. */
-export async function assertPortsFree(host: string, ports: readonly number[]): Promise<void> {
-  for (const port of ports) {
-    await new Promise<void>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', () =>
-        reject(new Error(`port ${host}:${port} is in use (is another cluster running? try --base-port)`)),
-      );
-      server.listen(port, host, () => server.close(() => resolve()));
-    });
+/**
+ * Fails with one line naming the first port in use, before anything is started. With a
+ * `commandPrefix` the check runs in a child under it, which sees the ports where the cluster
+ * will bind them (in a network namespace, `host` may not even exist out here).
+ */
+export async function assertPortsFree(
+  host: string,
+  ports: readonly number[],
+  commandPrefix: readonly string[] = [],
+): Promise<void> {
+  const inUse =
+    commandPrefix.length === 0
+      ? await firstPortInUse(host, ports)
+      : await firstPortInUseUnder(commandPrefix, host, ports);
+  if (inUse !== null) {
+    throw new Error(`port ${host}:${inUse} is in use (is another cluster running? try --base-port)`);
   }
+}
+
+async function firstPortInUse(host: string, ports: readonly number[]): Promise<number | null> {
+  for (const port of ports) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, host, () => server.close(() => resolve(true)));
+    });
+    if (!free) return port;
+  }
+  return null;
+}
+
+/** Exit status of the check under a prefix when it found a port in use (the port is its stdout). */
+const PORT_IN_USE_STATUS = 3;
+
+// firstPortInUse again, as a script for a child under the prefix: it cannot import this module.
+const PORT_CHECK_SCRIPT = `
+const net = require('node:net');
+const [host, ...ports] = process.argv.slice(1);
+(async () => {
+  for (const port of ports) {
+    const free = await new Promise((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(Number(port), host, () => server.close(() => resolve(true)));
+    });
+    if (!free) {
+      process.stdout.write(port);
+      process.exit(${PORT_IN_USE_STATUS});
+    }
+  }
+})();
+`;
+
+async function firstPortInUseUnder(
+  commandPrefix: readonly string[],
+  host: string,
+  ports: readonly number[],
+): Promise<number | null> {
+  const [command = '', ...prefixArgs] = commandPrefix;
+  const args = [...prefixArgs, process.execPath, '-e', PORT_CHECK_SCRIPT, host, ...ports.map(String)];
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err === null) resolve(null);
+      else if (err.code === PORT_IN_USE_STATUS) resolve(Number(stdout));
+      else
+        reject(
+          new Error(
+            `could not check the ports under ${commandPrefix.join(' ')}: ${stderr.trim().split('\n')[0] || err.message}`,
+          ),
+        );
+    });
+  });
 }

@@ -5,12 +5,16 @@ import path from 'node:path';
 import { type Command, valuesEqual } from '@paxos/core';
 import { DEFAULT_TOPOLOGY, type TopologyOptions } from '@paxos/launcher';
 import { AcceptorLog } from '@paxos/runtime';
-import { LocalCluster, sleep } from '../src/cluster.ts';
+import { LocalCluster, type LocalClusterOptions, sleep } from '../src/cluster.ts';
 
 export { sleep };
 
 /** A cluster in a fresh temporary directory; `stop` takes it down and removes the directory. */
-export async function startCluster(basePort: number, overrides: Partial<TopologyOptions> = {}) {
+export async function startCluster(
+  basePort: number,
+  overrides: Partial<TopologyOptions> = {},
+  options: LocalClusterOptions = {},
+) {
   const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-e2e-'));
   const exits: { name: string; code: number | null; signal: string | null }[] = [];
   const cluster = new LocalCluster(
@@ -25,6 +29,7 @@ export async function startCluster(basePort: number, overrides: Partial<Topology
     (e) => {
       if (e.event === 'exited') exits.push({ name: e.name, code: e.code ?? null, signal: e.signal ?? null });
     },
+    options,
   );
   await cluster.up();
   return {
@@ -140,4 +145,54 @@ export async function waitFor<T>(
     }
     await sleep(intervalMs);
   }
+}
+
+/** A load generator's progress line as the test saw it: when it arrived, and the count so far. */
+export interface ProgressSample {
+  readonly at: number;
+  readonly acknowledged: number;
+}
+
+export interface AckGaps {
+  /** Longest stretch inside [faultStart, faultEnd] in which no command was acknowledged. */
+  readonly duringFaultMs: number;
+  /** From faultEnd to the first acknowledgement after it; null if none came. */
+  readonly resumeMs: number | null;
+  /** Longest stretch without an acknowledgement from the first one to the last sample. */
+  readonly longestMs: number;
+}
+
+/**
+ * Stalls in a run, from its progress samples (performance.now() times). An acknowledgement is
+ * dated by the first sample whose count grew, so every figure is good to one report period.
+ * The wait for the very first acknowledgement (start-up) is not a stall overall; a run that
+ * stops acknowledging is stalled until its last sample.
+ */
+export function ackGaps(progress: readonly ProgressSample[], faultStart: number, faultEnd: number): AckGaps {
+  const acked: number[] = [];
+  let count = 0;
+  for (const p of progress) {
+    if (p.acknowledged > count) acked.push(p.at);
+    count = Math.max(count, p.acknowledged);
+  }
+  const last = progress.at(-1)?.at ?? 0;
+  const quiet: [number, number][] = acked.map((at, i) => [at, acked[i + 1] ?? Math.max(at, last)]);
+  // Before the first acknowledgement counts as quiet for the fault, though not as a stall overall.
+  let duringFaultMs = Math.max(0, Math.min(acked[0] ?? last, faultEnd) - faultStart);
+  let longestMs = 0;
+  for (const [from, to] of quiet) {
+    longestMs = Math.max(longestMs, to - from);
+    duringFaultMs = Math.max(duringFaultMs, Math.min(to, faultEnd) - Math.max(from, faultStart));
+  }
+  const resumed = acked.find((at) => at > faultEnd);
+  return { duringFaultMs, resumeMs: resumed === undefined ? null : resumed - faultEnd, longestMs };
+}
+
+/** Commands acknowledged per second between two times, from the samples nearest inside them. */
+export function throughput(progress: readonly ProgressSample[], from: number, to: number): number {
+  const inside = progress.filter((p) => p.at >= from && p.at <= to);
+  const first = inside[0];
+  const last = inside.at(-1);
+  if (first === undefined || last === undefined || last.at <= first.at) return 0;
+  return Math.round(((last.acknowledged - first.acknowledged) * 1000) / (last.at - first.at));
 }

@@ -37,6 +37,12 @@ export interface LocalLauncherOptions {
   }) => void;
   /** Pipe a process's stdout to the caller instead of its log file. */
   readonly pipeStdout?: (name: string) => boolean;
+  /**
+   * A command every child runs under, e.g. `['ip', 'netns', 'exec', 'paxos-1']` to put the
+   * cluster in a network namespace. It must exec its last arguments (not fork them), so that the
+   * supervised pid is the role's own and signals (SIGKILL, SIGSTOP) reach the role.
+   */
+  readonly commandPrefix?: readonly string[];
 }
 
 interface Tracked {
@@ -103,6 +109,8 @@ export class LocalLauncher implements Launcher {
     const child = t.child;
     if (child !== null && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
+      // A process paused by a fault test (SIGSTOP) acts on the SIGTERM only once it runs again.
+      child.kill('SIGCONT');
       const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await t.exited;
       clearTimeout(killer);
@@ -138,7 +146,12 @@ export class LocalLauncher implements Launcher {
     const pipe = this.options.pipeStdout?.(t.spec.name) ?? false;
     // PAXOS_NODE_ARGS passes flags to every role's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const nodeArgs = (process.env.PAXOS_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
-    const child = spawn(process.execPath, [...nodeArgs, roleBinary(t.spec.role), ...(t.spec.args ?? [])], {
+    const [command = process.execPath, ...prefixArgs] = [
+      ...(this.options.commandPrefix ?? []),
+      process.execPath,
+    ];
+    const args = [...prefixArgs, ...nodeArgs, roleBinary(t.spec.role), ...(t.spec.args ?? [])];
+    const child = spawn(command, args, {
       env: { ...process.env, ...t.spec.env },
       // The IPC channel lets a child notice when this supervisor dies, so nothing is left behind.
       stdio: ['ignore', pipe ? 'pipe' : log, log, 'ipc'],
