@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertPortsFree } from '../src/cluster.ts';
 import { expectRecovered, FAULT_LOAD, runWithFault } from './fault-run.ts';
 import { sleep, startCluster } from './helpers.ts';
 import { createNetNamespace, type NetNamespace, netnsUnavailable } from './netns.ts';
@@ -29,6 +30,17 @@ afterAll(async () => {
 });
 
 describe('fault: the leader can send but not receive', () => {
+  it.skipIf(unavailable !== null)('the free-port check looks inside the namespace', async () => {
+    const net = ns as NetNamespace;
+    const directory = (env as NonNullable<typeof env>).cluster.directory;
+    await expect(assertPortsFree(net.address, directory.ports, net.commandPrefix)).rejects.toThrow(
+      `port ${net.address}:${directory.ports[0]} is in use`,
+    );
+    // The address exists only in there: a free port passes under the prefix and fails out here.
+    await expect(assertPortsFree(net.address, [26199], net.commandPrefix)).resolves.toBeUndefined();
+    await expect(assertPortsFree(net.address, [26199])).rejects.toThrow('is in use');
+  });
+
   it.skipIf(unavailable !== null)(
     'every packet to the leader’s role ports dropped for 8 s under load, then delivered again',
     async () => {
@@ -40,9 +52,10 @@ describe('fault: the leader can send but not receive', () => {
         fault: `leader deaf ${deafMs} ms`,
         ...FAULT_LOAD,
         // Its metrics port stays reachable (this process scrapes over the veth pair anyway).
-        inject: async () => {
+        inject: async (begins) => {
           leader = await cluster.cluster.leader();
           if (leader === null) throw new Error('no proposer leads before the fault');
+          begins();
           net.dropInbound(cluster.cluster.spec(leader).ports);
           try {
             await sleep(deafMs);

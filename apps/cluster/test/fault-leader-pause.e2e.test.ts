@@ -17,9 +17,10 @@ describe('fault: the leader pauses', () => {
     const r = await runWithFault(env, {
       fault: `leader SIGSTOP ${pauseMs} ms`,
       ...FAULT_LOAD,
-      inject: async () => {
+      inject: async (begins) => {
         leader = await env.cluster.leader();
         if (leader === null) throw new Error('no proposer leads before the fault');
+        begins();
         env.cluster.kill(leader, 'SIGSTOP');
         try {
           await sleep(pauseMs);

@@ -35,8 +35,11 @@ export interface FaultRunOptions {
   readonly capS: number;
   /** Once the fault is over, stop the load generator after this long without an acknowledgement. */
   readonly giveUpMs: number;
-  /** Injects the fault, waits, heals it (also when something throws) and resolves when it is over. */
-  readonly inject: () => Promise<void>;
+  /**
+   * Injects the fault, waits, heals it (also when something throws) and resolves when it is over.
+   * One that must look around first (which proposer leads) calls `begins` as the fault goes in.
+   */
+  readonly inject: (begins: () => void) => Promise<void>;
 }
 
 export interface FaultRun {
@@ -83,8 +86,10 @@ export async function runWithFault(env: ClusterEnv, o: FaultRunOptions): Promise
   await waitFor(`${o.warmup} commands acknowledged before the fault`, 30_000, () =>
     (progress.at(-1)?.acknowledged ?? 0) >= o.warmup ? true : undefined,
   );
-  const faultStart = performance.now();
-  await o.inject();
+  let faultStart = performance.now();
+  await o.inject(() => {
+    faultStart = performance.now();
+  });
   const faultEnd = performance.now();
   // A cluster that does not recover would otherwise hold the test until DURATION_S.
   while (!finished) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Launcher, LocalLauncher, type ProcessSpec } from '@paxos/launcher';
@@ -77,5 +77,22 @@ describe('LocalLauncher through the Launcher interface', () => {
     for (let i = 0; i < 100 && states.length === 0; i++) await sleep(50);
     expect(states).toEqual(['restarting']);
     await local.stop('again', 2000);
+  });
+
+  it('runs children under a command prefix that execs them, and stops a paused child with SIGTERM', async () => {
+    // `env` execs the rest of its arguments, as `ip netns exec` does.
+    const local = new LocalLauncher({ logDir, commandPrefix: ['env', 'PAXOS_UNDER_PREFIX=1'] });
+    const started = await local.launch({ ...directory, name: 'prefixed', restart: false });
+    const pid = Number(started.id);
+    await sleep(300);
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('node');
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('PAXOS_UNDER_PREFIX=1');
+
+    local.kill('prefixed', 'SIGSTOP');
+    const stopping = performance.now();
+    await local.stop('prefixed', 20_000);
+    // Without the SIGCONT that follows its SIGTERM, the stop would wait for the SIGKILL at 20 s.
+    expect(performance.now() - stopping).toBeLessThan(10_000);
+    expect(() => process.kill(pid, 0)).toThrow();
   });
 });
