@@ -70,6 +70,15 @@ await runApp({
       schema: integer(50),
       default: '1000',
     }),
+    drainS: setting({
+      env: 'DRAIN_S',
+      flag: '--drain',
+      description:
+        'when DURATION_S is reached, stop submitting and wait up to this long for the commands still outstanding',
+      expected: 'an integer >= 0 (seconds)',
+      schema: integer(0),
+      default: '0',
+    }),
     acksFile: setting({
       env: 'ACKS_FILE',
       flag: '--acks-file',
@@ -87,12 +96,14 @@ await runApp({
     let submitted = 0;
     let acknowledged = 0;
     let finishing: Promise<void> | null = null;
+    /** Set while draining: no new command goes out, outstanding ones may still be acknowledged. */
+    let draining = false;
     const clients: Client[] = [];
     const byAddress = new Map<string, Client>();
     const payload = () => randomBytes(s.payloadBytes);
 
     const submit = (client: Client) => {
-      if (finishing !== null || (s.commands > 0 && submitted >= s.commands)) return;
+      if (finishing !== null || draining || (s.commands > 0 && submitted >= s.commands)) return;
       submitted++;
       node.perform(client, client.submit(performance.now(), payload()).effects);
     };
@@ -110,6 +121,8 @@ await runApp({
           const client = byAddress.get(address);
           if (client !== undefined) submit(client);
           if (s.commands > 0 && acknowledged >= s.commands) void finish('commands done');
+          else if (draining && acknowledged >= submitted)
+            void finish('duration reached, every command acknowledged');
         },
       }),
     );
@@ -182,7 +195,16 @@ await runApp({
       process.exit(0);
     }
 
-    if (s.durationS > 0) setTimeout(() => void finish('duration reached'), s.durationS * 1000);
+    if (s.durationS > 0) {
+      setTimeout(() => {
+        if (s.drainS === 0 || acknowledged >= submitted) {
+          void finish('duration reached');
+          return;
+        }
+        draining = true;
+        setTimeout(() => void finish('duration reached, drain timed out'), s.drainS * 1000);
+      }, s.durationS * 1000);
+    }
     for (const client of clients) for (let w = 0; w < s.window; w++) submit(client);
     logger.info({ clients: s.clients, window: s.window, batchers: batchers.length }, 'load started');
     return { node, onStopped: () => finish('stopped') };

@@ -35,6 +35,8 @@ export interface ClusterState {
 export interface ClientRunOptions {
   readonly clients: number;
   readonly durationS?: number;
+  /** After durationS, wait up to this long for outstanding commands (DRAIN_S). */
+  readonly drainS?: number;
   readonly commands?: number;
   readonly window?: number;
   readonly payloadBytes?: number;
@@ -221,6 +223,7 @@ export class LocalCluster {
         CLIENT_PORT: String(ports.port),
         NUM_CLIENTS: String(options.clients),
         DURATION_S: String(options.durationS ?? 0),
+        DRAIN_S: String(options.drainS ?? 0),
         COMMANDS: String(options.commands ?? 0),
         WINDOW: String(options.window ?? 1),
         PAYLOAD_BYTES: String(options.payloadBytes ?? 16),

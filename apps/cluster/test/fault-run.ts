@@ -16,23 +16,24 @@ import {
 type ClusterEnv = Awaited<ReturnType<typeof startCluster>>;
 
 /**
- * The load every fault test runs: 160,000 commands outlast warm-up, an 8 s fault and several
- * seconds after it at this machine's 6,000–11,000 commands/s; a run that stalls still ends by itself.
+ * The load every fault test runs: 22 s outlast warm-up, an 8 s fault and well over ten seconds
+ * after it however fast the machine is; then the load generator stops submitting and waits up to
+ * 10 s for what is outstanding. A run that stalls still ends by itself.
  */
-export const FAULT_LOAD = { commands: 160_000, warmup: 10_000, capS: 45, giveUpMs: 10_000 } as const;
+export const FAULT_LOAD = { durationS: 22, drainS: 10, warmup: 5_000, giveUpMs: 10_000 } as const;
 
 /** How quickly a cluster must get over each fault. */
-export const RECOVERY = { resumeWithinMs: 5000, longestGapMs: 5000, withinS: 40 } as const;
+export const RECOVERY = { resumeWithinMs: 5000, longestGapMs: 5000 } as const;
 
 export interface FaultRunOptions {
   /** Names the fault in the printed line. */
   readonly fault: string;
-  /** Commands in all; the run completes once every one is acknowledged. */
-  readonly commands: number;
+  /** Seconds of load; then no new command goes out. */
+  readonly durationS: number;
+  /** After the load, the longest wait for the commands still outstanding. */
+  readonly drainS: number;
   /** Commands acknowledged before the fault goes in. */
   readonly warmup: number;
-  /** The load generator's DURATION_S: a run that cannot complete still ends by itself. */
-  readonly capS: number;
   /** Once the fault is over, stop the load generator after this long without an acknowledgement. */
   readonly giveUpMs: number;
   /**
@@ -43,7 +44,6 @@ export interface FaultRunOptions {
 }
 
 export interface FaultRun {
-  readonly commands: number;
   readonly summary: Extract<ClientLine, { type: 'summary' }>;
   readonly progress: readonly ProgressSample[];
   readonly gaps: AckGaps;
@@ -66,8 +66,8 @@ export async function runWithFault(env: ClusterEnv, o: FaultRunOptions): Promise
       index: 0,
       clients: 16,
       window: 2,
-      commands: o.commands,
-      durationS: o.capS,
+      durationS: o.durationS,
+      drainS: o.drainS,
       acksFile,
       reportMs: 100,
       onLine: (line) => {
@@ -104,22 +104,22 @@ export async function runWithFault(env: ClusterEnv, o: FaultRunOptions): Promise
   const gaps = ackGaps(progress, faultStart, faultEnd);
   const ms = (x: number | null) => (x === null ? 'never' : `${Math.round(x)} ms`);
   console.log(
-    `${o.fault}: longest gap during the fault ${ms(gaps.duringFaultMs)}; first ack after the fault ${ms(gaps.resumeMs)}; longest gap overall ${ms(gaps.longestMs)}; fault lasted ${ms(faultEnd - faultStart)}; ${summary.acknowledged}/${o.commands} acknowledged in ${summary.seconds} s (${summary.reason})`,
+    `${o.fault}: longest gap during the fault ${ms(gaps.duringFaultMs)}; first ack after the fault ${ms(gaps.resumeMs)}; longest gap overall ${ms(gaps.longestMs)}; fault lasted ${ms(faultEnd - faultStart)}; ${summary.acknowledged}/${summary.submitted} acknowledged in ${summary.seconds} s (${summary.reason})`,
   );
-  return { commands: o.commands, summary, progress, gaps, faultStart, faultEnd, acksFile };
+  return { summary, progress, gaps, faultStart, faultEnd, acksFile };
 }
 
 /**
  * The checks every fault test makes once the cluster is down: each acknowledgement names a slot
- * the acceptors' logs chose it in, each is written once, every command was acknowledged, the
- * acknowledgements came back within `resumeWithinMs` of the fault's end, no stretch without one
- * (during the fault or after) lasted over `longestGapMs`, and the run completed within `withinS`.
- * Soft, so that one failed run reports every check it failed.
+ * the acceptors' logs chose it in, each is written once, every command submitted was
+ * acknowledged, the acknowledgements came back within `resumeWithinMs` of the fault's end, and no
+ * stretch without one (during the fault or after) lasted over `longestGapMs`. Soft, so that one
+ * failed run reports every check it failed.
  */
 export function expectRecovered(
   env: ClusterEnv,
   r: FaultRun,
-  o: { resumeWithinMs: number; longestGapMs: number; withinS: number } = RECOVERY,
+  o: { resumeWithinMs: number; longestGapMs: number } = RECOVERY,
 ): void {
   expect
     .soft((r.progress.at(-1)?.at ?? 0) > r.faultEnd, 'the load outlasted the fault (if not, raise commands)')
@@ -132,7 +132,7 @@ export function expectRecovered(
   expect
     .soft({ lines: acks.length, distinct }, 'acknowledgements in the file')
     .toEqual({ lines: r.summary.acknowledged, distinct: r.summary.acknowledged });
-  expect.soft(r.summary.acknowledged, 'commands acknowledged').toBe(r.commands);
+  expect.soft(r.summary.acknowledged, 'commands acknowledged').toBe(r.summary.submitted);
   expect
     .soft(r.gaps.resumeMs ?? Number.POSITIVE_INFINITY, 'ms from the end of the fault to the first ack')
     .toBeLessThanOrEqual(o.resumeWithinMs);
@@ -141,5 +141,4 @@ export function expectRecovered(
   expect
     .soft(r.gaps.longestMs, 'longest ms without an ack, from the first')
     .toBeLessThanOrEqual(o.longestGapMs);
-  expect.soft(r.summary.seconds, 'seconds the run took').toBeLessThanOrEqual(o.withinS);
 }

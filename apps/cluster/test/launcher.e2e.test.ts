@@ -63,6 +63,21 @@ describe('LocalLauncher through the Launcher interface', () => {
     await local.stop('once');
   });
 
+  it('does not restart a process that exits with code 2 (a bad configuration)', async () => {
+    const events: string[] = [];
+    const local = new LocalLauncher({
+      logDir,
+      restartDelayMs: 50,
+      onEvent: (e) => events.push(`${e.event}:${e.code ?? ''}`),
+    });
+    await local.launch({ ...directory, name: 'misconfigured', args: ['--port', 'not-a-port'] });
+    for (let i = 0; i < 100 && !events.some((e) => e.startsWith('exited')); i++) await sleep(50);
+    await sleep(300);
+    expect(events).toEqual(['started:', 'exited:2']);
+    expect((await local.list()).map((i) => [i.state, i.restarts])).toEqual([['stopped', 0]]);
+    await local.stop('misconfigured');
+  });
+
   it('is restarting, not running, between a crash and the restart', async () => {
     const states: string[] = [];
     const local: LocalLauncher = new LocalLauncher({

@@ -71,85 +71,18 @@ export function createNetNamespace(): NetNamespace {
     hostAddress,
     commandPrefix: ['ip', 'netns', 'exec', name],
     dropInbound(ports) {
+      const tc = (words: string) => run('tc', '-n', name, ...words.split(' '));
       if (!shaping) {
         // netem and iptables are not available: an htb whose default class passes everything,
         // and a second class into a zero-length queue, which drops whatever a filter sends it.
-        run('tc', '-n', name, 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '1');
-        run(
-          'tc',
-          '-n',
-          name,
-          'class',
-          'add',
-          'dev',
-          'lo',
-          'parent',
-          '1:',
-          'classid',
-          '1:1',
-          'htb',
-          'rate',
-          '10gbit',
-        );
-        run(
-          'tc',
-          '-n',
-          name,
-          'class',
-          'add',
-          'dev',
-          'lo',
-          'parent',
-          '1:',
-          'classid',
-          '1:2',
-          'htb',
-          'rate',
-          '10gbit',
-        );
-        run(
-          'tc',
-          '-n',
-          name,
-          'qdisc',
-          'add',
-          'dev',
-          'lo',
-          'parent',
-          '1:2',
-          'handle',
-          '20:',
-          'pfifo',
-          'limit',
-          '0',
-        );
+        tc('qdisc add dev lo root handle 1: htb default 1');
+        tc('class add dev lo parent 1: classid 1:1 htb rate 10gbit');
+        tc('class add dev lo parent 1: classid 1:2 htb rate 10gbit');
+        tc('qdisc add dev lo parent 1:2 handle 20: pfifo limit 0');
         shaping = true;
       }
-      for (const port of ports) {
-        run(
-          'tc',
-          '-n',
-          name,
-          'filter',
-          'add',
-          'dev',
-          'lo',
-          'parent',
-          '1:',
-          'protocol',
-          'ip',
-          'prio',
-          '1',
-          'u32',
-          'match',
-          'ip',
-          'dport',
-          String(port),
-          '0xffff',
-          'flowid',
-          '1:2',
-        );
-      }
+      for (const port of ports)
+        tc(`filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport ${port} 0xffff flowid 1:2`);
     },
     heal() {
       if (!shaping) return;

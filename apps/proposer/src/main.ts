@@ -1,14 +1,18 @@
 import { randomInt } from 'node:crypto';
-import { type Members, Proposer } from '@paxos/core';
+import { describeConfiguration, type Members, Proposer } from '@paxos/core';
 import {
+  assertSameConfiguration,
   endpoint,
   integer,
   type MemberKind,
   Node,
   nodeOptions,
+  pinConfiguration,
   port,
+  recordedConfiguration,
   runApp,
   setting,
+  shapeOf,
   waitForConfiguration,
 } from '@paxos/runtime';
 
@@ -36,7 +40,7 @@ await runApp({
     groups: setting({
       env: 'ACCEPTOR_GROUPS',
       flag: '--acceptor-groups',
-      description: 'acceptor groups in the configuration (waits until the directory lists them)',
+      description: 'acceptor groups 0..N-1 in the configuration (waits until the directory lists them)',
       expected: 'an integer >= 1',
       schema: integer(1),
       default: '2',
@@ -73,6 +77,31 @@ await runApp({
       schema: integer(1),
       default: '500',
     }),
+    stepDownMs: setting({
+      env: 'LEADER_STEP_DOWN_MS',
+      flag: '--leader-step-down-ms',
+      description:
+        'a leader that cannot hear its own heartbeats, or hears nothing about its slots, for this long steps down',
+      expected: 'an integer >= 1 (milliseconds)',
+      schema: integer(1),
+      default: '1500',
+    }),
+    stallTimeoutMs: setting({
+      env: 'LEADER_STALL_TIMEOUT_MS',
+      flag: '--leader-stall-timeout-ms',
+      description: "followers run for election when the leader's heartbeats show slots pending and no progress this long",
+      expected: 'an integer >= 1 (milliseconds)',
+      schema: integer(1),
+      default: '3000',
+    }),
+    maxOutstandingSlots: setting({
+      env: 'MAX_OUTSTANDING_SLOTS',
+      flag: '--max-outstanding-slots',
+      description: 'slots the leader has in phase 2 at once; further batches queue, then batchers are asked to back off',
+      expected: 'an integer >= 1',
+      schema: integer(1),
+      default: '4096',
+    }),
   },
   async main(s, logger) {
     const node = await Node.start(
@@ -82,13 +111,13 @@ await runApp({
         endpoint(s.privateIp, s.electionPort),
       ]),
     );
-    const config = await waitForConfiguration(node.membership, {
-      groups: s.groups,
-      f: s.f,
-      pollMs: s.directoryPollMs,
-      logger,
-    });
-    logger.info({ groups: config.groups.map((g) => g.groupId) }, 'configuration ready');
+    // A proposer whose F or ACCEPTOR_GROUPS differ from the cluster's would map slots to other
+    // groups: it refuses to start (exit 2) before it waits for anything.
+    const shape = shapeOf(s.f, s.groups);
+    assertSameConfiguration(shape, await recordedConfiguration(node.membership));
+    const config = await waitForConfiguration(node.membership, { shape, pollMs: s.directoryPollMs, logger });
+    await pinConfiguration(node, config);
+    logger.info({ configuration: describeConfiguration(config) }, 'configuration ready');
     let proposer: Proposer | null = null;
     const members: { -readonly [K in keyof Members]: readonly string[] } = {
       proposers: [],
@@ -119,7 +148,10 @@ await runApp({
         electionJitterMs: s.electionJitterMs,
         resendTimeoutMs: s.resendTimeoutMs,
         phase1RetryMs: Math.max(50, s.heartbeatMs * 2),
+        stepDownMs: s.stepDownMs,
+        stallTimeoutMs: s.stallTimeoutMs,
       },
+      limits: { maxOutstandingSlots: s.maxOutstandingSlots },
     });
     node.attach(proposer);
     await node.register('Proposers');

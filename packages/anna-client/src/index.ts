@@ -1,6 +1,6 @@
 export type { AnnaClientOptions, AnnaErrorCode, LwwRead } from './client.ts';
 export { ANNA_ROUTING_PORT, ANNA_STORAGE_PORT, AnnaClient, AnnaError } from './client.ts';
-export type { MemberKind, MembershipChange, MembershipOptions, Subscription } from './membership.ts';
+export type { KindSets, MemberKind, MembershipOptions } from './membership.ts';
 export { Membership } from './membership.ts';
 export type { LocalAnna, LocalAnnaFaults, LocalAnnaOptions, LocalAnnaStats } from './server.ts';
 export { startLocalAnna } from './server.ts';

@@ -37,6 +37,8 @@ export interface MemberChange {
   readonly members: readonly string[];
   readonly joined: readonly string[];
   readonly left: readonly string[];
+  /** Those of `left` that went because their lease stopped rising (the rest deregistered). */
+  readonly expired: readonly string[];
 }
 
 interface Tracked {
@@ -96,7 +98,8 @@ export class MemberView {
       state = { tracked: new Map(), departed: new Set(), live: null };
       this.kinds.set(kind, state);
     }
-    for (const entry of snapshot.removed ?? []) {
+    const removed = new Set(snapshot.removed ?? []);
+    for (const entry of removed) {
       state.tracked.delete(entry);
       if (!state.departed.has(entry)) {
         state.departed.add(entry);
@@ -132,13 +135,13 @@ export class MemberView {
     const members = [...state.tracked].flatMap(([entry, t]) => (t.live ? [entry] : [])).sort();
     const before = state.live;
     state.live = members;
-    if (before === null) return { kind, members, joined: members, left: [] };
+    if (before === null) return { kind, members, joined: members, left: [], expired: [] };
     const beforeSet = new Set(before);
     const nowSet = new Set(members);
     const joined = members.filter((m) => !beforeSet.has(m));
     const left = before.filter((m) => !nowSet.has(m));
     if (joined.length === 0 && left.length === 0) return null;
-    return { kind, members, joined, left };
+    return { kind, members, joined, left, expired: left.filter((m) => !removed.has(m)) };
   }
 }
 

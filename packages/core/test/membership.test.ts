@@ -15,6 +15,7 @@ describe('MemberView', () => {
       members: ['b@1'],
       joined: ['b@1'],
       left: [],
+      expired: [],
     });
     expect(view.update(100, 'Batchers', snapshot(['b@1'], { 'b@1': 100 }), true)).toBeNull();
     expect(view.update(200, 'Batchers', snapshot(['b@1', 'c@1'], { 'b@1': 200 }), true)?.joined).toEqual([
@@ -23,6 +24,7 @@ describe('MemberView', () => {
     // A member in `removed` leaves at once, and never comes back even if the directory forgets it.
     const left = view.update(300, 'Batchers', snapshot(['b@1', 'c@1'], {}, ['b@1']), true);
     expect(left?.left).toEqual(['b@1']);
+    expect(left?.expired).toEqual([]);
     expect(view.update(400, 'Batchers', snapshot(['b@1', 'c@1'], { 'b@1': 400 }), true)).toBeNull();
     expect(view.live('Batchers')).toEqual(['c@1']);
   });
@@ -37,6 +39,7 @@ describe('MemberView', () => {
     }
     change = view.update(1200, 'P', snapshot(['a@1', 'b@1'], { 'a@1': 1200, 'b@1': 0 }), true);
     expect(change?.left).toEqual(['b@1']);
+    expect(change?.expired).toEqual(['b@1']);
     // SIGCONT: its lease rises again.
     change = view.update(1500, 'P', snapshot(['a@1', 'b@1'], { 'a@1': 1500, 'b@1': 1450 }), true);
     expect(change?.joined).toEqual(['b@1']);

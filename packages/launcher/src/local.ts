@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { Instance, Launcher } from './launcher.ts';
 import { type ProcessSpec, type RoleName, roleEntryPoint } from './topology.ts';
 
+/** The exit code of a process that refused its configuration (it is not restarted). */
+export const BAD_CONFIGURATION_EXIT = 2;
+
 /** A supervised child process. */
 export interface LocalInstance extends Instance {
   readonly spec: ProcessSpec;
@@ -57,7 +60,10 @@ interface Tracked {
   exited: Promise<void>;
 }
 
-/** Child processes on this machine, each supervised: a process that dies unexpectedly comes back. */
+/**
+ * Child processes on this machine, each supervised: a process that dies unexpectedly comes back,
+ * unless it exited with code 2 (a bad configuration), which would only fail again.
+ */
 export class LocalLauncher implements Launcher {
   private readonly tracked = new Map<string, Tracked>();
   private readonly baseDelayMs: number;
@@ -163,7 +169,8 @@ export class LocalLauncher implements Launcher {
     t.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         // The state says what comes next before anyone hears of the exit.
-        const restart = t.state === 'running' && t.spec.restart;
+        // Exit code 2 means a bad configuration: running it again would only fail again.
+        const restart = t.state === 'running' && t.spec.restart && code !== BAD_CONFIGURATION_EXIT;
         if (t.state === 'running') t.state = restart ? 'restarting' : 'stopped';
         this.options.onEvent?.({ name: t.spec.name, event: 'exited', pid: child.pid ?? null, code, signal });
         if (restart) this.scheduleRestart(t);

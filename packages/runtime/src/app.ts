@@ -87,6 +87,12 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
   try {
     started = await app.main(settings, logger);
   } catch (err) {
+    // A configuration found wrong only at start-up (e.g. against the cluster's) is still a bad
+    // configuration: one line, exit 2, and a supervisor does not restart it.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${app.program}: ${err.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'could not start');
     process.exit(1);
   }
@@ -113,6 +119,7 @@ export function nodeOptions(
     metricsPort: settings.metricsPort,
     metricsHost: settings.privateIp,
     directoryPollMs: settings.directoryPollMs,
+    leaseTimeoutMs: settings.leaseTimeoutMs || 4 * settings.directoryPollMs,
     drainTimeoutMs: settings.drainTimeoutMs,
     logger,
     ...extra,

@@ -111,6 +111,15 @@ export const COMMON_SETTINGS = {
     schema: integer(10),
     default: '3000',
   }),
+  leaseTimeoutMs: setting({
+    env: 'LEASE_TIMEOUT_MS',
+    flag: '--lease-timeout-ms',
+    description:
+      'a peer whose directory lease has not risen for this long gets no more traffic (0 = 4 x DIRECTORY_POLL_MS)',
+    expected: 'an integer >= 0 (milliseconds)',
+    schema: integer(0),
+    default: '0',
+  }),
   drainTimeoutMs: setting({
     env: 'DRAIN_TIMEOUT_MS',
     flag: '--drain-timeout-ms',

@@ -1,8 +1,9 @@
 import type { MemberKind, Membership } from '@paxos/anna-client';
-import type { Configuration } from '@paxos/core';
+import { type Configuration, configurationId, withoutIncarnations } from '@paxos/core';
 import type { Logger } from 'pino';
 import { parseAddress } from './address.ts';
-import { type Node, withoutIncarnations } from './node.ts';
+import { ConfigError } from './config.ts';
+import type { Node } from './node.ts';
 
 /** An acceptor's entry in its group's member key: `<acceptorId>=<address>`. */
 export function acceptorMember(acceptorId: number, address: string): string {
@@ -41,25 +42,78 @@ export async function liveAcceptors(
   return (await liveMembers(membership, `${groupId}`)).flatMap((m) => parseAcceptorMember(m) ?? []);
 }
 
+/** The shape that decides safety: f and the group ids in slot order (groups 0..G-1). */
+export interface ConfigurationShape {
+  readonly f: number;
+  readonly groups: readonly number[];
+}
+
+/** A proposer's shape from its settings: F and ACCEPTOR_GROUPS = G, the groups 0..G-1. */
+export function shapeOf(f: number, groupCount: number): ConfigurationShape {
+  return { f, groups: Array.from({ length: groupCount }, (_, g) => g) };
+}
+
+function idOf(shape: ConfigurationShape): number {
+  return configurationId({ f: shape.f, groups: shape.groups.map((groupId) => ({ groupId, acceptors: [] })) });
+}
+
+function describeShape(shape: ConfigurationShape): string {
+  return `f=${shape.f}, groups [${shape.groups.join(', ')}] (id ${idOf(shape)})`;
+}
+
+/** The directory name under which the cluster records the configuration it formed with. */
+export const CONFIGURATION_NAME = 'configuration';
+
+/** The configuration the directory records, or null (none yet, or the directory restarted). */
+export async function recordedConfiguration(membership: Membership): Promise<ConfigurationShape | null> {
+  const bytes = await membership.getValue(CONFIGURATION_NAME);
+  if (bytes === null) return null;
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(bytes)) as ConfigurationShape;
+    if (Number.isInteger(parsed.f) && Array.isArray(parsed.groups)) return parsed;
+  } catch {
+    // not ours: reported below as a mismatch
+  }
+  return { f: -1, groups: [] };
+}
+
+/** Throws a ConfigError (one line) when `mine` is not the configuration the cluster formed with. */
+export function assertSameConfiguration(mine: ConfigurationShape, recorded: ConfigurationShape | null): void {
+  if (recorded === null || idOf(recorded) === idOf(mine)) return;
+  throw new ConfigError(
+    `this proposer's configuration (${describeShape(mine)}) is not the one the cluster formed with (${describeShape(recorded)}): start it with F=${recorded.f} ACCEPTOR_GROUPS=${recorded.groups.length}, or start a new cluster with another ANNA_KEY_PREFIX`,
+  );
+}
+
 /**
- * Reads the acceptor groups from the directory and returns a configuration once `groups` groups
- * each list all 2f+1 acceptors (ids 0..2f). Groups are ordered by id, so every proposer builds
- * the same slot → group mapping.
+ * Records the configuration in the directory when the cluster forms (and again after a directory
+ * restart: the agent writes it every poll), then checks that the recorded one is ours: of two
+ * proposers that formed it at once with different settings, one refuses to go on.
+ */
+export async function pinConfiguration(node: Node, config: Configuration): Promise<void> {
+  const mine: ConfigurationShape = { f: config.f, groups: config.groups.map((g) => g.groupId) };
+  const recorded = await recordedConfiguration(node.membership);
+  assertSameConfiguration(mine, recorded);
+  await node.directoryAgent.publish(CONFIGURATION_NAME, new TextEncoder().encode(JSON.stringify(mine)));
+  assertSameConfiguration(mine, await recordedConfiguration(node.membership));
+}
+
+/**
+ * Reads the acceptor groups from the directory and returns a configuration once every group of
+ * `shape` lists all 2f+1 acceptors (ids 0..2f). The groups keep the shape's order, so every
+ * proposer builds the same slot → group mapping whoever else registered.
  */
 export async function waitForConfiguration(
   membership: Membership,
-  options: { groups: number; f: number; pollMs: number; logger: Logger; signal?: AbortSignal },
+  options: { shape: ConfigurationShape; pollMs: number; logger: Logger; signal?: AbortSignal },
 ): Promise<Configuration> {
-  const size = 2 * options.f + 1;
+  const { f } = options.shape;
+  const size = 2 * f + 1;
   let lastReport = '';
   for (;;) {
     if (options.signal?.aborted) throw new Error('stopped while waiting for acceptor groups');
-    const ids = (await liveMembers(membership, 'AcceptorGroups').catch(() => []))
-      .map(Number)
-      .filter((id) => Number.isInteger(id) && id >= 0)
-      .sort((a, b) => a - b);
     const groups = [];
-    for (const groupId of ids.slice(0, options.groups)) {
+    for (const groupId of options.shape.groups) {
       const members = await liveAcceptors(membership, groupId).catch(() => []);
       const acceptors: string[] = [];
       for (let id = 0; id < size; id++) {
@@ -70,9 +124,8 @@ export async function waitForConfiguration(
       }
       groups.push({ groupId, acceptors });
     }
-    const complete = groups.length >= options.groups && groups.every((g) => g.acceptors.length === size);
-    if (complete) return { f: options.f, groups };
-    const report = `have ${groups.length}/${options.groups} groups: ${groups.map((g) => `${g.groupId}:${g.acceptors.length}/${size}`).join(' ')}`;
+    if (groups.every((g) => g.acceptors.length === size)) return { f, groups };
+    const report = `have ${groups.map((g) => `${g.groupId}:${g.acceptors.length}/${size}`).join(' ')}`;
     if (report !== lastReport) options.logger.info({ status: report }, 'waiting for acceptor groups');
     lastReport = report;
     await new Promise((resolve) => setTimeout(resolve, options.pollMs));

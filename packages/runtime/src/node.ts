@@ -10,11 +10,14 @@ import {
   type Message,
   type Role,
   type RoleEvent,
+  withIncarnation,
+  withoutIncarnations,
 } from '@paxos/core';
 import { Metrics, type RoleLabel, serveMetrics } from '@paxos/metrics';
 import { ZmqTransport } from '@paxos/transport-zmq';
 import type { Logger } from 'pino';
 import { endpointFor, formatAddress } from './address.ts';
+import { DirectoryAgent } from './directory-agent.ts';
 
 export interface NodeOptions {
   readonly role: RoleLabel;
@@ -27,15 +30,12 @@ export interface NodeOptions {
   readonly metricsPort: number;
   readonly metricsHost: string;
   readonly directoryPollMs: number;
+  /** Peers whose directory lease has not risen for this long stop getting traffic. */
+  readonly leaseTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly logger: Logger;
   /** Client processes: a command was chosen. */
   readonly onAcknowledged?: (client: Address, requestId: number, slot: number, latencyMs: number) => void;
-}
-
-interface Registration {
-  readonly kind: MemberKind;
-  readonly member: string;
 }
 
 /**
@@ -46,12 +46,12 @@ export class Node {
   readonly address: Address;
   readonly metrics: Metrics;
   readonly membership: Membership;
+  /** Keeps this process's registrations and leases alive and reads its peers' (see DirectoryAgent). */
+  readonly directoryAgent: DirectoryAgent;
   readonly logger: Logger;
   private readonly roles = new Map<Address, Role>();
   private primary: Role | null = null;
   private readonly timers = new Map<string, { timeout?: NodeJS.Timeout; immediate?: NodeJS.Immediate }>();
-  private readonly registrations: Registration[] = [];
-  private readonly subscriptions: { stop(): void }[] = [];
   private closing = false;
   private lastEncoded: { message: Message | null; from: Address; frame: Uint8Array } = {
     message: null,
@@ -73,6 +73,13 @@ export class Node {
     this.metrics = metrics;
     this.logger = options.logger;
     this.membership = new Membership(directory, { keyPrefix: options.annaKeyPrefix });
+    this.directoryAgent = new DirectoryAgent({
+      membership: this.membership,
+      pollMs: options.directoryPollMs,
+      leaseTimeoutMs: options.leaseTimeoutMs,
+      logger: options.logger,
+      metrics,
+    });
   }
 
   static async start(options: NodeOptions): Promise<Node> {
@@ -141,40 +148,33 @@ export class Node {
     this.apply(role, effects);
   }
 
-  /** Adds this process (or `member`) to the directory's `observed` set of `kind`, tagged with its incarnation. */
+  /**
+   * Adds this process (or `member`) to the directory's `observed` set of `kind`, tagged with its
+   * incarnation, and keeps it there: its lease rises every poll, and it registers again if the
+   * directory loses it.
+   */
   async register(kind: MemberKind, member: string = this.address): Promise<void> {
-    const entry = withIncarnation(member, this.incarnation);
-    await this.membership.register(kind, entry);
-    this.registrations.push({ kind, member: entry });
+    await this.directoryAgent.register(kind, withIncarnation(member, this.incarnation));
   }
 
   /**
-   * Polls the directory for `kinds`; every change is turned into a membership event for `role`
-   * by `toMembers`. Resolves once every kind has been read once.
+   * Watches `kinds` in the directory; every change of the live members (by lease, see
+   * MemberView) is turned into a membership event for `role` by `onChange`. Resolves once every
+   * kind has been read once.
    */
   async watch(
     kinds: MemberKind[],
     onChange: (kind: MemberKind, members: string[]) => Partial<Members> | null,
     role: () => Role | null,
   ): Promise<void> {
-    const subscription = this.membership.subscribe(
-      kinds,
-      this.options.directoryPollMs,
-      (change) => {
-        if (change.joined.length > 0 || change.left.length > 0) {
-          this.logger.info(
-            { kind: change.kind, joined: change.joined, left: change.left },
-            'membership changed',
-          );
-        }
-        const members = onChange(change.kind, withoutIncarnations(change.members));
-        const target = role();
-        if (members !== null && target !== null) this.deliver(target, { type: 'membership', members });
-      },
-      (err) => this.logger.warn({ err: err.message }, 'directory poll failed; retrying'),
-    );
-    this.subscriptions.push(subscription);
-    await subscription.ready;
+    const watched = new Set<string>(kinds);
+    this.directoryAgent.onChange((change) => {
+      if (!watched.has(change.kind)) return;
+      const members = onChange(change.kind as MemberKind, withoutIncarnations(change.members));
+      const target = role();
+      if (members !== null && target !== null) this.deliver(target, { type: 'membership', members });
+    });
+    await this.directoryAgent.watch(kinds);
   }
 
   private receive(envelope: Envelope): void {
@@ -266,24 +266,17 @@ export class Node {
     this.closing = true;
     const started = performance.now();
     // An unreachable directory must not hold the process past its drain timeout.
-    const deregistered = Promise.all(
-      this.registrations.map((r) =>
-        this.membership.deregister(r.kind, r.member).catch((err: Error) => {
-          this.logger.warn({ kind: r.kind, err: err.message }, 'could not deregister');
-        }),
-      ),
-    );
     await Promise.race([
-      deregistered,
+      this.directoryAgent.deregister(),
       new Promise((resolve) => setTimeout(resolve, this.options.drainTimeoutMs)),
     ]);
-    this.logger.info({ registrations: this.registrations.length }, 'deregistered; draining');
+    this.logger.info({ registrations: this.directoryAgent.registered }, 'deregistered; draining');
     const minimum = Math.min(this.options.directoryPollMs + 100, this.options.drainTimeoutMs);
     while (performance.now() - started < this.options.drainTimeoutMs) {
       if (performance.now() - started >= minimum && isDrained()) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    for (const s of this.subscriptions) s.stop();
+    this.directoryAgent.stop();
     for (const key of [...this.timers.keys()]) this.clearTimer(key);
     this.roles.clear();
     this.primary = null;
@@ -292,18 +285,4 @@ export class Node {
     await this.metricsServer.close();
     this.logger.info({ drainedInMs: Math.round(performance.now() - started) }, 'stopped');
   }
-}
-
-export function withIncarnation(member: string, incarnation: string): string {
-  return `${member}@${incarnation}`;
-}
-
-/** Directory entries without their incarnation tags, deduplicated, in order. */
-export function withoutIncarnations(entries: readonly string[]): string[] {
-  const seen = new Set<string>();
-  for (const entry of entries) {
-    const at = entry.lastIndexOf('@');
-    seen.add(at === -1 ? entry : entry.slice(0, at));
-  }
-  return [...seen];
 }
