@@ -43,7 +43,11 @@ export interface FaultRates {
   readonly crash: number;
   /** Some processes are cut off from the rest (and from the directory); several partitions may overlap in time. */
   readonly partition: number;
-  /** A process stops hearing (inbound dropped) or stops being heard (outbound dropped) for a while. */
+  /**
+   * For a while, one set of processes cannot reach another while the other way works: a process
+   * that stops hearing (all its inbound dropped), one that stops being heard, or a cut between two
+   * groups of processes.
+   */
   readonly oneWay: number;
   /** A process is paused (SIGSTOP): what reaches it waits, its timers fire late, its lease stops. */
   readonly pause: number;
@@ -314,6 +318,8 @@ export class Simulation {
   private readonly directory = new SimDirectory();
   /** Partition id → the processes cut off together; a process in none is with the directory. */
   private readonly partitions = new Map<number, Set<Address>>();
+  /** One-way cuts: messages from `from` to `to` are dropped until `until`. */
+  private cuts: { readonly from: Set<Address>; readonly to: Set<Address>; readonly until: number }[] = [];
   private nextPartition = 1;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly makeProposer: (options: ProposerOptions) => Role;
@@ -537,6 +543,7 @@ export class Simulation {
   private recover(): void {
     this.faultPhase = false;
     for (const id of [...this.partitions.keys()]) this.heal(id);
+    this.cuts = [];
     for (const p of this.processes.values()) {
       p.deafUntil = 0;
       p.muteUntil = 0;
@@ -696,6 +703,7 @@ export class Simulation {
     if (p === undefined || !p.alive) why = 'crashed';
     else if (this.partitionOf(from) !== this.partitionOf(to)) why = 'partitioned';
     else if (this.now < p.deafUntil) why = 'deaf';
+    else if (this.isCut(from, to)) why = 'one-way cut';
     if (p === undefined || why !== null) {
       this.stats.dropped++;
       this.log(`lost ${from} -> ${to} ${summarize(sent)} (${why})`);
@@ -1009,10 +1017,23 @@ export class Simulation {
   }
 
   private oneWay(): void {
-    const p = this.rng.pick(this.live().filter((x) => x.kind !== 'client'));
+    const candidates = this.live().filter((x) => x.kind !== 'client');
+    const p = this.rng.pick(candidates);
     const until = this.now + this.rng.int(SIM_TIMING.oneWayMs[0], SIM_TIMING.oneWayMs[1]);
     this.stats.oneWayFaults++;
-    if (this.rng.chance(0.7)) {
+    const shape = this.rng.next();
+    if (shape < 0.3) {
+      // Two disjoint groups; one of them cannot reach the other.
+      const from = new Set<Address>();
+      const to = new Set<Address>();
+      for (const x of candidates) {
+        const side = this.rng.int(0, 2);
+        if (side === 0) from.add(x.address);
+        else if (side === 1) to.add(x.address);
+      }
+      this.cuts.push({ from, to, until });
+      this.log(`CUT {${[...from].join(' ')}} -/-> {${[...to].join(' ')}} until ${until}`);
+    } else if (shape < 0.8) {
       if (this.now >= p.deafUntil) p.deafSince = this.now;
       p.deafUntil = Math.max(p.deafUntil, until);
       this.log(`DEAF ${p.address} until ${p.deafUntil}`);
@@ -1020,6 +1041,12 @@ export class Simulation {
       p.muteUntil = Math.max(p.muteUntil, until);
       this.log(`MUTE ${p.address} until ${p.muteUntil}`);
     }
+  }
+
+  private isCut(from: Address, to: Address): boolean {
+    if (this.cuts.length === 0) return false;
+    this.cuts = this.cuts.filter((c) => c.until > this.now);
+    return this.cuts.some((c) => c.from.has(from) && c.to.has(to));
   }
 
   private pause(p: Process, until: number): void {
