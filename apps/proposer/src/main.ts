@@ -89,7 +89,8 @@ await runApp({
     stallTimeoutMs: setting({
       env: 'LEADER_STALL_TIMEOUT_MS',
       flag: '--leader-stall-timeout-ms',
-      description: "followers run for election when the leader's heartbeats show slots pending and no progress this long",
+      description:
+        "followers run for election when the leader's heartbeats show slots pending and no progress this long",
       expected: 'an integer >= 1 (milliseconds)',
       schema: integer(1),
       default: '3000',
@@ -97,7 +98,8 @@ await runApp({
     maxOutstandingSlots: setting({
       env: 'MAX_OUTSTANDING_SLOTS',
       flag: '--max-outstanding-slots',
-      description: 'slots the leader has in phase 2 at once; further batches queue, then batchers are asked to back off',
+      description:
+        'slots the leader has in phase 2 at once; further batches queue, then batchers are asked to back off',
       expected: 'an integer >= 1',
       schema: integer(1),
       default: '4096',

@@ -73,4 +73,3 @@ describe('Membership', () => {
     expect(await client.getLww('k/configuration')).not.toBeNull();
   });
 });
-

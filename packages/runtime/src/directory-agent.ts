@@ -162,6 +162,7 @@ export class DirectoryAgent {
       this.failing = false;
       this.resolveReady();
     } catch (err) {
+      if (this.stopped) return; // the directory client is closing with the process
       if (!this.failing) {
         logger.warn(
           { err: (err as Error).message },
