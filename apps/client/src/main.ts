@@ -4,7 +4,6 @@ import { Client } from '@paxos/core';
 import {
   endpoint,
   integer,
-  liveMembers,
   Node,
   nodeOptions,
   PAYLOAD_BYTES_SETTING,
@@ -127,8 +126,18 @@ await runApp({
       }),
     );
 
+    // The first poll gives the live batchers (by lease); later changes reach every client.
+    let batchers: readonly string[] = [];
+    await node.watch(
+      ['Batchers'],
+      (_kind, list) => {
+        batchers = list;
+        for (const c of clients) node.deliver(c, { type: 'membership', members: { batchers: list } });
+        return null;
+      },
+      () => null,
+    );
     const run = randomBytes(3).toString('hex');
-    const batchers = await liveMembers(node.membership, 'Batchers');
     for (let i = 0; i < s.clients; i++) {
       const client = new Client({
         address: `${node.address}#${run}.${i}`,
@@ -139,15 +148,6 @@ await runApp({
       byAddress.set(client.address, client);
       node.attach(client);
     }
-    // Membership changes reach every client.
-    await node.watch(
-      ['Batchers'],
-      (_kind, list) => {
-        for (const c of clients) node.deliver(c, { type: 'membership', members: { batchers: list } });
-        return null;
-      },
-      () => null,
-    );
 
     let lastAcked = 0;
     let lastAt = started;

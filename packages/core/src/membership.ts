@@ -11,7 +11,7 @@
  *
  * A directory that restarted empty (or a poll that found nothing) must not look like everyone
  * leaving at once: staleness only counts on polls the caller vouches for (`directoryHealthy`,
- * e.g. its own lease read back), and entries missing from `observed` are kept until their lease
+ * e.g. it has just written its own lease), and entries missing from `observed` are kept until their lease
  * expires, while their processes register again.
  */
 

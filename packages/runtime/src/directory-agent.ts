@@ -138,11 +138,12 @@ export class DirectoryAgent {
       return sets;
     };
     try {
+      // Polls only count against peers' leases when the directory holds state: ours was just
+      // written (a failed write ends the poll), or, for a process without one, a watched kind exists.
       if (!this.leaving) await this.refresh(read);
       const healthy =
-        this.registrations[0] !== undefined
-          ? (await membership.lease(this.registrations[0].entry)) !== null
-          : (await Promise.all([...this.watched].map(read))).some((sets) => sets.observed !== null);
+        (!this.leaving && this.registrations.length > 0) ||
+        (await Promise.all([...this.watched].map(read))).some((sets) => sets.observed !== null);
       for (const kind of this.watched) {
         const sets = await read(kind);
         const entries = this.view.entriesToRead(kind, sets.observed);

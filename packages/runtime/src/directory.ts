@@ -1,5 +1,5 @@
 import type { MemberKind, Membership } from '@paxos/anna-client';
-import { type Configuration, configurationId, withoutIncarnations } from '@paxos/core';
+import { type Configuration, configurationId, describeConfiguration, withoutIncarnations } from '@paxos/core';
 import type { Logger } from 'pino';
 import { parseAddress } from './address.ts';
 import { ConfigError } from './config.ts';
@@ -53,12 +53,9 @@ export function shapeOf(f: number, groupCount: number): ConfigurationShape {
   return { f, groups: Array.from({ length: groupCount }, (_, g) => g) };
 }
 
-function idOf(shape: ConfigurationShape): number {
-  return configurationId({ f: shape.f, groups: shape.groups.map((groupId) => ({ groupId, acceptors: [] })) });
-}
-
-function describeShape(shape: ConfigurationShape): string {
-  return `f=${shape.f}, groups [${shape.groups.join(', ')}] (id ${idOf(shape)})`;
+/** The shape as a configuration without acceptors: what core's id and description read. */
+function asConfiguration(shape: ConfigurationShape): Configuration {
+  return { f: shape.f, groups: shape.groups.map((groupId) => ({ groupId, acceptors: [] })) };
 }
 
 /** The directory name under which the cluster records the configuration it formed with. */
@@ -79,9 +76,12 @@ export async function recordedConfiguration(membership: Membership): Promise<Con
 
 /** Throws a ConfigError (one line) when `mine` is not the configuration the cluster formed with. */
 export function assertSameConfiguration(mine: ConfigurationShape, recorded: ConfigurationShape | null): void {
-  if (recorded === null || idOf(recorded) === idOf(mine)) return;
+  if (recorded === null) return;
+  const ours = asConfiguration(mine);
+  const theirs = asConfiguration(recorded);
+  if (configurationId(ours) === configurationId(theirs)) return;
   throw new ConfigError(
-    `this proposer's configuration (${describeShape(mine)}) is not the one the cluster formed with (${describeShape(recorded)}): start it with F=${recorded.f} ACCEPTOR_GROUPS=${recorded.groups.length}, or start a new cluster with another ANNA_KEY_PREFIX`,
+    `this proposer's configuration (${describeConfiguration(ours)}) is not the one the cluster formed with (${describeConfiguration(theirs)}): start it with F=${recorded.f} ACCEPTOR_GROUPS=${recorded.groups.length}, or start a new cluster with another ANNA_KEY_PREFIX`,
   );
 }
 

@@ -972,6 +972,14 @@ export class Simulation {
     this.log(`${what} ${p.address}`);
   }
 
+  /** Builds a (re)started process's role from a fresh view of the directory, and starts it. */
+  private boot(p: Process): void {
+    this.poll(p, true);
+    p.role = this.newRole(p);
+    this.apply(p, p.role.start(this.now));
+    this.schedulePoll(p);
+  }
+
   private restart(p: Process): void {
     p.incarnation++;
     p.alive = true;
@@ -980,12 +988,9 @@ export class Simulation {
     p.wokeAt = this.now;
     p.view = new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs });
     this.register(p);
-    this.poll(p, true);
-    p.role = this.newRole(p);
     this.stats.restarts++;
     this.log(`RESTART ${p.address} (incarnation ${p.incarnation})`);
-    this.apply(p, p.role.start(this.now));
-    this.schedulePoll(p);
+    this.boot(p);
     if (p.kind === 'client') {
       this.clientProgress.set(p.address, { submitted: 0, acknowledged: 0 });
       this.fillWindow(p.address);
@@ -1100,12 +1105,9 @@ export class Simulation {
     if (this.rng.chance(0.5) && joined < MAX_JOINS_PER_KIND) {
       this.joined.set(kind, joined + 1);
       const p = this.addProcess(kind, `${PREFIX[kind]}/${count}`, count);
-      this.poll(p, true);
-      p.role = this.newRole(p);
       this.stats.joins++;
       this.log(`JOIN ${p.address}`);
-      this.apply(p, p.role.start(this.now));
-      this.schedulePoll(p);
+      this.boot(p);
       return;
     }
     const serving = this.live(kind).filter((p) => p.pausedUntil === null && !p.leaving);

@@ -632,7 +632,9 @@ function phase2a(m: PbPhase2a): Phase2a {
 
 /** A missing stamp (a frame or log record from before stamps existed) reads as `UNSTAMPED`. */
 function configStamp(c: PbConfigStamp | null): ConfigStamp {
-  return c == null ? UNSTAMPED : { id: c.id, groups: [...c.groups] };
+  // `groups` is a fresh array of numbers per decode (or protobufjs' frozen empty one): nothing
+  // of the frame is aliased, so no copy is needed.
+  return c == null ? UNSTAMPED : { id: c.id, groups: c.groups };
 }
 
 function ballot(b: PbBallot | null, where: string): Ballot {

@@ -91,8 +91,8 @@ export interface ProposerOptions {
 
 export type ProposerStatus = 'follower' | 'candidate' | 'leader';
 
-/** A slot proposed in phase 2 and not yet known chosen. Exposed to tests that plant bugs. */
-export interface Outstanding {
+/** A slot proposed in phase 2 and not yet known chosen. */
+interface Outstanding {
   readonly value: Value;
   readonly group: AcceptorGroup;
   sentAt: number;
@@ -152,10 +152,10 @@ export class Proposer implements Role {
   readonly proposerId: number;
   readonly config: Configuration;
   protected readonly timing: ProposerTiming;
-  protected readonly limits: ProposerLimits;
+  private readonly limits: ProposerLimits;
   private readonly stamp: ConfigStamp;
   private readonly random: () => number;
-  protected members: Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'>;
+  private members: Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'>;
 
   private statusValue: ProposerStatus = 'follower';
   /** Our ballot while candidate or leader. */
@@ -366,9 +366,10 @@ export class Proposer implements Role {
       byAcceptor = new Map();
       streams.set(msg.groupId, byAcceptor);
     }
-    const stream = byAcceptor.get(msg.acceptorId);
+    let stream = byAcceptor.get(msg.acceptorId);
     if (stream === undefined) {
-      byAcceptor.set(msg.acceptorId, {
+      // Its first page is its promise.
+      stream = {
         address: from,
         coveredFrom: msg.fromSlot,
         coveredTo: msg.fromSlot,
@@ -376,13 +377,12 @@ export class Proposer implements Role {
         watermark: msg.watermark,
         acceptedEnd: msg.acceptedEnd,
         requestedAt: null,
-      });
-      this.addPage(byAcceptor.get(msg.acceptorId) as PromiseStream, msg);
-    } else if (msg.fromSlot === stream.coveredTo) {
-      this.addPage(stream, msg);
-    } else {
+      };
+      byAcceptor.set(msg.acceptorId, stream);
+    } else if (msg.fromSlot !== stream.coveredTo) {
       return; // a duplicate, or a page we no longer need
     }
+    this.addPage(stream, msg);
     if (this.statusValue === 'candidate' && this.phase1 !== null) {
       const quorum = quorumSize(this.config);
       for (const g of this.config.groups) {
