@@ -1,0 +1,93 @@
+/**
+ * What the scaling policy reads and decides. Pure data: the controller fills it from metrics and
+ * the launcher, the unit tests from fake clocks.
+ */
+
+/**
+ * The roles the autoscaler sizes. Proposers are not among them: the leader is the one sequencer
+ * of the log and a second proposer is only its standby, so there are always two. Acceptor groups
+ * are scaled as a unit of 2f+1 processes once groups can be reconfigured; a role here is a unit
+ * of capacity, so that action fits the same rule.
+ */
+export type ScaledRole = 'batcher' | 'proxy-leader' | 'unbatcher';
+export const SCALED_ROLES: readonly ScaledRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
+
+/** Where an instance is in its life, as far as capacity goes. */
+export type InstancePhase = 'starting' | 'ready' | 'draining';
+
+export interface InstanceObservation {
+  readonly name: string;
+  readonly phase: InstancePhase;
+  /** When it entered `phase`, on the policy's clock (ms). */
+  readonly since: number;
+  /**
+   * Messages it handled per second over the last interval (the rate of `num_processed_messages`);
+   * null when its metrics could not be read.
+   */
+  readonly messagesPerSecond: number | null;
+}
+
+export interface RoleObservation {
+  readonly role: ScaledRole;
+  readonly instances: readonly InstanceObservation[];
+}
+
+/** What one instance of a role handles at full load (from `bench:components`' capacity.json). */
+export interface RoleCapacity {
+  readonly messagesPerSecond: number;
+}
+
+export interface RoleBounds {
+  readonly min: number;
+  readonly max: number;
+}
+
+export interface PolicySettings {
+  /** The share of an instance's capacity the rule aims for, in (0, 1]. */
+  readonly targetUtilization: number;
+  /** No change while load / (instances × capacity × target) is within 1 ± this. */
+  readonly tolerance: number;
+  /** Scale in only when every recommendation of this long was lower than the current size. */
+  readonly stabilizationWindowMs: number;
+  /** An instance still starting after this long is replaced (and reported). */
+  readonly readyTimeoutMs: number;
+  readonly capacity: Readonly<Record<ScaledRole, RoleCapacity>>;
+  readonly bounds: Readonly<Record<ScaledRole, RoleBounds>>;
+}
+
+export type Decision =
+  | {
+      readonly kind: 'scale';
+      readonly role: ScaledRole;
+      readonly direction: 'out' | 'in';
+      /** Instances that count now: starting and ready (draining ones are on their way out). */
+      readonly from: number;
+      readonly to: number;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'replace';
+      readonly role: ScaledRole;
+      readonly instance: string;
+      readonly reason: string;
+    };
+
+/** What the policy computed for one role this period, whether or not it acted (for displays and metrics). */
+export interface RoleRecommendation {
+  readonly role: ScaledRole;
+  /** Starting + ready instances. */
+  readonly current: number;
+  /** The proportional rule's answer, bounded by min/max (before the step limit and stabilization). */
+  readonly desired: number;
+  /** Load in messages/s with unreadable instances counted as idle (what scale-out sees). */
+  readonly loadForScaleOut: number;
+  /** Load with unreadable instances counted as fully loaded (what scale-in sees). */
+  readonly loadForScaleIn: number;
+  /** loadForScaleOut / (ready instances × capacity); null with no ready instance. */
+  readonly utilization: number | null;
+}
+
+export interface PolicyOutput {
+  readonly decisions: readonly Decision[];
+  readonly recommendations: readonly RoleRecommendation[];
+}
