@@ -9,8 +9,11 @@ import {
   type LocalInstance,
   LocalLauncher,
   type ProcessSpec,
+  planAddedProcess,
   planCluster,
   roleEnv,
+  STATELESS_ROLES,
+  type StatelessRole,
   specPorts,
   type TopologyOptions,
 } from '@paxos/launcher';
@@ -21,9 +24,13 @@ export interface ClusterState {
   readonly managerPid: number;
   readonly annaRouting: string;
   readonly ready: boolean;
+  /** The manager's control endpoint (`cluster scale`), once it serves one. */
+  readonly controlUrl: string | null;
   readonly processes: readonly {
     name: string;
     role: string;
+    /** The supervisor's view: running, restarting, stopping (draining before it exits). */
+    state: string;
     pid: number | null;
     ports: readonly number[];
     metricsPort: number | null;
@@ -92,11 +99,20 @@ export interface LocalClusterOptions {
 export class LocalCluster {
   readonly launcher: LocalLauncher;
   readonly directory: ProcessSpec;
-  readonly processes: readonly ProcessSpec[];
   readonly annaRouting: string;
+  /** The processes `up` starts; load generators' ports come after theirs. */
+  private readonly initial: readonly ProcessSpec[];
+  /** Every role process this cluster has had, those added by `scale` included. */
+  private readonly specs: ProcessSpec[];
   private readonly stateFile: string;
   private ready = false;
   private clientCount = 0;
+  private controlUrl: string | null = null;
+  /** Where added processes' ports and metrics ports start: past the load generators' (see clientPorts). */
+  private nextAddedPort: number;
+  private nextAddedMetricsPort: number;
+  /** A queue, so that concurrent `scale` calls (a person and the autoscaler) see each other's result. */
+  private scaling: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly topology: TopologyOptions,
@@ -113,7 +129,10 @@ export class LocalCluster {
     mkdirSync(workDir, { recursive: true });
     const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
     this.directory = plan.directory;
-    this.processes = plan.processes;
+    this.initial = plan.processes;
+    this.specs = [...plan.processes];
+    this.nextAddedPort = Math.max(...plan.directory.ports, ...plan.processes.flatMap((p) => p.ports)) + 50;
+    this.nextAddedMetricsPort = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0)) + 50;
     this.annaRouting = plan.annaRouting;
     this.stateFile = path.join(workDir, 'state.json');
     this.launcher = new LocalLauncher({
@@ -141,7 +160,7 @@ export class LocalCluster {
     try {
       await this.launcher.launch(this.directory);
       await this.waitForDirectory();
-      for (const spec of this.processes) await this.launcher.launch(spec);
+      for (const spec of this.initial) await this.launcher.launch(spec);
       await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
     } catch (err) {
       await this.down();
@@ -162,6 +181,117 @@ export class LocalCluster {
     rmSync(this.stateFile, { force: true });
   }
 
+  /** Every role process this cluster has started (added ones included, stopped ones too). */
+  get processes(): readonly ProcessSpec[] {
+    return this.specs;
+  }
+
+  /** Where `cluster scale` and the status page reach the manager; written to the state file. */
+  setControlUrl(url: string): void {
+    this.controlUrl = url;
+    this.writeState();
+  }
+
+  /** The running instances of `role` that count: neither stopping nor stopped. */
+  members(role: StatelessRole): LocalInstance[] {
+    return this.launcher
+      .processes()
+      .filter((i) => i.role === role && (i.state === 'running' || i.state === 'restarting'));
+  }
+
+  /**
+   * Resizes a stateless role to `count` instances while the cluster serves: new ones register in
+   * the directory and peers pick them up; the highest-numbered ones go first when scaling in, each
+   * leaving the directory and draining before it exits. Resolves once new processes are spawned
+   * and removed ones are told to stop; `exited` once those have exited.
+   */
+  scale(role: StatelessRole, count: number): Promise<ScaleResult> {
+    if (!STATELESS_ROLES.includes(role)) {
+      return Promise.reject(
+        new Error(
+          `cannot scale ${role}: expected one of ${STATELESS_ROLES.join(', ')} (proposers stay at 2; acceptor groups are fixed)`,
+        ),
+      );
+    }
+    if (!Number.isInteger(count) || count < 1) {
+      return Promise.reject(new Error(`cannot scale ${role} to ${count}: expected an integer >= 1`));
+    }
+    const run = this.scaling.then(() => this.resize(role, count));
+    this.scaling = run.catch(() => {});
+    return run;
+  }
+
+  private async resize(role: StatelessRole, count: number): Promise<ScaleResult> {
+    const members = this.members(role).sort((a, b) => instanceIndex(a.name) - instanceIndex(b.name));
+    const added: string[] = [];
+    for (let n = members.length; n < count; n++) added.push((await this.addProcess(role)).name);
+    const removed = members.slice(count).map((i) => i.name);
+    // Each one is `stopping` from here on, so the next resize already counts it out.
+    const exited = Promise.all(removed.map((name) => this.launcher.stop(name, this.stopGraceMs()))).then(
+      () => {},
+    );
+    return { added, removed, exited };
+  }
+
+  private async addProcess(role: StatelessRole): Promise<ProcessSpec> {
+    const used = new Set(this.specs.filter((p) => p.role === role).map((p) => instanceIndex(p.name)));
+    let index = 0;
+    while (used.has(index)) index++;
+    const ports: number[] = [];
+    const spec = planAddedProcess(
+      { ...this.topology, dataDir: path.join(this.workDir, 'data') },
+      this.annaRouting,
+      role,
+      index,
+      () => {
+        const port = this.nextAddedPort++;
+        ports.push(port);
+        return port;
+      },
+      () => {
+        const port = this.nextAddedMetricsPort++;
+        ports.push(port);
+        return port;
+      },
+    );
+    // A port something else took since (a load generator, another program) is skipped for good.
+    const inUse = await firstPortInUse(this.topology.host, ports, this.options.commandPrefix);
+    if (inUse !== null) return this.addProcess(role);
+    this.specs.push(spec);
+    await this.launcher.launch(spec);
+    return spec;
+  }
+
+  /**
+   * Each process with its phase: `starting` until its /readyz answers 200, `ready`, `draining`
+   * once told to stop, `restarting` while the supervisor brings it back.
+   */
+  async phases(): Promise<InstancePhaseView[]> {
+    return Promise.all(
+      this.launcher.processes().map(async (i) => ({
+        name: i.name,
+        role: i.role,
+        pid: i.pid,
+        restarts: i.restarts,
+        phase:
+          i.state === 'stopping'
+            ? 'draining'
+            : i.state !== 'running'
+              ? i.state
+              : i.spec.metricsPort === null
+                ? 'ready'
+                : (await probeReady(this.topology.host, i.spec.metricsPort))
+                  ? 'ready'
+                  : 'starting',
+      })),
+    );
+  }
+
+  /** Longer than a role's own drain timeout (DRAIN_TIMEOUT_MS), so a drain is never cut short. */
+  private stopGraceMs(): number {
+    return Number(this.topology.extraEnv?.DRAIN_TIMEOUT_MS ?? 5000) + 2000;
+  }
+
   /** SIGKILL by default: the supervisor brings the process back (acceptors recover from their log). */
   kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
     this.launcher.kill(name, signal);
@@ -172,14 +302,14 @@ export class LocalCluster {
   }
 
   spec(name: string): ProcessSpec {
-    const spec = this.processes.find((p) => p.name === name);
+    const spec = this.specs.find((p) => p.name === name);
     if (spec === undefined) throw new Error(`no process named ${name}`);
     return spec;
   }
 
   /** Name of the proposer whose `is_leader` gauge reads 1, or null. */
   async leader(): Promise<string | null> {
-    for (const spec of this.processes.filter((p) => p.role === 'proposer')) {
+    for (const spec of this.specs.filter((p) => p.role === 'proposer')) {
       const metrics = await this.scrape(spec.name).catch(() => null);
       if (metrics !== null && isLeader(metrics)) return spec.name;
     }
@@ -205,7 +335,7 @@ export class LocalCluster {
   /** Runs a load generator process against the cluster and resolves with its summary line. */
   async runClient(options: ClientRunOptions): Promise<Extract<ClientLine, { type: 'summary' }>> {
     const index = options.index ?? this.clientCount++;
-    const ports = clientPorts(this.processes, index);
+    const ports = clientPorts(this.initial, index);
     const name = `client-${index}`;
     const spec: ProcessSpec = {
       name,
@@ -275,9 +405,11 @@ export class LocalCluster {
       managerPid: process.pid,
       annaRouting: this.annaRouting,
       ready: this.ready,
+      controlUrl: this.controlUrl,
       processes: this.launcher.processes().map((i) => ({
         name: i.spec.name,
         role: i.spec.role,
+        state: i.state,
         pid: i.pid,
         ports: i.spec.ports,
         metricsPort: i.spec.metricsPort,
@@ -317,10 +449,43 @@ export class LocalCluster {
 
 type Metrics = ReturnType<typeof parseExposition>;
 
+/** The number in a process name such as `batcher-3`. */
+function instanceIndex(name: string): number {
+  return Number(name.slice(name.lastIndexOf('-') + 1));
+}
+
 /** A process's `/metrics`, parsed. */
 export async function scrapeMetrics(host: string, port: number, timeoutMs: number): Promise<Metrics> {
   const response = await fetch(`http://${host}:${port}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
   return parseExposition(await response.text());
+}
+
+export interface ScaleResult {
+  readonly added: string[];
+  readonly removed: string[];
+  /** Resolves once every removed process has drained and exited (or was killed after the grace). */
+  readonly exited: Promise<void>;
+}
+
+export interface InstancePhaseView {
+  readonly name: string;
+  readonly role: string;
+  readonly pid: number | null;
+  readonly restarts: number;
+  readonly phase: 'starting' | 'ready' | 'draining' | 'restarting' | 'stopped';
+}
+
+/** Whether the process's /readyz answers 200 (registered and serving). */
+export async function probeReady(host: string, metricsPort: number, timeoutMs = 500): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${host}:${metricsPort}/readyz`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.arrayBuffer();
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a proposer's metrics say it leads (`is_leader` reads 1). */
@@ -342,16 +507,19 @@ export async function assertPortsFree(
   ports: readonly number[],
   commandPrefix: readonly string[] = [],
 ): Promise<void> {
-  const inUse =
-    commandPrefix.length === 0
-      ? await firstPortInUse(host, ports)
-      : await firstPortInUseUnder(commandPrefix, host, ports);
+  const inUse = await firstPortInUse(host, ports, commandPrefix);
   if (inUse !== null) {
     throw new Error(`port ${host}:${inUse} is in use (is another cluster running? try --base-port)`);
   }
 }
 
-async function firstPortInUse(host: string, ports: readonly number[]): Promise<number | null> {
+/** The first of `ports` something listens on, checked where the cluster binds (under `commandPrefix`). */
+async function firstPortInUse(
+  host: string,
+  ports: readonly number[],
+  commandPrefix: readonly string[] = [],
+): Promise<number | null> {
+  if (commandPrefix.length > 0) return firstPortInUseUnder(commandPrefix, host, ports);
   for (const port of ports) {
     const free = await new Promise<boolean>((resolve) => {
       const server = net.createServer();

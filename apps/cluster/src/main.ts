@@ -1,13 +1,24 @@
 import path from 'node:path';
+import type { Controller } from '@paxos/autoscaler';
 import {
   type ClusterShapeFlags,
   clusterShapeOptions,
   DEFAULT_TOPOLOGY,
   integerArgument as integer,
+  STATELESS_ROLES,
+  type StatelessRole,
   type TopologyOptions,
 } from '@paxos/launcher';
 import { Command } from 'commander';
-import { isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
+import { pino } from 'pino';
+import {
+  describeTimelineEntry,
+  type LocalAutoscalerConfig,
+  localAutoscalerConfig,
+  startLocalAutoscaler,
+} from './autoscale.ts';
+import { type InstancePhaseView, isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
+import { serveControl } from './control-server.ts';
 import { runDemo } from './demo.ts';
 
 interface TopologyFlags extends ClusterShapeFlags {
@@ -59,7 +70,23 @@ withTopology(program.command('start'))
 
 withTopology(program.command('up'))
   .description('start a cluster and keep it running until Ctrl-C or `cluster down`')
-  .action(async (flags: TopologyFlags) => {
+  .option(
+    '--autoscale',
+    'run the autoscaler beside the cluster (settings: AUTOSCALE_* in the environment; capacity: CAPACITY_FILE)',
+  )
+  .action(async (flags: TopologyFlags & { autoscale?: boolean }) => {
+    const workDir = path.resolve(flags.dir);
+    // Checked before anything starts: a bad setting or a missing capacity table is one line and exit 2.
+    let autoscaling: LocalAutoscalerConfig | null = null;
+    if (flags.autoscale === true) {
+      try {
+        autoscaling = localAutoscalerConfig();
+      } catch (err) {
+        console.error(`cluster up: ${(err as Error).message}`);
+        process.exit(2);
+      }
+    }
+    let controller: Controller | null = null;
     const cluster = new LocalCluster(topology(flags), path.resolve(flags.dir), (e) => {
       if (e.event !== 'started')
         console.log(
@@ -71,6 +98,7 @@ withTopology(program.command('up'))
       if (stopping) return;
       stopping = true;
       console.log('stopping the cluster…');
+      await controller?.stop();
       await cluster.down();
       process.exit(0);
     };
@@ -78,18 +106,35 @@ withTopology(program.command('up'))
     process.once('SIGTERM', () => void stop());
     try {
       await cluster.up();
+      cluster.setControlUrl((await serveControl(cluster, () => controller?.metrics ?? null)).url);
     } catch (err) {
       console.error(`cluster up failed: ${(err as Error).message}`);
+      await cluster.down();
       process.exit(1);
     }
     console.log(
       `cluster ready: ${cluster.processes.length} processes, leader ${await cluster.leader()}; directory ${cluster.annaRouting}`,
     );
+    if (autoscaling !== null) {
+      controller = startLocalAutoscaler(cluster, autoscaling, {
+        logger: pino(
+          { name: 'autoscaler' },
+          pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true }),
+        ),
+        timelineFile: path.join(workDir, 'autoscaler-timeline.jsonl'),
+        onEvent: (e) => console.log(`autoscaler: ${describeTimelineEntry(e)}`),
+      });
+      console.log(
+        `autoscaler: every ${autoscaling.settings.intervalMs} ms; decisions in ${path.join(workDir, 'autoscaler-timeline.jsonl')}`,
+      );
+    }
   });
 
 program
   .command('status')
-  .description('list the processes of the running cluster, their pids and leadership')
+  .description(
+    'list the processes of the running cluster: phase (starting, ready, draining), pid, leadership',
+  )
   .option('--dir <path>', 'working directory of the cluster', '.cluster')
   .action(async (flags: { dir: string }) => {
     const state = LocalCluster.readState(path.resolve(flags.dir));
@@ -97,25 +142,74 @@ program
       console.error(`no cluster running in ${flags.dir}`);
       process.exit(1);
     }
+    const alive = isAlive(state.managerPid);
+    console.log(`manager pid ${state.managerPid}${alive ? '' : ' (gone)'}, directory ${state.annaRouting}`);
+    // The manager knows each process's phase; without it, the state file and the pids are all there is.
+    const live =
+      alive && state.controlUrl !== null
+        ? await fetchJson<{ leader: string | null; processes: InstancePhaseView[] }>(
+            `${state.controlUrl}/status`,
+          )
+        : null;
+    const rows =
+      live?.processes ??
+      state.processes.map((p) => ({
+        name: p.name,
+        pid: p.pid,
+        restarts: p.restarts,
+        phase: p.pid !== null && isAlive(p.pid) ? p.state : 'gone',
+      }));
+    const leader =
+      live?.leader ??
+      (await firstLeader(state.processes.filter((p) => p.role === 'proposer' && p.metricsPort !== null)));
+    const ports = new Map(state.processes.map((p) => [p.name, p.ports.join(',')]));
     console.log(
-      `manager pid ${state.managerPid}${isAlive(state.managerPid) ? '' : ' (gone)'}, directory ${state.annaRouting}`,
+      `${'process'.padEnd(18)} ${'phase'.padEnd(10)} ${'pid'.padStart(7)} ${'restarts'.padStart(8)}  ${'leader'.padEnd(6)} ports`,
     );
-    console.log(
-      `${'process'.padEnd(18)} ${'pid'.padStart(7)}  ${'up'.padEnd(4)} ${'restarts'.padStart(8)}  ${'leader'.padEnd(6)} ports`,
-    );
-    for (const p of state.processes) {
-      let leader = '';
-      if (p.role === 'proposer' && p.metricsPort !== null) {
-        const leads = await scrapeMetrics('127.0.0.1', p.metricsPort, 500)
-          .then(isLeader)
-          .catch(() => false);
-        leader = leads ? 'yes' : '';
-      }
-      const up = p.pid !== null && isAlive(p.pid) ? 'yes' : 'no';
+    for (const p of rows) {
       console.log(
-        `${p.name.padEnd(18)} ${String(p.pid ?? '-').padStart(7)}  ${up.padEnd(4)} ${String(p.restarts).padStart(8)}  ${leader.padEnd(6)} ${p.ports.join(',')}`,
+        `${p.name.padEnd(18)} ${p.phase.padEnd(10)} ${String(p.pid ?? '-').padStart(7)} ${String(p.restarts).padStart(8)}  ${(p.name === leader ? 'yes' : '').padEnd(6)} ${ports.get(p.name) ?? ''}`,
       );
     }
+  });
+
+program
+  .command('scale')
+  .argument('<role>', `one of ${STATELESS_ROLES.join(', ')}`)
+  .argument('<count>', 'instances it should have', integer('<count>', 1))
+  .description(
+    'resize a stateless role of the running cluster (batcher, proxy-leader, unbatcher) while it serves; scaling in drains before a process exits',
+  )
+  .option('--dir <path>', 'working directory of the cluster', '.cluster')
+  .action(async (role: string, count: number, flags: { dir: string }) => {
+    if (!STATELESS_ROLES.includes(role as StatelessRole)) {
+      console.error(
+        `cluster scale: role must be one of ${STATELESS_ROLES.join(', ')}, got "${role}" (proposers stay at 2: the leader is one sequencer; acceptor groups are fixed)`,
+      );
+      process.exit(2);
+    }
+    const state = LocalCluster.readState(path.resolve(flags.dir));
+    if (state === null || !isAlive(state.managerPid) || state.controlUrl === null) {
+      console.error(`no running cluster in ${flags.dir} (start one with \`pnpm cluster up\`)`);
+      process.exit(1);
+    }
+    const response = await fetch(`${state.controlUrl}/scale`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ role, count }),
+    });
+    const result = (await response.json()) as { added?: string[]; removed?: string[]; error?: string };
+    if (!response.ok) {
+      console.error(`cluster scale: ${result.error}`);
+      process.exit(1);
+    }
+    const what = [
+      result.added?.length ? `started ${result.added.join(', ')}` : '',
+      result.removed?.length ? `drained and stopped ${result.removed.join(', ')}` : '',
+    ].filter((x) => x !== '');
+    console.log(
+      `${role}: ${count} instance${count === 1 ? '' : 's'}${what.length ? `; ${what.join('; ')}` : ' already'}`,
+    );
   });
 
 program
@@ -155,6 +249,27 @@ program
     }
     console.log('cluster stopped');
   });
+
+async function fetchJson<T>(url: string): Promise<T | null> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return response.ok ? ((await response.json()) as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function firstLeader(
+  proposers: readonly { name: string; metricsPort: number | null }[],
+): Promise<string | null> {
+  for (const p of proposers) {
+    const leads = await scrapeMetrics('127.0.0.1', p.metricsPort as number, 500)
+      .then(isLeader)
+      .catch(() => false);
+    if (leads) return p.name;
+  }
+  return null;
+}
 
 function isAlive(pid: number): boolean {
   try {

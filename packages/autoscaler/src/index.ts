@@ -1,1 +1,3 @@
+export * from './controller.ts';
+export * from './load-sources.ts';
 export * from './types.ts';

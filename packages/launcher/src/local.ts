@@ -12,7 +12,8 @@ export const BAD_CONFIGURATION_EXIT = 2;
 export interface LocalInstance extends Instance {
   readonly spec: ProcessSpec;
   readonly pid: number | null;
-  readonly state: 'running' | 'restarting' | 'stopped';
+  /** `stopping`: told to stop, draining its work before it exits. */
+  readonly state: 'running' | 'restarting' | 'stopping' | 'stopped';
   readonly restarts: number;
   readonly logFile: string;
 }
@@ -110,7 +111,7 @@ export class LocalLauncher implements Launcher {
   async stop(name: string, graceMs = 5000): Promise<void> {
     const t = this.tracked.get(name);
     if (t === undefined) return;
-    t.state = 'stopped';
+    t.state = 'stopping';
     if (t.timer !== null) clearTimeout(t.timer);
     const child = t.child;
     if (child !== null && child.exitCode === null && child.signalCode === null) {
@@ -121,6 +122,7 @@ export class LocalLauncher implements Launcher {
       await t.exited;
       clearTimeout(killer);
     }
+    t.state = 'stopped';
     this.tracked.delete(name);
   }
 

@@ -198,57 +198,104 @@ interface Placement {
   readonly dataDir: string;
 }
 
+/** The roles whose instances come and go while the cluster serves (see `planAddedProcess`). */
+export type StatelessRole = 'batcher' | 'proxy-leader' | 'unbatcher';
+export const STATELESS_ROLES: readonly StatelessRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
+
+/** The ports each role listens on, in the order of its port table. */
+const ROLE_PORTS: Readonly<Record<'acceptor' | 'proposer' | StatelessRole, readonly PortName[]>> = {
+  acceptor: ['ACCEPTOR_PORT'],
+  'proxy-leader': ['PROXY_LEADER_PORT', 'PROXY_LEADER_ACCEPTOR_PORT'],
+  unbatcher: ['UNBATCHER_PORT'],
+  proposer: ['PROPOSER_PORT', 'PROPOSER_REPLY_PORT', 'PROPOSER_ELECTION_PORT'],
+  batcher: ['BATCHER_PORT'],
+};
+
+/** One role process: its name, ports from `placement`, and the environment of `roleEnv` plus the role's own. */
+function roleProcess(
+  o: ClusterShape,
+  placement: Placement,
+  name: string,
+  role: keyof typeof ROLE_PORTS,
+  env: Record<string, string> = {},
+): ProcessSpec {
+  const metricsPort = placement.metricsPort();
+  const portEnv = ROLE_PORTS[role].map((p) => [p, placement.port(p)] as const);
+  return {
+    name,
+    role,
+    env: {
+      ...roleEnv({
+        annaRouting: placement.annaRouting,
+        keyPrefix: o.keyPrefix,
+        host: placement.host,
+        metricsPort,
+        directoryPollMs: o.directoryPollMs,
+        logLevel: o.logLevel,
+        instance: name,
+      }),
+      F: String(o.f),
+      ...o.extraEnv,
+      ...Object.fromEntries(portEnv.map(([k, v]) => [k, String(v)])),
+      ...env,
+    },
+    ports: portEnv.map(([, v]) => v),
+    metricsPort,
+    restart: true,
+  };
+}
+
+/** The environment only `role` needs beyond the common one. */
+function statelessEnv(o: ClusterShape, role: StatelessRole): Record<string, string> {
+  return role === 'batcher' ? { BATCH_SIZE: String(o.batchSize) } : {};
+}
+
 /** The role processes in the seed's launch order: acceptors, proxy leaders and unbatchers, proposers, batchers. */
 function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   const processes: ProcessSpec[] = [];
-  const add = (name: string, role: RoleName, portNames: PortName[], env: Record<string, string> = {}) => {
-    const metricsPort = placement.metricsPort();
-    const portEnv = portNames.map((p) => [p, placement.port(p)] as const);
-    processes.push({
-      name,
-      role,
-      env: {
-        ...roleEnv({
-          annaRouting: placement.annaRouting,
-          keyPrefix: o.keyPrefix,
-          host: placement.host,
-          metricsPort,
-          directoryPollMs: o.directoryPollMs,
-          logLevel: o.logLevel,
-          instance: name,
-        }),
-        F: String(o.f),
-        ...o.extraEnv,
-        ...Object.fromEntries(portEnv.map(([k, v]) => [k, String(v)])),
-        ...env,
-      },
-      ports: portEnv.map(([, v]) => v),
-      metricsPort,
-      restart: true,
-    });
-  };
   for (let g = 0; g < o.groups; g++) {
     for (let a = 0; a < 2 * o.f + 1; a++) {
-      add(`acceptor-g${g}-a${a}`, 'acceptor', ['ACCEPTOR_PORT'], {
-        ACCEPTOR_GROUP_ID: String(g),
-        ACCEPTOR_ID: String(a),
-        DATA_DIR: placement.dataDir,
-      });
+      processes.push(
+        roleProcess(o, placement, `acceptor-g${g}-a${a}`, 'acceptor', {
+          ACCEPTOR_GROUP_ID: String(g),
+          ACCEPTOR_ID: String(a),
+          DATA_DIR: placement.dataDir,
+        }),
+      );
     }
   }
-  for (let i = 0; i < o.proxyLeaders; i++) {
-    add(`proxy-leader-${i}`, 'proxy-leader', ['PROXY_LEADER_PORT', 'PROXY_LEADER_ACCEPTOR_PORT']);
-  }
-  for (let i = 0; i < o.unbatchers; i++) add(`unbatcher-${i}`, 'unbatcher', ['UNBATCHER_PORT']);
+  const stateless = (role: StatelessRole, count: number) => {
+    for (let i = 0; i < count; i++)
+      processes.push(roleProcess(o, placement, `${role}-${i}`, role, statelessEnv(o, role)));
+  };
+  stateless('proxy-leader', o.proxyLeaders);
+  stateless('unbatcher', o.unbatchers);
   for (let i = 0; i < o.proposers; i++) {
-    add(`proposer-${i}`, 'proposer', ['PROPOSER_PORT', 'PROPOSER_REPLY_PORT', 'PROPOSER_ELECTION_PORT'], {
-      ACCEPTOR_GROUPS: String(o.groups),
-    });
+    processes.push(roleProcess(o, placement, `proposer-${i}`, 'proposer', { ACCEPTOR_GROUPS: String(o.groups) }));
   }
-  for (let i = 0; i < o.batchers; i++) {
-    add(`batcher-${i}`, 'batcher', ['BATCHER_PORT'], { BATCH_SIZE: String(o.batchSize) });
-  }
+  stateless('batcher', o.batchers);
   return processes;
+}
+
+/**
+ * One more process of a stateless role for a running one-host cluster, named `<role>-<index>`,
+ * on the ports `nextPort` and `nextMetricsPort` hand out (the caller knows which are free).
+ */
+export function planAddedProcess(
+  o: TopologyOptions,
+  annaRouting: string,
+  role: StatelessRole,
+  index: number,
+  nextPort: () => number,
+  nextMetricsPort: () => number,
+): ProcessSpec {
+  return roleProcess(
+    o,
+    { port: nextPort, metricsPort: nextMetricsPort, annaRouting, host: o.host, dataDir: o.dataDir },
+    `${role}-${index}`,
+    role,
+    statelessEnv(o, role),
+  );
 }
 
 /** Every port `spec` listens on, its metrics port included. */

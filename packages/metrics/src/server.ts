@@ -7,6 +7,11 @@ export interface ServeMetricsOptions {
   port: number;
   /** Interface to bind. Default 127.0.0.1. */
   host?: string;
+  /**
+   * The process's readiness for `/readyz`: 200 with the phase when ready, 503 with it otherwise
+   * (starting, draining). Without it `/readyz` answers as `/healthz` does.
+   */
+  readiness?: () => { ready: boolean; phase: string };
 }
 
 export interface MetricsServer {
@@ -18,7 +23,9 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-const INDEX_TEXT = 'Autoscaling Paxos metrics exporter. Metrics are at /metrics.\n';
+const INDEX_TEXT =
+  'Autoscaling Paxos metrics exporter. Metrics are at /metrics, liveness at /healthz, readiness at /readyz.\n';
+const PATHS = new Set(['/', '/metrics', '/healthz', '/readyz']);
 
 function hostForUrl(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
@@ -26,7 +33,8 @@ function hostForUrl(host: string): string {
 
 /**
  * Serves `metrics` over HTTP: `GET /metrics` → the exposition text with the registry's content type,
- * `GET /` → a short text, other paths → 404, other methods → 405.
+ * `/healthz` → 200 while the process runs, `/readyz` → 200 once it serves (see `readiness`), 503
+ * before and while it drains; `GET /` → a short text, other paths → 404, other methods → 405.
  */
 export function serveMetrics(metrics: Metrics, options: ServeMetricsOptions): Promise<MetricsServer> {
   const host = options.host ?? '127.0.0.1';
@@ -37,7 +45,7 @@ export function serveMetrics(metrics: Metrics, options: ServeMetricsOptions): Pr
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?', 1)[0];
-    if (path !== '/' && path !== '/metrics') {
+    if (!PATHS.has(path ?? '')) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Not found. Metrics are at /metrics.\n');
       return;
@@ -47,9 +55,15 @@ export function serveMetrics(metrics: Metrics, options: ServeMetricsOptions): Pr
       res.end('Method not allowed.\n');
       return;
     }
-    if (path === '/') {
+    if (path === '/' || path === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end(req.method === 'HEAD' ? undefined : INDEX_TEXT);
+      res.end(req.method === 'HEAD' ? undefined : path === '/' ? INDEX_TEXT : 'ok\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const { ready, phase } = options.readiness?.() ?? { ready: true, phase: 'ready' };
+      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end(req.method === 'HEAD' ? undefined : `${phase}\n`);
       return;
     }
     try {

@@ -114,6 +114,26 @@ describe('serveMetrics', () => {
     expect(head.body).toBe('');
   });
 
+  it('answers /healthz while it runs and /readyz by the readiness it is given', async () => {
+    const metrics = new Metrics({ role: 'batcher', instance: 'b-1', collectDefaultMetrics: false });
+    let phase = 'starting';
+    const server = await serveMetrics(metrics, {
+      port: 0,
+      readiness: () => ({ ready: phase === 'ready', phase }),
+    });
+    open.push(server);
+    const { port } = server;
+    expect(await raw(port, 'GET', '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await raw(port, 'GET', '/readyz')).toMatchObject({ status: 503, body: 'starting\n' });
+    phase = 'ready';
+    expect(await raw(port, 'GET', '/readyz')).toMatchObject({ status: 200, body: 'ready\n' });
+    phase = 'draining';
+    expect(await raw(port, 'GET', '/readyz')).toMatchObject({ status: 503, body: 'draining\n' });
+    // Without a readiness function, a process that serves is ready.
+    const plain = await start(new Metrics({ role: 'mock', instance: 'm-2', collectDefaultMetrics: false }));
+    expect(await raw(plain.port, 'GET', '/readyz')).toMatchObject({ status: 200, body: 'ready\n' });
+  });
+
   it('rejects with an error naming host:port when the port is in use', async () => {
     const metrics = new Metrics({ role: 'mock', instance: 'm-0', collectDefaultMetrics: false });
     const first = await start(metrics);

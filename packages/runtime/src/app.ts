@@ -97,6 +97,7 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
     process.exit(1);
   }
   clearTimeout(giveUpOnStart);
+  started.node.markReady();
   if (signalWhileStarting !== null) await stop(signalWhileStarting);
 }
 

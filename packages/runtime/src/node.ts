@@ -53,6 +53,8 @@ export class Node {
   private primary: Role | null = null;
   private readonly timers = new Map<string, { timeout?: NodeJS.Timeout; immediate?: NodeJS.Immediate }>();
   private closing = false;
+  /** What `/readyz` says: starting until the app's start-up is done, draining once it stops. */
+  private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private lastEncoded: { message: Message | null; from: Address; frame: Uint8Array } = {
     message: null,
     from: '',
@@ -84,11 +86,15 @@ export class Node {
 
   static async start(options: NodeOptions): Promise<Node> {
     const metrics = new Metrics({ role: options.role, instance: options.instance });
+    let node: Node | null = null;
     const metricsServer = await serveMetrics(metrics, {
       port: options.metricsPort,
       host: options.metricsHost,
+      readiness: () => {
+        const phase = node?.phase ?? 'starting';
+        return { ready: phase === 'ready', phase };
+      },
     });
-    let node: Node | null = null;
     const transport = await ZmqTransport.open<Envelope>({
       bind: options.endpoints,
       maxReadsPerSocketPerPoll: options.maxReadsPerSocketPerPoll,
@@ -125,6 +131,11 @@ export class Node {
       'listening',
     );
     return node;
+  }
+
+  /** Start-up is done (registered, peers known): `/readyz` answers 200 from now until a stop begins. */
+  markReady(): void {
+    if (this.phase === 'starting') this.phase = 'ready';
   }
 
   get metricsPort(): number {
@@ -264,6 +275,7 @@ export class Node {
   async shutdown(isDrained: () => boolean = () => true): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.phase = 'draining';
     const started = performance.now();
     // An unreachable directory must not hold the process past its drain timeout.
     await Promise.race([

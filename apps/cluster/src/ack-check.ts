@@ -1,0 +1,69 @@
+/**
+ * Whether what a load generator was told is what the cluster chose: its acknowledgements (the
+ * ACKS_FILE CSV) against the values the acceptors' logs hold once the cluster has stopped. Used
+ * by the end-to-end tests and `demo:autoscale` to count lost commands.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Command, valuesEqual } from '@paxos/core';
+import { AcceptorLog } from '@paxos/runtime';
+
+export interface Ack {
+  client: string;
+  requestId: number;
+  slot: number;
+}
+
+export function readAcks(file: string): Ack[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const [client = '', requestId = '', slot = ''] = line.split(',');
+      return { client, requestId: Number(requestId), slot: Number(slot) };
+    });
+}
+
+/**
+ * Ground truth after the cluster stopped: per slot, the values each acceptor's log holds.
+ * A command is chosen at `slot` when f+1 acceptors of the slot's group accepted one value
+ * holding it in one ballot.
+ */
+export function chosenFromLogs(workDir: string, f: number, groups: number): Map<number, Command[]> {
+  const dir = path.join(workDir, 'data');
+  const accepted = new Map<string, ReturnType<typeof AcceptorLog.open>['state']>();
+  for (const file of existsSync(dir) ? readdirSync(dir) : []) {
+    const match = /-g(\d+)-a(\d+)\.wal$/.exec(file);
+    if (match === null) continue;
+    const { log, state } = AcceptorLog.open(path.join(dir, file), { fsync: false });
+    log.close();
+    accepted.set(`${match[1]}/${match[2]}`, state);
+  }
+  const chosen = new Map<number, Command[]>();
+  const bySlot = new Map<number, { value: import('@paxos/core').Value; ballot: string; votes: number }[]>();
+  for (const [key, state] of accepted) {
+    const group = Number(key.split('/')[0]);
+    for (const entry of state.accepted) {
+      if (entry.slot % groups !== group) continue;
+      const ballot = `${entry.ballot.round}.${entry.ballot.proposerId}`;
+      const list = bySlot.get(entry.slot) ?? [];
+      const same = list.find((x) => x.ballot === ballot && valuesEqual(x.value, entry.value));
+      if (same) same.votes++;
+      else list.push({ value: entry.value, ballot, votes: 1 });
+      bySlot.set(entry.slot, list);
+    }
+  }
+  for (const [slot, list] of bySlot) {
+    const winner = list.find((x) => x.votes >= f + 1);
+    if (winner !== undefined)
+      chosen.set(slot, winner.value.kind === 'batch' ? [...winner.value.commands] : []);
+  }
+  return chosen;
+}
+
+/** Every acknowledgement names a slot whose chosen value (from the acceptors' logs) holds that command. */
+export function unchosenAcks(acks: readonly Ack[], chosen: Map<number, Command[]>): Ack[] {
+  return acks.filter(
+    (a) => !(chosen.get(a.slot) ?? []).some((c) => c.clientId === a.client && c.requestId === a.requestId),
+  );
+}

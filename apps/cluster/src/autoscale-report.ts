@@ -1,0 +1,192 @@
+/**
+ * The figures of an autoscaling run, from its per-second timeline: how fast the cluster reacted
+ * to each load step, the instance-seconds it used against an ideal, how long it took to return to
+ * its floor, and whether it flapped. Pure: the demo and the end-to-end test record the timeline,
+ * this turns it into numbers.
+ */
+import type { Decision, ScaledRole } from '@paxos/autoscaler';
+import { SCALED_ROLES } from '@paxos/autoscaler';
+
+export interface RoleCount {
+  readonly ready: number;
+  readonly starting: number;
+  readonly draining: number;
+}
+
+/** One second of the run. */
+export interface TimelineSecond {
+  /** Seconds since the load started. */
+  readonly t: number;
+  /** Commands/s the load profile asked for. */
+  readonly offered: number;
+  /** Commands/s acknowledged. */
+  readonly throughput: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly instances: Readonly<Record<ScaledRole, RoleCount>>;
+}
+
+export interface TimedDecision {
+  readonly t: number;
+  readonly decision: Decision;
+}
+
+/** A rise of the offered load: where the profile starts climbing. */
+export interface LoadStep {
+  readonly t: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface StepReaction {
+  readonly step: LoadStep;
+  /** Seconds from the step to the first scale-out decision (null: none came). */
+  readonly decisionS: number | null;
+  /** To the first second every role that scaled out had its new instances ready. */
+  readonly servingS: number | null;
+  /** To the first second, after the new instances served, with p99 at or under the target. */
+  readonly p99BackS: number | null;
+}
+
+export interface AutoscaleFigures {
+  readonly reactions: readonly StepReaction[];
+  readonly instanceSeconds: { readonly used: number; readonly ideal: number; readonly ratio: number };
+  /** Seconds from the load's return to its lowest level to every role back at its minimum (null: never). */
+  readonly backAtFloorS: number | null;
+  /** Scale decisions during the flat stretches above the lowest load, and how many reversed the one before. */
+  readonly hold: { readonly decisions: number; readonly reversals: number };
+  readonly decisions: { readonly out: number; readonly in: number; readonly replace: number };
+  readonly peakInstances: Readonly<Record<ScaledRole, number>>;
+}
+
+export interface ProfilePoint {
+  readonly t: number;
+  readonly rate: number;
+}
+
+/**
+ * The steps of a profile: each point where a rise begins (the rate after it is higher), merged
+ * with the points of the same continuous climb, so a ramp is one step.
+ */
+export function loadSteps(profile: readonly ProfilePoint[]): LoadStep[] {
+  const steps: LoadStep[] = [];
+  for (let i = 0; i + 1 < profile.length; i++) {
+    const a = profile[i] as ProfilePoint;
+    const b = profile[i + 1] as ProfilePoint;
+    if (b.rate <= a.rate) continue;
+    const last = steps.at(-1);
+    if (last !== undefined && last.to === a.rate && profileRiseContinues(profile, i)) {
+      steps[steps.length - 1] = { ...last, to: b.rate };
+    } else steps.push({ t: a.t, from: a.rate, to: b.rate });
+  }
+  return steps;
+}
+
+function profileRiseContinues(profile: readonly ProfilePoint[], i: number): boolean {
+  const before = profile[i - 1];
+  return before !== undefined && before.rate < (profile[i] as ProfilePoint).rate;
+}
+
+/** Instances that cost something this second: ready, starting and draining. */
+function total(c: RoleCount): number {
+  return c.ready + c.starting + c.draining;
+}
+
+export function autoscaleFigures(o: {
+  readonly seconds: readonly TimelineSecond[];
+  readonly decisions: readonly TimedDecision[];
+  readonly profile: readonly ProfilePoint[];
+  /** Commands/s one instance of each role handles at full load. */
+  readonly commandsPerSecond: Readonly<Record<ScaledRole, number>>;
+  readonly targetUtilization: number;
+  readonly minimum: Readonly<Record<ScaledRole, number>>;
+  readonly p99TargetMs: number;
+}): AutoscaleFigures {
+  const { seconds, decisions } = o;
+  const reactions = loadSteps(o.profile).map((step): StepReaction => {
+    const outs = decisions.filter(
+      (d) => d.t >= step.t && d.decision.kind === 'scale' && d.decision.direction === 'out',
+    );
+    const first = outs[0];
+    if (first === undefined) return { step, decisionS: null, servingS: null, p99BackS: null };
+    // The sizes the roles asked for within a few periods of the first decision must all be ready.
+    const wanted = new Map<ScaledRole, number>();
+    for (const d of outs.filter((x) => x.t <= first.t + 10)) {
+      if (d.decision.kind === 'scale') wanted.set(d.decision.role, d.decision.to);
+    }
+    const serving = seconds.find(
+      (s) => s.t >= first.t && [...wanted].every(([role, n]) => s.instances[role].ready >= n),
+    );
+    const back =
+      serving === undefined
+        ? undefined
+        : seconds.find((s) => s.t >= serving.t && s.p99Ms !== null && s.p99Ms <= o.p99TargetMs);
+    const since = (t: number | undefined) => (t === undefined ? null : round(t - step.t));
+    return { step, decisionS: since(first.t), servingS: since(serving?.t), p99BackS: since(back?.t) };
+  });
+
+  let used = 0;
+  let ideal = 0;
+  for (const s of seconds) {
+    for (const role of SCALED_ROLES) {
+      used += total(s.instances[role]);
+      const need = Math.ceil(s.offered / (o.commandsPerSecond[role] * o.targetUtilization));
+      ideal += Math.max(o.minimum[role], need);
+    }
+  }
+
+  const lowest = Math.min(...o.profile.map((p) => p.rate));
+  const lastPeakEnd = [...o.profile].reverse().find((p) => p.rate > lowest);
+  const lowFrom = lastPeakEnd === undefined ? null : o.profile.find((p) => p.t > lastPeakEnd.t && p.rate === lowest);
+  const atFloor =
+    lowFrom == null
+      ? undefined
+      : seconds.find(
+          (s) =>
+            s.t >= lowFrom.t &&
+            SCALED_ROLES.every((r) => total(s.instances[r]) === o.minimum[r] && s.instances[r].ready === o.minimum[r]),
+        );
+
+  const holds = flatStretches(o.profile).filter((h) => h.rate > lowest);
+  const inHold = decisions.filter(
+    (d) => d.decision.kind === 'scale' && holds.some((h) => d.t > h.from + 2 && d.t <= h.to),
+  );
+  let reversals = 0;
+  for (const role of SCALED_ROLES) {
+    const directions = inHold.flatMap((d) =>
+      d.decision.kind === 'scale' && d.decision.role === role ? [d.decision.direction] : [],
+    );
+    for (let i = 1; i < directions.length; i++) if (directions[i] !== directions[i - 1]) reversals++;
+  }
+
+  const count = (pred: (d: Decision) => boolean) => decisions.filter((d) => pred(d.decision)).length;
+  return {
+    reactions,
+    instanceSeconds: { used, ideal, ratio: ideal === 0 ? 0 : round(used / ideal) },
+    backAtFloorS: atFloor === undefined || lowFrom == null ? null : round(atFloor.t - lowFrom.t),
+    hold: { decisions: inHold.length, reversals },
+    decisions: {
+      out: count((d) => d.kind === 'scale' && d.direction === 'out'),
+      in: count((d) => d.kind === 'scale' && d.direction === 'in'),
+      replace: count((d) => d.kind === 'replace'),
+    },
+    peakInstances: Object.fromEntries(
+      SCALED_ROLES.map((r) => [r, Math.max(0, ...seconds.map((s) => total(s.instances[r])))]),
+    ) as Record<ScaledRole, number>,
+  };
+}
+
+/** Stretches where the profile holds one rate (two consecutive points with the same rate). */
+function flatStretches(profile: readonly ProfilePoint[]): { from: number; to: number; rate: number }[] {
+  const out: { from: number; to: number; rate: number }[] = [];
+  for (let i = 0; i + 1 < profile.length; i++) {
+    const a = profile[i] as ProfilePoint;
+    const b = profile[i + 1] as ProfilePoint;
+    if (a.rate === b.rate) out.push({ from: a.t, to: b.t, rate: a.rate });
+  }
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}

@@ -1,0 +1,127 @@
+/**
+ * The autoscaler beside the local supervisor (`cluster up --autoscale`, `start --autoscale`,
+ * `demo:autoscale`): the controller of @paxos/autoscaler acting on a LocalCluster, reading each
+ * process's own /metrics.
+ */
+import path from 'node:path';
+import {
+  type AutoscalerSettings,
+  Controller,
+  describeDecision,
+  loadCapacity,
+  type ObservedInstance,
+  parseAutoscalerSettings,
+  policySettings,
+  type ScaledRole,
+  type ScaleTarget,
+  ScalingPolicy,
+  ScrapeLoadSource,
+  type TickReport,
+  type TimelineEntry,
+} from '@paxos/autoscaler';
+import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
+import type { Logger } from 'pino';
+import type { LocalCluster } from './cluster.ts';
+
+/** Scaling a LocalCluster: its stateless roles, their phases from /readyz, resized through `scale`. */
+export class LocalScaleTarget implements ScaleTarget {
+  constructor(private readonly cluster: LocalCluster) {}
+
+  async instances(): Promise<ObservedInstance[]> {
+    const host = this.cluster.topology.host;
+    const phases = await this.cluster.phases();
+    return phases.flatMap((p) => {
+      if (!STATELESS_ROLES.includes(p.role as StatelessRole)) return [];
+      // A process the supervisor is bringing back is capacity on its way, like a new one.
+      const phase = p.phase === 'restarting' ? 'starting' : p.phase;
+      if (phase === 'stopped') return [];
+      const metricsPort = this.cluster.spec(p.name).metricsPort;
+      return [
+        {
+          name: p.name,
+          role: p.role as ScaledRole,
+          phase,
+          metricsUrl: metricsPort === null ? null : `http://${host}:${metricsPort}/metrics`,
+        },
+      ];
+    });
+  }
+
+  async scaleOut(role: ScaledRole, count: number): Promise<void> {
+    await this.cluster.scale(role, this.cluster.members(role).length + count);
+  }
+
+  async scaleIn(role: ScaledRole, count: number): Promise<void> {
+    // Resolves once they are draining; they exit on their own (or are killed after the grace).
+    await this.cluster.scale(role, Math.max(1, this.cluster.members(role).length - count));
+  }
+
+  async replace(instance: string): Promise<void> {
+    const spec = this.cluster.spec(instance);
+    const role = spec.role as ScaledRole;
+    const count = this.cluster.members(role).length;
+    void this.cluster.launcher.stop(instance, 2000);
+    await this.cluster.scale(role, count);
+  }
+}
+
+export interface LocalAutoscalerConfig {
+  readonly settings: AutoscalerSettings;
+  readonly capacity: Awaited<ReturnType<typeof loadCapacity>>;
+}
+
+/**
+ * The autoscaler's settings (AUTOSCALE_* in the environment) and the capacity table, read before
+ * anything starts: a bad value throws one line that names it.
+ */
+export function localAutoscalerConfig(env: NodeJS.ProcessEnv = process.env): LocalAutoscalerConfig {
+  const settings = parseAutoscalerSettings(env, 'local');
+  return { settings, capacity: loadCapacity(path.resolve(settings.capacityFile)) };
+}
+
+export interface LocalAutoscalerOptions {
+  readonly logger: Logger;
+  readonly timelineFile?: string;
+  readonly onTick?: (report: TickReport) => void;
+  readonly onEvent?: (entry: TimelineEntry) => void;
+}
+
+/** Starts the controller on `cluster`; stop it before the cluster goes down. */
+export function startLocalAutoscaler(
+  cluster: LocalCluster,
+  config: LocalAutoscalerConfig,
+  options: LocalAutoscalerOptions,
+): Controller {
+  const controller = new Controller({
+    policy: new ScalingPolicy(policySettings(config.settings, config.capacity)),
+    target: new LocalScaleTarget(cluster),
+    source: new ScrapeLoadSource(),
+    intervalMs: config.settings.intervalMs,
+    logger: options.logger,
+    ...(options.timelineFile === undefined ? {} : { timelineFile: options.timelineFile }),
+    ...(options.onTick === undefined ? {} : { onTick: options.onTick }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+  });
+  controller.start();
+  return controller;
+}
+
+/** "batcher 2 → 4 (…)" or "replace …" or "batcher: scale-out failed (…), retry in 4 s". */
+export function describeTimelineEntry(entry: TimelineEntry): string {
+  return entry.event === 'decision'
+    ? describeDecision(entry)
+    : `${entry.role}: ${entry.action} failed (${entry.error}); retrying in ${Math.round(entry.retryInMs / 1000)} s`;
+}
+
+/** "batcher 2 (+1 starting), proxy-leader 3, unbatcher 1 (1 draining)". */
+export function describeInstances(instances: readonly ObservedInstance[]): string {
+  return STATELESS_ROLES.map((role) => {
+    const of = instances.filter((i) => i.role === role);
+    const count = (phase: ObservedInstance['phase']) => of.filter((i) => i.phase === phase).length;
+    const extra = [
+      count('starting') > 0 ? `+${count('starting')} starting` : '',
+      count('draining') > 0 ? `${count('draining')} draining` : '',
+    ].filter((x) => x !== '');
+    return `${role} ${count('ready')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
+  }).join(', ');
+}

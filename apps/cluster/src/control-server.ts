@@ -1,0 +1,89 @@
+/**
+ * The cluster manager's control endpoint on loopback: `cluster scale` and `cluster status` reach a
+ * running manager through it. Its URL is in the cluster's state file.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
+import { z } from 'zod';
+import type { LocalCluster } from './cluster.ts';
+
+const scaleRequest = z.object({
+  role: z.enum(STATELESS_ROLES as [StatelessRole, ...StatelessRole[]]),
+  count: z.number().int().min(1),
+});
+
+export interface ControlServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** What serves the autoscaler's metrics, when one runs. */
+type MetricsSource = { metricsText(): Promise<string>; readonly contentType: string };
+
+/**
+ * `GET /status` → each process with its phase; `POST /scale {role, count}` → the processes added
+ * and removed; `GET /metrics` → the autoscaler's metrics while one runs.
+ */
+export async function serveControl(
+  cluster: LocalCluster,
+  autoscalerMetrics: () => MetricsSource | null = () => null,
+  host = '127.0.0.1',
+): Promise<ControlServer> {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const metrics = autoscalerMetrics();
+    if (req.method === 'GET' && path === '/metrics' && metrics !== null) {
+      res.writeHead(200, { 'Content-Type': metrics.contentType });
+      res.end(await metrics.metricsText());
+      return;
+    }
+    if (req.method === 'GET' && path === '/status') {
+      return json(res, 200, { leader: await cluster.leader(), processes: await cluster.phases() });
+    }
+    if (req.method === 'POST' && path === '/scale') {
+      const parsed = scaleRequest.safeParse(await body(req).catch(() => null));
+      if (!parsed.success) {
+        return json(res, 400, {
+          error: `expected {"role": one of ${STATELESS_ROLES.join(', ')}, "count": an integer >= 1}`,
+        });
+      }
+      try {
+        const { added, removed, exited } = await cluster.scale(parsed.data.role, parsed.data.count);
+        await exited;
+        return json(res, 200, { added, removed });
+      } catch (err) {
+        return json(res, 409, { error: (err as Error).message });
+      }
+    }
+    json(res, 404, { error: 'expected GET /status or POST /scale' });
+  };
+  const server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(`${JSON.stringify(value)}\n`);
+}
+
+async function body(req: IncomingMessage): Promise<unknown> {
+  let text = '';
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > 10_000) throw new Error('request too large');
+  }
+  return JSON.parse(text);
+}

@@ -1,0 +1,100 @@
+/**
+ * Where the controller reads load: each process's own `/metrics`, or Prometheus' HTTP API. Both
+ * give messages per second per instance from `num_processed_messages`, and null where a reading
+ * failed (the policy never scales on such a gap).
+ */
+import { parseExposition, sumSamples } from '@paxos/metrics';
+import type { LoadSource, ObservedInstance } from './controller.ts';
+
+const PROCESSED = 'num_processed_messages';
+
+/** Scrapes each instance's `/metrics` and turns the counter's rise since the last scrape into a rate. */
+export class ScrapeLoadSource implements LoadSource {
+  private readonly last = new Map<string, { value: number; at: number }>();
+
+  constructor(private readonly options: { timeoutMs?: number; clock?: () => number } = {}) {}
+
+  async rates(instances: readonly ObservedInstance[]): Promise<ReadonlyMap<string, number | null>> {
+    const clock = this.options.clock ?? (() => performance.now());
+    const readings = await Promise.all(instances.map(async (i) => [i.name, await this.read(i)] as const));
+    const rates = new Map<string, number | null>();
+    for (const [name, value] of readings) {
+      const previous = this.last.get(name);
+      if (value === null) {
+        rates.set(name, null);
+        continue;
+      }
+      const at = clock();
+      this.last.set(name, { value, at });
+      // The first reading has nothing to compare with; a counter that fell means the process restarted.
+      rates.set(
+        name,
+        previous === undefined || value < previous.value || at <= previous.at
+          ? null
+          : ((value - previous.value) * 1000) / (at - previous.at),
+      );
+    }
+    for (const name of [...this.last.keys()]) if (!rates.has(name)) this.last.delete(name);
+    return rates;
+  }
+
+  private async read(instance: ObservedInstance): Promise<number | null> {
+    if (instance.metricsUrl === null) return null;
+    try {
+      const response = await fetch(instance.metricsUrl, {
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 1000),
+      });
+      if (!response.ok) return null;
+      return sumSamples(parseExposition(await response.text()), PROCESSED);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Asks Prometheus for `rate(num_processed_messages[window])` of every scaled role's instance, by
+ * the process's own INSTANCE name: `exported_instance`, since the scrape configurations
+ * (infra/prometheus) let the target's `instance` label win. An instance Prometheus has no rate
+ * for, or every instance when the query fails, reads null.
+ */
+export class PrometheusLoadSource implements LoadSource {
+  constructor(
+    private readonly options: {
+      readonly url: string;
+      /** The range of `rate()`: a few scrape intervals (Prometheus needs two samples in it). */
+      readonly window?: string;
+      readonly timeoutMs?: number;
+      readonly fetch?: typeof fetch;
+    },
+  ) {}
+
+  async rates(instances: readonly ObservedInstance[]): Promise<ReadonlyMap<string, number | null>> {
+    // Every process's rate (a cluster has tens): no role filter, since `role` is a target label
+    // locally and a tag on EC2, while the instance names are the processes' own everywhere.
+    const query = `sum by (exported_instance) (rate(${PROCESSED}[${this.options.window ?? '30s'}]))`;
+    const byInstance = await this.query(query).catch(() => null);
+    return new Map(instances.map((i) => [i.name, byInstance?.get(i.name) ?? null]));
+  }
+
+  private async query(query: string): Promise<Map<string, number>> {
+    const url = new URL('/api/v1/query', this.options.url);
+    url.searchParams.set('query', query);
+    const response = await (this.options.fetch ?? fetch)(url, {
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
+    });
+    if (!response.ok) throw new Error(`Prometheus answered ${response.status}`);
+    const body = (await response.json()) as {
+      status?: string;
+      data?: { result?: { metric?: { exported_instance?: string }; value?: [number, string] }[] };
+    };
+    if (body.status !== 'success') throw new Error('Prometheus query failed');
+    const result = new Map<string, number>();
+    for (const r of body.data?.result ?? []) {
+      const value = Number(r.value?.[1]);
+      const name = r.metric?.exported_instance;
+      if (name !== undefined && Number.isFinite(value)) result.set(name, value);
+    }
+    return result;
+  }
+}
