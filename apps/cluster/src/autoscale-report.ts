@@ -137,14 +137,17 @@ export function autoscaleFigures(o: {
 
   const lowest = Math.min(...o.profile.map((p) => p.rate));
   const lastPeakEnd = [...o.profile].reverse().find((p) => p.rate > lowest);
-  const lowFrom = lastPeakEnd === undefined ? null : o.profile.find((p) => p.t > lastPeakEnd.t && p.rate === lowest);
+  const lowFrom =
+    lastPeakEnd === undefined ? null : o.profile.find((p) => p.t > lastPeakEnd.t && p.rate === lowest);
   const atFloor =
     lowFrom == null
       ? undefined
       : seconds.find(
           (s) =>
             s.t >= lowFrom.t &&
-            SCALED_ROLES.every((r) => total(s.instances[r]) === o.minimum[r] && s.instances[r].ready === o.minimum[r]),
+            SCALED_ROLES.every(
+              (r) => total(s.instances[r]) === o.minimum[r] && s.instances[r].ready === o.minimum[r],
+            ),
         );
 
   const holds = flatStretches(o.profile).filter((h) => h.rate > lowest);

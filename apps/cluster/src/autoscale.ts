@@ -6,6 +6,7 @@
 import path from 'node:path';
 import {
   type AutoscalerSettings,
+  type CapacityTable,
   Controller,
   describeDecision,
   loadCapacity,
@@ -67,16 +68,18 @@ export class LocalScaleTarget implements ScaleTarget {
 
 export interface LocalAutoscalerConfig {
   readonly settings: AutoscalerSettings;
-  readonly capacity: Awaited<ReturnType<typeof loadCapacity>>;
+  readonly capacity: CapacityTable;
 }
 
 /**
  * The autoscaler's settings (AUTOSCALE_* in the environment) and the capacity table, read before
  * anything starts: a bad value throws one line that names it.
  */
-export function localAutoscalerConfig(env: NodeJS.ProcessEnv = process.env): LocalAutoscalerConfig {
+export async function localAutoscalerConfig(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LocalAutoscalerConfig> {
   const settings = parseAutoscalerSettings(env, 'local');
-  return { settings, capacity: loadCapacity(path.resolve(settings.capacityFile)) };
+  return { settings, capacity: await loadCapacity(path.resolve(settings.capacityFile)) };
 }
 
 export interface LocalAutoscalerOptions {

@@ -80,6 +80,111 @@ export function sweepSpec(report: ComponentsReport): TopLevelSpec {
   };
 }
 
+/** What `autoscaleSpec` reads of a `demo:autoscale` report. */
+export interface AutoscaleReport {
+  readonly date: string;
+  readonly cpuQuota: number;
+  readonly p99TargetMs: number;
+  readonly seconds: readonly {
+    t: number;
+    offered: number;
+    throughput: number;
+    p50Ms: number | null;
+    p99Ms: number | null;
+    instances: Readonly<Record<string, { ready: number; starting: number; draining: number }>>;
+  }[];
+  readonly decisions: readonly { t: number; decision: { role: string; kind: string; direction?: string } }[];
+}
+
+/** The autoscaling demo over time: load and throughput, latency, instances per role with each decision. */
+export function autoscaleSpec(report: AutoscaleReport): TopLevelSpec {
+  const x = { field: 't', type: 'quantitative' as const, title: 'seconds' };
+  const load = report.seconds.flatMap((s) => [
+    { t: s.t, series: 'offered', value: s.offered },
+    { t: s.t, series: 'acknowledged', value: s.throughput },
+  ]);
+  const latency = report.seconds.flatMap((s) => [
+    ...(s.p50Ms === null ? [] : [{ t: s.t, series: 'p50', value: s.p50Ms }]),
+    ...(s.p99Ms === null ? [] : [{ t: s.t, series: 'p99', value: s.p99Ms }]),
+  ]);
+  const instances = report.seconds.flatMap((s) =>
+    Object.entries(s.instances).map(([role, c]) => ({
+      t: s.t,
+      role,
+      value: c.ready + c.starting + c.draining,
+    })),
+  );
+  const decisions = report.decisions.map((d) => ({
+    t: d.t,
+    role: d.decision.role,
+    what: d.decision.kind === 'replace' ? 'replace' : (d.decision.direction ?? ''),
+  }));
+  const panel = { width: 560, height: 130 };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'Autoscaling under a changing load',
+      subtitle: `batchers, proxy leaders and unbatchers capped at ${report.cpuQuota} core each; ${report.date.slice(0, 10)}`,
+    },
+    vconcat: [
+      {
+        ...panel,
+        data: { values: load },
+        mark: { type: 'line', interpolate: 'step-after' },
+        encoding: {
+          x,
+          y: { field: 'value', type: 'quantitative', title: 'commands/s' },
+          color: { field: 'series', type: 'nominal', title: null },
+          strokeDash: { field: 'series', type: 'nominal', legend: null },
+        },
+      },
+      {
+        ...panel,
+        layer: [
+          {
+            data: { values: latency },
+            mark: { type: 'line' },
+            encoding: {
+              x,
+              y: { field: 'value', type: 'quantitative', title: 'latency ms', scale: { type: 'log' } },
+              color: { field: 'series', type: 'nominal', title: null },
+            },
+          },
+          {
+            data: { values: [{ target: report.p99TargetMs }] },
+            mark: { type: 'rule', color: 'firebrick', strokeDash: [4, 3] },
+            encoding: { y: { field: 'target', type: 'quantitative' } },
+          },
+        ],
+      },
+      {
+        ...panel,
+        layer: [
+          {
+            data: { values: instances },
+            mark: { type: 'line', interpolate: 'step-after' },
+            encoding: {
+              x,
+              y: { field: 'value', type: 'quantitative', title: 'instances' },
+              color: { field: 'role', type: 'nominal', title: null },
+            },
+          },
+          {
+            data: { values: decisions },
+            mark: { type: 'tick', thickness: 2, size: 10 },
+            encoding: {
+              x,
+              y: { value: 0 },
+              color: { field: 'role', type: 'nominal', title: null },
+              tooltip: [{ field: 'role' }, { field: 'what' }, { field: 't' }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]).endsWith('charts.js');
 if (isMain) {
   const input = path.resolve(process.argv[2] ?? 'bench-results/components.json');

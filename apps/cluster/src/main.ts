@@ -80,7 +80,7 @@ withTopology(program.command('up'))
     let autoscaling: LocalAutoscalerConfig | null = null;
     if (flags.autoscale === true) {
       try {
-        autoscaling = localAutoscalerConfig();
+        autoscaling = await localAutoscalerConfig();
       } catch (err) {
         console.error(`cluster up: ${(err as Error).message}`);
         process.exit(2);

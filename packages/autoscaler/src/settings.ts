@@ -171,12 +171,20 @@ function read<T>(
 
 /**
  * Reads every setting from `values` (e.g. `process.env`), with the defaults of `environment` for
- * those absent. Names it does not know are ignored, since `process.env` holds everything else too.
+ * those absent. Other names are ignored, since `process.env` holds everything else too, except an
+ * `AUTOSCALE_` name it does not know: that is a typo which would otherwise be silently skipped.
  */
 export function parseAutoscalerSettings(
   values: Readonly<Record<string, string | undefined>>,
   environment: AutoscalerEnvironment,
 ): AutoscalerSettings {
+  const known = new Set(AUTOSCALER_SETTINGS.map((s) => s.name));
+  const unknown = Object.keys(values).find((k) => k.startsWith('AUTOSCALE_') && !known.has(k));
+  if (unknown !== undefined) {
+    throw new AutoscalerSettingsError(
+      `${unknown}: not a setting, expected one of ${[...known].filter((n) => n.startsWith('AUTOSCALE_')).join(', ')}`,
+    );
+  }
   const bounds = {} as Record<ScaledRole, RoleBounds>;
   for (const role of SCALED_ROLES) {
     const { min: minSpec, max: maxSpec } = BOUND_SPECS[role];

@@ -18,6 +18,15 @@ function errorOf(values: Record<string, string | undefined>, environment: 'local
 }
 
 describe('parseAutoscalerSettings', () => {
+  it('refuses an AUTOSCALE_ name it does not know (a typo), naming it', () => {
+    const err = errorOf({ AUTOSCALE_STABILIZATION_MS: '10000' });
+    expect(err).toBeInstanceOf(AutoscalerSettingsError);
+    expect(err.message).toMatch(
+      /^AUTOSCALE_STABILIZATION_MS: not a setting, expected one of .*AUTOSCALE_STABILIZATION_S/,
+    );
+    expect(err.message).not.toContain('\n');
+  });
+
   it('has the local defaults', () => {
     expect(parseAutoscalerSettings({}, 'local')).toEqual({
       intervalMs: 2000,

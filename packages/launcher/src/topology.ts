@@ -271,7 +271,9 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   stateless('proxy-leader', o.proxyLeaders);
   stateless('unbatcher', o.unbatchers);
   for (let i = 0; i < o.proposers; i++) {
-    processes.push(roleProcess(o, placement, `proposer-${i}`, 'proposer', { ACCEPTOR_GROUPS: String(o.groups) }));
+    processes.push(
+      roleProcess(o, placement, `proposer-${i}`, 'proposer', { ACCEPTOR_GROUPS: String(o.groups) }),
+    );
   }
   stateless('batcher', o.batchers);
   return processes;
