@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Client } from '@paxos/core';
 import {
+  ConfigError,
   endpoint,
   integer,
   Node,
@@ -12,12 +13,20 @@ import {
   setting,
   text,
 } from '@paxos/runtime';
+import { z } from 'zod';
+import { chooseProfile, commandsDue, describeProfile, PROFILE_EXPECTED } from './profile.ts';
 import { percentile } from './stats.ts';
+
+/**
+ * How often the open loop sends what the profile has made due: short enough that a command waits
+ * a few ms at most, long enough that a tick is not a timer per command at thousands per second.
+ */
+const TICK_MS = 5;
 
 await runApp({
   program: 'paxos-client',
   description:
-    'Closed-loop load generator: NUM_CLIENTS clients each keep WINDOW commands outstanding. Prints JSON lines (progress, then a summary) on stdout.',
+    'Load generator. Closed loop (the default): NUM_CLIENTS clients each keep WINDOW commands outstanding. Open loop (TARGET_RATE or LOAD_PROFILE): commands go out at the rate asked, whatever the replies, round-robin over the clients. Prints JSON lines (progress, then a summary) on stdout.',
   settings: {
     port: port('CLIENT_PORT', '--port', 'replies from unbatchers', 10000),
     clients: setting({
@@ -31,10 +40,41 @@ await runApp({
     window: setting({
       env: 'WINDOW',
       flag: '--window',
-      description: 'commands each client keeps outstanding',
+      description: 'closed loop: commands each client keeps outstanding',
       expected: 'an integer >= 1',
       schema: integer(1),
       default: '1',
+    }),
+    targetRate: setting({
+      env: 'TARGET_RATE',
+      flag: '--target-rate',
+      description: 'open loop at this constant rate, in all clients together (0 = closed loop)',
+      expected: 'a number >= 0 (commands/s)',
+      schema: z
+        .string()
+        .regex(/^\d+(\.\d+)?$/)
+        .transform(Number)
+        .pipe(z.number().finite()),
+      default: '0',
+    }),
+    loadProfile: setting({
+      env: 'LOAD_PROFILE',
+      flag: '--load-profile',
+      description:
+        'open loop at a rate that changes: t:rate points (seconds since the start : commands/s), linear between them, the last rate held after the last, e.g. 0:200,60:1600,90:1600,91:4000 ("" = none)',
+      // Checked at start-up, where the error can say which point is wrong.
+      expected: PROFILE_EXPECTED,
+      schema: text(),
+      default: '',
+    }),
+    maxOutstanding: setting({
+      env: 'MAX_OUTSTANDING',
+      flag: '--max-outstanding',
+      description:
+        'open loop: commands one client may have outstanding; a command due at a client with this many is not sent and is counted as shed',
+      expected: 'an integer >= 1',
+      schema: integer(1),
+      default: '1000',
     }),
     durationS: setting({
       env: 'DURATION_S',
@@ -88,12 +128,23 @@ await runApp({
     }),
   },
   async main(s, logger) {
+    const chosen = chooseProfile(s.targetRate, s.loadProfile);
+    if (!chosen.ok) throw new ConfigError(chosen.error);
+    /** Null: closed loop. */
+    const profile = chosen.profile;
     const acks = s.acksFile ? createWriteStream(s.acksFile) : null;
     const started = performance.now();
     const latencies: number[] = [];
     let interval: number[] = [];
     let submitted = 0;
     let acknowledged = 0;
+    /** Open loop: commands due that were not sent because their client had MAX_OUTSTANDING. */
+    let shed = 0;
+    /** Open loop: when the profile's time 0 is (the load starts), and how far the sends have followed it. */
+    let loadStarted = 0;
+    let sentUpToS = 0;
+    let nextClient = 0;
+    let ticker: NodeJS.Timeout | undefined;
     let finishing: Promise<void> | null = null;
     /** Set while draining: no new command goes out, outstanding ones may still be acknowledged. */
     let draining = false;
@@ -101,10 +152,33 @@ await runApp({
     const byAddress = new Map<string, Client>();
     const payload = () => randomBytes(s.payloadBytes);
 
+    const submitting = () => finishing === null && !draining && (s.commands === 0 || submitted < s.commands);
     const submit = (client: Client) => {
-      if (finishing !== null || draining || (s.commands > 0 && submitted >= s.commands)) return;
+      if (!submitting()) return;
       submitted++;
       node.perform(client, client.submit(performance.now(), payload()).effects);
+    };
+
+    /**
+     * Open loop: sends every command the profile has made due since the last call. Counting from
+     * the integral (not rate × tick) keeps the total exact through late or irregular ticks.
+     */
+    const sendDue = (now: number) => {
+      const t = (now - loadStarted) / 1000;
+      // The profile stops at DURATION_S, even when the timer that says so fires late.
+      sendUpTo(s.durationS > 0 ? Math.min(t, s.durationS) : t);
+    };
+    const sendUpTo = (t: number) => {
+      if (profile === null || !submitting() || t <= sentUpToS) return;
+      const due = commandsDue(profile, sentUpToS, t);
+      sentUpToS = t;
+      for (let i = 0; i < due && submitting(); i++) {
+        const client = clients[nextClient] as Client;
+        nextClient = (nextClient + 1) % clients.length;
+        // Bounded memory when the cluster falls behind: the command is dropped, not queued.
+        if (client.pendingCount >= s.maxOutstanding) shed++;
+        else submit(client);
+      }
     };
 
     const node = await Node.start(
@@ -118,7 +192,7 @@ await runApp({
           interval.push(latencyMs);
           acks?.write(`${address},${requestId},${slot},${latencyMs.toFixed(3)}\n`);
           const client = byAddress.get(address);
-          if (client !== undefined) submit(client);
+          if (profile === null && client !== undefined) submit(client);
           if (s.commands > 0 && acknowledged >= s.commands) void finish('commands done');
           else if (draining && acknowledged >= submitted)
             void finish('duration reached, every command acknowledged');
@@ -150,9 +224,12 @@ await runApp({
     }
 
     let lastAcked = 0;
+    let lastOffered = 0;
     let lastAt = started;
     const report = setInterval(() => {
       const now = performance.now();
+      // Up to date first, so `offered` covers the whole interval and not up to the last tick.
+      sendDue(now);
       const rate = ((acknowledged - lastAcked) * 1000) / (now - lastAt);
       print({
         type: 'progress',
@@ -162,8 +239,12 @@ await runApp({
         p50Ms: round(percentile(interval, 0.5)),
         p99Ms: round(percentile(interval, 0.99)),
         pending: clients.reduce((n, c) => n + c.pendingCount, 0),
+        submitted,
+        offered: Math.round(((submitted + shed - lastOffered) * 1000) / (now - lastAt)),
+        shed,
       });
       lastAcked = acknowledged;
+      lastOffered = submitted + shed;
       lastAt = now;
       interval = [];
     }, s.reportMs);
@@ -177,6 +258,7 @@ await runApp({
 
     async function finishOnce(reason: string): Promise<void> {
       clearInterval(report);
+      clearInterval(ticker);
       const seconds = (performance.now() - started) / 1000;
       print({
         type: 'summary',
@@ -189,14 +271,21 @@ await runApp({
         p50Ms: round(percentile(latencies, 0.5)),
         p99Ms: round(percentile(latencies, 0.99)),
         p999Ms: round(percentile(latencies, 0.999)),
+        mode: profile === null ? 'closed' : 'open',
+        offered: submitted + shed,
+        shed,
+        ...(profile === null ? {} : { profile: describeProfile(profile) }),
       });
       await new Promise<void>((resolve) => (acks === null ? resolve() : acks.end(resolve)));
       await node.shutdown();
       process.exit(0);
     }
 
+    loadStarted = performance.now();
     if (s.durationS > 0) {
       setTimeout(() => {
+        // What the profile asked for up to DURATION_S goes out before submitting stops.
+        sendUpTo(s.durationS);
         if (s.drainS === 0 || acknowledged >= submitted) {
           void finish('duration reached');
           return;
@@ -205,8 +294,23 @@ await runApp({
         setTimeout(() => void finish('duration reached, drain timed out'), s.drainS * 1000);
       }, s.durationS * 1000);
     }
-    for (const client of clients) for (let w = 0; w < s.window; w++) submit(client);
-    logger.info({ clients: s.clients, window: s.window, batchers: batchers.length }, 'load started');
+    if (profile === null) {
+      for (const client of clients) for (let w = 0; w < s.window; w++) submit(client);
+    } else {
+      ticker = setInterval(() => sendDue(performance.now()), TICK_MS);
+    }
+    logger.info(
+      profile === null
+        ? { mode: 'closed', clients: s.clients, window: s.window, batchers: batchers.length }
+        : {
+            mode: 'open',
+            clients: s.clients,
+            profile: describeProfile(profile),
+            maxOutstanding: s.maxOutstanding,
+            batchers: batchers.length,
+          },
+      'load started',
+    );
     return { node, onStopped: () => finish('stopped') };
   },
 });

@@ -46,6 +46,12 @@ export interface ClientRunOptions {
   readonly drainS?: number;
   readonly commands?: number;
   readonly window?: number;
+  /** Open loop at this many commands/s (TARGET_RATE); absent or 0 with no loadProfile: closed loop. */
+  readonly targetRate?: number;
+  /** Open loop following this profile (LOAD_PROFILE, e.g. `0:300,3:300,3.1:900`). */
+  readonly loadProfile?: string;
+  /** Open loop: commands one client may have outstanding before more are shed (MAX_OUTSTANDING). */
+  readonly maxOutstanding?: number;
   readonly payloadBytes?: number;
   readonly reportMs?: number;
   readonly resendMs?: number;
@@ -63,6 +69,11 @@ export type ClientLine =
       p50Ms: number;
       p99Ms: number;
       pending: number;
+      submitted: number;
+      /** Commands/s generated in the interval: the profile's rate in open loop, new sends in closed loop. */
+      offered: number;
+      /** Open loop: commands not sent so far because their client had maxOutstanding. */
+      shed: number;
     }
   | {
       type: 'summary';
@@ -75,6 +86,12 @@ export type ClientLine =
       p50Ms: number;
       p99Ms: number;
       p999Ms: number;
+      mode: 'closed' | 'open';
+      /** Commands generated: submitted + shed. */
+      offered: number;
+      shed: number;
+      /** Open loop: the profile followed, in its canonical form. */
+      profile?: string;
     };
 
 export interface LocalClusterOptions {
@@ -356,6 +373,9 @@ export class LocalCluster {
         DRAIN_S: String(options.drainS ?? 0),
         COMMANDS: String(options.commands ?? 0),
         WINDOW: String(options.window ?? 1),
+        TARGET_RATE: String(options.targetRate ?? 0),
+        LOAD_PROFILE: options.loadProfile ?? '',
+        MAX_OUTSTANDING: String(options.maxOutstanding ?? 1000),
         PAYLOAD_BYTES: String(options.payloadBytes ?? 16),
         REPORT_INTERVAL_MS: String(options.reportMs ?? 1000),
         CLIENT_RESEND_MS: String(options.resendMs ?? 1000),
