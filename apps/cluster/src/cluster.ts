@@ -244,8 +244,9 @@ export class LocalCluster {
     for (let n = members.length; n < count; n++) added.push((await this.addProcess(role)).name);
     const removed = members.slice(count).map((i) => i.name);
     // Each one is `stopping` from here on, so the next resize already counts it out.
-    const exited = Promise.all(removed.map((name) => this.launcher.stop(name, this.stopGraceMs()))).then(
-      () => {},
+    // The state file lists what the launcher runs: written again once they are gone from it.
+    const exited = Promise.all(removed.map((name) => this.launcher.stop(name, this.stopGraceMs()))).then(() =>
+      this.writeState(),
     );
     return { added, removed, exited };
   }

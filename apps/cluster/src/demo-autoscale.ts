@@ -25,6 +25,7 @@ import { cpuQuotaArgument, DEFAULT_TOPOLOGY, integerArgument as integer } from '
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { chosenFromLogs, readAcks, unchosenAcks } from './ack-check.ts';
+import { describeInstances, LocalScaleTarget, startLocalAutoscaler } from './autoscale.ts';
 import {
   type AutoscaleFigures,
   autoscaleFigures,
@@ -33,7 +34,6 @@ import {
   type TimedDecision,
   type TimelineSecond,
 } from './autoscale-report.ts';
-import { describeInstances, LocalScaleTarget, startLocalAutoscaler } from './autoscale.ts';
 import { autoscaleSpec, renderSvg } from './charts.ts';
 import { type ClientLine, LocalCluster } from './cluster.ts';
 
@@ -55,7 +55,8 @@ const DIST = path.dirname(fileURLToPath(import.meta.url));
 function positiveNumber(flag: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0)) throw new InvalidArgumentError(`${flag} must be a number > 0, got "${v}"`);
+    if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0))
+      throw new InvalidArgumentError(`${flag} must be a number > 0, got "${v}"`);
     return n;
   };
 }
@@ -66,16 +67,30 @@ const program = new Command('demo:autoscale')
   )
   .option('--dir <path>', 'working directory (logs, acceptor data, timeline)', '.cluster-autoscale')
   .option('--base-port <n>', 'first port of the cluster', integer('--base-port', 1024), 23000)
-  .option('--cpu-quota <cores>', 'cores each batcher, proxy leader and unbatcher may use', cpuQuotaArgument('--cpu-quota'), 0.1)
+  .option(
+    '--cpu-quota <cores>',
+    'cores each batcher, proxy leader and unbatcher may use',
+    cpuQuotaArgument('--cpu-quota'),
+    0.1,
+  )
   .option(
     '--profile <points>',
     'the load, as LOAD_PROFILE points t:rate (default: derived from the capacity table so the peak needs about 4 instances of the busiest role)',
   )
-  .option('--peak <n>', 'instances of the busiest role the default profile’s hold needs', integer('--peak', 2), 4)
+  .option(
+    '--peak <n>',
+    'instances of the busiest role the default profile’s hold needs',
+    integer('--peak', 2),
+    4,
+  )
   .option('--clients <n>', 'clients the open-loop load is spread over', integer('--clients', 1), 32)
   .option('--out <file>', 'the timeline and figures, JSON', 'bench-results/autoscale.json')
   .option('--chart <file>', 'the chart, SVG ("" for none)', 'docs/charts/autoscale.svg')
-  .option('--p99-target-ms <ms>', 'the latency p99 the reaction is measured against (default: 4× the p99 at the initial low load, at least 20 ms)', positiveNumber('--p99-target-ms'))
+  .option(
+    '--p99-target-ms <ms>',
+    'the latency p99 the reaction is measured against (default: 4× the p99 at the initial low load, at least 20 ms)',
+    positiveNumber('--p99-target-ms'),
+  )
   .option('--keep', 'keep the working directory afterwards')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
@@ -105,7 +120,10 @@ program.action(async (flags: DemoFlags) => {
   const durationS = Math.ceil(points.at(-1)?.t ?? 0);
 
   rmSync(workDir, { recursive: true, force: true });
-  const minimum = Object.fromEntries(SCALED_ROLES.map((r) => [r, settings.bounds[r].min])) as Record<ScaledRole, number>;
+  const minimum = Object.fromEntries(SCALED_ROLES.map((r) => [r, settings.bounds[r].min])) as Record<
+    ScaledRole,
+    number
+  >;
   const cluster = new LocalCluster(
     {
       ...DEFAULT_TOPOLOGY,
@@ -159,13 +177,18 @@ program.action(async (flags: DemoFlags) => {
     cluster,
     { settings, capacity },
     {
-      logger: pino({ name: 'autoscaler' }, pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true })),
+      logger: pino(
+        { name: 'autoscaler' },
+        pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true }),
+      ),
       timelineFile: path.join(workDir, 'autoscaler-timeline.jsonl'),
       onEvent: (e) => {
         const t = Math.round(sinceLoad() * 10) / 10;
         if (e.event === 'decision') {
           decisions.push({ t, decision: e });
-          console.log(`  ${t.toFixed(1).padStart(6)} s  ${e.kind === 'replace' ? '⟳' : e.direction === 'out' ? '↑' : '↓'} ${describeDecision(e)}`);
+          console.log(
+            `  ${t.toFixed(1).padStart(6)} s  ${e.kind === 'replace' ? '⟳' : e.direction === 'out' ? '↑' : '↓'} ${describeDecision(e)}`,
+          );
         } else console.log(`  ${t.toFixed(1).padStart(6)} s  ! ${e.role}: ${e.action} failed: ${e.error}`);
       },
     },
@@ -212,7 +235,10 @@ program.action(async (flags: DemoFlags) => {
   await cluster.down();
 
   const acks = readAcks(acksFile);
-  const lost = unchosenAcks(acks, chosenFromLogs(workDir, DEFAULT_TOPOLOGY.f, DEFAULT_TOPOLOGY.groups)).length;
+  const lost = unchosenAcks(
+    acks,
+    chosenFromLogs(workDir, DEFAULT_TOPOLOGY.f, DEFAULT_TOPOLOGY.groups),
+  ).length;
   const unacknowledged = summary.submitted - summary.acknowledged;
   const lowP99 = seconds.slice(2, 10).flatMap((s) => (s.p99Ms === null ? [] : [s.p99Ms]));
   const p99TargetMs = flags.p99TargetMs ?? Math.max(20, 4 * median(lowP99));
@@ -231,7 +257,11 @@ program.action(async (flags: DemoFlags) => {
     cpuQuota: flags.cpuQuota,
     profile,
     settings,
-    capacity: { file: capacityFile, commandsPerSecond, messagesPerSecond: Object.fromEntries(SCALED_ROLES.map((r) => [r, capacity[r].messagesPerSecond])) },
+    capacity: {
+      file: capacityFile,
+      commandsPerSecond,
+      messagesPerSecond: Object.fromEntries(SCALED_ROLES.map((r) => [r, capacity[r].messagesPerSecond])),
+    },
     p99TargetMs,
     summary: { ...summary, lost, unacknowledged },
     figures,
@@ -245,7 +275,9 @@ program.action(async (flags: DemoFlags) => {
     writeFileSync(path.resolve(flags.chart), await renderSvg(autoscaleSpec(report)));
   }
   printFigures(figures, { lost, unacknowledged, summary, p99TargetMs, settings });
-  console.log(`\nTimeline: ${path.resolve(flags.out)}${flags.chart === '' ? '' : `; chart: ${path.resolve(flags.chart)}`}`);
+  console.log(
+    `\nTimeline: ${path.resolve(flags.out)}${flags.chart === '' ? '' : `; chart: ${path.resolve(flags.chart)}`}`,
+  );
   console.log(JSON.stringify({ type: 'autoscale-summary', lost, unacknowledged, ...figures }));
   if (flags.keep !== true) rmSync(workDir, { recursive: true, force: true });
   process.exit(lost === 0 && unacknowledged === 0 ? 0 : 1);
@@ -271,7 +303,9 @@ function defaultProfile(
 
 /** Runs `bench:components` for the scaled roles under the quota, writing the capacity table. */
 function measureCapacity(cpuQuota: number, file: string): void {
-  console.log(`No capacity table at ${file}: measuring each scaled role under a ${cpuQuota}-core quota (about a minute)…`);
+  console.log(
+    `No capacity table at ${file}: measuring each scaled role under a ${cpuQuota}-core quota (about a minute)…`,
+  );
   const result = spawnSync(process.execPath, [path.join(DIST, 'bench-components.js')], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -287,8 +321,13 @@ function measureCapacity(cpuQuota: number, file: string): void {
 }
 
 function readCommandsPerSecond(file: string): Record<ScaledRole, number> {
-  const json = JSON.parse(readFileSync(file, 'utf8')) as { roles: Record<string, { commandsPerSecond: number }> };
-  return Object.fromEntries(SCALED_ROLES.map((r) => [r, json.roles[r]?.commandsPerSecond ?? 0])) as Record<ScaledRole, number>;
+  const json = JSON.parse(readFileSync(file, 'utf8')) as {
+    roles: Record<string, { commandsPerSecond: number }>;
+  };
+  return Object.fromEntries(SCALED_ROLES.map((r) => [r, json.roles[r]?.commandsPerSecond ?? 0])) as Record<
+    ScaledRole,
+    number
+  >;
 }
 
 function parsePoints(profile: string): ProfilePoint[] {
@@ -320,18 +359,31 @@ function printFigures(
 ): void {
   const s = (x: number | null) => (x === null ? 'never' : `${x.toFixed(1)} s`);
   console.log('\nReaction to each rise of the load (goals: serving ≤ 10 s, p99 back ≤ 15 s)');
-  console.log(`${'load step'.padEnd(28)} ${'decision'.padStart(9)} ${'serving'.padStart(9)} ${`p99 ≤ ${Math.round(o.p99TargetMs)} ms`.padStart(13)}`);
+  console.log(
+    `${'load step'.padEnd(28)} ${'decision'.padStart(9)} ${'serving'.padStart(9)} ${`p99 ≤ ${Math.round(o.p99TargetMs)} ms`.padStart(13)}`,
+  );
   for (const r of f.reactions) {
     const step = `${r.step.t} s: ${fmt(r.step.from)} → ${fmt(r.step.to)}/s`;
-    console.log(`${step.padEnd(28)} ${s(r.decisionS).padStart(9)} ${s(r.servingS).padStart(9)} ${s(r.p99BackS).padStart(13)}`);
+    console.log(
+      `${step.padEnd(28)} ${s(r.decisionS).padStart(9)} ${s(r.servingS).padStart(9)} ${s(r.p99BackS).padStart(13)}`,
+    );
   }
   const rows: [string, string][] = [
     ['decisions', `${f.decisions.out} out, ${f.decisions.in} in, ${f.decisions.replace} replaced`],
     ['peak instances', SCALED_ROLES.map((r) => `${r} ${f.peakInstances[r]}`).join(', ')],
-    ['instance-seconds', `${f.instanceSeconds.used} used, ${f.instanceSeconds.ideal} ideal (${f.instanceSeconds.ratio}×)`],
-    ['back at the floor', `${s(f.backAtFloorS)} after the load fell (window ${o.settings.stabilizationWindowMs / 1000} s)`],
+    [
+      'instance-seconds',
+      `${f.instanceSeconds.used} used, ${f.instanceSeconds.ideal} ideal (${f.instanceSeconds.ratio}×)`,
+    ],
+    [
+      'back at the floor',
+      `${s(f.backAtFloorS)} after the load fell (window ${o.settings.stabilizationWindowMs / 1000} s)`,
+    ],
     ['during the holds', `${f.hold.decisions} decisions, ${f.hold.reversals} reversals`],
-    ['commands', `${fmt(o.summary.submitted)} submitted, ${fmt(o.summary.acknowledged)} acknowledged, ${fmt(o.summary.shed)} shed`],
+    [
+      'commands',
+      `${fmt(o.summary.submitted)} submitted, ${fmt(o.summary.acknowledged)} acknowledged, ${fmt(o.summary.shed)} shed`,
+    ],
     ['lost', `${o.lost} acknowledged but not chosen, ${o.unacknowledged} never acknowledged`],
   ];
   console.log('');

@@ -56,7 +56,7 @@ function allPorts(basePort: number): number[] {
 }
 
 describe('the cluster CLI', () => {
-  it('up, status, kill, down: a demo lifecycle leaves nothing behind', async () => {
+  it('up, status, scale, kill, down: a demo lifecycle leaves nothing behind', async () => {
     const dir = tempDir();
     const basePort = 24400;
     const { child, output } = await startCli(
@@ -64,13 +64,30 @@ describe('the cluster CLI', () => {
       /cluster ready/,
     );
 
-    const status = spawnSync(process.execPath, [CLI, 'status', '--dir', dir], { encoding: 'utf8' });
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, ...args, '--dir', dir], { encoding: 'utf8', timeout: 30_000 });
+    const status = cli('status');
     expect(status.status).toBe(0);
-    expect(status.stdout).toMatch(/proposer-\d\s+\d+\s+yes\s+0\s+yes/);
-    expect(status.stdout.match(/ yes /g)?.length).toBeGreaterThanOrEqual(15);
+    expect(status.stdout).toMatch(/proposer-\d\s+ready\s+\d+\s+0\s+yes/);
+    expect(status.stdout.match(/ ready /g)?.length).toBeGreaterThanOrEqual(15);
 
-    const kill = spawnSync(process.execPath, [CLI, 'kill', 'batcher-1', '--dir', dir], { encoding: 'utf8' });
-    expect(kill.stdout).toMatch(/killed batcher-1/);
+    // Resized by hand while it runs: new batchers start on fresh ports, the highest-numbered drain first.
+    const out = cli('scale', 'batcher', '4');
+    expect(out.stdout, out.stderr).toMatch(/batcher: 4 instances; started batcher-2, batcher-3/);
+    const scaled = cli('status').stdout;
+    expect(scaled).toMatch(/batcher-3\s+(starting|ready)\s+\d+/);
+    const addedPorts = [...scaled.matchAll(/batcher-[23]\s+\S+\s+\d+\s+\d+\s+(\d+)/g)].map((m) => Number(m[1]));
+    expect(addedPorts).toHaveLength(2);
+    const back = cli('scale', 'batcher', '1');
+    expect(back.stdout).toMatch(/batcher: 1 instance; drained and stopped batcher-1, batcher-2, batcher-3/);
+    expect(cli('status').stdout).not.toMatch(/batcher-[123]/);
+    const refused = cli('scale', 'proposer', '3');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/role must be one of batcher, proxy-leader, unbatcher, got "proposer"/);
+    expect(cli('scale', 'batcher', '0').status).toBe(2);
+
+    const kill = spawnSync(process.execPath, [CLI, 'kill', 'batcher-0', '--dir', dir], { encoding: 'utf8' });
+    expect(kill.stdout).toMatch(/killed batcher-0/);
     expect(
       spawnSync(process.execPath, [CLI, 'kill', 'nobody', '--dir', dir], { encoding: 'utf8' }).status,
     ).toBe(1);
@@ -81,7 +98,7 @@ describe('the cluster CLI', () => {
     });
     expect(down.stdout, output()).toMatch(/cluster stopped/);
     expect(await exited(child)).toBe(0);
-    await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
+    await expect(assertPortsFree('127.0.0.1', [...allPorts(basePort), ...addedPorts])).resolves.toBeUndefined();
   });
 
   it('start runs load with a live display; Ctrl-C prints the summary and stops every process', async () => {
