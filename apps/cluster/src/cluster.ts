@@ -29,6 +29,8 @@ export interface ClusterState {
     metricsPort: number | null;
     logFile: string;
     restarts: number;
+    /** Its CPU-quota cgroup, when it has one. */
+    cgroup: string | null;
   }[];
 }
 
@@ -83,6 +85,11 @@ export interface LocalClusterOptions {
    * another network namespace (then: this side's end of the veth pair).
    */
   readonly localAddress?: string;
+  /**
+   * Cores each role process may use (a cgroup each; see `LocalLauncher`), so that one machine
+   * stands in for many small instances. The directory and load generators are never capped.
+   */
+  readonly cpuQuota?: number;
 }
 
 /**
@@ -113,7 +120,9 @@ export class LocalCluster {
     mkdirSync(workDir, { recursive: true });
     const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
     this.directory = plan.directory;
-    this.processes = plan.processes;
+    const cpuQuota = options.cpuQuota;
+    this.processes =
+      cpuQuota === undefined ? plan.processes : plan.processes.map((p) => ({ ...p, cpuQuota }));
     this.annaRouting = plan.annaRouting;
     this.stateFile = path.join(workDir, 'state.json');
     this.launcher = new LocalLauncher({
@@ -149,6 +158,12 @@ export class LocalCluster {
     }
     this.ready = true;
     this.writeState();
+  }
+
+  /** What `options.cpuQuota` amounts to here (one line), or null when none was asked for. */
+  cpuQuotaInForce(): string | null {
+    const cores = this.options.cpuQuota;
+    return cores === undefined ? null : this.launcher.cpuQuotaStatus(cores).description;
   }
 
   async down(): Promise<void> {
@@ -283,6 +298,7 @@ export class LocalCluster {
         metricsPort: i.spec.metricsPort,
         logFile: i.logFile,
         restarts: i.restarts,
+        cgroup: this.launcher.cgroupOf(i.spec.name),
       })),
     };
     // Written whole then renamed, so a reader never sees half a file.
