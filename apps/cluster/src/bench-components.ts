@@ -6,9 +6,12 @@
  *   BENCH_SHORT=1           a few seconds per role, to check the benchmark runs
  *   BENCH_SWEEP=1,10,40,100 also run every role at each BATCH_SIZE (throughput/latency trade-off)
  *   CAPACITY_FILE=path      where to write capacity.json (default bench-results/capacity.json)
+ *   BENCH_CPU_QUOTA=0.25    cap the role under test (not its mocks) at this many cores, like the
+ *                           instances an autoscaler starts; capacity.json records it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { cpuQuotaExpectation, parseCpuQuota } from '@paxos/launcher';
 import {
   BENCH_SHORT,
   benchList,
@@ -38,24 +41,37 @@ for (const role of roles) {
 }
 const capacityFile = path.resolve(process.env.CAPACITY_FILE ?? 'bench-results/capacity.json');
 const basePort = benchSetting('BASE_PORT', 25000, 1024);
+const quotaSetting = process.env.BENCH_CPU_QUOTA ?? '';
+const cpuQuota = quotaSetting === '' ? undefined : parseCpuQuota(quotaSetting);
+if (cpuQuota === null) {
+  console.error(`BENCH_CPU_QUOTA: expected ${cpuQuotaExpectation()}, got "${quotaSetting}"`);
+  process.exit(2);
+}
+const quotaOption = cpuQuota === undefined ? {} : { cpuQuota };
 
 const raw = await measureRawZmqBaseline();
 
 const results: (SandwichResult & { ratioToRawZmq: number })[] = [];
 for (const role of roles) {
-  const r = await runSandwich({ role, batchSize, warmupS, measureS, basePort });
+  const r = await runSandwich({ role, batchSize, warmupS, measureS, basePort, ...quotaOption });
   results.push({ ...r, ratioToRawZmq: ratioToRaw(r.messagesPerSecond, raw) });
 }
 const sweepResults: SandwichResult[] = [];
 for (const size of sweep) {
   for (const role of roles)
-    sweepResults.push(await runSandwich({ role, batchSize: size, warmupS, measureS, basePort }));
+    sweepResults.push(
+      await runSandwich({ role, batchSize: size, warmupS, measureS, basePort, ...quotaOption }),
+    );
 }
 
+// The figures are those of an instance of this size only if every sandwich ran under the quota.
+const uncapped = results.find((r) => r.cpuQuota === null);
 const capacity = {
   date: new Date().toISOString(),
   batchSize,
   machine: benchMachine(),
+  cpuQuota: uncapped === undefined ? (cpuQuota ?? null) : null,
+  cpuQuotaInForce: (uncapped ?? results[0])?.cpuQuotaInForce ?? null,
   rawZmqMessagesPerSecond: raw.messagesPerSecond,
   roles: Object.fromEntries(
     results.map((r) => [
@@ -70,12 +86,15 @@ writeFileSync(capacityFile, `${JSON.stringify(capacity, null, 2)}\n`);
 const report = benchReport('components', {
   date: capacity.date,
   batchSize,
+  cpuQuota: capacity.cpuQuota,
+  cpuQuotaInForce: capacity.cpuQuotaInForce,
   rawZmq: raw,
   results,
   sweep: sweepResults,
   capacityFile,
 });
 
+if (capacity.cpuQuotaInForce !== null) console.log(`\n${capacity.cpuQuotaInForce}`);
 console.log(
   `\nPer-role capacity, one instance between mocks (BATCH_SIZE=${batchSize}); raw ZeroMQ DEALER→ROUTER ${raw.messagesPerSecond.toLocaleString('en-US')} msg/s\n`,
 );

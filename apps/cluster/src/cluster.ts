@@ -11,6 +11,7 @@ import {
   type ProcessSpec,
   planAddedProcess,
   planCluster,
+  type RoleName,
   roleEnv,
   STATELESS_ROLES,
   type StatelessRole,
@@ -36,6 +37,8 @@ export interface ClusterState {
     metricsPort: number | null;
     logFile: string;
     restarts: number;
+    /** Its CPU-quota cgroup, when it has one. */
+    cgroup: string | null;
   }[];
 }
 
@@ -107,6 +110,13 @@ export interface LocalClusterOptions {
    * another network namespace (then: this side's end of the veth pair).
    */
   readonly localAddress?: string;
+  /**
+   * Cores each role process may use (a cgroup each; see `LocalLauncher`), so that one machine
+   * stands in for many small instances. The directory and load generators are never capped.
+   */
+  readonly cpuQuota?: number;
+  /** The roles `cpuQuota` applies to (default: every role process), e.g. only the scaled ones. */
+  readonly cpuQuotaRoles?: readonly RoleName[];
 }
 
 /**
@@ -146,8 +156,9 @@ export class LocalCluster {
     mkdirSync(workDir, { recursive: true });
     const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
     this.directory = plan.directory;
-    this.initial = plan.processes;
-    this.specs = [...plan.processes];
+    const capped = plan.processes.map((p) => this.withQuota(p));
+    this.initial = capped;
+    this.specs = [...capped];
     this.nextAddedPort = Math.max(...plan.directory.ports, ...plan.processes.flatMap((p) => p.ports)) + 50;
     this.nextAddedMetricsPort = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0)) + 50;
     this.annaRouting = plan.annaRouting;
@@ -185,6 +196,20 @@ export class LocalCluster {
     }
     this.ready = true;
     this.writeState();
+  }
+
+  /** `spec` with the cluster's CPU quota, where its role gets one. */
+  private withQuota(spec: ProcessSpec): ProcessSpec {
+    const { cpuQuota, cpuQuotaRoles } = this.options;
+    if (cpuQuota === undefined || (cpuQuotaRoles !== undefined && !cpuQuotaRoles.includes(spec.role)))
+      return spec;
+    return { ...spec, cpuQuota };
+  }
+
+  /** What `options.cpuQuota` amounts to here (one line), or null when none was asked for. */
+  cpuQuotaInForce(): string | null {
+    const cores = this.options.cpuQuota;
+    return cores === undefined ? null : this.launcher.cpuQuotaStatus(cores).description;
   }
 
   async down(): Promise<void> {
@@ -275,9 +300,10 @@ export class LocalCluster {
     // A port something else took since (a load generator, another program) is skipped for good.
     const inUse = await firstPortInUse(this.topology.host, ports, this.options.commandPrefix);
     if (inUse !== null) return this.addProcess(role);
-    this.specs.push(spec);
-    await this.launcher.launch(spec);
-    return spec;
+    const capped = this.withQuota(spec);
+    this.specs.push(capped);
+    await this.launcher.launch(capped);
+    return capped;
   }
 
   /**
@@ -436,6 +462,7 @@ export class LocalCluster {
         metricsPort: i.spec.metricsPort,
         logFile: i.logFile,
         restarts: i.restarts,
+        cgroup: this.launcher.cgroupOf(i.spec.name),
       })),
     };
     // Written whole then renamed, so a reader never sees half a file.

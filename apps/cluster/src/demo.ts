@@ -1,6 +1,6 @@
 import type { TopologyOptions } from '@paxos/launcher';
 import cliProgress from 'cli-progress';
-import { type ClientLine, LocalCluster } from './cluster.ts';
+import { type ClientLine, LocalCluster, type LocalClusterOptions } from './cluster.ts';
 
 /**
  * `pnpm start`: a local cluster under client load with a live display of commands/s, latency
@@ -10,11 +10,17 @@ export async function runDemo(
   topology: TopologyOptions,
   workDir: string,
   load: { durationS: number; clients: number },
+  clusterOptions: LocalClusterOptions = {},
 ): Promise<void> {
   const restarts: string[] = [];
-  const cluster = new LocalCluster(topology, workDir, (e) => {
-    if (e.event === 'restarting') restarts.push(e.name);
-  });
+  const cluster = new LocalCluster(
+    topology,
+    workDir,
+    (e) => {
+      if (e.event === 'restarting') restarts.push(e.name);
+    },
+    clusterOptions,
+  );
   // Handlers go in before the first line is printed: whoever reads that line may press Ctrl-C at once.
   let stopping = false;
   // Ctrl-C while the load runs stops the load generator (which prints the summary); before or after it, everything.
@@ -36,8 +42,11 @@ export async function runDemo(
     `Starting a local cluster: ${total} processes (directory, ${cluster.processes.map((p) => p.name).join(', ')})`,
   );
   console.log(
-    `f=${topology.f}, ${topology.groups} acceptor groups, BATCH_SIZE=${topology.batchSize}; logs in ${workDir}/logs\n`,
+    `f=${topology.f}, ${topology.groups} acceptor groups, BATCH_SIZE=${topology.batchSize}; logs in ${workDir}/logs`,
   );
+  const quota = cluster.cpuQuotaInForce();
+  if (quota !== null) console.log(quota);
+  console.log('');
 
   const startedAt = performance.now();
   try {

@@ -3,6 +3,7 @@ import type { Controller } from '@paxos/autoscaler';
 import {
   type ClusterShapeFlags,
   clusterShapeOptions,
+  cpuQuotaArgument,
   DEFAULT_TOPOLOGY,
   integerArgument as integer,
   STATELESS_ROLES,
@@ -24,6 +25,7 @@ import { runDemo } from './demo.ts';
 interface TopologyFlags extends ClusterShapeFlags {
   dir: string;
   basePort: number;
+  cpuQuota?: number;
 }
 
 const program = new Command('cluster')
@@ -41,6 +43,11 @@ function withTopology(cmd: Command): Command {
         'first port; the cluster uses consecutive ports from here and metrics from here + 1000',
         integer('--base-port', 1024),
         DEFAULT_TOPOLOGY.basePort,
+      )
+      .option(
+        '--cpu-quota <cores>',
+        'cap each role process at this many cores (a cgroup each; needs root), to emulate small instances',
+        cpuQuotaArgument('--cpu-quota'),
       ),
   );
 }
@@ -62,10 +69,12 @@ withTopology(program.command('start'))
   .option('--duration <s>', 'seconds of load (0 = until Ctrl-C)', integer('--duration', 0), 30)
   .option('--clients <n>', 'concurrent closed-loop clients', integer('--clients', 1), 64)
   .action(async (flags: TopologyFlags & { duration: number; clients: number }) => {
-    await runDemo(topology(flags), path.resolve(flags.dir), {
-      durationS: flags.duration,
-      clients: flags.clients,
-    });
+    await runDemo(
+      topology(flags),
+      path.resolve(flags.dir),
+      { durationS: flags.duration, clients: flags.clients },
+      flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
+    );
   });
 
 withTopology(program.command('up'))
@@ -87,12 +96,19 @@ withTopology(program.command('up'))
       }
     }
     let controller: Controller | null = null;
-    const cluster = new LocalCluster(topology(flags), path.resolve(flags.dir), (e) => {
-      if (e.event !== 'started')
-        console.log(
-          `${e.name}: ${e.event}${e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : ''}`,
-        );
-    });
+    const cluster = new LocalCluster(
+      topology(flags),
+      workDir,
+      (e) => {
+        if (e.event !== 'started')
+          console.log(
+            `${e.name}: ${e.event}${e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : ''}`,
+          );
+      },
+      flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
+    );
+    const quota = cluster.cpuQuotaInForce();
+    if (quota !== null) console.log(quota);
     let stopping = false;
     const stop = async () => {
       if (stopping) return;

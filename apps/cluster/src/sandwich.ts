@@ -27,6 +27,8 @@ export interface SandwichOptions {
   readonly measureS: number;
   readonly basePort: number;
   readonly window?: number;
+  /** Cores the role under test may use (its mocks are never capped), as an instance of that size. */
+  readonly cpuQuota?: number;
 }
 
 export interface SandwichResult {
@@ -44,6 +46,10 @@ export interface SandwichResult {
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
   readonly seconds: number;
+  /** The quota the role under test ran under, null when uncapped (none asked, or none possible here). */
+  readonly cpuQuota: number | null;
+  /** `LocalLauncher.cpuQuotaStatus`'s line for the quota asked for; null when none was. */
+  readonly cpuQuotaInForce: string | null;
 }
 
 interface Layout {
@@ -167,6 +173,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       ports: [port, port2, port3],
       metricsPort,
       restart: false,
+      ...(p.role !== 'mock' && o.cpuQuota !== undefined ? { cpuQuota: o.cpuQuota } : {}),
     };
   });
   const directory: ProcessSpec = {
@@ -200,7 +207,9 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
           }
         });
       }
-      // Let each process start and register before the next one looks it up.
+      // A role under a small CPU quota takes seconds to start: wait until it serves metrics
+      // (it registers in the directory right after), then let it register before the next looks it up.
+      await waitUntilServing(host, spec.metricsPort as number, 30_000);
       await sleep(spec.role === 'mock' ? 400 : 1500);
     }
     await sleep(o.warmupS * 1000);
@@ -227,6 +236,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     const out1 = await metricsOf(plan.output.name);
     const role1 = await metricsOf(underTest.name);
     const cpu1 = cpuTicks(pid);
+    const quota = o.cpuQuota === undefined ? null : launcher.cpuQuotaStatus(o.cpuQuota);
     const median = (xs: number[]) =>
       xs.length === 0 ? null : ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
     return {
@@ -239,10 +249,25 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       p50Ms: median(latencies.p50),
       p99Ms: median(latencies.p99),
       seconds: Math.round(seconds * 100) / 100,
+      cpuQuota: quota?.inForce === true ? (o.cpuQuota as number) : null,
+      cpuQuotaInForce: quota?.description ?? null,
     };
   } finally {
     for (const i of launcher.processes().reverse()) await launcher.stop(i.spec.name, 3000);
     rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function waitUntilServing(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      await scrapeMetrics(host, port, 1000);
+      return;
+    } catch (err) {
+      if (performance.now() > deadline) throw new Error(`nothing serves metrics on ${host}:${port}: ${err}`);
+      await sleep(100);
+    }
   }
 }
 

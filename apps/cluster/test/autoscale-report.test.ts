@@ -35,7 +35,14 @@ function seconds(batchers: (t: number) => RoleCount, p99: (t: number) => number 
 
 const scale = (t: number, role: ScaledRole, from: number, to: number): TimedDecision => ({
   t,
-  decision: { kind: 'scale', role, direction: to > from ? 'out' : 'in', from, to, reason: 'test' } as Decision,
+  decision: {
+    kind: 'scale',
+    role,
+    direction: to > from ? 'out' : 'in',
+    from,
+    to,
+    reason: 'test',
+  } as Decision,
 });
 
 const common = {
@@ -68,7 +75,8 @@ describe('autoscaleFigures', () => {
     const f = autoscaleFigures({
       ...common,
       seconds: seconds(
-        (t) => (t < 14 ? ready(1) : t < 18 ? ready(1, 2) : t < 42 ? ready(3) : t < 46 ? ready(3, 1) : ready(4)),
+        (t) =>
+          t < 14 ? ready(1) : t < 18 ? ready(1, 2) : t < 42 ? ready(3) : t < 46 ? ready(3, 1) : ready(4),
         (t) => (t >= 12 && t < 21 ? 80 : 5),
       ),
       decisions: [scale(14, 'batcher', 1, 3), scale(42, 'batcher', 3, 4)],

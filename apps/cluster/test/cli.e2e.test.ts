@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TOPOLOGY, planCluster, specPorts } from '@paxos/launcher';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertPortsFree } from '../src/cluster.ts';
+import { assertPortsFree, LocalCluster } from '../src/cluster.ts';
 
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const children: ChildProcess[] = [];
@@ -76,7 +76,9 @@ describe('the cluster CLI', () => {
     expect(out.stdout, out.stderr).toMatch(/batcher: 4 instances; started batcher-2, batcher-3/);
     const scaled = cli('status').stdout;
     expect(scaled).toMatch(/batcher-3\s+(starting|ready)\s+\d+/);
-    const addedPorts = [...scaled.matchAll(/batcher-[23]\s+\S+\s+\d+\s+\d+\s+(\d+)/g)].map((m) => Number(m[1]));
+    const addedPorts = [...scaled.matchAll(/batcher-[23]\s+\S+\s+\d+\s+\d+\s+(\d+)/g)].map((m) =>
+      Number(m[1]),
+    );
     expect(addedPorts).toHaveLength(2);
     const back = cli('scale', 'batcher', '1');
     expect(back.stdout).toMatch(/batcher: 1 instance; drained and stopped batcher-1, batcher-2, batcher-3/);
@@ -98,7 +100,9 @@ describe('the cluster CLI', () => {
     });
     expect(down.stdout, output()).toMatch(/cluster stopped/);
     expect(await exited(child)).toBe(0);
-    await expect(assertPortsFree('127.0.0.1', [...allPorts(basePort), ...addedPorts])).resolves.toBeUndefined();
+    await expect(
+      assertPortsFree('127.0.0.1', [...allPorts(basePort), ...addedPorts]),
+    ).resolves.toBeUndefined();
   });
 
   it('start runs load with a live display; Ctrl-C prints the summary and stops every process', async () => {
@@ -140,9 +144,46 @@ describe('the cluster CLI', () => {
     await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
   });
 
+  it('up --cpu-quota caps every role process in a cgroup, not the directory, and down removes them', async () => {
+    const dir = tempDir();
+    const basePort = 27400;
+    const { child, output } = await startCli(
+      ['up', '--dir', dir, '--base-port', String(basePort), '--log-level', 'warn', '--cpu-quota', '0.5'],
+      /cluster ready/,
+    );
+    const processes = LocalCluster.readState(dir)?.processes ?? [];
+    const groups = processes.filter((p) => p.name !== 'directory').map((p) => p.cgroup);
+    expect(groups).toHaveLength(14);
+    expect(processes.find((p) => p.name === 'directory')?.cgroup).toBeNull();
+    if (/no CPU quota: /.test(output())) {
+      // Not root, or no cpu controller: the cluster runs uncapped and says why.
+      expect(groups.every((g) => g === null)).toBe(true);
+    } else {
+      expect(output()).toMatch(/CPU quota 0\.5 core per role process \(cgroup v[12] cpu/);
+      for (const group of groups) expect(existsSync(group as string), String(group)).toBe(true);
+    }
+
+    const down = spawnSync(process.execPath, [CLI, 'down', '--dir', dir], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(down.stdout, output()).toMatch(/cluster stopped/);
+    expect(await exited(child)).toBe(0);
+    const left = groups.flatMap((g) => (g === null ? [] : [g, path.dirname(g)])).filter((g) => existsSync(g));
+    expect(left).toEqual([]);
+    await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
+  });
+
   it('a bad flag is one clear line and exit code 2', () => {
     const result = spawnSync(process.execPath, [CLI, 'start', '--f', 'x'], { encoding: 'utf8' });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/--f must be an integer >= 0, got "x"/);
+  });
+
+  it('a CPU quota outside (0, cores] is one clear line and exit code 2', () => {
+    const result = spawnSync(process.execPath, [CLI, 'up', '--cpu-quota', '0'], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/--cpu-quota must be a number of cores >= 0\.01 and <= \d+, got "0"/);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Launcher, LocalLauncher, type ProcessSpec } from '@paxos/launcher';
@@ -109,5 +109,44 @@ describe('LocalLauncher through the Launcher interface', () => {
     // Without the SIGCONT that follows its SIGTERM, the stop would wait for the SIGKILL at 20 s.
     expect(performance.now() - stopping).toBeLessThan(10_000);
     expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('keeps a process with a cpuQuota in a cgroup of its own, again after a restart, and removes it with the process', async () => {
+    const local = new LocalLauncher({ logDir, restartDelayMs: 50 });
+    const quota = local.cpuQuotaStatus(0.25);
+    const started = await local.launch({ ...directory, name: 'capped', cpuQuota: 0.25 });
+    await local.launch({ ...directory, name: 'uncapped' });
+    try {
+      expect(local.cgroupOf('uncapped')).toBeNull();
+      if (!quota.inForce) {
+        // Not root, or no cpu controller: the process runs uncapped and the reason is one line.
+        expect(quota.description).toMatch(/^no CPU quota: \S[^\n]*$/);
+        expect(local.cgroupOf('capped')).toBeNull();
+        return;
+      }
+      expect(quota.description).toMatch(/^CPU quota 0\.25 core per role process \(cgroup v[12] cpu/);
+      const group = local.cgroupOf('capped') as string;
+      const members = () => readFileSync(path.join(group, 'cgroup.procs'), 'utf8').trim().split('\n');
+      expect(members()).toEqual([started.id]);
+      const limitFile = ['cpu.max', 'cpu.cfs_quota_us'].map((f) => path.join(group, f)).find(existsSync);
+      expect(readFileSync(limitFile as string, 'utf8')).toMatch(/^25000\b/);
+
+      local.kill('capped', 'SIGKILL');
+      let after = local.processes()[0];
+      for (let i = 0; i < 100 && !(after?.restarts === 1 && after.state === 'running'); i++) {
+        await sleep(50);
+        after = local.processes()[0];
+      }
+      expect(after?.id).not.toBe(started.id);
+      expect(local.cgroupOf('capped')).toBe(group);
+      expect(members()).toEqual([after?.id]);
+
+      await local.stop('capped', 2000);
+      expect(existsSync(group)).toBe(false);
+      expect(existsSync(path.dirname(group))).toBe(false);
+    } finally {
+      await local.stop('capped', 2000);
+      await local.stop('uncapped', 2000);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { cpuQuotaExpectation, parseCpuQuota } from './cpu-quota.ts';
 import { DEFAULT_TOPOLOGY } from './topology.ts';
 
 /** A commander argument parser for the launcher CLIs: an integer >= `min`, or one line naming the flag. */
@@ -8,6 +9,16 @@ export function integerArgument(flag: string, min: number): (value: string) => n
       throw new InvalidArgumentError(`${flag} must be an integer >= ${min}, got "${value}"`);
     }
     return Number(value);
+  };
+}
+
+/** A commander argument parser for a CPU quota in cores (`parseCpuQuota`), or one line naming the flag. */
+export function cpuQuotaArgument(flag: string): (value: string) => number {
+  return (value: string): number => {
+    const cores = parseCpuQuota(value);
+    if (cores === null)
+      throw new InvalidArgumentError(`${flag} must be ${cpuQuotaExpectation()}, got "${value}"`);
+    return cores;
   };
 }
 

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CpuCgroups, formatCores, MIN_CPU_QUOTA } from './cpu-quota.ts';
 import type { Instance, Launcher } from './launcher.ts';
 import { type ProcessSpec, type RoleName, roleEntryPoint } from './topology.ts';
 
@@ -59,15 +60,25 @@ interface Tracked {
   delayMs: number;
   timer: NodeJS.Timeout | null;
   exited: Promise<void>;
+  /** The cgroup holding the running child, while it has one. */
+  cgroup: string | null;
 }
 
 /**
  * Child processes on this machine, each supervised: a process that dies unexpectedly comes back,
  * unless it exited with code 2 (a bad configuration), which would only fail again.
+ *
+ * A spec with a `cpuQuota` runs in a cgroup of its own (`<own cgroup>/paxos-<pid>-<n>/<name>`),
+ * which lives as long as the process: a restarted process gets it again, and the last exit
+ * removes the parent too. Where no cgroup can be made (not root, no cpu controller) such
+ * processes run uncapped and `cpuQuotaStatus` says why.
  */
 export class LocalLauncher implements Launcher {
   private readonly tracked = new Map<string, Tracked>();
   private readonly baseDelayMs: number;
+  /** Opened when first needed: most launchers never cap anything. */
+  private cgroups: CpuCgroups | { reason: string } | null = null;
+  private cpuQuotaFailure: string | null = null;
 
   constructor(private readonly options: LocalLauncherOptions) {
     mkdirSync(options.logDir, { recursive: true });
@@ -80,6 +91,9 @@ export class LocalLauncher implements Launcher {
       throw new Error(`${binary} does not exist: build the apps first (pnpm build)`);
     }
     if (this.tracked.has(spec.name)) throw new Error(`a process named ${spec.name} is already running`);
+    if (spec.cpuQuota !== undefined && !(spec.cpuQuota >= MIN_CPU_QUOTA)) {
+      throw new Error(`cpuQuota of ${spec.name} must be >= ${MIN_CPU_QUOTA} cores, got ${spec.cpuQuota}`);
+    }
     const t: Tracked = {
       spec,
       child: null,
@@ -90,6 +104,7 @@ export class LocalLauncher implements Launcher {
       delayMs: this.baseDelayMs / 2,
       timer: null,
       exited: Promise.resolve(),
+      cgroup: null,
     };
     this.tracked.set(spec.name, t);
     this.spawn(t);
@@ -124,6 +139,25 @@ export class LocalLauncher implements Launcher {
     }
     t.state = 'stopped';
     this.tracked.delete(name);
+  }
+
+  /**
+   * Whether processes with a quota of `cores` are capped here, and a line saying so:
+   * `CPU quota 0.25 core per role process (cgroup v1 cpu)`, or `no CPU quota: <why>`.
+   */
+  cpuQuotaStatus(cores: number, capped = 'role process'): { inForce: boolean; description: string } {
+    const cgroups = this.cpuCgroups();
+    const failure = 'reason' in cgroups ? cgroups.reason : this.cpuQuotaFailure;
+    if (failure !== null) return { inForce: false, description: `no CPU quota: ${failure}` };
+    return {
+      inForce: true,
+      description: `CPU quota ${formatCores(cores)} per ${capped} (${(cgroups as CpuCgroups).mechanism})`,
+    };
+  }
+
+  /** The cgroup directory of the running process `name`, or null when it has none. */
+  cgroupOf(name: string): string | null {
+    return this.tracked.get(name)?.cgroup ?? null;
   }
 
   async list(): Promise<LocalInstance[]> {
@@ -167,9 +201,12 @@ export class LocalLauncher implements Launcher {
     closeSync(log);
     t.child = child;
     t.startedAt = performance.now();
+    // Right after spawn, so the process is capped before it does any real work (node is still starting).
+    if (t.spec.cpuQuota !== undefined && child.pid !== undefined) this.cap(t, child.pid, t.spec.cpuQuota);
     this.options.onEvent?.({ name: t.spec.name, event: 'started', pid: child.pid ?? null });
     t.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        this.uncap(t);
         // The state says what comes next before anyone hears of the exit.
         // Exit code 2 means a bad configuration: running it again would only fail again.
         const restart = t.state === 'running' && t.spec.restart && code !== BAD_CONFIGURATION_EXIT;
@@ -180,6 +217,28 @@ export class LocalLauncher implements Launcher {
       });
     });
     child.on('error', () => {});
+  }
+
+  private cpuCgroups(): CpuCgroups | { reason: string } {
+    this.cgroups ??= CpuCgroups.open();
+    return this.cgroups;
+  }
+
+  private cap(t: Tracked, pid: number, cores: number): void {
+    const cgroups = this.cpuCgroups();
+    if ('reason' in cgroups) return;
+    try {
+      t.cgroup = cgroups.place(t.spec.name, pid, cores);
+    } catch (err) {
+      this.cpuQuotaFailure ??= (err as Error).message;
+      this.uncap(t);
+    }
+  }
+
+  private uncap(t: Tracked): void {
+    if (t.spec.cpuQuota === undefined || !(this.cgroups instanceof CpuCgroups)) return;
+    this.cgroups.remove(t.spec.name);
+    t.cgroup = null;
   }
 
   private scheduleRestart(t: Tracked): void {

@@ -21,6 +21,12 @@ export interface ProcessSpec {
   readonly metricsPort: number | null;
   /** Stateless roles and acceptors (which recover from their log) are restarted when they die. */
   readonly restart: boolean;
+  /**
+   * Cores this process may use, to emulate an instance size on a shared machine (`LocalLauncher`
+   * puts it in a cgroup of its own). Unset: no cap. Launchers that give each process a machine of
+   * its own (EC2) ignore it: there the instance type is the size.
+   */
+  readonly cpuQuota?: number;
 }
 
 /** Where a role's built entry point lives, relative to the repository (or the unpacked artifact). */
