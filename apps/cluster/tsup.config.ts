@@ -1,3 +1,9 @@
 import { appConfig } from '../../tsup.shared.ts';
 
-export default appConfig(['src/main.ts', 'src/bench-e2e.ts', 'src/bench-components.ts', 'src/charts.ts']);
+export default appConfig([
+  'src/main.ts',
+  'src/bench-e2e.ts',
+  'src/bench-components.ts',
+  'src/charts.ts',
+  'src/demo-autoscale.ts',
+]);

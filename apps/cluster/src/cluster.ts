@@ -172,6 +172,8 @@ export class LocalCluster {
         this.writeState();
       },
       pipeStdout: (name) => name.startsWith('client-'),
+      // A capped process gets its quota once it serves: it stands for a small instance, not a slow boot.
+      capOnceReady: (spec) => this.readyOrGone(spec),
     });
   }
 
@@ -196,6 +198,15 @@ export class LocalCluster {
     }
     this.ready = true;
     this.writeState();
+  }
+
+  /** Resolves once `spec`'s process answers /readyz, or has stopped, or after a minute. */
+  private async readyOrGone(spec: ProcessSpec): Promise<void> {
+    const deadline = performance.now() + 60_000;
+    while (performance.now() < deadline && this.launcher.child(spec.name)?.exitCode === null) {
+      if (spec.metricsPort === null || (await probeReady(this.topology.host, spec.metricsPort, 200))) return;
+      await sleep(50);
+    }
   }
 
   /** `spec` with the cluster's CPU quota, where its role gets one. */

@@ -1,17 +1,31 @@
+import path from 'node:path';
+import type { Controller } from '@paxos/autoscaler';
 import type { TopologyOptions } from '@paxos/launcher';
 import cliProgress from 'cli-progress';
+import { pino } from 'pino';
+import {
+  describeInstances,
+  describeTimelineEntry,
+  type LocalAutoscalerConfig,
+  startLocalAutoscaler,
+} from './autoscale.ts';
 import { type ClientLine, LocalCluster, type LocalClusterOptions } from './cluster.ts';
+import { serveControl } from './control-server.ts';
 
 /**
  * `pnpm start`: a local cluster under client load with a live display of commands/s, latency
- * and the current leader; a summary at the end; Ctrl-C stops everything it started.
+ * and the current leader; a summary at the end; Ctrl-C stops everything it started. With an
+ * autoscaler configuration, the autoscaler runs beside it: the display shows the instances per
+ * role and each decision as it happens.
  */
 export async function runDemo(
   topology: TopologyOptions,
   workDir: string,
   load: { durationS: number; clients: number },
   clusterOptions: LocalClusterOptions = {},
+  autoscaling: LocalAutoscalerConfig | null = null,
 ): Promise<void> {
+  let controller: Controller | null = null;
   const restarts: string[] = [];
   const cluster = new LocalCluster(
     topology,
@@ -28,6 +42,7 @@ export async function runDemo(
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    await controller?.stop();
     await cluster.down();
     process.exit(code);
   };
@@ -58,6 +73,8 @@ export async function runDemo(
   }
   let leader = (await cluster.leader()) ?? '?';
   console.log(`Cluster ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; leader: ${leader}`);
+  // `pnpm cluster scale` and `status` reach this process as they would `cluster up`.
+  cluster.setControlUrl((await serveControl(cluster, () => controller?.metrics ?? null)).url);
   console.log(
     `Driving ${load.clients} closed-loop clients ${load.durationS > 0 ? `for ${load.durationS} s` : 'until Ctrl-C'} (Ctrl-C stops early)\n`,
   );
@@ -66,9 +83,10 @@ export async function runDemo(
   const bar = new cliProgress.SingleBar(
     {
       format:
-        load.durationS > 0
+        (load.durationS > 0
           ? '{bar} {elapsed}/{total} s | {rate} cmd/s | p50 {p50} ms | p99 {p99} ms | leader {leader} | {acked} acknowledged'
-          : '{elapsed} s | {rate} cmd/s | p50 {p50} ms | p99 {p99} ms | leader {leader} | {acked} acknowledged',
+          : '{elapsed} s | {rate} cmd/s | p50 {p50} ms | p99 {p99} ms | leader {leader} | {acked} acknowledged') +
+        (autoscaling === null ? '' : ' | {instances}'),
       barsize: 20,
       hideCursor: true,
       noTTYOutput: !tty,
@@ -83,7 +101,27 @@ export async function runDemo(
     leader,
     acked: 0,
     elapsed: 0,
+    instances: '',
   });
+  let instances = '';
+  if (autoscaling !== null) {
+    controller = startLocalAutoscaler(cluster, autoscaling, {
+      logger: pino(
+        { name: 'autoscaler' },
+        pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true }),
+      ),
+      timelineFile: path.join(workDir, 'autoscaler-timeline.jsonl'),
+      onTick: (report) => {
+        instances = describeInstances(report.instances);
+      },
+      // Above the live line, which the next progress update draws again.
+      onEvent: (e) => {
+        const line = `autoscaler: ${describeTimelineEntry(e)}`;
+        if (tty) process.stdout.write(`\r\x1b[2K${line}\n`);
+        else console.log(line);
+      },
+    });
+  }
   const leaderPoll = setInterval(() => {
     void cluster.leader().then((l) => {
       leader = l ?? 'electing…';
@@ -106,6 +144,7 @@ export async function runDemo(
           leader,
           acked: line.acknowledged.toLocaleString('en-US'),
           elapsed,
+          instances,
         });
       },
     });

@@ -68,12 +68,18 @@ withTopology(program.command('start'))
   .description('start a cluster, drive client load with a live display, print a summary, stop everything')
   .option('--duration <s>', 'seconds of load (0 = until Ctrl-C)', integer('--duration', 0), 30)
   .option('--clients <n>', 'concurrent closed-loop clients', integer('--clients', 1), 64)
-  .action(async (flags: TopologyFlags & { duration: number; clients: number }) => {
+  .option(
+    '--autoscale',
+    'run the autoscaler beside the cluster (settings: AUTOSCALE_* in the environment; capacity: CAPACITY_FILE)',
+  )
+  .action(async (flags: TopologyFlags & { duration: number; clients: number; autoscale?: boolean }) => {
+    const autoscaling = flags.autoscale === true ? await autoscalerConfigOrExit('start') : null;
     await runDemo(
       topology(flags),
       path.resolve(flags.dir),
       { durationS: flags.duration, clients: flags.clients },
       flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
+      autoscaling,
     );
   });
 
@@ -85,16 +91,7 @@ withTopology(program.command('up'))
   )
   .action(async (flags: TopologyFlags & { autoscale?: boolean }) => {
     const workDir = path.resolve(flags.dir);
-    // Checked before anything starts: a bad setting or a missing capacity table is one line and exit 2.
-    let autoscaling: LocalAutoscalerConfig | null = null;
-    if (flags.autoscale === true) {
-      try {
-        autoscaling = await localAutoscalerConfig();
-      } catch (err) {
-        console.error(`cluster up: ${(err as Error).message}`);
-        process.exit(2);
-      }
-    }
+    const autoscaling = flags.autoscale === true ? await autoscalerConfigOrExit('up') : null;
     let controller: Controller | null = null;
     const cluster = new LocalCluster(
       topology(flags),
@@ -265,6 +262,16 @@ program
     }
     console.log('cluster stopped');
   });
+
+/** The autoscaler's settings and capacity table, checked before anything starts: one line and exit 2 if wrong. */
+async function autoscalerConfigOrExit(command: string): Promise<LocalAutoscalerConfig> {
+  try {
+    return await localAutoscalerConfig();
+  } catch (err) {
+    console.error(`cluster ${command}: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
 
 async function fetchJson<T>(url: string): Promise<T | null> {
   try {

@@ -66,20 +66,29 @@ export class CpuCgroups {
     return groups;
   }
 
-  /** Puts `pid` in the child group `name` (created if needed) with a quota of `cores`; returns the group. */
-  place(name: string, pid: number, cores: number): string {
+  /**
+   * Puts `pid` in the child group `name` (created if needed) with a quota of `cores`, or with no
+   * limit yet when `cores` is null (see `limit`); returns the group.
+   */
+  place(name: string, pid: number, cores: number | null): string {
     this.ensureParent();
     const dir = path.join(this.parent, name);
     attempt(`create ${dir}`, () => mkdirSync(dir, { recursive: true }));
-    const quotaUs = Math.round(cores * PERIOD_US);
-    if (this.version === 1) {
-      write(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
-      write(path.join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
-    } else {
-      write(path.join(dir, 'cpu.max'), `${quotaUs} ${PERIOD_US}`);
-    }
+    this.limit(name, cores);
     write(path.join(dir, 'cgroup.procs'), String(pid));
     return dir;
+  }
+
+  /** Sets the quota of the child group `name`: `cores`, or none (null). */
+  limit(name: string, cores: number | null): void {
+    const dir = path.join(this.parent, name);
+    const quotaUs = cores === null ? null : Math.round(cores * PERIOD_US);
+    if (this.version === 1) {
+      write(path.join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
+      write(path.join(dir, 'cpu.cfs_quota_us'), String(quotaUs ?? -1));
+    } else {
+      write(path.join(dir, 'cpu.max'), `${quotaUs ?? 'max'} ${PERIOD_US}`);
+    }
   }
 
   /**

@@ -48,6 +48,12 @@ export interface LocalLauncherOptions {
    * supervised pid is the role's own and signals (SIGKILL, SIGSTOP) reach the role.
    */
   readonly commandPrefix?: readonly string[];
+  /**
+   * When a capped process's quota begins: at spawn (default), or once this resolves (e.g. the
+   * process answers /readyz). Node's start-up costs a few hundred ms of CPU, which at a small
+   * quota would take seconds: an emulated small instance should serve less, not boot slower.
+   */
+  readonly capOnceReady?: (spec: ProcessSpec) => Promise<void>;
 }
 
 interface Tracked {
@@ -201,8 +207,18 @@ export class LocalLauncher implements Launcher {
     closeSync(log);
     t.child = child;
     t.startedAt = performance.now();
-    // Right after spawn, so the process is capped before it does any real work (node is still starting).
-    if (t.spec.cpuQuota !== undefined && child.pid !== undefined) this.cap(t, child.pid, t.spec.cpuQuota);
+    // Right after spawn, so the process is capped before it does any real work (node is still
+    // starting) — or placed uncapped, and capped once it is ready.
+    const { cpuQuota } = t.spec;
+    if (cpuQuota !== undefined && child.pid !== undefined) {
+      const ready = this.options.capOnceReady?.(t.spec);
+      this.cap(t, child.pid, ready === undefined ? cpuQuota : null);
+      ready
+        ?.then(() => {
+          if (t.child === child && child.exitCode === null && t.cgroup !== null) this.limit(t, cpuQuota);
+        })
+        .catch(() => {});
+    }
     this.options.onEvent?.({ name: t.spec.name, event: 'started', pid: child.pid ?? null });
     t.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -224,7 +240,15 @@ export class LocalLauncher implements Launcher {
     return this.cgroups;
   }
 
-  private cap(t: Tracked, pid: number, cores: number): void {
+  private limit(t: Tracked, cores: number): void {
+    try {
+      (this.cgroups as CpuCgroups).limit(t.spec.name, cores);
+    } catch (err) {
+      this.cpuQuotaFailure ??= (err as Error).message;
+    }
+  }
+
+  private cap(t: Tracked, pid: number, cores: number | null): void {
     const cgroups = this.cpuCgroups();
     if ('reason' in cgroups) return;
     try {
