@@ -64,6 +64,11 @@ export class PrometheusLoadSource implements LoadSource {
       readonly url: string;
       /** The range of `rate()`: a few scrape intervals (Prometheus needs two samples in it). */
       readonly window?: string;
+      /**
+       * Only series with these labels, e.g. `{ cluster: 'demo' }` on EC2: one Prometheus may
+       * watch several clusters, whose processes have the same names.
+       */
+      readonly labels?: Readonly<Record<string, string>>;
       readonly timeoutMs?: number;
       readonly fetch?: typeof fetch;
     },
@@ -72,7 +77,9 @@ export class PrometheusLoadSource implements LoadSource {
   async rates(instances: readonly ObservedInstance[]): Promise<ReadonlyMap<string, number | null>> {
     // Every process's rate (a cluster has tens): no role filter, since `role` is a target label
     // locally and a tag on EC2, while the instance names are the processes' own everywhere.
-    const query = `sum by (exported_instance) (rate(${PROCESSED}[${this.options.window ?? '30s'}]))`;
+    const matchers = Object.entries(this.options.labels ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    const selector = matchers.length === 0 ? '' : `{${matchers.join(',')}}`;
+    const query = `sum by (exported_instance) (rate(${PROCESSED}${selector}[${this.options.window ?? '30s'}]))`;
     const byInstance = await this.query(query).catch(() => null);
     return new Map(instances.map((i) => [i.name, byInstance?.get(i.name) ?? null]));
   }

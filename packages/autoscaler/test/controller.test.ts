@@ -214,6 +214,18 @@ describe('PrometheusLoadSource', () => {
     expect(queries).toEqual(['sum by (exported_instance) (rate(num_processed_messages[20s]))']);
   });
 
+  it('asks only for the series with the labels it was given', async () => {
+    const queries: string[] = [];
+    const url = await serve((u) => {
+      queries.push(new URL(u, 'http://x').searchParams.get('query') ?? '');
+      return { status: 200, body: JSON.stringify({ status: 'success', data: { result: [] } }) };
+    });
+    await new PrometheusLoadSource({ url, labels: { cluster: 'demo', job: 'paxos' } }).rates([]);
+    expect(queries).toEqual([
+      'sum by (exported_instance) (rate(num_processed_messages{cluster="demo",job="paxos"}[30s]))',
+    ]);
+  });
+
   it('reads every instance as null when Prometheus fails', async () => {
     const url = await serve(() => ({ status: 503, body: 'unavailable' }));
     const rates = await new PrometheusLoadSource({ url }).rates([batcher('batcher-0')]);

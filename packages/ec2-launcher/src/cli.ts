@@ -6,9 +6,12 @@
  *   scale   run N instances of a role (launch more, or terminate the highest-numbered)
  *   status  the cluster's instances
  *   down    terminate the cluster (or one role) in reverse order
+ *   autoscale  size batchers, proxy leaders and unbatchers to the load Prometheus sees, until
+ *           SIGINT or SIGTERM
  *
- * `--dry-run` prints every EC2 call with its full request and needs no credentials.
- * Errors are one line on stderr and exit code 1 (2 for bad flags).
+ * `--dry-run` prints every EC2 call with its full request and needs no credentials (autoscale's
+ * reads the real cluster and prints only the launches and terminations).
+ * Errors are one line on stderr and exit code 1 (2 for bad flags and settings).
  */
 
 import {
@@ -20,9 +23,10 @@ import {
   type RoleName,
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type AutoscaleFlags, runAutoscale, UsageError } from './autoscale-command.ts';
 import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
-import { type ClusterInstance, createEc2Client, Ec2Launcher, resolveRegion } from './ec2.ts';
+import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolveRegion } from './ec2.ts';
 
 // The SDK warns on every run that its 2027 releases need Node 22; the lockfile pins a release that supports Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -47,15 +51,18 @@ interface LaunchFlags extends CommonFlags {
   waitTimeout: number;
 }
 
-function common(cmd: Command): Command {
+const DRY_RUN = 'print the EC2 calls instead of making them (no credentials needed)';
+
+function common(cmd: Command, dryRun = DRY_RUN): Command {
   return cmd
     .option('--cluster <name>', 'cluster name: the paxos:cluster tag and the Name prefix', 'paxos')
     .addOption(new Option('--region <region>', 'AWS region').env('AWS_REGION'))
-    .option('--dry-run', 'print the EC2 calls instead of making them (no credentials needed)');
+    .option('--dry-run', dryRun);
 }
 
-function launchOptions(cmd: Command): Command {
-  return common(cmd)
+/** The launch settings; `autoscale` never waits for a launch, so it has no --wait-timeout. */
+function launchOptions(cmd: Command, o: { dryRun?: string; wait?: boolean } = {}): Command {
+  const withLaunch = common(cmd, o.dryRun)
     .addOption(new Option('--ami <id>', 'AMI with Node 20 and the built apps (infra/ami)').env('AWS_AMI'))
     .option('--instance-type <type>', 'EC2 instance type', 'm5.2xlarge')
     .addOption(new Option('--subnet <id>', 'subnet to launch in').env('AWS_SUBNET'))
@@ -76,13 +83,15 @@ function launchOptions(cmd: Command): Command {
       ),
     )
     .option('--key-name <name>', 'EC2 key pair for SSH (optional)')
-    .option('--concurrency <n>', 'RunInstances requests in flight at once', integer('--concurrency', 1), 8)
-    .option(
-      '--wait-timeout <s>',
-      'seconds to wait for a stage to be running',
-      integer('--wait-timeout', 1),
-      300,
-    );
+    .option('--concurrency <n>', 'RunInstances requests in flight at once', integer('--concurrency', 1), 8);
+  return o.wait === false
+    ? withLaunch
+    : withLaunch.option(
+        '--wait-timeout <s>',
+        'seconds to wait for a stage to be running',
+        integer('--wait-timeout', 1),
+        300,
+      );
 }
 
 /** The cluster the flags name; a setting no flag gives keeps AwsCluster's default. */
@@ -92,7 +101,17 @@ function makeCluster(flags: LaunchFlags | CommonFlags, drainMs?: number): AwsClu
   const region = flags.dryRun
     ? (flags.region ?? process.env.AWS_DEFAULT_REGION ?? 'us-west-1')
     : resolveRegion(flags.region);
-  const ec2 = flags.dryRun ? new DryRunEc2(log) : createEc2Client(region);
+  return clusterOn(flags, region, flags.dryRun ? new DryRunEc2(log) : createEc2Client(region), log, drainMs);
+}
+
+/** An AwsCluster over `ec2` with the launcher settings the flags give. */
+function clusterOn(
+  flags: LaunchFlags | CommonFlags,
+  region: string,
+  ec2: Ec2Api,
+  log: (line: string) => void,
+  drainMs?: number,
+): AwsCluster {
   const launch = flags as Partial<LaunchFlags>;
   const launcher = new Ec2Launcher(
     {
@@ -230,10 +249,69 @@ common(program.command('down'))
     console.log(n === 0 ? 'nothing to terminate' : `terminated ${n} instances`);
   });
 
+launchOptions(program.command('autoscale'), {
+  dryRun: 'read the cluster and Prometheus, print the launches and terminations instead of making them',
+  wait: false,
+})
+  .description(
+    'size batchers, proxy leaders and unbatchers to the load Prometheus sees (settings: AUTOSCALE_* in the environment), until SIGINT or SIGTERM',
+  )
+  .addOption(
+    new Option('--prometheus-url <url>', "Prometheus' HTTP API (the one scraping the cluster)")
+      .env('PROMETHEUS_URL')
+      .argParser(httpUrl('--prometheus-url'))
+      .makeOptionMandatory(),
+  )
+  .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+  .option('--capacity-file <file>', "each role's capacity per instance (default: CAPACITY_FILE's value)")
+  .option('--timeline <file>', 'JSON lines of every decision and failed action', 'autoscaler-timeline.jsonl')
+  .option(
+    '--metrics-port <n>',
+    "serve the autoscaler's metrics at /metrics on this port (0: none)",
+    port('--metrics-port'),
+    0,
+  )
+  .option('--metrics-host <address>', 'address the metrics server binds', '127.0.0.1')
+  .action(async (flags: LaunchFlags & AutoscaleFlags) => {
+    await runAutoscale(flags, process.env, (ec2, region, log) => clusterOn(flags, region, ec2, log));
+    // The SDK's keep-alive sockets would hold the process a while longer.
+    process.exit(0);
+  });
+
+/** A commander parser for an http(s) URL. */
+function httpUrl(flag: string): (value: string) => string {
+  return (value: string) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(value);
+    } catch {}
+    if (url === null || !/^https?:$/.test(url.protocol) || url.hostname === '') {
+      throw new InvalidArgumentError(
+        `${flag} must be an http(s) URL such as http://10.0.0.9:9090, got "${value}"`,
+      );
+    }
+    return value;
+  };
+}
+
+/** A commander parser for a TCP port, 0 included. */
+function port(flag: string): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) > 65535) {
+      throw new InvalidArgumentError(`${flag} must be a port in 0..65535, got "${value}"`);
+    }
+    return Number(value);
+  };
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof UsageError) {
+    console.error(`error: ${err.message}`);
+    process.exit(2);
+  }
   // Ec2LaunchError messages are written for the user; anything else is shown the same way.
   console.error(`error: ${(err as Error).message ?? String(err)}`);
   process.exit(1);

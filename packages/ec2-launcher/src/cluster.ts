@@ -85,12 +85,21 @@ export interface AwsClusterOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+export interface LaunchOptions {
+  /**
+   * Wait until the new instances are running (the default). The autoscaler passes false: a
+   * period must not be held for the minute or two an instance takes to boot, and the next
+   * periods see them as starting anyway.
+   */
+  readonly wait?: boolean;
+}
+
 /** `up`, `scale`, `status` and `down` of a whole cluster on EC2, over an Ec2Launcher. */
 export class AwsCluster {
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(
-    private readonly launcher: Ec2Launcher,
+    readonly launcher: Ec2Launcher,
     private readonly options: AwsClusterOptions,
   ) {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -135,30 +144,17 @@ export class AwsCluster {
 
   /**
    * Runs `count` instances of `role`: launches the missing ones with the running cluster's
-   * settings, or terminates the highest-numbered ones (each drains on SIGTERM first).
+   * settings, or terminates the highest-numbered ones (each drains on SIGTERM first). Returns the
+   * instances it launched.
    */
-  async scale(role: RoleName, count: number): Promise<void> {
-    if (role === 'acceptor' || role === 'directory') {
-      throw new Ec2LaunchError(
-        `${role}s do not scale by count: acceptor groups change by reconfiguration and the directory is one process; use \`up --groups\` for a new cluster`,
-        'Unsupported',
-      );
-    }
-    if (!SCALABLE_ROLES.includes(role)) {
-      throw new Ec2LaunchError(`role ${role} cannot be scaled here`, 'Unsupported');
-    }
-    this.launcher.assertCanLaunch();
+  async scale(role: RoleName, count: number, options: LaunchOptions = {}): Promise<ClusterInstance[]> {
+    this.checkScalable(role);
     const listed = await this.launcher.list();
-    const settingsTag = listed.find((i) => i.tags[TAGS.settings] !== undefined)?.tags[TAGS.settings];
-    if (settingsTag === undefined) {
-      throw new Ec2LaunchError(
-        `cluster ${this.launcher.config.cluster} has no instances: run \`up\` first`,
-        'NoCluster',
-      );
-    }
+    const settingsTag = this.settingsTag(listed);
     // Instances still shutting down from an earlier scale-in serve no more: scaling back out replaces them.
     const all = listed.filter(serving);
-    const current = all.filter((i) => i.role === role).sort((a, b) => indexOf(a.name) - indexOf(b.name));
+    const current = all.filter((i) => i.role === role).sort(byIndex);
+    let launched: ClusterInstance[] = [];
     if (count > current.length) {
       const counts = countByRole(all);
       const settings = decodeSettings(settingsTag, { ...counts, [role]: count });
@@ -166,13 +162,75 @@ export class AwsCluster {
       const specs = planHostPerProcess({ ...settings, dataDir: INSTANCE_DATA_DIR }).filter(
         (p) => p.role === role && !have.has(p.name),
       );
-      await this.stage(specs.slice(0, count - current.length), settings);
+      launched = await this.stage(specs.slice(0, count - current.length), settings, options);
     } else if (count < current.length) {
       const extra = current.slice(count);
       this.options.log(`terminating ${extra.map((i) => `${i.name} (${i.id})`).join(', ')}`);
       await this.launcher.terminate(extra.map((i) => i.id));
     }
     this.options.log(`${role}: ${current.length} → ${count}`);
+    return launched;
+  }
+
+  /**
+   * Launches `count` more instances of `role` with the running cluster's settings. Unlike
+   * `scale`, each gets the lowest index no live instance of the role holds, one still shutting
+   * down included: the autoscaler and Prometheus tell processes apart by name, so a new
+   * `batcher-2` beside a draining one would merge their load and phases.
+   */
+  async add(role: RoleName, count: number, options: LaunchOptions = {}): Promise<ClusterInstance[]> {
+    this.checkScalable(role);
+    if (count <= 0) return [];
+    const listed = await this.launcher.list();
+    const settingsTag = this.settingsTag(listed);
+    const taken = new Set(listed.filter((i) => i.role === role).map((i) => i.name));
+    const names: string[] = [];
+    for (let n = 0; names.length < count; n++) if (!taken.has(`${role}-${n}`)) names.push(`${role}-${n}`);
+    const highest = Math.max(...names.map(indexOf));
+    const settings = decodeSettings(settingsTag, {
+      ...countByRole(listed.filter(serving)),
+      [role]: highest + 1,
+    });
+    const specs = planHostPerProcess({ ...settings, dataDir: INSTANCE_DATA_DIR }).filter((p) =>
+      names.includes(p.name),
+    );
+    return this.stage(specs, settings, options);
+  }
+
+  /**
+   * Terminates the `count` highest-numbered pending or running instances of `role` and returns
+   * them. EC2 shuts each down: systemd sends the role SIGTERM, so it leaves the directory and
+   * drains before the machine goes (see renderUserData); meanwhile it lists as shutting-down.
+   */
+  async removeHighest(role: RoleName, count: number): Promise<ClusterInstance[]> {
+    this.checkScalable(role);
+    const current = (await this.launcher.list({ role })).filter(bootingOrRunning).sort(byIndex);
+    const extra = current.slice(Math.max(0, current.length - count));
+    if (extra.length === 0) return [];
+    this.options.log(`terminating ${extra.map((i) => `${i.name} (${i.id})`).join(', ')}`);
+    await this.launcher.terminate(extra.map((i) => i.id));
+    return extra;
+  }
+
+  /**
+   * Terminates the pending or running instance `name` (one that never became ready) and
+   * launches another of its role in its place, under a fresh name (see `add`).
+   */
+  async replace(name: string, options: LaunchOptions = {}): Promise<ClusterInstance[]> {
+    const stuck = (await this.launcher.list({ name })).filter(bootingOrRunning);
+    const role = stuck[0]?.role;
+    if (role === undefined) {
+      throw new Ec2LaunchError(
+        `no pending or running instance is named ${name} (gone already: the next period sees one fewer)`,
+        'NotFound',
+      );
+    }
+    this.checkScalable(role);
+    // Terminate first: were the launch to fail (no capacity), the stuck instance would otherwise
+    // stay, counted as starting, and block scale-in for good.
+    this.options.log(`terminating ${stuck.map((i) => `${i.name} (${i.id})`).join(', ')}`);
+    await this.launcher.terminate(stuck.map((i) => i.id));
+    return this.add(role, 1, options);
   }
 
   /** The cluster's instances in launch order. */
@@ -197,23 +255,53 @@ export class AwsCluster {
     return nonEmpty.reduce((sum, s) => sum + s.length, 0);
   }
 
+  private checkScalable(role: RoleName): void {
+    if (role === 'acceptor' || role === 'directory') {
+      throw new Ec2LaunchError(
+        `${role}s do not scale by count: acceptor groups change by reconfiguration and the directory is one process; use \`up --groups\` for a new cluster`,
+        'Unsupported',
+      );
+    }
+    if (!SCALABLE_ROLES.includes(role)) {
+      throw new Ec2LaunchError(`role ${role} cannot be scaled here`, 'Unsupported');
+    }
+    this.launcher.assertCanLaunch();
+  }
+
+  /** The running cluster's settings, from the tag every role instance carries. */
+  private settingsTag(listed: readonly ClusterInstance[]): string {
+    const tag = listed.find((i) => i.tags[TAGS.settings] !== undefined)?.tags[TAGS.settings];
+    if (tag === undefined) {
+      throw new Ec2LaunchError(
+        `cluster ${this.launcher.config.cluster} has no instances: run \`up\` first`,
+        'NoCluster',
+      );
+    }
+    return tag;
+  }
+
   private async stage(
     specs: readonly ProcessSpec[],
     settings: AwsClusterSettings | null,
+    options: LaunchOptions = {},
   ): Promise<ClusterInstance[]> {
     const tags: Record<string, string> =
       settings === null ? {} : { [TAGS.settings]: encodeSettings(settings) };
     this.options.log(`launching ${specs.map((s) => s.name).join(', ')}`);
     const launched = await this.launcher.launchAll(specs, tags);
+    const describe = (list: readonly ClusterInstance[]) =>
+      list.map((i) => `${i.name} ${i.id} ${i.address ?? ''}`.trim()).join(', ');
+    if (options.wait === false) {
+      this.options.log(`launched: ${describe(launched)}`);
+      return launched;
+    }
     const running = await this.launcher.waitUntilRunning(
       launched.map((i) => i.id),
       { timeoutMs: this.options.waitTimeoutMs, pollMs: this.options.pollMs },
     );
     const byId = new Map(running.map((i) => [i.id, i]));
     const result = launched.map((i) => byId.get(i.id) ?? i);
-    this.options.log(
-      `running: ${result.map((i) => `${i.name} ${i.id} ${i.address ?? ''}`.trim()).join(', ')}`,
-    );
+    this.options.log(`running: ${describe(result)}`);
     return result;
   }
 }
@@ -223,8 +311,17 @@ function serving(i: ClusterInstance): boolean {
   return i.ec2State !== 'shutting-down';
 }
 
+/** Launched and not yet told to go: what a scale-in may pick and a replacement may stop. */
+function bootingOrRunning(i: ClusterInstance): boolean {
+  return i.ec2State === 'pending' || i.ec2State === 'running';
+}
+
 function indexOf(name: string): number {
   return Number(/(\d+)$/.exec(name)?.[1] ?? 0);
+}
+
+function byIndex(a: ClusterInstance, b: ClusterInstance): number {
+  return indexOf(a.name) - indexOf(b.name);
 }
 
 /** Instances per role, in the order roles first appear. */

@@ -1,5 +1,6 @@
 import {
   DescribeInstancesCommand,
+  type DescribeInstancesCommandOutput,
   type Instance,
   RunInstancesCommand,
   TerminateInstancesCommand,
@@ -10,12 +11,22 @@ import type { Ec2Api } from './ec2.ts';
  * Stands in for EC2 with `--dry-run`: prints every call the launcher would make, with its full
  * request, and answers as EC2 would (instances start running at once with made-up ids and
  * addresses), so a whole `up`, `scale` or `down` can be read through without credentials.
+ *
+ * With `reads`, it stands in front of a real cluster instead (`autoscale --dry-run`): reads go
+ * to EC2 and are not printed, RunInstances and TerminateInstances are printed and not sent, and
+ * their effect is laid over what EC2 answers (the would-be instances listed, the would-be
+ * terminated ones shutting down), so later periods see what the earlier ones would have done.
  */
 export class DryRunEc2 implements Ec2Api {
   private readonly instances: Instance[] = [];
+  /** Real instances this dry run "terminated". */
+  private readonly terminated = new Set<string>();
   readonly calls: { action: string; input: unknown }[] = [];
 
-  constructor(private readonly print: (line: string) => void) {}
+  constructor(
+    private readonly print: (line: string) => void,
+    private readonly options: { readonly reads?: Ec2Api } = {},
+  ) {}
 
   async send(
     command: RunInstancesCommand | DescribeInstancesCommand | TerminateInstancesCommand,
@@ -36,7 +47,10 @@ export class DryRunEc2 implements Ec2Api {
     }
     if (command instanceof DescribeInstancesCommand) {
       const input = command.input;
-      this.record('DescribeInstances', input);
+      const { reads } = this.options;
+      const real =
+        reads === undefined ? null : ((await reads.send(command)) as DescribeInstancesCommandOutput);
+      if (real === null) this.record('DescribeInstances', input);
       const matches = this.instances.filter(
         (i) =>
           (input.InstanceIds === undefined || input.InstanceIds.includes(i.InstanceId ?? '')) &&
@@ -50,13 +64,27 @@ export class DryRunEc2 implements Ec2Api {
             return true;
           }),
       );
-      return { Reservations: matches.length === 0 ? [] : [{ Instances: matches }] };
+      const own = matches.length === 0 ? [] : [{ Instances: matches }];
+      if (real === null) return { Reservations: own };
+      const reservations = (real.Reservations ?? []).map((r) => ({
+        ...r,
+        Instances: (r.Instances ?? []).map((i) =>
+          this.terminated.has(i.InstanceId ?? '')
+            ? { ...i, State: { Name: 'shutting-down' as const, Code: 32 } }
+            : i,
+        ),
+      }));
+      // Its own instances once, on the last page.
+      return { ...real, Reservations: real.NextToken ? reservations : [...reservations, ...own] };
     }
     if (command instanceof TerminateInstancesCommand) {
       this.record('TerminateInstances', command.input);
+      const ids = command.input.InstanceIds ?? [];
       for (const i of this.instances) {
-        if (command.input.InstanceIds?.includes(i.InstanceId ?? ''))
-          i.State = { Name: 'terminated', Code: 48 };
+        if (ids.includes(i.InstanceId ?? '')) i.State = { Name: 'terminated', Code: 48 };
+      }
+      if (this.options.reads !== undefined) {
+        for (const id of ids) if (!this.instances.some((i) => i.InstanceId === id)) this.terminated.add(id);
       }
       return { TerminatingInstances: [] };
     }

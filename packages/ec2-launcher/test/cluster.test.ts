@@ -158,6 +158,27 @@ describe('AwsCluster', () => {
     expect(await cluster.down('batcher')).toBe(2);
   });
 
+  it('scale and add with wait: false return after RunInstances, without polling for running', async () => {
+    const { ec2, cluster } = setup();
+    await cluster.up(shape);
+    const before = ec2.calls.length;
+    const launched = await cluster.scale('batcher', 3, { wait: false });
+    const added = await cluster.add('unbatcher', 2, { wait: false });
+    expect([...launched, ...added].map((i) => i.name)).toEqual(['batcher-2', 'unbatcher-2', 'unbatcher-3']);
+    // One listing each, then only launches: no DescribeInstances by id (the wait).
+    expect(ec2.calls.slice(before).map((c) => c.action)).toEqual([
+      'DescribeInstances',
+      'RunInstances',
+      'DescribeInstances',
+      'RunInstances',
+      'RunInstances',
+    ]);
+    expect(await cluster.removeHighest('unbatcher', 2)).toMatchObject([
+      { name: 'unbatcher-2' },
+      { name: 'unbatcher-3' },
+    ]);
+  });
+
   it('scale refuses acceptors and an empty cluster', async () => {
     const { cluster } = setup();
     await expect(cluster.scale('acceptor', 9)).rejects.toThrow(/acceptors do not scale by count/);

@@ -6,12 +6,22 @@ import type { AddressInfo } from 'node:net';
  * form encoding, XML parsing, error codes from the response body) runs against it. It keeps
  * instances in memory; `failNext` queues error responses as EC2 would send them.
  */
+export type FakeState = 'pending' | 'running' | 'shutting-down' | 'stopping' | 'terminated';
+
 export interface FakeInstance {
   id: string;
   ip: string;
-  state: 'running' | 'terminated';
+  state: FakeState;
   tags: Map<string, string>;
 }
+
+const STATE_CODES: Record<FakeState, number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+};
 
 export interface FakeRequest {
   action: string;
@@ -23,6 +33,10 @@ export class FakeEc2 {
   readonly requests: FakeRequest[] = [];
   readonly instances: FakeInstance[] = [];
   private readonly failures: { action: string; status: number; code: string; message: string }[] = [];
+  /** The state RunInstances gives a new instance (EC2's own is pending; running saves waiting). */
+  launchState: FakeState = 'running';
+  /** The state TerminateInstances leaves one in (EC2's is shutting-down for a minute or so). */
+  terminateState: FakeState = 'terminated';
   private server: Server | null = null;
 
   failNext(action: string, status: number, code: string, message = code): void {
@@ -57,6 +71,11 @@ export class FakeEc2 {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
+  /** The instance named `name` (the paxos:name tag) that is not terminated. */
+  byName(name: string): FakeInstance | undefined {
+    return this.instances.find((i) => i.tags.get('paxos:name') === name && i.state !== 'terminated');
+  }
+
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
   }
@@ -75,7 +94,7 @@ export class FakeEc2 {
       const instance: FakeInstance = {
         id: `i-fake${String(n).padStart(8, '0')}`,
         ip: `10.9.0.${n}`,
-        state: 'running',
+        state: this.launchState,
         tags,
       };
       this.instances.push(instance);
@@ -105,7 +124,7 @@ export class FakeEc2 {
     }
     if (action === 'TerminateInstances') {
       const ids = values(p, 'InstanceId');
-      for (const x of this.instances) if (ids.includes(x.id)) x.state = 'terminated';
+      for (const x of this.instances) if (ids.includes(x.id)) x.state = this.terminateState;
       return `<TerminateInstancesResponse ${ns}><requestId>r</requestId><instancesSet></instancesSet></TerminateInstancesResponse>`;
     }
     return `<Response><Errors><Error><Code>InvalidAction</Code><Message>${action}</Message></Error></Errors></Response>`;
@@ -121,6 +140,5 @@ function values(p: URLSearchParams, name: string): string[] {
 
 function item(x: FakeInstance): string {
   const tags = [...x.tags].map(([k, v]) => `<item><key>${k}</key><value>${v}</value></item>`).join('');
-  const code = x.state === 'running' ? 16 : 48;
-  return `<item><instanceId>${x.id}</instanceId><privateIpAddress>${x.ip}</privateIpAddress><instanceState><code>${code}</code><name>${x.state}</name></instanceState><launchTime>2026-11-24T12:00:00.000Z</launchTime><tagSet>${tags}</tagSet></item>`;
+  return `<item><instanceId>${x.id}</instanceId><privateIpAddress>${x.ip}</privateIpAddress><instanceState><code>${STATE_CODES[x.state]}</code><name>${x.state}</name></instanceState><launchTime>2026-11-24T12:00:00.000Z</launchTime><tagSet>${tags}</tagSet></item>`;
 }

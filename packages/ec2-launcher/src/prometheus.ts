@@ -1,0 +1,62 @@
+/**
+ * The one Prometheus HTTP API call the EC2 autoscaler makes itself (the load comes through
+ * @paxos/autoscaler's PrometheusLoadSource): an instant query whose answer is a vector, read as
+ * one number per value of a label.
+ */
+
+export class PrometheusError extends Error {
+  override readonly name = 'PrometheusError';
+}
+
+export interface InstantQueryOptions {
+  /** The label whose values key the result (e.g. `instance`). */
+  readonly by: string;
+  readonly timeoutMs?: number;
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * `GET <url>/api/v1/query?query=…`. Throws PrometheusError with one line saying what failed: no
+ * answer (refused, timed out), an HTTP error, or a query Prometheus refused.
+ */
+export async function instantQuery(
+  url: string,
+  query: string,
+  options: InstantQueryOptions,
+): Promise<Map<string, number>> {
+  const endpoint = new URL('/api/v1/query', url);
+  endpoint.searchParams.set('query', query);
+  let response: Response;
+  try {
+    response = await (options.fetch ?? fetch)(endpoint, {
+      signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+    });
+  } catch (err) {
+    // fetch's own message is "fetch failed"; the cause says why (ECONNREFUSED, a timeout).
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new PrometheusError(`Prometheus at ${url} did not answer (${why})`);
+  }
+  let body: {
+    status?: string;
+    error?: string;
+    data?: { resultType?: string; result?: { metric?: Record<string, string>; value?: [number, string] }[] };
+  };
+  try {
+    body = (await response.json()) as typeof body;
+  } catch {
+    throw new PrometheusError(`Prometheus at ${url} answered ${response.status} without JSON`);
+  }
+  if (!response.ok || body.status !== 'success') {
+    throw new PrometheusError(
+      `Prometheus at ${url} refused \`${query}\` (${response.status}${body.error ? `: ${body.error}` : ''})`,
+    );
+  }
+  const result = new Map<string, number>();
+  for (const r of body.data?.result ?? []) {
+    const key = r.metric?.[options.by];
+    const value = Number(r.value?.[1]);
+    if (key !== undefined && Number.isFinite(value)) result.set(key, value);
+  }
+  return result;
+}
