@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Launcher, LocalLauncher, type ProcessSpec } from '@paxos/launcher';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sleep } from './helpers.ts';
+import { sleep, waitFor } from './helpers.ts';
 
 const logDir = mkdtempSync(path.join(tmpdir(), 'paxos-launcher-'));
 afterAll(() => rmSync(logDir, { recursive: true, force: true }));
@@ -147,6 +147,28 @@ describe('LocalLauncher through the Launcher interface', () => {
     } finally {
       await local.stop('capped', 2000);
       await local.stop('uncapped', 2000);
+    }
+  });
+  it('with capOnceReady, a capped process starts without a limit and gets its quota once ready', async () => {
+    let markReady = () => {};
+    const ready = new Promise<void>((resolve) => {
+      markReady = resolve;
+    });
+    const local = new LocalLauncher({ logDir, capOnceReady: () => ready });
+    if (!local.cpuQuotaStatus(0.25).inForce) return; // no cgroups here: the test above checks the reason
+    await local.launch({ ...directory, name: 'warming', cpuQuota: 0.25 });
+    try {
+      const group = local.cgroupOf('warming') as string;
+      const limit = () =>
+        readFileSync(
+          ['cpu.max', 'cpu.cfs_quota_us'].map((f) => path.join(group, f)).find(existsSync) as string,
+          'utf8',
+        ).trim();
+      expect(limit()).toMatch(/^(-1|max\b)/);
+      markReady();
+      await waitFor('the quota once ready', 5000, () => (/^25000\b/.test(limit()) ? true : undefined));
+    } finally {
+      await local.stop('warming', 2000);
     }
   });
 });
