@@ -45,6 +45,6 @@ await runApp({
     });
     node.attach(batcher);
     await node.register('Batchers');
-    return { node, isDrained: () => batcher?.buffered === 0 };
+    return { node, isDrained: () => batcher?.buffered === 0, drainUntilQuiet: true };
   },
 });

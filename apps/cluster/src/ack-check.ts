@@ -12,6 +12,8 @@ export interface Ack {
   client: string;
   requestId: number;
   slot: number;
+  /** From submission to acknowledgement, resends included. */
+  latencyMs: number;
 }
 
 export function readAcks(file: string): Ack[] {
@@ -19,8 +21,8 @@ export function readAcks(file: string): Ack[] {
     .split('\n')
     .filter((l) => l.length > 0)
     .map((line) => {
-      const [client = '', requestId = '', slot = ''] = line.split(',');
-      return { client, requestId: Number(requestId), slot: Number(slot) };
+      const [client = '', requestId = '', slot = '', latencyMs = ''] = line.split(',');
+      return { client, requestId: Number(requestId), slot: Number(slot), latencyMs: Number(latencyMs) };
     });
 }
 

@@ -281,9 +281,7 @@ export class LocalCluster {
     const removed = members.slice(count).map((i) => i.name);
     // Each one is `stopping` from here on, so the next resize already counts it out.
     // The state file lists what the launcher runs: written again once they are gone from it.
-    const exited = Promise.all(removed.map((name) => this.launcher.stop(name, this.stopGraceMs()))).then(() =>
-      this.writeState(),
-    );
+    const exited = Promise.all(removed.map((name) => this.launcher.stop(name))).then(() => this.writeState());
     return { added, removed, exited };
   }
 
@@ -340,11 +338,6 @@ export class LocalCluster {
                   : 'starting',
       })),
     );
-  }
-
-  /** Longer than a role's own drain timeout (DRAIN_TIMEOUT_MS), so a drain is never cut short. */
-  private stopGraceMs(): number {
-    return Number(this.topology.extraEnv?.DRAIN_TIMEOUT_MS ?? 5000) + 2000;
   }
 
   /** SIGKILL by default: the supervisor brings the process back (acceptors recover from their log). */

@@ -171,4 +171,69 @@ describe('LocalLauncher through the Launcher interface', () => {
       await local.stop('warming', 2000);
     }
   });
+
+  describe('stop of a role that drains', () => {
+    // An acceptor whose directory is unreachable never finishes starting; told to stop, it waits
+    // out its drain timeout (nothing to drain) and exits 0, which makes its drain easy to time.
+    const stuck = (name: string, env: Record<string, string>): ProcessSpec => ({
+      name,
+      role: 'acceptor',
+      env: {
+        ANNA_ROUTING: 'tcp://127.0.0.1:1',
+        ACCEPTOR_GROUP_ID: '0',
+        ACCEPTOR_ID: '0',
+        ACCEPTOR_PORT: '0',
+        METRICS_PORT: '0',
+        DATA_DIR: path.join(logDir, name),
+        ...env,
+      },
+      ports: [],
+      metricsPort: null,
+      restart: false,
+    });
+    const listening = (name: string) =>
+      waitFor(
+        `${name} to listen`,
+        15_000,
+        () =>
+          readFileSync(path.join(logDir, `${name}.log`), 'utf8').includes('"msg":"listening"') || undefined,
+      );
+
+    it('by default grants the whole drain timeout, however long its directory poll makes it', async () => {
+      const events: string[] = [];
+      const local = new LocalLauncher({
+        logDir,
+        onEvent: (e) => events.push([e.event, e.code ?? e.signal].filter((x) => x != null).join(':')),
+      });
+      // Four 1.4 s polls: a 5.6 s drain, longer than a fixed 5 s grace.
+      await local.launch(stuck('slow-poll', { DIRECTORY_POLL_MS: '1400' }));
+      try {
+        await listening('slow-poll');
+        const stopping = performance.now();
+        await local.stop('slow-poll');
+        expect(performance.now() - stopping).toBeGreaterThanOrEqual(5500);
+        expect(events).toEqual(['started', 'exited:0']);
+      } finally {
+        await local.stop('slow-poll', 1000);
+      }
+    });
+
+    it('reports a process it had to SIGKILL after the grace it was given', async () => {
+      const events: string[] = [];
+      const local = new LocalLauncher({
+        logDir,
+        onEvent: (e) => events.push([e.event, e.code ?? e.signal].filter((x) => x != null).join(':')),
+      });
+      await local.launch(stuck('long-drain', { DRAIN_TIMEOUT_MS: '20000' }));
+      try {
+        await listening('long-drain');
+        const stopping = performance.now();
+        await local.stop('long-drain', 300);
+        expect(performance.now() - stopping).toBeLessThan(5000);
+        expect(events).toEqual(['started', 'killed-after-timeout:SIGKILL', 'exited:SIGKILL']);
+      } finally {
+        await local.stop('long-drain', 1000);
+      }
+    });
+  });
 });

@@ -45,6 +45,6 @@ await runApp({
     });
     node.attach(proxy);
     await node.register('ProxyLeaders');
-    return { node, isDrained: () => proxy?.inflightSlots === 0 };
+    return { node, isDrained: () => proxy?.inflightSlots === 0, drainUntilQuiet: true };
   },
 });

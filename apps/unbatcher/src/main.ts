@@ -11,6 +11,6 @@ await runApp({
     const node = await Node.start(nodeOptions(s, logger, 'unbatcher', [endpoint(s.privateIp, s.port)]));
     node.attach(new Unbatcher({ address: node.address }));
     await node.register('Unbatchers');
-    return { node };
+    return { node, drainUntilQuiet: true };
   },
 });

@@ -110,4 +110,43 @@ describe('Client', () => {
     expect(deliver(c, 'u', reply, 140).filter((e) => e.kind === 'acknowledged')).toEqual([]);
     expect(c.pendingCount).toBe(0);
   });
+
+  it('resends at once, to a live batcher, what it sent to a batcher that left, and only that', () => {
+    const c = new Client({ address: 'c0', members: { batchers: ['b0', 'b1'] }, resendTimeoutMs: 1000 });
+    const sent = [1, 2, 3, 4].map((i) => {
+      const { requestId, effects } = c.submit(i, new Uint8Array([i]));
+      return { requestId, to: sends(effects)[0]?.to };
+    });
+    expect(sent.map((x) => x.to)).toEqual(['b0', 'b1', 'b0', 'b1']);
+    const [first, second] = sent;
+    c.step(5, {
+      type: 'message',
+      from: 'u',
+      message: { type: 'ClientReply', clientId: 'c0', requestId: second?.requestId ?? 0, slot: 0 },
+    });
+
+    const left = c.step(10, { type: 'membership', members: { batchers: ['b0', 'b2'] } });
+    // Only the command still pending at b1 (the fourth), at 10 ms rather than at the 1 s timeout.
+    const resent = sendsOf(left, 'ClientRequest');
+    expect(resent.map((s) => s.message.command.requestId)).toEqual([sent[3]?.requestId]);
+    expect(['b0', 'b2']).toContain(resent[0]?.to);
+    expect(left).toContainEqual({ kind: 'metric', name: 'retransmissions', op: 'inc', value: 1 });
+    // A membership event that removes nothing this client used sends nothing.
+    expect(sends(c.step(20, { type: 'membership', members: { batchers: ['b0', 'b2', 'b3'] } }))).toEqual([]);
+
+    // The resent command's timeout counts from its resend: at 1 s only the commands sent at 1 and 3 ms expire.
+    const expired = sendsOf(fire(c, 'resend', 1005), 'ClientRequest').map((s) => s.message.command.requestId);
+    expect(expired).toEqual([first?.requestId, sent[2]?.requestId]);
+  });
+
+  it('resends from a departed batcher once one is live again when none is left', () => {
+    const c = new Client({ address: 'c0', members: { batchers: ['b0'] }, resendTimeoutMs: 1000 });
+    const { requestId } = c.submit(0, new Uint8Array([1]));
+    expect(sends(c.step(10, { type: 'membership', members: { batchers: [] } }))).toEqual([]);
+    // Nowhere to send it now; the next event that brings a batcher does not wait for the timeout either.
+    const back = c.step(20, { type: 'membership', members: { batchers: ['b1'] } });
+    expect(sendsOf(back, 'ClientRequest').map((s) => [s.to, s.message.command.requestId])).toEqual([
+      ['b1', requestId],
+    ]);
+  });
 });

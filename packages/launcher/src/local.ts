@@ -9,6 +9,20 @@ import { type ProcessSpec, type RoleName, roleEntryPoint } from './topology.ts';
 /** The exit code of a process that refused its configuration (it is not restarted). */
 export const BAD_CONFIGURATION_EXIT = 2;
 
+/**
+ * How long a role process drains on SIGTERM, from its environment: DRAIN_TIMEOUT_MS, or for 0 or
+ * unset four directory polls and at least 3 s. The runtime's rule (`resolveDrainTimeoutMs`; a
+ * test checks they agree), repeated here because the launcher does not load the runtime.
+ */
+export function drainTimeoutOf(env: Readonly<Record<string, string | undefined>>): number {
+  const drain = Number(env.DRAIN_TIMEOUT_MS ?? 0);
+  const poll = Number(env.DIRECTORY_POLL_MS ?? 3000);
+  return drain > 0 ? drain : Math.max(3000, 4 * (Number.isFinite(poll) ? poll : 3000));
+}
+
+/** After its drain a process closes its sockets (ZeroMQ lingers up to 500 ms) and the directory client. */
+const STOP_MARGIN_MS = 2000;
+
 /** A supervised child process. */
 export interface LocalInstance extends Instance {
   readonly spec: ProcessSpec;
@@ -33,9 +47,13 @@ export interface LocalLauncherOptions {
   readonly host?: string;
   /** Wait before restarting a process that died; doubles per quick death, up to 5 s. */
   readonly restartDelayMs?: number;
+  /**
+   * 'killed-after-timeout': `stop` gave up waiting for a graceful exit and sent SIGKILL (what it
+   * had not drained is lost); its 'exited' follows.
+   */
   readonly onEvent?: (event: {
     name: string;
-    event: 'started' | 'exited' | 'restarting';
+    event: 'started' | 'exited' | 'restarting' | 'killed-after-timeout';
     pid: number | null;
     code?: number | null;
     signal?: string | null;
@@ -128,10 +146,15 @@ export class LocalLauncher implements Launcher {
     t.child?.kill(signal);
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; the process is not restarted. */
-  async stop(name: string, graceMs = 5000): Promise<void> {
+  /**
+   * SIGTERM, then SIGKILL after `graceMs`; the process is not restarted. The default grace is the
+   * process's own drain timeout (from its environment) and time to close its sockets, so a
+   * graceful stop is never cut short.
+   */
+  async stop(name: string, graceMs?: number): Promise<void> {
     const t = this.tracked.get(name);
     if (t === undefined) return;
+    const grace = graceMs ?? drainTimeoutOf({ ...process.env, ...t.spec.env }) + STOP_MARGIN_MS;
     t.state = 'stopping';
     if (t.timer !== null) clearTimeout(t.timer);
     const child = t.child;
@@ -139,7 +162,15 @@ export class LocalLauncher implements Launcher {
       child.kill('SIGTERM');
       // A process paused by a fault test (SIGSTOP) acts on the SIGTERM only once it runs again.
       child.kill('SIGCONT');
-      const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const killer = setTimeout(() => {
+        this.options.onEvent?.({
+          name,
+          event: 'killed-after-timeout',
+          pid: child.pid ?? null,
+          signal: 'SIGKILL',
+        });
+        child.kill('SIGKILL');
+      }, grace);
       await t.exited;
       clearTimeout(killer);
     }

@@ -3,6 +3,7 @@ import {
   COMMON_SETTINGS,
   ConfigError,
   loadSettings,
+  resolveDrainTimeoutMs,
   type SettingsSpec,
   type SettingsValues,
 } from './config.ts';
@@ -14,11 +15,20 @@ export interface AppDefinition<S extends SettingsSpec> {
   readonly program: string;
   readonly description: string;
   readonly settings: S;
-  /** Starts the process; returns what SIGTERM should drain and stop. */
+  /**
+   * Starts the process; returns what SIGTERM should drain and stop. `drainUntilQuiet`: peers pick
+   * this process by membership (batchers, proxy leaders, unbatchers), so it serves until they stop
+   * sending (see `drainEnd`).
+   */
   readonly main: (
     settings: SettingsValues<S> & CommonValues,
     logger: Logger,
-  ) => Promise<{ node: Node; isDrained?: () => boolean; onStopped?: () => void | Promise<void> }>;
+  ) => Promise<{
+    node: Node;
+    isDrained?: () => boolean;
+    drainUntilQuiet?: boolean;
+    onStopped?: () => void | Promise<void>;
+  }>;
 }
 
 /** Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad configuration. */
@@ -64,14 +74,14 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
       giveUpOnStart = setTimeout(() => {
         logger.info('start-up did not finish in time; exiting');
         process.exit(0);
-      }, settings.drainTimeoutMs).unref();
+      }, resolveDrainTimeoutMs(settings)).unref();
       return;
     }
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
     try {
-      await started.node.shutdown(started.isDrained);
+      await started.node.shutdown(started.isDrained, { untilQuiet: started.drainUntilQuiet ?? false });
       await started.onStopped?.();
       process.exit(0);
     } catch (err) {
@@ -121,7 +131,7 @@ export function nodeOptions(
     metricsHost: settings.privateIp,
     directoryPollMs: settings.directoryPollMs,
     leaseTimeoutMs: settings.leaseTimeoutMs || 4 * settings.directoryPollMs,
-    drainTimeoutMs: settings.drainTimeoutMs,
+    drainTimeoutMs: resolveDrainTimeoutMs(settings),
     logger,
     ...extra,
   };

@@ -123,10 +123,11 @@ export const COMMON_SETTINGS = {
   drainTimeoutMs: setting({
     env: 'DRAIN_TIMEOUT_MS',
     flag: '--drain-timeout-ms',
-    description: 'on SIGTERM, longest wait for in-flight work after deregistering',
+    description:
+      'on SIGTERM, longest wait for in-flight work and for peers to stop sending (0 = 4 x DIRECTORY_POLL_MS, at least 3000)',
     expected: 'an integer >= 0 (milliseconds)',
     schema: integer(0),
-    default: '3000',
+    default: '0',
   }),
   logLevel: setting({
     env: 'LOG_LEVEL',
@@ -145,6 +146,16 @@ export const COMMON_SETTINGS = {
     default: '',
   }),
 } satisfies SettingsSpec;
+
+/**
+ * DRAIN_TIMEOUT_MS as resolved. A drain takes about two directory polls (peers see the leave at
+ * their next poll, then a quiet poll); four is when peers that missed the leave would drop the
+ * process by its lease anyway. At least 3 s, the time roles that drain their own work were given.
+ * The local launcher's default stop grace follows the same rule (`drainTimeoutOf`).
+ */
+export function resolveDrainTimeoutMs(s: { drainTimeoutMs: number; directoryPollMs: number }): number {
+  return s.drainTimeoutMs || Math.max(3000, 4 * s.directoryPollMs);
+}
 
 /** Settings several apps share with one meaning: the batcher and the mocks batch, clients and mocks make payloads. */
 export const BATCH_SIZE_SETTING = setting({

@@ -55,6 +55,8 @@ export class Node {
   private closing = false;
   /** What `/readyz` says: starting until the app's start-up is done, draining once it stops. */
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
+  /** When the last message arrived (performance.now()): a draining process waits for quiet. */
+  private lastMessageAt = Number.NEGATIVE_INFINITY;
   private lastEncoded: { message: Message | null; from: Address; frame: Uint8Array } = {
     message: null,
     from: '',
@@ -190,6 +192,7 @@ export class Node {
 
   private receive(envelope: Envelope): void {
     if (this.closing && this.primary === null) return;
+    this.lastMessageAt = performance.now();
     this.metrics.incoming();
     const { message } = envelope;
     const role = message.type === 'ClientReply' ? this.roles.get(message.clientId) : this.primary;
@@ -270,23 +273,57 @@ export class Node {
 
   /**
    * Graceful stop: leave the directory (the two-phase set's `removed`), keep serving while peers
-   * notice and in-flight work finishes, then close everything.
+   * notice and in-flight work finishes, then close everything. The drain ends when `isDrained`
+   * holds and, with `untilQuiet`, once no message has arrived for a directory poll (see
+   * `drainEnd`), or at `drainTimeoutMs` from the stop, whichever comes first.
    */
-  async shutdown(isDrained: () => boolean = () => true): Promise<void> {
+  async shutdown(
+    isDrained: () => boolean = () => true,
+    options: { untilQuiet?: boolean } = {},
+  ): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.phase = 'draining';
     const started = performance.now();
+    const deadline = started + this.options.drainTimeoutMs;
     // An unreachable directory must not hold the process past its drain timeout.
     await Promise.race([
       this.directoryAgent.deregister(),
       new Promise((resolve) => setTimeout(resolve, this.options.drainTimeoutMs)),
     ]);
+    const deregisteredAt = performance.now();
     this.logger.info({ registrations: this.directoryAgent.registered }, 'deregistered; draining');
-    const minimum = Math.min(this.options.directoryPollMs + 100, this.options.drainTimeoutMs);
-    while (performance.now() - started < this.options.drainTimeoutMs) {
-      if (performance.now() - started >= minimum && isDrained()) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    const drained = () =>
+      drainEnd({
+        now: performance.now(),
+        started,
+        deregisteredAt,
+        lastMessageAt: this.lastMessageAt,
+        pollMs: this.options.directoryPollMs,
+        drainTimeoutMs: this.options.drainTimeoutMs,
+        untilQuiet: options.untilQuiet ?? false,
+        roleDrained: isDrained(),
+      });
+    let end = drained();
+    while (end === null) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(20, Math.max(1, deadline - performance.now()))),
+      );
+      end = drained();
+    }
+    const drainMs = Math.round(performance.now() - deregisteredAt);
+    if (end === 'timeout') {
+      this.logger.warn(
+        {
+          drainMs,
+          drainTimeoutMs: this.options.drainTimeoutMs,
+          roleDrained: isDrained(),
+          lastMessageMsAgo: Math.round(performance.now() - this.lastMessageAt),
+        },
+        'drain timed out: stopping with work in flight or peers still sending (raise DRAIN_TIMEOUT_MS)',
+      );
+    } else {
+      this.logger.info({ drainMs }, 'drained');
     }
     this.directoryAgent.stop();
     for (const key of [...this.timers.keys()]) this.clearTimer(key);
@@ -295,6 +332,37 @@ export class Node {
     await this.transport.close({ lingerMs: 500 });
     await this.directory.close();
     await this.metricsServer.close();
-    this.logger.info({ drainedInMs: Math.round(performance.now() - started) }, 'stopped');
+    this.logger.info({ stopMs: Math.round(performance.now() - started) }, 'stopped');
   }
+}
+
+export interface DrainState {
+  readonly now: number;
+  /** When the stop began; the drain timeout counts from here. */
+  readonly started: number;
+  readonly deregisteredAt: number;
+  readonly lastMessageAt: number;
+  readonly pollMs: number;
+  readonly drainTimeoutMs: number;
+  /** Wait for peers to stop sending, not only for the role's own work. */
+  readonly untilQuiet: boolean;
+  readonly roleDrained: boolean;
+}
+
+/**
+ * Whether a draining process may stop now: 'drained', 'timeout', or null to keep serving.
+ *
+ * Peers route to a stateless role by their view of the directory, which they re-read once per
+ * poll: until then they keep sending to a process that has left, and what arrives after it exits
+ * is lost. So with `untilQuiet` the drain lasts until no message has arrived for a whole poll
+ * period since the deregistration: a peer still routing here with any traffic would have sent
+ * something in that time, and every peer has had a poll to see the leave. Without it (roles
+ * peers do not pick by membership, which hear heartbeats to the end), one poll and the role's
+ * own work decide.
+ */
+export function drainEnd(s: DrainState): 'drained' | 'timeout' | null {
+  const quiet = s.now - Math.max(s.deregisteredAt, s.lastMessageAt) >= s.pollMs;
+  const waited = s.now - s.started >= Math.min(s.pollMs + 100, s.drainTimeoutMs);
+  if (s.roleDrained && (s.untilQuiet ? quiet : waited)) return 'drained';
+  return s.now - s.started >= s.drainTimeoutMs ? 'timeout' : null;
 }

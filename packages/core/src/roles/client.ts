@@ -4,7 +4,10 @@ import type { Address, ClientReply, Command } from '../messages.ts';
 export interface ClientOptions {
   readonly address: Address;
   readonly members: Pick<Members, 'batchers'>;
-  /** A command not acknowledged within this is sent again, to the next batcher. */
+  /**
+   * A command not acknowledged within this is sent again, to the next batcher. One sent to a
+   * batcher that leaves the membership is sent again at once.
+   */
   readonly resendTimeoutMs: number;
   /** First request id; a restarted client must start above any id it used before. */
   readonly firstRequestId?: number;
@@ -14,6 +17,8 @@ interface PendingCommand {
   readonly command: Command;
   readonly submittedAt: number;
   sentAt: number;
+  /** The batcher it was last sent to (null: none was known). */
+  batcher: Address | null;
 }
 
 const TIMER_RESEND = 'resend';
@@ -60,6 +65,7 @@ export class Client implements Role {
       command: { clientId: this.address, requestId, payload },
       submittedAt: now,
       sentAt: now,
+      batcher: null,
     };
     this.pending.set(requestId, entry);
     this.send(fx, entry);
@@ -81,6 +87,7 @@ export class Client implements Role {
         break;
       case 'membership':
         this.members = { ...this.members, ...event.members };
+        if (event.members.batchers !== undefined) this.resendFromDeparted(fx, now);
         break;
     }
     return fx.list;
@@ -101,21 +108,40 @@ export class Client implements Role {
       if (now - entry.sentAt < this.resendTimeoutMs) break;
       expired.push(entry);
     }
-    for (const entry of expired) {
-      this.pending.delete(entry.command.requestId);
-      entry.sentAt = now;
-      this.pending.set(entry.command.requestId, entry);
-      this.send(fx, entry);
-      fx.inc('retransmissions');
-    }
+    for (const entry of expired) this.resend(fx, now, entry);
     this.scanArmed = this.pending.size > 0;
     if (this.scanArmed) fx.setTimer(TIMER_RESEND, Math.max(1, Math.floor(this.resendTimeoutMs / 2)));
   }
 
+  /**
+   * A batcher that left may have exited before this client heard of it, and what reached it then
+   * is lost: waiting for the resend timeout would stall those commands for nothing. Commands that
+   * had nowhere to go go now too.
+   */
+  private resendFromDeparted(fx: Effects, now: number): void {
+    if (this.members.batchers.length === 0) return; // kept until a batcher is known
+    const live = new Set(this.members.batchers);
+    const orphaned: PendingCommand[] = [];
+    for (const entry of this.pending.values()) {
+      if (entry.batcher === null || !live.has(entry.batcher)) orphaned.push(entry);
+    }
+    for (const entry of orphaned) this.resend(fx, now, entry);
+  }
+
+  /** Sends again and moves the command to the end of the send order. */
+  private resend(fx: Effects, now: number, entry: PendingCommand): void {
+    this.pending.delete(entry.command.requestId);
+    entry.sentAt = now;
+    this.pending.set(entry.command.requestId, entry);
+    this.send(fx, entry);
+    fx.inc('retransmissions');
+  }
+
   private send(fx: Effects, entry: PendingCommand): void {
     const batchers = this.members.batchers;
-    if (batchers.length === 0) return; // the resend scan tries again once a batcher is known
-    const batcher = batchers[this.batcherCursor++ % batchers.length] as Address;
-    fx.send(batcher, { type: 'ClientRequest', command: entry.command });
+    // With none known the resend scan tries again once a batcher is.
+    entry.batcher =
+      batchers.length === 0 ? null : (batchers[this.batcherCursor++ % batchers.length] as Address);
+    if (entry.batcher !== null) fx.send(entry.batcher, { type: 'ClientRequest', command: entry.command });
   }
 }
