@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { type RoleCapacity, SCALED_ROLES, type ScaledRole } from './types.ts';
+import { LOAD_SIGNALS, type RoleCapacity, SCALED_ROLES, type ScaledRole } from './types.ts';
 
 /**
  * The capacity table `pnpm bench:components` writes (bench-results/capacity.json): what one
@@ -22,13 +22,16 @@ export class CapacityError extends Error {
 }
 
 const rate = z.number().finite().positive();
-const roleEntry = z.looseObject({ messagesPerSecond: rate });
+const roleEntry = (role: ScaledRole) => z.looseObject({ [LOAD_SIGNALS[role].capacity]: rate });
 
 // Only what the policy uses is checked; the rest (date, machine, the roles it does not scale) is
 // the benchmark's record and may grow.
 const schema = z.looseObject({
   roles: z.looseObject(
-    Object.fromEntries(SCALED_ROLES.map((role) => [role, roleEntry])) as Record<ScaledRole, typeof roleEntry>,
+    Object.fromEntries(SCALED_ROLES.map((role) => [role, roleEntry(role)])) as Record<
+      ScaledRole,
+      ReturnType<typeof roleEntry>
+    >,
   ),
   cpuQuota: z.number().finite().positive().nullable().optional(),
 });
@@ -55,8 +58,9 @@ function problem(json: unknown, issue: z.core.$ZodIssue): string {
   if (path[0] === 'roles' && path.length === 2 && value === undefined) {
     return `roles.${String(path[1])} is missing (was \`pnpm bench:components\` run with BENCH_ROLES leaving it out?)`;
   }
-  if (path[0] === 'roles' && path[2] === 'messagesPerSecond') {
-    return `${where}: expected a positive number of messages per second, got ${describe(value)}`;
+  if (path[0] === 'roles' && (path[2] === 'messagesPerSecond' || path[2] === 'commandsPerSecond')) {
+    const unit = path[2] === 'messagesPerSecond' ? 'messages' : 'commands';
+    return `${where}: expected a positive number of ${unit} per second, got ${describe(value)}`;
   }
   if (path[0] === 'cpuQuota') return `cpuQuota: expected a positive number or null, got ${describe(value)}`;
   if (path.length === 0) return `expected a JSON object, got ${describe(value)}`;
@@ -74,7 +78,10 @@ export function parseCapacity(json: unknown, source: string): CapacityTable {
     throw new CapacityError(`${source}: ${first ? problem(json, first) : 'not a capacity table'}`);
   }
   const table = Object.fromEntries(
-    SCALED_ROLES.map((role) => [role, { messagesPerSecond: parsed.data.roles[role].messagesPerSecond }]),
+    SCALED_ROLES.map((role) => [
+      role,
+      { messagesPerSecond: parsed.data.roles[role][LOAD_SIGNALS[role].capacity] as number },
+    ]),
   ) as Record<ScaledRole, RoleCapacity>;
   return { ...table, cpuQuota: parsed.data.cpuQuota ?? null };
 }

@@ -1,14 +1,13 @@
 /**
  * Where the controller reads load: each process's own `/metrics`, or Prometheus' HTTP API. Both
- * give messages per second per instance from `num_processed_messages`, and null where a reading
- * failed (the policy never scales on such a gap).
+ * give messages per second per instance from its role's counter (LOAD_SIGNALS), and null where a
+ * reading failed (the policy never scales on such a gap).
  */
 import { parseExposition, sumSamples } from '@paxos/metrics';
 import type { LoadSource, ObservedInstance } from './controller.ts';
+import { LOAD_SIGNALS } from './types.ts';
 
-const PROCESSED = 'num_processed_messages';
-
-/** Scrapes each instance's `/metrics` and turns the counter's rise since the last scrape into a rate. */
+/** Scrapes each instance's `/metrics` and turns its counter's rise since the last scrape into a rate. */
 export class ScrapeLoadSource implements LoadSource {
   private readonly last = new Map<string, { value: number; at: number }>();
 
@@ -45,7 +44,7 @@ export class ScrapeLoadSource implements LoadSource {
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 1000),
       });
       if (!response.ok) return null;
-      return sumSamples(parseExposition(await response.text()), PROCESSED);
+      return sumSamples(parseExposition(await response.text()), LOAD_SIGNALS[instance.role].counter);
     } catch {
       return null;
     }
@@ -53,7 +52,7 @@ export class ScrapeLoadSource implements LoadSource {
 }
 
 /**
- * Asks Prometheus for `rate(num_processed_messages[window])` of every scaled role's instance, by
+ * Asks Prometheus for the rate of each scaled role's counter (LOAD_SIGNALS) over `window`, by
  * the process's own INSTANCE name: `exported_instance`, since the scrape configurations
  * (infra/prometheus) let the target's `instance` label win. An instance Prometheus has no rate
  * for, or every instance when the query fails, reads null.
@@ -79,9 +78,20 @@ export class PrometheusLoadSource implements LoadSource {
     // locally and a tag on EC2, while the instance names are the processes' own everywhere.
     const matchers = Object.entries(this.options.labels ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     const selector = matchers.length === 0 ? '' : `{${matchers.join(',')}}`;
-    const query = `sum by (exported_instance) (rate(${PROCESSED}${selector}[${this.options.window ?? '30s'}]))`;
-    const byInstance = await this.query(query).catch(() => null);
-    return new Map(instances.map((i) => [i.name, byInstance?.get(i.name) ?? null]));
+    const counters = [...new Set(instances.map((i) => LOAD_SIGNALS[i.role].counter))];
+    const results = await Promise.all(
+      counters.map((counter) =>
+        this.query(
+          `sum by (exported_instance) (rate(${counter}${selector}[${this.options.window ?? '30s'}]))`,
+        )
+          .then((byInstance) => [counter, byInstance] as const)
+          .catch(() => [counter, null] as const),
+      ),
+    );
+    const byCounter = new Map(results);
+    return new Map(
+      instances.map((i) => [i.name, byCounter.get(LOAD_SIGNALS[i.role].counter)?.get(i.name) ?? null]),
+    );
   }
 
   private async query(query: string): Promise<Map<string, number>> {

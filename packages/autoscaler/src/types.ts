@@ -12,6 +12,27 @@
 export type ScaledRole = 'batcher' | 'proxy-leader' | 'unbatcher';
 export const SCALED_ROLES: readonly ScaledRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
 
+/**
+ * What measures each role's work, and the capacity figure (of capacity.json) it is compared
+ * with. Batchers take one message per command and proxy leaders pay a fixed cost per message
+ * (phase-2a, phase-2b), so their handled messages are the load. An unbatcher's cost is the
+ * reply it sends per command, while the batches it handles vary in size with the load (partial
+ * batches when it is light), so its sent messages are its load, against its commands per second.
+ */
+export const LOAD_SIGNALS: Readonly<
+  Record<
+    ScaledRole,
+    {
+      readonly counter: 'num_processed_messages' | 'num_outgoing_messages';
+      readonly capacity: 'messagesPerSecond' | 'commandsPerSecond';
+    }
+  >
+> = {
+  batcher: { counter: 'num_processed_messages', capacity: 'messagesPerSecond' },
+  'proxy-leader': { counter: 'num_processed_messages', capacity: 'messagesPerSecond' },
+  unbatcher: { counter: 'num_outgoing_messages', capacity: 'commandsPerSecond' },
+};
+
 /** Where an instance is in its life, as far as capacity goes. */
 export type InstancePhase = 'starting' | 'ready' | 'draining';
 
@@ -21,8 +42,8 @@ export interface InstanceObservation {
   /** When it entered `phase`, on the policy's clock (ms). */
   readonly since: number;
   /**
-   * Messages it handled per second over the last interval (the rate of `num_processed_messages`);
-   * null when its metrics could not be read.
+   * Its load over the last interval in messages per second (the rate of its role's counter in
+   * LOAD_SIGNALS); null when its metrics could not be read.
    */
   readonly messagesPerSecond: number | null;
 }
@@ -32,7 +53,10 @@ export interface RoleObservation {
   readonly instances: readonly InstanceObservation[];
 }
 
-/** What one instance of a role handles at full load (from `bench:components`' capacity.json). */
+/**
+ * What one instance of a role handles at full load (from `bench:components`' capacity.json), in
+ * the unit of its load signal (LOAD_SIGNALS).
+ */
 export interface RoleCapacity {
   readonly messagesPerSecond: number;
 }

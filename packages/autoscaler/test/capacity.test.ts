@@ -37,11 +37,12 @@ function errorOf(json: unknown): Error {
 }
 
 describe('parseCapacity', () => {
-  it("reads each scaled role's messages per second; cpuQuota is null when absent", () => {
+  it("reads each scaled role's capacity in the unit of its load signal; cpuQuota is null when absent", () => {
+    // Batchers and proxy leaders by messages handled; unbatchers by replies sent, one per command.
     expect(parseCapacity(benchOutput(), 'x.json')).toEqual({
       batcher: { messagesPerSecond: 5000 },
       'proxy-leader': { messagesPerSecond: 9000 },
-      unbatcher: { messagesPerSecond: 6250 },
+      unbatcher: { messagesPerSecond: 250_000 },
       cpuQuota: null,
     });
   });
@@ -56,7 +57,7 @@ describe('parseCapacity', () => {
       delete roles.proposer;
       delete roles.acceptor;
     });
-    expect(parseCapacity(json, 'x.json').unbatcher.messagesPerSecond).toBe(6250);
+    expect(parseCapacity(json, 'x.json').unbatcher.messagesPerSecond).toBe(250_000);
   });
 
   it.each([
@@ -77,13 +78,13 @@ describe('parseCapacity', () => {
     ],
     [
       'a rate as text',
-      withRoles((roles) => Object.assign(roles, { unbatcher: { messagesPerSecond: '6250' } })),
-      'bench-results/capacity.json: roles.unbatcher.messagesPerSecond: expected a positive number of messages per second, got "6250"',
+      withRoles((roles) => Object.assign(roles, { unbatcher: { commandsPerSecond: '6250' } })),
+      'bench-results/capacity.json: roles.unbatcher.commandsPerSecond: expected a positive number of commands per second, got "6250"',
     ],
     [
       'a role without a rate',
-      withRoles((roles) => Object.assign(roles, { unbatcher: { commandsPerSecond: 1 } })),
-      'bench-results/capacity.json: roles.unbatcher.messagesPerSecond: expected a positive number of messages per second, got nothing',
+      withRoles((roles) => Object.assign(roles, { batcher: { commandsPerSecond: 1 } })),
+      'bench-results/capacity.json: roles.batcher.messagesPerSecond: expected a positive number of messages per second, got nothing',
     ],
     ['no roles', { date: 'x' }, 'bench-results/capacity.json: roles: expected an object, got nothing'],
     [

@@ -186,6 +186,50 @@ describe('ScrapeLoadSource', () => {
   });
 });
 
+describe('the load signal of each role', () => {
+  it("counts an unbatcher's replies sent, a batcher's messages handled", async () => {
+    let n = 1;
+    const url = await serve(() => ({
+      status: 200,
+      body: `num_processed_messages ${n * 10}\nnum_outgoing_messages ${n * 400}\n`,
+    }));
+    let now = 0;
+    const source = new ScrapeLoadSource({ clock: () => now });
+    const list: ObservedInstance[] = [
+      { ...batcher('batcher-0'), metricsUrl: `${url}/metrics` },
+      { name: 'unbatcher-0', role: 'unbatcher', phase: 'ready', metricsUrl: `${url}/metrics` },
+    ];
+    await source.rates(list);
+    n = 2;
+    now = 1000;
+    expect([...(await source.rates(list))]).toEqual([
+      ['batcher-0', 10],
+      ['unbatcher-0', 400],
+    ]);
+
+    const queries: string[] = [];
+    const prometheus = await serve((u) => {
+      const query = new URL(u, 'http://x').searchParams.get('query') ?? '';
+      queries.push(query);
+      const value = query.includes('num_outgoing_messages') ? '400' : '10';
+      const result = ['batcher-0', 'unbatcher-0'].map((i) => ({
+        metric: { exported_instance: i },
+        value: [1, value],
+      }));
+      return { status: 200, body: JSON.stringify({ status: 'success', data: { result } }) };
+    });
+    const rates = await new PrometheusLoadSource({ url: prometheus }).rates(list);
+    expect([...rates]).toEqual([
+      ['batcher-0', 10],
+      ['unbatcher-0', 400],
+    ]);
+    expect(queries.sort()).toEqual([
+      'sum by (exported_instance) (rate(num_outgoing_messages[30s]))',
+      'sum by (exported_instance) (rate(num_processed_messages[30s]))',
+    ]);
+  });
+});
+
 describe('PrometheusLoadSource', () => {
   it('reads each instance by the process name Prometheus keeps as exported_instance', async () => {
     const queries: string[] = [];
@@ -220,7 +264,9 @@ describe('PrometheusLoadSource', () => {
       queries.push(new URL(u, 'http://x').searchParams.get('query') ?? '');
       return { status: 200, body: JSON.stringify({ status: 'success', data: { result: [] } }) };
     });
-    await new PrometheusLoadSource({ url, labels: { cluster: 'demo', job: 'paxos' } }).rates([]);
+    await new PrometheusLoadSource({ url, labels: { cluster: 'demo', job: 'paxos' } }).rates([
+      batcher('batcher-0'),
+    ]);
     expect(queries).toEqual([
       'sum by (exported_instance) (rate(num_processed_messages{cluster="demo",job="paxos"}[30s]))',
     ]);

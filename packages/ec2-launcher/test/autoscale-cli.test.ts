@@ -19,7 +19,7 @@ import { LAUNCH_CONFIG } from './fixtures.ts';
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const DIR = mkdtempSync(path.join(tmpdir(), 'paxos-aws-autoscale-'));
 const CAPACITY_FILE = path.join(DIR, 'capacity.json');
-const ROLES = { messagesPerSecond: 1000 };
+const ROLES = { messagesPerSecond: 1000, commandsPerSecond: 1000 };
 writeFileSync(
   CAPACITY_FILE,
   JSON.stringify({ roles: { batcher: ROLES, 'proxy-leader': ROLES, unbatcher: ROLES, proposer: ROLES } }),

@@ -11,8 +11,9 @@ import type { FakeEc2 } from './fake-ec2.ts';
  *
  * - `up{…}`: one series per target matching the selector, 1 (0 for those in `notUp`); none
  *   for those in `unscraped` (service discovery has not found them yet).
- * - `sum by (exported_instance) (rate(num_processed_messages{…}[…]))`: `rates` of the up
- *   targets matching the selector, summed by process name.
+ * - `sum by (exported_instance) (rate(num_processed_messages{…}[…]))` (and of
+ *   `num_outgoing_messages`, an unbatcher's load): `rates` of the up targets matching the
+ *   selector, summed by process name.
  *
  * `unreachable` drops every connection unanswered.
  */
@@ -63,9 +64,10 @@ export class FakePrometheus {
   private answer(query: string): { metric: Record<string, string>; value: [number, string] }[] | null {
     const at = Date.now() / 1000;
     const up = /^up(\{[^}]*\})?$/.exec(query);
-    const rate = /^sum by \(exported_instance\) \(rate\(num_processed_messages(\{[^}]*\})?\[\w+\]\)\)$/.exec(
-      query,
-    );
+    const rate =
+      /^sum by \(exported_instance\) \(rate\((?:num_processed_messages|num_outgoing_messages)(\{[^}]*\})?\[\w+\]\)\)$/.exec(
+        query,
+      );
     const selector = parseSelector((up ?? rate)?.[1]);
     if (selector === null) return null;
     const targets = this.ec2.instances
