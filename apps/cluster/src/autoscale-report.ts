@@ -42,7 +42,7 @@ export interface StepReaction {
   readonly step: LoadStep;
   /** Seconds from the step to the first scale-out decision (null: none came). */
   readonly decisionS: number | null;
-  /** To the first second every role that scaled out had its new instances ready. */
+  /** To the first second the instances of that first decision were all ready. */
   readonly servingS: number | null;
   /** To the first second, after the new instances served, with p99 at or under the target. */
   readonly p99BackS: number | null;
@@ -53,6 +53,11 @@ export interface AutoscaleFigures {
   readonly instanceSeconds: { readonly used: number; readonly ideal: number; readonly ratio: number };
   /** Seconds from the load's return to its lowest level to every role back at its minimum (null: never). */
   readonly backAtFloorS: number | null;
+  /**
+   * Seconds from the same moment to every role back at the size it had under that load before
+   * the first rise (the floor the low load itself needs; null: never).
+   */
+  readonly backAtStartS: number | null;
   /** Scale decisions during the flat stretches above the lowest load, and how many reversed the one before. */
   readonly hold: { readonly decisions: number; readonly reversals: number };
   readonly decisions: { readonly out: number; readonly in: number; readonly replace: number };
@@ -65,26 +70,19 @@ export interface ProfilePoint {
 }
 
 /**
- * The steps of a profile: each point where a rise begins (the rate after it is higher), merged
- * with the points of the same continuous climb, so a ramp is one step.
+ * The sudden rises of a profile: from one point to the next within `withinS` seconds, by at
+ * least a fifth. A ramp is not a step: what the cluster does on it shows in the decisions.
  */
-export function loadSteps(profile: readonly ProfilePoint[]): LoadStep[] {
+export function loadSteps(profile: readonly ProfilePoint[], withinS = 2): LoadStep[] {
   const steps: LoadStep[] = [];
   for (let i = 0; i + 1 < profile.length; i++) {
     const a = profile[i] as ProfilePoint;
     const b = profile[i + 1] as ProfilePoint;
-    if (b.rate <= a.rate) continue;
-    const last = steps.at(-1);
-    if (last !== undefined && last.to === a.rate && profileRiseContinues(profile, i)) {
-      steps[steps.length - 1] = { ...last, to: b.rate };
-    } else steps.push({ t: a.t, from: a.rate, to: b.rate });
+    if (b.t - a.t <= withinS && b.rate >= a.rate * 1.2 && b.rate > a.rate) {
+      steps.push({ t: a.t, from: a.rate, to: b.rate });
+    }
   }
   return steps;
-}
-
-function profileRiseContinues(profile: readonly ProfilePoint[], i: number): boolean {
-  const before = profile[i - 1];
-  return before !== undefined && before.rate < (profile[i] as ProfilePoint).rate;
 }
 
 /** Instances that cost something this second: ready, starting and draining. */
@@ -108,15 +106,11 @@ export function autoscaleFigures(o: {
       (d) => d.t >= step.t && d.decision.kind === 'scale' && d.decision.direction === 'out',
     );
     const first = outs[0];
-    if (first === undefined) return { step, decisionS: null, servingS: null, p99BackS: null };
-    // The sizes the roles asked for within a few periods of the first decision must all be ready.
-    const wanted = new Map<ScaledRole, number>();
-    for (const d of outs.filter((x) => x.t <= first.t + 10)) {
-      if (d.decision.kind === 'scale') wanted.set(d.decision.role, d.decision.to);
+    if (first === undefined || first.decision.kind !== 'scale') {
+      return { step, decisionS: null, servingS: null, p99BackS: null };
     }
-    const serving = seconds.find(
-      (s) => s.t >= first.t && [...wanted].every(([role, n]) => s.instances[role].ready >= n),
-    );
+    const { role, to } = first.decision;
+    const serving = seconds.find((s) => s.t >= first.t && s.instances[role].ready >= to);
     const back =
       serving === undefined
         ? undefined
@@ -139,16 +133,19 @@ export function autoscaleFigures(o: {
   const lastPeakEnd = [...o.profile].reverse().find((p) => p.rate > lowest);
   const lowFrom =
     lastPeakEnd === undefined ? null : o.profile.find((p) => p.t > lastPeakEnd.t && p.rate === lowest);
-  const atFloor =
+  const backTo = (size: (r: ScaledRole) => number) =>
     lowFrom == null
       ? undefined
       : seconds.find(
           (s) =>
             s.t >= lowFrom.t &&
-            SCALED_ROLES.every(
-              (r) => total(s.instances[r]) === o.minimum[r] && s.instances[r].ready === o.minimum[r],
-            ),
+            SCALED_ROLES.every((r) => total(s.instances[r]) === size(r) && s.instances[r].ready === size(r)),
         );
+  const atFloor = backTo((r) => o.minimum[r]);
+  const firstRise = o.profile.find((p, i) => (o.profile[i + 1]?.rate ?? 0) > p.rate);
+  const before = firstRise === undefined ? undefined : [...seconds].reverse().find((s) => s.t <= firstRise.t);
+  const atStart =
+    before === undefined ? undefined : backTo((r) => Math.max(o.minimum[r], total(before.instances[r])));
 
   const holds = flatStretches(o.profile).filter((h) => h.rate > lowest);
   const inHold = decisions.filter(
@@ -167,6 +164,7 @@ export function autoscaleFigures(o: {
     reactions,
     instanceSeconds: { used, ideal, ratio: ideal === 0 ? 0 : round(used / ideal) },
     backAtFloorS: atFloor === undefined || lowFrom == null ? null : round(atFloor.t - lowFrom.t),
+    backAtStartS: atStart === undefined || lowFrom == null ? null : round(atStart.t - lowFrom.t),
     hold: { decisions: inHold.length, reversals },
     decisions: {
       out: count((d) => d.kind === 'scale' && d.direction === 'out'),

@@ -140,6 +140,8 @@ export class LocalCluster {
   private nextAddedMetricsPort: number;
   /** A queue, so that concurrent `scale` calls (a person and the autoscaler) see each other's result. */
   private scaling: Promise<unknown> = Promise.resolve();
+  /** Processes (by pid) whose /readyz has answered 200 once. */
+  private readonly readyPids = new Set<number>();
 
   constructor(
     readonly topology: TopologyOptions,
@@ -327,17 +329,20 @@ export class LocalCluster {
         pid: i.pid,
         restarts: i.restarts,
         phase:
-          i.state === 'stopping'
-            ? 'draining'
-            : i.state !== 'running'
-              ? i.state
-              : i.spec.metricsPort === null
-                ? 'ready'
-                : (await probeReady(this.topology.host, i.spec.metricsPort))
-                  ? 'ready'
-                  : 'starting',
+          i.state === 'stopping' ? 'draining' : i.state !== 'running' ? i.state : await this.readiness(i),
       })),
     );
+  }
+
+  /**
+   * Ready once its /readyz said so, for as long as that process lives: a busy process (one at
+   * its CPU quota) may answer a probe late, which does not make it start again.
+   */
+  private async readiness(i: LocalInstance): Promise<'starting' | 'ready'> {
+    if (i.spec.metricsPort === null || (i.pid !== null && this.readyPids.has(i.pid))) return 'ready';
+    if (!(await probeReady(this.topology.host, i.spec.metricsPort))) return 'starting';
+    if (i.pid !== null) this.readyPids.add(i.pid);
+    return 'ready';
   }
 
   /** SIGKILL by default: the supervisor brings the process back (acceptors recover from their log). */

@@ -11,7 +11,7 @@ import {
 const profile = [
   { t: 0, rate: 100 },
   { t: 10, rate: 100 },
-  { t: 20, rate: 800 },
+  { t: 11, rate: 800 },
   { t: 40, rate: 800 },
   { t: 41, rate: 1200 },
   { t: 50, rate: 1200 },
@@ -54,19 +54,19 @@ const common = {
 };
 
 describe('loadSteps', () => {
-  it('finds each rise of a profile, a ramp of several points as one', () => {
+  it('finds each sudden rise of a profile, not a ramp or a small rise', () => {
     expect(loadSteps(profile)).toEqual([
       { t: 10, from: 100, to: 800 },
       { t: 40, from: 800, to: 1200 },
     ]);
     expect(
       loadSteps([
-        { t: 0, rate: 1 },
-        { t: 5, rate: 2 },
-        { t: 10, rate: 4 },
-        { t: 20, rate: 4 },
+        { t: 0, rate: 100 },
+        { t: 60, rate: 800 },
+        { t: 61, rate: 850 },
+        { t: 62, rate: 850 },
       ]),
-    ).toEqual([{ t: 0, from: 1, to: 4 }]);
+    ).toEqual([]);
   });
 });
 
@@ -79,13 +79,13 @@ describe('autoscaleFigures', () => {
           t < 14 ? ready(1) : t < 18 ? ready(1, 2) : t < 42 ? ready(3) : t < 46 ? ready(3, 1) : ready(4),
         (t) => (t >= 12 && t < 21 ? 80 : 5),
       ),
-      decisions: [scale(14, 'batcher', 1, 3), scale(42, 'batcher', 3, 4)],
+      decisions: [scale(14, 'batcher', 1, 3), scale(42, 'batcher', 3, 4), scale(44, 'unbatcher', 1, 2)],
     });
     expect(f.reactions).toEqual([
       { step: { t: 10, from: 100, to: 800 }, decisionS: 4, servingS: 8, p99BackS: 11 },
       { step: { t: 40, from: 800, to: 1200 }, decisionS: 2, servingS: 6, p99BackS: 6 },
     ]);
-    expect(f.decisions).toEqual({ out: 2, in: 0, replace: 0 });
+    expect(f.decisions).toEqual({ out: 3, in: 0, replace: 0 });
     expect(f.peakInstances).toEqual({ batcher: 4, 'proxy-leader': 1, unbatcher: 1 });
   });
 
@@ -93,6 +93,18 @@ describe('autoscaleFigures', () => {
     const f = autoscaleFigures({ ...common, seconds: seconds(() => ready(1)), decisions: [] });
     expect(f.reactions.map((r) => r.decisionS)).toEqual([null, null]);
     expect(f.backAtFloorS).toBe(0);
+    expect(f.backAtStartS).toBe(0);
+  });
+
+  it('tells the floor (every minimum) from the size the low load had before the rise', () => {
+    // Two batchers before the first rise (t = 10), four at the peak, two again from t = 70.
+    const f = autoscaleFigures({
+      ...common,
+      seconds: seconds((t) => (t <= 10 ? ready(2) : t < 70 ? ready(4) : ready(2))),
+      decisions: [scale(12, 'batcher', 2, 4), scale(70, 'batcher', 4, 2)],
+    });
+    expect(f.backAtFloorS).toBeNull();
+    expect(f.backAtStartS).toBe(19); // the load is back at 100/s from t = 51
   });
 
   it('measures the return to the floor from when the load is back at its lowest', () => {
@@ -118,7 +130,7 @@ describe('autoscaleFigures', () => {
     const calm = autoscaleFigures({
       ...common,
       seconds: seconds(() => ready(3)),
-      decisions: [scale(15, 'batcher', 1, 3), scale(18, 'batcher', 3, 1)],
+      decisions: [scale(12, 'batcher', 1, 3), scale(60, 'batcher', 3, 1)],
     });
     expect(calm.hold).toEqual({ decisions: 0, reversals: 0 });
   });

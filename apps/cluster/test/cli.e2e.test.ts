@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_TOPOLOGY, planCluster, specPorts } from '@paxos/launcher';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree, LocalCluster } from '../src/cluster.ts';
+import { waitFor } from './helpers.ts';
 
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const children: ChildProcess[] = [];
@@ -82,7 +83,8 @@ describe('the cluster CLI', () => {
     expect(addedPorts).toHaveLength(2);
     const back = cli('scale', 'batcher', '1');
     expect(back.stdout).toMatch(/batcher: 1 instance; drained and stopped batcher-1, batcher-2, batcher-3/);
-    expect(cli('status').stdout).not.toMatch(/batcher-[123]/);
+    const after = cli('status').stdout;
+    expect(after, after).not.toMatch(/^batcher-[123]/m);
     const refused = cli('scale', 'proposer', '3');
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/role must be one of batcher, proxy-leader, unbatcher, got "proposer"/);
@@ -103,6 +105,21 @@ describe('the cluster CLI', () => {
     await expect(
       assertPortsFree('127.0.0.1', [...allPorts(basePort), ...addedPorts]),
     ).resolves.toBeUndefined();
+  });
+
+  it('a manager killed with SIGKILL leaves nothing behind: every process, the directory too, follows it', async () => {
+    const dir = tempDir();
+    const basePort = 27800;
+    const { child } = await startCli(
+      ['up', '--dir', dir, '--base-port', String(basePort), '--log-level', 'warn'],
+      /cluster ready/,
+    );
+    child.kill('SIGKILL');
+    // assertPortsFree throws while a port is held; waitFor retries until it does not.
+    await waitFor('every port of the cluster free', 30_000, async () => {
+      await assertPortsFree('127.0.0.1', allPorts(basePort));
+      return true;
+    });
   });
 
   it('start runs load with a live display; Ctrl-C prints the summary and stops every process', async () => {

@@ -66,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
   const handler = (signal: NodeJS.Signals) => onSignal(signal);
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  // Started by a supervisor with an IPC channel (the local cluster): if the supervisor dies, do
+  // not outlive it, as the role processes do not.
+  if (process.connected) process.once('disconnect', () => handler('SIGTERM'));
 
   let anna: Awaited<ReturnType<typeof startLocalAnna>>;
   try {
