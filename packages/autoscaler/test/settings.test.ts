@@ -184,8 +184,11 @@ describe('policySettings', () => {
 });
 
 describe('README', () => {
-  it('lists every setting with its defaults', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  it.each([
+    ['the package README', '../README.md'],
+    ["the repository's README", '../../../README.md'],
+  ])('%s lists every setting with its defaults', (_, file) => {
+    const readme = readFileSync(new URL(file, import.meta.url), 'utf8');
     for (const s of AUTOSCALER_SETTINGS) {
       expect(readme).toMatch(
         new RegExp(`\\| \`${s.name}\`\\s*\\| \`${s.defaultLocal}\`\\s*\\| \`${s.defaultEc2}\`\\s*\\|`),
