@@ -291,10 +291,10 @@ program.action(async (flags: DemoFlags) => {
 });
 
 /**
- * Low → ramp to 8× over 60 s → hold 30 s → spike to 12× for 15 s → back to 8× → ramp down to low
- * over 30 s → low until the stabilization window has passed, so the cluster returns to its floor.
- * The hold needs `peak` instances of the busiest role at the target utilization, and the spike
- * stays under `maxRate`.
+ * Low for 30 s (the controller settles on what the low load needs) → ramp to 8× over 60 s → hold
+ * 30 s → a spike to 12× for 15 s → back to 8× → ramp down to low over 30 s → low for two
+ * stabilization windows, so the cluster can get back to where it started. The hold needs `peak`
+ * instances of the busiest role at the target utilization, and the spike stays under `maxRate`.
  */
 function defaultProfile(
   commandsPerSecond: Readonly<Record<ScaledRole, number>>,
@@ -306,9 +306,10 @@ function defaultProfile(
   const hold = Math.floor(Math.min(weakest * settings.targetUtilization * (peak - 0.5), maxRate / 1.5));
   const low = Math.floor(hold / 8);
   const spike = Math.floor(hold * 1.5);
-  // After the fall: the window, then one step per period for each instance above the floor.
-  const tail = 155 + Math.ceil(settings.stabilizationWindowMs / 1000) + 50;
-  return `0:${low},15:${low},75:${hold},105:${hold},106:${spike},120:${spike},121:${hold},125:${hold},155:${low},${tail}:${low}`;
+  // Each step in waits until the window holds no recommendation as high as the new size, which
+  // the ramp down can push out by another window.
+  const tail = 170 + 2 * Math.ceil(settings.stabilizationWindowMs / 1000) + 15;
+  return `0:${low},30:${low},90:${hold},120:${hold},121:${spike},135:${spike},136:${hold},140:${hold},170:${low},${tail}:${low}`;
 }
 
 /** Runs `bench:components` for the scaled roles under the quota, writing the capacity table. */
