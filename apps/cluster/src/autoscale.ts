@@ -8,7 +8,6 @@ import {
   type AutoscalerSettings,
   type CapacityTable,
   Controller,
-  describeDecision,
   loadCapacity,
   type ObservedInstance,
   parseAutoscalerSettings,
@@ -21,7 +20,7 @@ import {
   type TimelineEntry,
 } from '@paxos/autoscaler';
 import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
-import type { Logger } from 'pino';
+import { pino } from 'pino';
 import type { LocalCluster } from './cluster.ts';
 
 /** Scaling a LocalCluster: its stateless roles, their phases from /readyz, resized through `scale`. */
@@ -71,6 +70,11 @@ export interface LocalAutoscalerConfig {
   readonly capacity: CapacityTable;
 }
 
+/** Where the local autoscaler writes its decisions (JSON lines). */
+export function localTimelineFile(cluster: LocalCluster): string {
+  return path.join(cluster.workDir, 'autoscaler-timeline.jsonl');
+}
+
 /**
  * The autoscaler's settings (AUTOSCALE_* in the environment) and the capacity table, read before
  * anything starts: a bad value throws one line that names it.
@@ -83,48 +87,32 @@ export async function localAutoscalerConfig(
 }
 
 export interface LocalAutoscalerOptions {
-  readonly logger: Logger;
-  readonly timelineFile?: string;
   readonly onTick?: (report: TickReport) => void;
   readonly onEvent?: (entry: TimelineEntry) => void;
 }
 
-/** Starts the controller on `cluster`; stop it before the cluster goes down. */
+/**
+ * Starts the controller on `cluster`, logging to `<workDir>/logs/autoscaler.log` and writing each
+ * decision to `<workDir>/autoscaler-timeline.jsonl`; stop it before the cluster goes down.
+ */
 export function startLocalAutoscaler(
   cluster: LocalCluster,
   config: LocalAutoscalerConfig,
-  options: LocalAutoscalerOptions,
+  options: LocalAutoscalerOptions = {},
 ): Controller {
   const controller = new Controller({
     policy: new ScalingPolicy(policySettings(config.settings, config.capacity)),
     target: new LocalScaleTarget(cluster),
     source: new ScrapeLoadSource(),
     intervalMs: config.settings.intervalMs,
-    logger: options.logger,
-    ...(options.timelineFile === undefined ? {} : { timelineFile: options.timelineFile }),
+    logger: pino(
+      { name: 'autoscaler' },
+      pino.destination({ dest: path.join(cluster.workDir, 'logs', 'autoscaler.log'), mkdir: true }),
+    ),
+    timelineFile: localTimelineFile(cluster),
     ...(options.onTick === undefined ? {} : { onTick: options.onTick }),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
   });
   controller.start();
   return controller;
-}
-
-/** "batcher 2 → 4 (…)" or "replace …" or "batcher: scale-out failed (…), retry in 4 s". */
-export function describeTimelineEntry(entry: TimelineEntry): string {
-  return entry.event === 'decision'
-    ? describeDecision(entry)
-    : `${entry.role}: ${entry.action} failed (${entry.error}); retrying in ${Math.round(entry.retryInMs / 1000)} s`;
-}
-
-/** "batcher 2 (+1 starting), proxy-leader 3, unbatcher 1 (1 draining)". */
-export function describeInstances(instances: readonly ObservedInstance[]): string {
-  return STATELESS_ROLES.map((role) => {
-    const of = instances.filter((i) => i.role === role);
-    const count = (phase: ObservedInstance['phase']) => of.filter((i) => i.phase === phase).length;
-    const extra = [
-      count('starting') > 0 ? `+${count('starting')} starting` : '',
-      count('draining') > 0 ? `${count('draining')} draining` : '',
-    ].filter((x) => x !== '');
-    return `${role} ${count('ready')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
-  }).join(', ');
 }

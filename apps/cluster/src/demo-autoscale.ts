@@ -15,6 +15,7 @@ import {
   CapacityError,
   type Controller,
   describeDecision,
+  describeInstances,
   loadCapacity,
   type ObservedInstance,
   parseAutoscalerSettings,
@@ -23,9 +24,8 @@ import {
 } from '@paxos/autoscaler';
 import { cpuQuotaArgument, DEFAULT_TOPOLOGY, integerArgument as integer } from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
 import { chosenFromLogs, readAcks, unchosenAcks } from './ack-check.ts';
-import { describeInstances, LocalScaleTarget, startLocalAutoscaler } from './autoscale.ts';
+import { LocalScaleTarget, startLocalAutoscaler } from './autoscale.ts';
 import {
   type AutoscaleFigures,
   autoscaleFigures,
@@ -185,11 +185,6 @@ program.action(async (flags: DemoFlags) => {
     cluster,
     { settings, capacity },
     {
-      logger: pino(
-        { name: 'autoscaler' },
-        pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true }),
-      ),
-      timelineFile: path.join(workDir, 'autoscaler-timeline.jsonl'),
       onEvent: (e) => {
         const t = Math.round(sinceLoad() * 10) / 10;
         if (e.event === 'decision') {

@@ -1,14 +1,7 @@
-import path from 'node:path';
-import type { Controller } from '@paxos/autoscaler';
+import { type Controller, describeInstances, describeTimelineEntry } from '@paxos/autoscaler';
 import type { TopologyOptions } from '@paxos/launcher';
 import cliProgress from 'cli-progress';
-import { pino } from 'pino';
-import {
-  describeInstances,
-  describeTimelineEntry,
-  type LocalAutoscalerConfig,
-  startLocalAutoscaler,
-} from './autoscale.ts';
+import { type LocalAutoscalerConfig, startLocalAutoscaler } from './autoscale.ts';
 import { type ClientLine, LocalCluster, type LocalClusterOptions } from './cluster.ts';
 import { serveControl } from './control-server.ts';
 
@@ -106,11 +99,6 @@ export async function runDemo(
   let instances = '';
   if (autoscaling !== null) {
     controller = startLocalAutoscaler(cluster, autoscaling, {
-      logger: pino(
-        { name: 'autoscaler' },
-        pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true }),
-      ),
-      timelineFile: path.join(workDir, 'autoscaler-timeline.jsonl'),
       onTick: (report) => {
         instances = describeInstances(report.instances);
       },

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Controller } from '@paxos/autoscaler';
+import { type Controller, describeTimelineEntry } from '@paxos/autoscaler';
 import {
   type ClusterShapeFlags,
   clusterShapeOptions,
@@ -11,11 +11,10 @@ import {
   type TopologyOptions,
 } from '@paxos/launcher';
 import { Command } from 'commander';
-import { pino } from 'pino';
 import {
-  describeTimelineEntry,
   type LocalAutoscalerConfig,
   localAutoscalerConfig,
+  localTimelineFile,
   startLocalAutoscaler,
 } from './autoscale.ts';
 import { type InstancePhaseView, isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
@@ -130,15 +129,10 @@ withTopology(program.command('up'))
     );
     if (autoscaling !== null) {
       controller = startLocalAutoscaler(cluster, autoscaling, {
-        logger: pino(
-          { name: 'autoscaler' },
-          pino.destination({ dest: path.join(workDir, 'logs', 'autoscaler.log'), mkdir: true }),
-        ),
-        timelineFile: path.join(workDir, 'autoscaler-timeline.jsonl'),
         onEvent: (e) => console.log(`autoscaler: ${describeTimelineEntry(e)}`),
       });
       console.log(
-        `autoscaler: every ${autoscaling.settings.intervalMs} ms; decisions in ${path.join(workDir, 'autoscaler-timeline.jsonl')}`,
+        `autoscaler: every ${autoscaling.settings.intervalMs} ms; decisions in ${localTimelineFile(cluster)}`,
       );
     }
   });

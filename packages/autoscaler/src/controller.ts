@@ -282,3 +282,23 @@ export function describeDecision(d: Decision): string {
     ? `replace ${d.instance}: ${d.reason}`
     : `${d.role} ${d.from} → ${d.to}: ${d.reason}`;
 }
+
+/** "batcher 2 → 4 (…)" or "replace …" or "batcher: scale-out failed (…), retry in 4 s". */
+export function describeTimelineEntry(entry: TimelineEntry): string {
+  return entry.event === 'decision'
+    ? describeDecision(entry)
+    : `${entry.role}: ${entry.action} failed (${entry.error}); retrying in ${Math.round(entry.retryInMs / 1000)} s`;
+}
+
+/** "batcher 2 (+1 starting), proxy-leader 3, unbatcher 1 (1 draining)". */
+export function describeInstances(instances: readonly ObservedInstance[]): string {
+  return SCALED_ROLES.map((role) => {
+    const of = instances.filter((i) => i.role === role);
+    const count = (phase: ObservedInstance['phase']) => of.filter((i) => i.phase === phase).length;
+    const extra = [
+      count('starting') > 0 ? `+${count('starting')} starting` : '',
+      count('draining') > 0 ? `${count('draining')} draining` : '',
+    ].filter((x) => x !== '');
+    return `${role} ${count('ready')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
+  }).join(', ');
+}

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import {
   Controller,
   type DecisionPolicy,
+  describeInstances,
   type InstancePhase,
   type ObservedInstance,
   PrometheusLoadSource,
@@ -140,19 +141,6 @@ export class Ec2ScaleTarget implements ScaleTarget {
  */
 export function prometheusLabels(cluster: AwsCluster, job = 'paxos'): Record<string, string> {
   return { job, cluster: cluster.launcher.config.cluster };
-}
-
-/** "batcher 2 (+1 starting), proxy-leader 3, unbatcher 1 (1 draining)". */
-export function describeInstances(instances: readonly ObservedInstance[]): string {
-  return SCALED_ROLES.map((role) => {
-    const of = instances.filter((i) => i.role === role);
-    const count = (phase: InstancePhase) => of.filter((i) => i.phase === phase).length;
-    const extra = [
-      count('starting') > 0 ? `+${count('starting')} starting` : '',
-      count('draining') > 0 ? `${count('draining')} draining` : '',
-    ].filter((x) => x !== '');
-    return `${role} ${count('ready')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
-  }).join(', ');
 }
 
 export interface Ec2AutoscalerOptions {
