@@ -3,11 +3,13 @@
  * closed-loop clients, and in the same run raw ZeroMQ DEALER→ROUTER messages/s on this machine,
  * with the ratio. Prints a table and a JSON document; asserts nothing.
  * BENCH_SHORT=1: a few seconds in all, to check the benchmark runs.
+ * The cluster's shape takes the flags of `cluster up`: `pnpm bench:e2e --batchers 4 --groups 3`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
+import { type ClusterShapeFlags, clusterShapeOptions, DEFAULT_TOPOLOGY } from '@paxos/launcher';
+import { Command } from 'commander';
 import {
   BENCH_SHORT,
   benchList,
@@ -19,9 +21,15 @@ import {
 import { measureRawZmqBaseline, ratioToRaw } from './bench-baseline.ts';
 import { LocalCluster } from './cluster.ts';
 
+const program = clusterShapeOptions(
+  new Command('bench:e2e').description('commands/s and latency of a local cluster against raw ZeroMQ'),
+).exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+program.parse();
+const shape = program.opts<ClusterShapeFlags>();
+
 const seconds = benchSetting('BENCH_SECONDS', BENCH_SHORT ? 2 : 10);
 const levels = benchList('BENCH_CLIENTS', BENCH_SHORT ? [1, 16] : [1, 16, 128]);
-const batchSize = benchSetting('BATCH_SIZE', 40);
+const batchSize = benchSetting('BATCH_SIZE', shape.batchSize);
 
 const raw = await measureRawZmqBaseline();
 // Logs and acceptor data of this run only: removed when the benchmark ends.
@@ -29,8 +37,14 @@ const workDir = mkdtempSync(path.join(os.tmpdir(), 'paxos-bench-e2e-'));
 const cluster = new LocalCluster(
   {
     ...DEFAULT_TOPOLOGY,
+    f: shape.f,
+    groups: shape.groups,
+    batchers: shape.batchers,
+    proxyLeaders: shape.proxyLeaders,
+    unbatchers: shape.unbatchers,
     batchSize,
-    logLevel: 'warn',
+    // Quiet unless asked: the role processes' logs are not what the benchmark shows.
+    logLevel: program.getOptionValueSource('logLevel') === 'cli' ? shape.logLevel : 'warn',
     keyPrefix: `bench${Date.now().toString(36)}-`,
     basePort: benchSetting('BASE_PORT', 23000, 1024),
   },
@@ -64,9 +78,16 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const report = benchReport('e2e', { batchSize, rawZmq: raw, results });
+const clusterShape = {
+  f: shape.f,
+  groups: shape.groups,
+  batchers: shape.batchers,
+  proxyLeaders: shape.proxyLeaders,
+  unbatchers: shape.unbatchers,
+};
+const report = benchReport('e2e', { batchSize, shape: clusterShape, rawZmq: raw, results });
 console.log(
-  `\nLocal cluster (f=1, ${cluster.processes.length} role processes, BATCH_SIZE=${batchSize}) vs raw ZeroMQ\n`,
+  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}) vs raw ZeroMQ\n`,
 );
 printTable(
   ['clients', 'commands/s', 'p50 ms', 'p99 ms', 'x raw zmq'],

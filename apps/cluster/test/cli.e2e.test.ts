@@ -161,16 +161,32 @@ describe('the cluster CLI', () => {
     await expect(assertPortsFree('127.0.0.1', allPorts(basePort))).resolves.toBeUndefined();
   });
 
-  it('up --cpu-quota caps every role process in a cgroup, not the directory, and down removes them', async () => {
+  it('up --cpu-quota and a shape of its own: every role process capped in a cgroup, not the directory, and down removes them', async () => {
     const dir = tempDir();
     const basePort = 27400;
+    const shape = ['--groups', '1', '--batchers', '3', '--proxy-leaders', '1', '--unbatchers', '1'];
     const { child, output } = await startCli(
-      ['up', '--dir', dir, '--base-port', String(basePort), '--log-level', 'warn', '--cpu-quota', '0.5'],
+      [
+        'up',
+        '--dir',
+        dir,
+        '--base-port',
+        String(basePort),
+        '--log-level',
+        'warn',
+        '--cpu-quota',
+        '0.5',
+        ...shape,
+      ],
       /cluster ready/,
     );
     const processes = LocalCluster.readState(dir)?.processes ?? [];
+    const count = (role: string) => processes.filter((p) => p.role === role).length;
+    expect(['acceptor', 'proxy-leader', 'unbatcher', 'proposer', 'batcher'].map(count)).toEqual([
+      3, 1, 1, 2, 3,
+    ]);
     const groups = processes.filter((p) => p.name !== 'directory').map((p) => p.cgroup);
-    expect(groups).toHaveLength(14);
+    expect(groups).toHaveLength(10);
     expect(processes.find((p) => p.name === 'directory')?.cgroup).toBeNull();
     if (/no CPU quota: /.test(output())) {
       // Not root, or no cpu controller: the cluster runs uncapped and says why.

@@ -165,14 +165,6 @@ const program = new Command('paxos-aws')
 clusterShapeOptions(launchOptions(program.command('up')))
   .description("launch a whole cluster in the seed's launch order")
   .option('--proposers <n>', 'proposers', integer('--proposers', 1), DEFAULT_TOPOLOGY.proposers)
-  .option('--batchers <n>', 'batchers', integer('--batchers', 1), DEFAULT_TOPOLOGY.batchers)
-  .option(
-    '--proxy-leaders <n>',
-    'proxy leaders',
-    integer('--proxy-leaders', 1),
-    DEFAULT_TOPOLOGY.proxyLeaders,
-  )
-  .option('--unbatchers <n>', 'unbatchers', integer('--unbatchers', 1), DEFAULT_TOPOLOGY.unbatchers)
   .addOption(
     new Option('--anna-routing <endpoint>', 'an existing directory (Anna routing); default: launch one').env(
       'ANNA_ROUTING',

@@ -26,6 +26,9 @@ export function cpuQuotaArgument(flag: string): (value: string) => number {
 export interface ClusterShapeFlags {
   f: number;
   groups: number;
+  batchers: number;
+  proxyLeaders: number;
+  unbatchers: number;
   batchSize: number;
   logLevel: string;
 }
@@ -35,6 +38,14 @@ export function clusterShapeOptions(cmd: Command): Command {
   return cmd
     .option('--f <n>', 'failures tolerated per acceptor group', integerArgument('--f', 0), DEFAULT_TOPOLOGY.f)
     .option('--groups <n>', 'acceptor groups', integerArgument('--groups', 1), DEFAULT_TOPOLOGY.groups)
+    .option('--batchers <n>', 'batchers', integerArgument('--batchers', 1), DEFAULT_TOPOLOGY.batchers)
+    .option(
+      '--proxy-leaders <n>',
+      'proxy leaders',
+      integerArgument('--proxy-leaders', 1),
+      DEFAULT_TOPOLOGY.proxyLeaders,
+    )
+    .option('--unbatchers <n>', 'unbatchers', integerArgument('--unbatchers', 1), DEFAULT_TOPOLOGY.unbatchers)
     .option(
       '--batch-size <n>',
       'BATCH_SIZE of the batchers',
