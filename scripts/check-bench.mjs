@@ -16,6 +16,8 @@ const EXPECTED = {
     'messagesOutPerSecond',
     'commandsPerSecond',
     'cpuPercent',
+    'cpuMicrosPerMessage',
+    'cpuMicrosPerCommand',
     'ratioToRawZmq',
   ],
 };

@@ -65,7 +65,8 @@ function capacityOf(r: SandwichResult, quota: number | undefined) {
     measuredCommandsPerSecond: r.commandsPerSecond,
     measuredMessagesPerSecond: r.messagesPerSecond,
     cpuPercent: r.cpuPercent,
-    cpuMicrosecondsPerMessage: r.messagesPerSecond > 0 ? Math.round((cpu * 1e6) / r.messagesPerSecond) : null,
+    cpuMicrosPerMessage: r.cpuMicrosPerMessage,
+    cpuMicrosPerCommand: r.cpuMicrosPerCommand,
   };
 }
 
@@ -114,7 +115,19 @@ console.log(
   `\nPer-role capacity, one instance between mocks (BATCH_SIZE=${batchSize}); raw ZeroMQ DEALER→ROUTER ${raw.messagesPerSecond.toLocaleString('en-US')} msg/s\n`,
 );
 printTable(
-  ['role', 'msgs in/s', 'msgs out/s', 'commands/s', 'x raw zmq', 'CPU %', 'p50 ms', 'p99 ms', 'seconds'],
+  [
+    'role',
+    'msgs in/s',
+    'msgs out/s',
+    'commands/s',
+    'x raw zmq',
+    'CPU %',
+    'CPU µs/msg',
+    'CPU µs/cmd',
+    'p50 ms',
+    'p99 ms',
+    'seconds',
+  ],
   results.map((r) => [
     r.role,
     r.messagesPerSecond,
@@ -122,6 +135,8 @@ printTable(
     r.commandsPerSecond,
     r.ratioToRawZmq,
     r.cpuPercent,
+    r.cpuMicrosPerMessage,
+    r.cpuMicrosPerCommand,
     r.p50Ms?.toFixed(2) ?? null,
     r.p99Ms?.toFixed(2) ?? null,
     r.seconds,

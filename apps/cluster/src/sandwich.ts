@@ -42,6 +42,9 @@ export interface SandwichResult {
   readonly commandsPerSecond: number;
   /** CPU of the process under test, percent of one core. */
   readonly cpuPercent: number;
+  /** Its CPU time per message it handled, and per command through it, in µs (null: none went through). */
+  readonly cpuMicrosPerMessage: number | null;
+  readonly cpuMicrosPerCommand: number | null;
   /** Round trip of one unit of work through the role and the mocks, from the input mock. */
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
@@ -239,9 +242,15 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     const quota = o.cpuQuota === undefined ? null : launcher.cpuQuotaStatus(o.cpuQuota);
     const median = (xs: number[]) =>
       xs.length === 0 ? null : ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
+    // Clock ticks are 1/100 s of CPU.
+    const cpuMicros = (cpu1 - cpu0) * 10_000;
+    const commands = (out1.received - out0.received) * plan.output.commandsPer;
+    const perUnit = (n: number) => (n > 0 ? Math.round((cpuMicros / n) * 10) / 10 : null);
     return {
       role: o.role,
       batchSize: o.batchSize,
+      cpuMicrosPerMessage: perUnit(role1.processed - role0.processed),
+      cpuMicrosPerCommand: perUnit(commands),
       messagesPerSecond: Math.round((role1.processed - role0.processed) / seconds),
       messagesOutPerSecond: Math.round((role1.outgoing - role0.outgoing) / seconds),
       commandsPerSecond: Math.round(((out1.received - out0.received) * plan.output.commandsPer) / seconds),
