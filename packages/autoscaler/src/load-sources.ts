@@ -5,6 +5,7 @@
  */
 import { parseExposition, sumSamples } from '@paxos/metrics';
 import type { LoadSource, ObservedInstance } from './controller.ts';
+import { instantQuery } from './prometheus.ts';
 import { LOAD_SIGNALS } from './types.ts';
 
 /** Scrapes each instance's `/metrics` and turns its counter's rise since the last scrape into a rate. */
@@ -81,8 +82,14 @@ export class PrometheusLoadSource implements LoadSource {
     const counters = [...new Set(instances.map((i) => LOAD_SIGNALS[i.role].counter))];
     const results = await Promise.all(
       counters.map((counter) =>
-        this.query(
+        instantQuery(
+          this.options.url,
           `sum by (exported_instance) (rate(${counter}${selector}[${this.options.window ?? '30s'}]))`,
+          {
+            by: 'exported_instance',
+            ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
+            ...(this.options.fetch === undefined ? {} : { fetch: this.options.fetch }),
+          },
         )
           .then((byInstance) => [counter, byInstance] as const)
           .catch(() => [counter, null] as const),
@@ -92,26 +99,5 @@ export class PrometheusLoadSource implements LoadSource {
     return new Map(
       instances.map((i) => [i.name, byCounter.get(LOAD_SIGNALS[i.role].counter)?.get(i.name) ?? null]),
     );
-  }
-
-  private async query(query: string): Promise<Map<string, number>> {
-    const url = new URL('/api/v1/query', this.options.url);
-    url.searchParams.set('query', query);
-    const response = await (this.options.fetch ?? fetch)(url, {
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
-    });
-    if (!response.ok) throw new Error(`Prometheus answered ${response.status}`);
-    const body = (await response.json()) as {
-      status?: string;
-      data?: { result?: { metric?: { exported_instance?: string }; value?: [number, string] }[] };
-    };
-    if (body.status !== 'success') throw new Error('Prometheus query failed');
-    const result = new Map<string, number>();
-    for (const r of body.data?.result ?? []) {
-      const value = Number(r.value?.[1]);
-      const name = r.metric?.exported_instance;
-      if (name !== undefined && Number.isFinite(value)) result.set(name, value);
-    }
-    return result;
   }
 }

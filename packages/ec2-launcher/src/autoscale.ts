@@ -10,6 +10,7 @@ import {
   type DecisionPolicy,
   describeInstances,
   type InstancePhase,
+  instantQuery,
   type ObservedInstance,
   PrometheusLoadSource,
   SCALED_ROLES,
@@ -20,7 +21,6 @@ import {
 import type { Logger } from 'pino';
 import type { AwsCluster } from './cluster.ts';
 import type { ClusterInstance } from './ec2.ts';
-import { instantQuery } from './prometheus.ts';
 
 export interface Ec2ScaleTargetOptions {
   readonly cluster: AwsCluster;

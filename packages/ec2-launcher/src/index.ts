@@ -4,5 +4,4 @@ export * from './cluster.ts';
 export * from './dry-run.ts';
 export * from './ec2.ts';
 export * from './errors.ts';
-export * from './prometheus.ts';
 export * from './user-data.ts';

@@ -1,7 +1,7 @@
 /**
- * The one Prometheus HTTP API call the EC2 autoscaler makes itself (the load comes through
- * @paxos/autoscaler's PrometheusLoadSource): an instant query whose answer is a vector, read as
- * one number per value of a label.
+ * The one Prometheus HTTP API call the autoscaler makes: an instant query whose answer is a
+ * vector, read as one number per value of a label. PrometheusLoadSource reads the load with it;
+ * the EC2 autoscaler also asks it which instances are scraped (`up`).
  */
 
 export class PrometheusError extends Error {
