@@ -52,7 +52,6 @@ export class Node {
   private readonly roles = new Map<Address, Role>();
   private primary: Role | null = null;
   private readonly timers = new Map<string, { timeout?: NodeJS.Timeout; immediate?: NodeJS.Immediate }>();
-  private closing = false;
   /** What `/readyz` says: starting until the app's start-up is done, draining once it stops. */
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   /** When the last message arrived (performance.now()): a draining process waits for quiet. */
@@ -191,7 +190,7 @@ export class Node {
   }
 
   private receive(envelope: Envelope): void {
-    if (this.closing && this.primary === null) return;
+    if (this.phase === 'draining' && this.primary === null) return;
     this.lastMessageAt = performance.now();
     this.metrics.incoming();
     const { message } = envelope;
@@ -281,8 +280,7 @@ export class Node {
     isDrained: () => boolean = () => true,
     options: { untilQuiet?: boolean } = {},
   ): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+    if (this.phase === 'draining') return;
     this.phase = 'draining';
     const started = performance.now();
     const deadline = started + this.options.drainTimeoutMs;
