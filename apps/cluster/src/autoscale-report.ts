@@ -6,6 +6,7 @@
  */
 import type { Decision, ScaledRole } from '@paxos/autoscaler';
 import { SCALED_ROLES } from '@paxos/autoscaler';
+import type { ProfilePoint } from '@paxos/client/profile';
 
 export interface RoleCount {
   readonly ready: number;
@@ -62,11 +63,6 @@ export interface AutoscaleFigures {
   readonly hold: { readonly decisions: number; readonly reversals: number };
   readonly decisions: { readonly out: number; readonly in: number; readonly replace: number };
   readonly peakInstances: Readonly<Record<ScaledRole, number>>;
-}
-
-export interface ProfilePoint {
-  readonly t: number;
-  readonly rate: number;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   SCALED_ROLES,
   type ScaledRole,
 } from '@paxos/autoscaler';
+import { PROFILE_EXPECTED, type ProfilePoint, parseProfile } from '@paxos/client/profile';
 import { cpuQuotaArgument, DEFAULT_TOPOLOGY, integerArgument as integer } from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
 import { chosenFromLogs, readAcks, unchosenAcks } from './ack-check.ts';
@@ -29,7 +30,6 @@ import { LocalScaleTarget, startLocalAutoscaler } from './autoscale.ts';
 import {
   type AutoscaleFigures,
   autoscaleFigures,
-  type ProfilePoint,
   type RoleCount,
   type TimedDecision,
   type TimelineSecond,
@@ -114,6 +114,8 @@ program.action(async (flags: DemoFlags) => {
     if (err instanceof AutoscalerSettingsError) fail(err.message);
     throw err;
   }
+  // A profile given by hand is checked before anything is measured or started.
+  if (flags.profile !== undefined) parsedProfileOrExit(flags.profile);
   if (!existsSync(capacityFile)) measureCapacity(flags.cpuQuota, capacityFile);
   let capacity: Awaited<ReturnType<typeof loadCapacity>>;
   try {
@@ -124,7 +126,7 @@ program.action(async (flags: DemoFlags) => {
   }
   const commandsPerSecond = readCommandsPerSecond(capacityFile);
   const profile = flags.profile ?? defaultProfile(commandsPerSecond, settings, flags.peak, flags.maxRate);
-  const points = parsePoints(profile);
+  const points = parsedProfileOrExit(profile);
   const durationS = Math.ceil(points.at(-1)?.t ?? 0);
 
   rmSync(workDir, { recursive: true, force: true });
@@ -336,13 +338,6 @@ function readCommandsPerSecond(file: string): Record<ScaledRole, number> {
   >;
 }
 
-function parsePoints(profile: string): ProfilePoint[] {
-  return profile.split(',').map((p) => {
-    const [t = '', rate = ''] = p.split(':');
-    return { t: Number(t), rate: Number(rate) };
-  });
-}
-
 function countByRole(instances: readonly ObservedInstance[]): Record<ScaledRole, RoleCount> {
   return Object.fromEntries(
     SCALED_ROLES.map((role) => {
@@ -394,6 +389,12 @@ function printFigures(
   ];
   console.log('');
   for (const [k, v] of rows) console.log(`${k.padEnd(18)} ${v}`);
+}
+
+function parsedProfileOrExit(profile: string): readonly ProfilePoint[] {
+  const parsed = parseProfile(profile);
+  if (!parsed.ok) fail(`--profile: ${parsed.error}; expected ${PROFILE_EXPECTED}`);
+  return parsed.profile;
 }
 
 function fail(message: string): never {

@@ -107,9 +107,14 @@ describe('demo:autoscale', () => {
     await expect(assertPortsFree('127.0.0.1', [...ports, ...metrics])).resolves.toBeUndefined();
   });
 
-  it('refuses a bad setting in one line, exit 2, before starting anything', async () => {
+  it('refuses a bad setting or profile in one line, exit 2, before starting anything', async () => {
     const { code, output } = await run(['--dir', path.join(dir, 'bad')], { AUTOSCALE_TOLERANCE: '2' });
     expect(code).toBe(2);
     expect(output.trim()).toMatch(/^demo:autoscale: AUTOSCALE_TOLERANCE: got "2", expected .*$/);
+    const profile = await run(['--dir', path.join(dir, 'bad'), '--profile', '0:100,5:x'], {
+      CAPACITY_FILE: path.join(dir, 'no-such-capacity.json'),
+    });
+    expect(profile.code).toBe(2);
+    expect(profile.output.trim()).toMatch(/^demo:autoscale: --profile: point 2 "5:x": rate "x" is not .*$/);
   });
 });
