@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Command, valuesEqual } from '@paxos/core';
+import { type Command, decodeBatch, type Value, valuesEqual } from '@paxos/core';
 import { AcceptorLog } from '@paxos/runtime';
 
 export interface Ack {
@@ -42,7 +42,7 @@ export function chosenFromLogs(workDir: string, f: number, groups: number): Map<
     accepted.set(`${match[1]}/${match[2]}`, state);
   }
   const chosen = new Map<number, Command[]>();
-  const bySlot = new Map<number, { value: import('@paxos/core').Value; ballot: string; votes: number }[]>();
+  const bySlot = new Map<number, { value: Value; ballot: string; votes: number }[]>();
   for (const [key, state] of accepted) {
     const group = Number(key.split('/')[0]);
     for (const entry of state.accepted) {
@@ -57,8 +57,16 @@ export function chosenFromLogs(workDir: string, f: number, groups: number): Map<
   }
   for (const [slot, list] of bySlot) {
     const winner = list.find((x) => x.votes >= f + 1);
-    if (winner !== undefined)
-      chosen.set(slot, winner.value.kind === 'batch' ? [...winner.value.commands] : []);
+    if (winner === undefined) continue;
+    if (winner.value.kind === 'noop') {
+      chosen.set(slot, []);
+      continue;
+    }
+    // Decoded here, as the unbatcher does: the acceptors' logs hold the batch as the batcher made it.
+    const decoded = decodeBatch(winner.value.batch);
+    if (!decoded.ok)
+      throw new Error(`slot ${slot}: the chosen batch does not decode: ${decoded.error.reason}`);
+    chosen.set(slot, decoded.commands);
   }
   return chosen;
 }

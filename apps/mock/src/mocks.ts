@@ -11,8 +11,10 @@ import {
   type Ballot,
   type Command,
   type ConfigStamp,
+  decodeBatch,
   type Effect,
   Effects,
+  encodeBatch,
   type Members,
   type Message,
   type Role,
@@ -133,7 +135,7 @@ abstract class Mock implements Role {
   protected batchFor(slot: number): Value {
     return {
       kind: 'batch',
-      commands: this.commands(this.o.batchSize, this.address, slot * this.o.batchSize),
+      batch: encodeBatch(this.commands(this.o.batchSize, this.address, slot * this.o.batchSize)),
     };
   }
 
@@ -226,8 +228,10 @@ export class MockClient extends Mock {
 export class MockProposer extends Mock {
   protected onMessage(fx: Effects, _now: number, _from: Address, m: Message): void {
     if (m.type !== 'ClientBatch') return;
-    this.o.counters.received(m.commands.length);
-    replyToClients(fx, m.commands, 0);
+    // Standing in for everything after the batcher, the unbatcher included: it decodes the batch.
+    const commands = commandsOf(m.batch);
+    this.o.counters.received(commands.length);
+    replyToClients(fx, commands, 0);
   }
 
   protected override pump(fx: Effects): void {
@@ -289,7 +293,7 @@ export class MockBatcher extends Mock {
       this.window.open(batch, now);
       // Request ids encode the batch, so a reply finds its batch.
       const commands = this.commands(this.o.batchSize, this.address, batch * this.o.batchSize);
-      fx.send(target, { type: 'ClientBatch', commands, forwarded: false });
+      fx.send(target, { type: 'ClientBatch', batch: encodeBatch(commands), forwarded: false });
       this.o.counters.sent(1);
     }
   }
@@ -316,7 +320,7 @@ export class MockProxyToProposer extends Mock {
     this.o.counters.received(1);
     fx.send(from, { type: 'Chosen', slot: m.slot, ballot: m.ballot, value: null });
     // One reply per batch (its first command) tells the mock batcher the batch is done.
-    if (m.value.kind === 'batch') replyToClients(fx, m.value.commands.slice(0, 1), m.slot);
+    if (m.value.kind === 'batch') replyToClients(fx, commandsOf(m.value.batch).slice(0, 1), m.slot);
   }
 }
 
@@ -408,6 +412,12 @@ export class MockUnbatcher extends Mock {
   protected onMessage(_fx: Effects, _now: number, _from: Address, m: Message): void {
     if (m.type === 'Chosen' && m.value !== null) this.o.counters.received(1);
   }
+}
+
+/** The commands of a batch this mock decodes; one that does not decode (never sent by a batcher) has none. */
+function commandsOf(batch: Uint8Array): readonly Command[] {
+  const decoded = decodeBatch(batch);
+  return decoded.ok ? decoded.commands : [];
 }
 
 function replyToClients(fx: Effects, commands: readonly Command[], slot: number): void {

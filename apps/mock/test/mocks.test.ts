@@ -1,4 +1,4 @@
-import type { Effect, Message } from '@paxos/core';
+import { type Effect, encodeBatch, type Message } from '@paxos/core';
 import { describe, expect, it } from 'vitest';
 import { createMock, EMPTY_MEMBERS, type MockOptions } from '../src/mocks.ts';
 
@@ -105,7 +105,7 @@ describe('output mocks answer where the real neighbour would', () => {
     const mock = createMock('proxy-leader-to-proposer', o);
     const value = {
       kind: 'batch' as const,
-      commands: [{ clientId: 'c#1', requestId: 7, payload: new Uint8Array() }],
+      batch: encodeBatch([{ clientId: 'c#1', requestId: 7, payload: new Uint8Array() }]),
     };
     const out = sends(
       mock.step(0, {

@@ -16,6 +16,7 @@ import {
   decodeEnvelope,
   type Effect,
   type Envelope,
+  encodeBatch,
   encodeEnvelope,
   type Message,
   Proposer,
@@ -64,7 +65,8 @@ const commands: Command[] = Array.from({ length: BATCH }, (_, i) => ({
   requestId: i,
   payload: new Uint8Array(16).fill(i),
 }));
-const batchValue = { kind: 'batch', commands } as const;
+const batch = encodeBatch(commands);
+const batchValue = { kind: 'batch', batch } as const;
 const deliver = (role: Role, from: Address, message: Message, now = 0): Effect[] =>
   role.step(now, { type: 'message', from, message });
 
@@ -140,7 +142,7 @@ const results: Result[] = [];
   let slot = 0;
   results.push(
     measure('proposer (leader): batch + chosen', 'events', 2, () => {
-      deliver(leader, 'batcher/0', { type: 'ClientBatch', commands, forwarded: false });
+      deliver(leader, 'batcher/0', { type: 'ClientBatch', batch, forwarded: false });
       deliver(leader, 'proxy/0', { type: 'Chosen', slot: slot++, ballot: leaderBallot, value: null });
     }),
   );

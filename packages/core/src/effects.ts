@@ -44,7 +44,8 @@ export type MetricName =
   | 'leader_step_downs'
   | 'rejected_messages'
   | 'batches_refused'
-  | 'proxy_leaders_suspected';
+  | 'proxy_leaders_suspected'
+  | 'malformed_batches';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =

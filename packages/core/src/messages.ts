@@ -19,10 +19,12 @@ export interface Command {
   readonly payload: Uint8Array;
 }
 
-/** What a slot holds: a noop (fills a hole) or a batch of client commands. */
-export type Value =
-  | { readonly kind: 'noop' }
-  | { readonly kind: 'batch'; readonly commands: readonly Command[] };
+/**
+ * What a slot holds: a noop (fills a hole) or a batch of client commands, encoded once by the
+ * batcher (`encodeBatch`) and decoded once by the unbatcher (`decodeBatch`). Every hop between
+ * carries the bytes as they are: the leader, proxy leaders and acceptors never look inside.
+ */
+export type Value = { readonly kind: 'noop' } | { readonly kind: 'batch'; readonly batch: Uint8Array };
 
 export interface AcceptedEntry {
   readonly slot: number;
@@ -47,7 +49,8 @@ export interface ClientReply {
 /** batcher → proposer (and a non-leader proposer → the leader it knows, once). */
 export interface ClientBatch {
   readonly type: 'ClientBatch';
-  readonly commands: readonly Command[];
+  /** The commands, encoded (`encodeBatch`): the slot's value as it will be chosen. */
+  readonly batch: Uint8Array;
   readonly forwarded: boolean;
 }
 

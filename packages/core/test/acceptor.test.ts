@@ -3,6 +3,7 @@ import {
   Acceptor,
   type Ballot,
   type ConfigStamp,
+  encodeBatch,
   NOOP,
   type Phase1b,
   UNSTAMPED,
@@ -13,7 +14,7 @@ import { deliver, sends, sendsOf } from './helpers.ts';
 const b = (round: number, proposerId: number): Ballot => ({ round, proposerId });
 const value: Value = {
   kind: 'batch',
-  commands: [{ clientId: 'c', requestId: 1, payload: new Uint8Array([124]) }],
+  batch: encodeBatch([{ clientId: 'c', requestId: 1, payload: new Uint8Array([124]) }]),
 };
 /** One group owns every slot, so any slot is the acceptor's to accept. */
 const solo: ConfigStamp = { id: 7, groups: [0] };
@@ -99,7 +100,7 @@ describe('Acceptor', () => {
   it('keeps a page far below the frame limit however large the accepted values are', () => {
     const big: Value = {
       kind: 'batch',
-      commands: [{ clientId: 'c', requestId: 1, payload: new Uint8Array(300_000) }],
+      batch: encodeBatch([{ clientId: 'c', requestId: 1, payload: new Uint8Array(300_000) }]),
     };
     const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
     for (let slot = 0; slot < 100; slot++) deliver(a, 'proxy', phase2a(slot, b(1, 1), big));

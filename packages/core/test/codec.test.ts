@@ -4,9 +4,12 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import {
+  type BatchDecodeResult,
   DecodeError,
   type DecodeResult,
+  decodeBatch,
   decodeEnvelope,
+  encodeBatch,
   encodeEnvelope,
   MAX_FRAME_BYTES,
 } from '../src/codec/index.ts';
@@ -24,9 +27,14 @@ const generatedPath = fileURLToPath(new URL('../src/codec/schema.generated.ts', 
 /** A reflection Root independent of the codec, to hand-craft frames the codec would never emit. */
 const rawRoot = protobuf.Root.fromJSON(paxosSchema as unknown as protobuf.INamespace);
 const RawEnvelope = rawRoot.lookupType('paxos.Envelope');
+const RawBatch = rawRoot.lookupType('paxos.Batch');
 
 function rawFrame(obj: Record<string, unknown>): Uint8Array {
   return RawEnvelope.encode(obj).finish();
+}
+
+function rawBatch(obj: Record<string, unknown>): Uint8Array {
+  return RawBatch.encode(obj).finish();
 }
 
 function roundTrip(env: Envelope): Envelope {
@@ -35,7 +43,7 @@ function roundTrip(env: Envelope): Envelope {
   return res.envelope;
 }
 
-function expectError(res: DecodeResult, pattern: RegExp | string): DecodeError {
+function expectError(res: DecodeResult | BatchDecodeResult, pattern: RegExp | string): DecodeError {
   expect(res.ok).toBe(false);
   if (res.ok) throw new Error('unreachable');
   expect(res.error).toBeInstanceOf(DecodeError);
@@ -56,7 +64,7 @@ const cmd = (clientId: string, requestId: number, payload: Uint8Array): Command 
   requestId,
   payload,
 });
-const batch = (...commands: Command[]): Value => ({ kind: 'batch', commands });
+const batch = (...commands: Command[]): Value => ({ kind: 'batch', batch: encodeBatch(commands) });
 
 // ---------------------------------------------------------------------------------------------
 // Round trips, one per message kind
@@ -91,14 +99,14 @@ const examples: Array<[string, Envelope]> = [
       from: 'batcher-0',
       message: {
         type: 'ClientBatch',
-        commands: [cmd('a', 1, ALL_BYTES), cmd('b|c', 2, PIPES), cmd('ü→🙂', 3, new Uint8Array(0))],
+        batch: encodeBatch([cmd('a', 1, ALL_BYTES), cmd('b|c', 2, PIPES), cmd('ü→🙂', 3, new Uint8Array(0))]),
         forwarded: true,
       },
     },
   ],
   [
     'ClientBatch (empty, not forwarded)',
-    { from: 'b', message: { type: 'ClientBatch', commands: [], forwarded: false } },
+    { from: 'b', message: { type: 'ClientBatch', batch: encodeBatch([]), forwarded: false } },
   ],
   [
     'LeaderInfo',
@@ -392,25 +400,26 @@ describe('decodeEnvelope on malformed input', () => {
     for (const [body, reason] of cases) expectError(decodeEnvelope(rawFrame({ from: 'a', ...body })), reason);
   });
 
-  it('rejects a ClientRequest without a command and commands with empty client ids', () => {
+  it('rejects a ClientRequest without a command, and a batch with an empty client id where it is decoded', () => {
     expectError(decodeEnvelope(rawFrame({ from: 'a', clientRequest: {} })), 'ClientRequest.command missing');
     expectError(
-      decodeEnvelope(
-        rawFrame({ from: 'a', clientBatch: { commands: [{ clientId: 'x' }, { requestId: 1 }] } }),
-      ),
-      'ClientBatch.commands[1].clientId is empty',
+      decodeEnvelope(rawFrame({ from: 'a', clientRequest: { command: { requestId: 1 } } })),
+      'ClientRequest.command.clientId is empty',
     );
-    const entry = (clientId: string) => ({
-      slot: 1,
-      ballot: {},
-      value: { batch: { commands: [{ clientId }] } },
+    const bad = new Uint8Array(rawBatch({ commands: [{ clientId: 'x' }, { requestId: 1 }] }));
+    expectError(decodeBatch(bad), 'Batch.commands[1].clientId is empty');
+    // The hops before the unbatcher carry a batch as bytes: the frame is fine, the batch is not.
+    const frame = decodeEnvelope(rawFrame({ from: 'a', clientBatch: { batch: bad } }));
+    expect(frame.ok && frame.envelope.message).toStrictEqual({
+      type: 'ClientBatch',
+      batch: bad,
+      forwarded: false,
     });
-    expectError(
-      decodeEnvelope(
-        rawFrame({ from: 'a', phase1b: { ballot: {}, accepted: [entry('x'), entry('y'), entry('')] } }),
-      ),
-      'Phase1b.accepted[2].value.batch.commands[0].clientId is empty',
-    );
+    const entry = { slot: 1, ballot: {}, value: { batch: bad } };
+    const p1b = decodeEnvelope(rawFrame({ from: 'a', phase1b: { ballot: {}, accepted: [entry] } }));
+    expect(
+      p1b.ok && p1b.envelope.message.type === 'Phase1b' && p1b.envelope.message.accepted[0]?.value,
+    ).toStrictEqual({ kind: 'batch', batch: bad });
   });
 
   it('rejects empty addresses', () => {
@@ -443,8 +452,8 @@ describe('decodeEnvelope on malformed input', () => {
     );
     const max = '18446744073709551615' /* 2^64 - 1 */;
     expectError(
-      decodeEnvelope(rawFrame({ from: 'a', clientBatch: { commands: [{ clientId: 'c', requestId: max }] } })),
-      'ClientBatch.commands[0].requestId 18446744073709551615 exceeds',
+      decodeBatch(rawBatch({ commands: [{ clientId: 'c', requestId: max }] })),
+      'Batch.commands[0].requestId 18446744073709551615 exceeds',
     );
     // 2^53 - 1 itself is fine.
     const ok = decodeEnvelope(rawFrame({ from: 'a', phase2b: { slot: MAX_SAFE, ballot: {} } }));
@@ -496,7 +505,7 @@ describe('decodeEnvelope on malformed input', () => {
     const back = decodeEnvelope(new Uint8Array([...hb, ...p2b]));
     expect(back.ok && back.envelope.message.type).toBe('Phase2b');
     // Same for a value's oneof: batch then noop → noop.
-    const v = rawFrame({ from: 'a', chosen: { ballot: {}, value: { batch: { commands: [] } } } });
+    const v = rawFrame({ from: 'a', chosen: { ballot: {}, value: { batch: new Uint8Array(0) } } });
     const n = rawFrame({ chosen: { value: { noop: {} } } });
     const merged = decodeEnvelope(new Uint8Array([...v, ...n]));
     expect(merged.ok && merged.envelope.message).toStrictEqual({
@@ -571,16 +580,18 @@ const commandArb: fc.Arbitrary<Command> = rec({
   payload: payloadArb,
 });
 const commandsArb = fc.array(commandArb, { maxLength: 4 });
+/** A batch as the batcher encodes it, or any bytes at all: to every hop but the unbatcher it is opaque. */
+const batchBytesArb = fc.oneof(commandsArb.map(encodeBatch), fc.uint8Array({ maxLength: 48 }));
 const valueArb: fc.Arbitrary<Value> = fc.oneof(
   fc.constant(NOOP),
-  rec({ kind: fc.constant('batch' as const), commands: commandsArb }),
+  rec({ kind: fc.constant('batch' as const), batch: batchBytesArb }),
 );
 
 const stampArb: fc.Arbitrary<ConfigStamp> = rec({ id: u32Arb, groups: fc.array(u32Arb, { maxLength: 4 }) });
 const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('ClientRequest' as const), command: commandArb }),
   rec({ type: fc.constant('ClientReply' as const), clientId: addressArb, requestId: u64Arb, slot: u64Arb }),
-  rec({ type: fc.constant('ClientBatch' as const), commands: commandsArb, forwarded: fc.boolean() }),
+  rec({ type: fc.constant('ClientBatch' as const), batch: batchBytesArb, forwarded: fc.boolean() }),
   rec({ type: fc.constant('LeaderInfo' as const), leader: addressArb, ballot: ballotArb, backoffMs: u32Arb }),
   rec({ type: fc.constant('Phase1a' as const), ballot: ballotArb, fromSlot: u64Arb, config: stampArb }),
   rec({
@@ -726,6 +737,40 @@ describe('codec properties (fast-check)', () => {
         frame.set(rest, prefix.length + 1);
         checkTotal(frame);
       }),
+      { numRuns: 5_000, seed: 42 },
+    );
+  });
+
+  it('round-trips any batch of valid commands exactly', () => {
+    fc.assert(
+      fc.property(fc.array(commandArb, { maxLength: 8 }), (commands) => {
+        const decoded = decodeBatch(encodeBatch(commands));
+        expect(decoded.ok && decoded.commands).toStrictEqual(commands);
+      }),
+      { numRuns: 2_000, seed: 42 },
+    );
+  });
+
+  it('decodeBatch never throws on random or mutated batches; what it accepts re-encodes to the same commands', () => {
+    const total = (bytes: Uint8Array) => {
+      const res = decodeBatch(bytes);
+      if (res.ok) {
+        const again = decodeBatch(encodeBatch(res.commands));
+        expect(again.ok && again.commands).toStrictEqual(res.commands);
+      } else {
+        expect(res.error).toBeInstanceOf(DecodeError);
+        expect(res.error.reason.length).toBeGreaterThan(0);
+      }
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 256 }), total), { numRuns: 5_000, seed: 42 });
+    fc.assert(
+      fc.property(
+        commandsArb,
+        fc.array(mutationArb, { minLength: 1, maxLength: 4 }),
+        (commands, mutations) => {
+          total(mutate(encodeBatch(commands), mutations));
+        },
+      ),
       { numRuns: 5_000, seed: 42 },
     );
   });

@@ -5,6 +5,7 @@ import {
   type Command,
   type Configuration,
   configStamp,
+  encodeBatch,
   NOOP,
   type Phase1b,
   Proposer,
@@ -25,7 +26,7 @@ const cmd = (requestId: number): Command => ({
   requestId,
   payload: new Uint8Array([requestId]),
 });
-const batch = (...ids: number[]): Value => ({ kind: 'batch', commands: ids.map(cmd) });
+const batch = (...ids: number[]): Value => ({ kind: 'batch', batch: encodeBatch(ids.map(cmd)) });
 
 function proposer(id = 1, limits: Partial<ProposerLimits> = {}, proposers = ['p1', 'p2']) {
   return new Proposer({
@@ -63,7 +64,8 @@ function promise(
   };
 }
 
-const batchFrom = (id: number) => ({ type: 'ClientBatch', commands: [cmd(id)], forwarded: false }) as const;
+const batchFrom = (id: number) =>
+  ({ type: 'ClientBatch', batch: encodeBatch([cmd(id)]), forwarded: false }) as const;
 
 /** Runs an election and answers phase 1 with f+1 promises from every group. */
 function elect(
@@ -150,11 +152,11 @@ describe('Proposer', () => {
     const p = proposer();
     elect(p);
     const [a] = sendsOf(
-      deliver(p, 'b0', { type: 'ClientBatch', commands: [cmd(1)], forwarded: false }, 10),
+      deliver(p, 'b0', { type: 'ClientBatch', batch: encodeBatch([cmd(1)]), forwarded: false }, 10),
       'Phase2a',
     );
     const [b] = sendsOf(
-      deliver(p, 'b0', { type: 'ClientBatch', commands: [cmd(2)], forwarded: false }, 20),
+      deliver(p, 'b0', { type: 'ClientBatch', batch: encodeBatch([cmd(2)]), forwarded: false }, 20),
       'Phase2a',
     );
     expect([a?.message.slot, b?.message.slot]).toEqual([0, 1]);
@@ -167,7 +169,7 @@ describe('Proposer', () => {
     deliver(p, 'x0', { type: 'Chosen', slot: 0, ballot: p.currentBallot, value: null });
     expect(p.watermark).toBe(2);
     const [next] = sendsOf(
-      deliver(p, 'b0', { type: 'ClientBatch', commands: [cmd(3)], forwarded: false }),
+      deliver(p, 'b0', { type: 'ClientBatch', batch: encodeBatch([cmd(3)]), forwarded: false }),
       'Phase2a',
     );
     expect(next?.message.watermark).toBe(2);
@@ -192,15 +194,19 @@ describe('Proposer', () => {
     });
     expect(timers(hb)).toContain('election');
     expect(p.leader).toBe('p2');
-    const out = sends(deliver(p, 'b0', { type: 'ClientBatch', commands: [cmd(1)], forwarded: false }));
+    const out = sends(
+      deliver(p, 'b0', { type: 'ClientBatch', batch: encodeBatch([cmd(1)]), forwarded: false }),
+    );
     expect(out).toEqual([
-      { to: 'p2', message: { type: 'ClientBatch', commands: [cmd(1)], forwarded: true } },
+      { to: 'p2', message: { type: 'ClientBatch', batch: encodeBatch([cmd(1)]), forwarded: true } },
       {
         to: 'b0',
         message: { type: 'LeaderInfo', leader: 'p2', ballot: { round: 7, proposerId: 2 }, backoffMs: 0 },
       },
     ]);
-    expect(sends(deliver(p, 'p3', { type: 'ClientBatch', commands: [cmd(1)], forwarded: true }))).toEqual([]);
+    expect(
+      sends(deliver(p, 'p3', { type: 'ClientBatch', batch: encodeBatch([cmd(1)]), forwarded: true })),
+    ).toEqual([]);
   });
 
   it('the leader heartbeats proposers (itself too, as a hearing test) and tells batchers who leads', () => {
@@ -221,7 +227,7 @@ describe('Proposer', () => {
   it('holds batches that arrive during phase 1 and proposes them once it leads', () => {
     const p = proposer();
     fire(p, 'election');
-    deliver(p, 'b0', { type: 'ClientBatch', commands: [cmd(9)], forwarded: false });
+    deliver(p, 'b0', { type: 'ClientBatch', batch: encodeBatch([cmd(9)]), forwarded: false });
     let effects: ReturnType<typeof deliver> = [];
     for (const g of [0, 1]) for (const a of [0, 1]) effects = deliver(p, `a/${g}/${a}`, promise(p, g, a));
     expect(sendsOf(effects, 'Phase2a').map((s) => s.message.value)).toEqual([batch(9)]);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type Ballot, ProxyLeader, type Value } from '../src/index.ts';
+import { type Ballot, encodeBatch, ProxyLeader, type Value } from '../src/index.ts';
 import { deliver, fire, sends, sendsOf } from './helpers.ts';
 
 const ballot: Ballot = { round: 2, proposerId: 1 };
 const acceptors = ['g0/0', 'g0/1', 'g0/2'];
 const value: Value = {
   kind: 'batch',
-  commands: [{ clientId: 'c', requestId: 7, payload: new Uint8Array([1]) }],
+  batch: encodeBatch([{ clientId: 'c', requestId: 7, payload: new Uint8Array([1]) }]),
 };
 const phase2a = (slot: number, b: Ballot = ballot) =>
   ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Batcher, Client, type Command, Unbatcher } from '../src/index.ts';
+import { Batcher, Client, type Command, decodeBatch, encodeBatch, Unbatcher } from '../src/index.ts';
 import { deliver, fire, sends, sendsOf, timers } from './helpers.ts';
 
 const cmd = (requestId: number, clientId = 'c0'): Command => ({
@@ -8,6 +8,13 @@ const cmd = (requestId: number, clientId = 'c0'): Command => ({
   payload: new Uint8Array([requestId]),
 });
 const ballot = { round: 1, proposerId: 1 };
+
+/** The commands of an encoded batch (which must decode). */
+function commandsIn(batch: Uint8Array): Command[] {
+  const decoded = decodeBatch(batch);
+  if (!decoded.ok) throw decoded.error;
+  return decoded.commands;
+}
 
 describe('Batcher', () => {
   it('sends a full batch at once and a partial one when the flush timer fires', () => {
@@ -20,11 +27,11 @@ describe('Batcher', () => {
     expect(timers(deliver(b, 'c0', { type: 'ClientRequest', command: cmd(1) }))).toEqual(['flush']);
     const full = sendsOf(deliver(b, 'c0', { type: 'ClientRequest', command: cmd(2) }), 'ClientBatch');
     expect(full).toEqual([
-      { to: 'p1', message: { type: 'ClientBatch', commands: [cmd(1), cmd(2)], forwarded: false } },
+      { to: 'p1', message: { type: 'ClientBatch', batch: encodeBatch([cmd(1), cmd(2)]), forwarded: false } },
     ]);
     deliver(b, 'c0', { type: 'ClientRequest', command: cmd(3) });
     deliver(b, 'p2', { type: 'LeaderInfo', leader: 'p2', ballot, backoffMs: 0 });
-    expect(sendsOf(fire(b, 'flush'), 'ClientBatch').map((s) => [s.to, s.message.commands])).toEqual([
+    expect(sendsOf(fire(b, 'flush'), 'ClientBatch').map((s) => [s.to, commandsIn(s.message.batch)])).toEqual([
       ['p2', [cmd(3)]],
     ]);
     expect(sends(fire(b, 'flush'))).toEqual([]);
@@ -46,7 +53,7 @@ describe('Batcher', () => {
     expect(sends(fire(b, 'flush', 120))).toEqual([]);
     expect(b.buffered).toBe(5); // the rest dropped: their clients resend
     const out = sendsOf(fire(b, 'flush', 130), 'ClientBatch').map((s) =>
-      s.message.commands.map((c) => c.requestId),
+      commandsIn(s.message.batch).map((c) => c.requestId),
     );
     expect(out).toEqual([[1, 2], [3, 4], [5]]);
   });
@@ -74,7 +81,7 @@ describe('Unbatcher', () => {
       type: 'Chosen',
       slot: 4,
       ballot,
-      value: { kind: 'batch', commands: [cmd(1, 'c0'), cmd(2, 'c1')] },
+      value: { kind: 'batch', batch: encodeBatch([cmd(1, 'c0'), cmd(2, 'c1')]) },
     } as const;
     expect(sends(deliver(u, 'x', chosen))).toEqual([
       { to: 'c0', message: { type: 'ClientReply', clientId: 'c0', requestId: 1, slot: 4 } },
@@ -82,6 +89,29 @@ describe('Unbatcher', () => {
     ]);
     expect(sends(deliver(u, 'x', chosen))).toEqual([]);
     expect(sends(deliver(u, 'x', { type: 'Chosen', slot: 5, ballot, value: { kind: 'noop' } }))).toEqual([]);
+  });
+
+  it('counts and skips a chosen batch that does not decode, and goes on with the next', () => {
+    const u = new Unbatcher({ address: 'u' });
+    // Field 1 (a Command) with a length running past the end: not a batch.
+    const garbage = new Uint8Array([0x0a, 0x7f, 0x01]);
+    const bad = deliver(u, 'x', {
+      type: 'Chosen',
+      slot: 6,
+      ballot,
+      value: { kind: 'batch', batch: garbage },
+    });
+    expect(sends(bad)).toEqual([]);
+    expect(bad).toContainEqual({ kind: 'metric', name: 'malformed_batches', op: 'inc', value: 1 });
+    const good = deliver(u, 'x', {
+      type: 'Chosen',
+      slot: 7,
+      ballot,
+      value: { kind: 'batch', batch: encodeBatch([cmd(3, 'c0')]) },
+    });
+    expect(sends(good)).toEqual([
+      { to: 'c0', message: { type: 'ClientReply', clientId: 'c0', requestId: 3, slot: 7 } },
+    ]);
   });
 });
 

@@ -154,6 +154,11 @@ export const METRIC_DEFINITIONS = [
     help: 'Times this leader began skipping a proxy leader that let a slot expire (until it answers again)',
   },
   {
+    name: 'paxos_malformed_batches_total',
+    type: 'counter',
+    help: 'Chosen batches this unbatcher could not decode (skipped; their clients resend)',
+  },
+  {
     name: 'paxos_directory_reregistrations_total',
     type: 'counter',
     help: 'Times this process registered again because the directory had lost its entry (a directory restart)',
@@ -206,6 +211,7 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   rejected_messages: { metric: 'paxos_rejected_messages_total', scale: 1 },
   batches_refused: { metric: 'paxos_batches_refused_total', scale: 1 },
   proxy_leaders_suspected: { metric: 'paxos_proxy_leader_suspicions_total', scale: 1 },
+  malformed_batches: { metric: 'paxos_malformed_batches_total', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

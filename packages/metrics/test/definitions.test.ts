@@ -91,8 +91,9 @@ describe('metric definitions', () => {
       client_latency_seconds: 'histogram',
       phase2_latency_seconds: 'histogram',
       batch_size: 'histogram',
+      paxos_malformed_batches_total: 'counter',
     });
-    expect(METRIC_NAMES).toHaveLength(28);
+    expect(METRIC_NAMES).toHaveLength(29);
   });
 
   it('uses the agreed buckets', () => {

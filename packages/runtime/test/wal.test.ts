@@ -1,7 +1,7 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Acceptor, type Effect, type Value } from '@paxos/core';
+import { Acceptor, type Effect, encodeBatch, type Value } from '@paxos/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AcceptorLog, durableAcceptor } from '../src/wal.ts';
 
@@ -17,7 +17,9 @@ afterEach(() => {
 
 const value: Value = {
   kind: 'batch',
-  commands: [{ clientId: 'tcp://127.0.0.1:1#c', requestId: 3, payload: new Uint8Array([124, 0, 255]) }],
+  batch: encodeBatch([
+    { clientId: 'tcp://127.0.0.1:1#c', requestId: 3, payload: new Uint8Array([124, 0, 255]) },
+  ]),
 };
 const b = (round: number) => ({ round, proposerId: 9 });
 const config = { id: 77, groups: [0, 1] };

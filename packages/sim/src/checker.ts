@@ -3,6 +3,7 @@ import {
   bytesEqual,
   type Command,
   type Configuration,
+  decodeBatch,
   formatBallot,
   groupForSlot,
   quorumSize,
@@ -23,6 +24,8 @@ interface BallotVotes {
 export class SafetyChecker {
   private readonly votes = new Map<number, Map<string, BallotVotes>>();
   private readonly chosenLog = new Map<number, Value>();
+  /** The commands of each chosen batch, decoded once where they are checked (as an unbatcher would). */
+  private readonly chosenCommands = new Map<number, readonly Command[]>();
   private readonly submitted = new Map<string, Uint8Array>();
   private readonly quorum: number;
   /** Every slot below this is chosen. */
@@ -99,8 +102,8 @@ export class SafetyChecker {
   checkAcknowledged(clientId: string, requestId: number, slot: number): string | null {
     const chosen = this.chosenLog.get(slot);
     const found =
-      chosen?.kind === 'batch' &&
-      chosen.commands.some((c) => c.clientId === clientId && c.requestId === requestId);
+      chosen !== undefined &&
+      (this.chosenCommands.get(slot) ?? []).some((c) => c.clientId === clientId && c.requestId === requestId);
     return found
       ? null
       : `${clientId} request ${requestId} acknowledged at slot ${slot}, which does not hold it`;
@@ -108,7 +111,10 @@ export class SafetyChecker {
 
   private checkChosenValue(slot: number, value: Value): string | null {
     if (value.kind === 'noop') return null;
-    for (const c of value.commands) {
+    const decoded = decodeBatch(value.batch);
+    if (!decoded.ok) return `slot ${slot}: chosen batch does not decode: ${decoded.error.reason}`;
+    this.chosenCommands.set(slot, decoded.commands);
+    for (const c of decoded.commands) {
       const payload = this.submitted.get(commandKey(c.clientId, c.requestId));
       if (payload === undefined)
         return `slot ${slot}: chosen command ${c.clientId}#${c.requestId} was never submitted`;
@@ -126,5 +132,11 @@ function commandKey(clientId: string, requestId: number): string {
 
 export function describe(value: Value): string {
   if (value.kind === 'noop') return 'noop';
-  return `batch[${value.commands.map((c) => `${c.clientId}#${c.requestId}`).join(',')}]`;
+  const decoded = decodeBatch(value.batch);
+  if (!decoded.ok) return `malformed batch of ${value.batch.length} bytes`;
+  return describeCommands(decoded.commands);
+}
+
+function describeCommands(commands: readonly Command[]): string {
+  return `batch[${commands.map((c) => `${c.clientId}#${c.requestId}`).join(',')}]`;
 }

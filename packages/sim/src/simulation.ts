@@ -1225,7 +1225,7 @@ export function summarize(m: Message): string {
     case 'ClientReply':
       return `ClientReply #${m.requestId} slot=${m.slot}`;
     case 'ClientBatch':
-      return `ClientBatch [${m.commands.map((c) => `${c.clientId}#${c.requestId}`).join(',')}]${m.forwarded ? ' (forwarded)' : ''}`;
+      return `ClientBatch ${describe({ kind: 'batch', batch: m.batch })}${m.forwarded ? ' (forwarded)' : ''}`;
     case 'LeaderInfo':
       return `LeaderInfo ${m.leader} ${formatBallot(m.ballot)}${m.backoffMs > 0 ? ` backoff=${m.backoffMs}` : ''}`;
     case 'Phase1a':

@@ -8,6 +8,8 @@ import {
   type AcceptorGroup,
   type Address,
   type Configuration,
+  decodeBatch,
+  encodeBatch,
   groupForSlot,
   type InFlightSlot,
   NOOP,
@@ -48,8 +50,18 @@ class ProposerReplacingPhase1Values extends Proposer {
   protected override valueAfterPhase1(slot: number, reported: AcceptedEntry | undefined): Value {
     if (reported === undefined || reported.value.kind === 'noop')
       return super.valueAfterPhase1(slot, reported);
-    const [first] = reported.value.commands;
-    return first === undefined ? NOOP : { kind: 'batch', commands: [first] };
+    const decoded = decodeBatch(reported.value.batch);
+    const first = decoded.ok ? decoded.commands[0] : undefined;
+    return first === undefined ? NOOP : { kind: 'batch', batch: encodeBatch([first]) };
+  }
+}
+
+/** Phase 1 re-proposes a reported batch with its last byte cut off (bytes the unbatcher cannot decode). */
+class ProposerTruncatingPhase1Values extends Proposer {
+  protected override valueAfterPhase1(slot: number, reported: AcceptedEntry | undefined): Value {
+    const value = super.valueAfterPhase1(slot, reported);
+    if (value.kind === 'noop' || value.batch.length === 0) return value;
+    return { kind: 'batch', batch: value.batch.subarray(0, value.batch.length - 1) };
   }
 }
 
@@ -112,6 +124,11 @@ describe('the simulator catches planted bugs', () => {
     const found = firstViolations({ makeProposer: (o) => new ProposerReplacingPhase1Values(o) }, 1000);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/two values chosen|acknowledged at slot/);
+  });
+
+  it('a phase 1 that re-proposes a batch it damaged (the checker decodes every chosen batch)', () => {
+    const found = firstViolations({ makeProposer: (o) => new ProposerTruncatingPhase1Values(o) }, 100);
+    expect(found.some((v) => /chosen batch does not decode/.test(v.message))).toBe(true);
   });
 
   it('the same roles unmutated pass the same seeds', () => {

@@ -8,7 +8,10 @@
  *   must not turn silently into a different value on the wire.
  * - `decodeEnvelope` never throws: any input yields either an envelope satisfying the TS types or
  *   a `DecodeError` whose `reason` says what was wrong and what was expected.
- * - Decoded payloads are fresh copies; they never alias the frame's buffer.
+ * - Decoded payloads and batches are fresh copies; they never alias the frame's buffer.
+ * - A batch (`Value.batch`, `ClientBatch.batch`) is opaque here: `encodeBatch` makes it from
+ *   commands (the batcher) and `decodeBatch` reads them back (the unbatcher, the checkers), so
+ *   the hops between copy its bytes and never touch the commands inside.
  * - Messages are encoded straight from their TS objects where the layouts agree, so they must be
  *   plain data (own properties, as object literals, spreads and frozen objects have), not class
  *   instances with prototype getters.
@@ -54,6 +57,7 @@ export type DecodeResult =
 
 const root = protobuf.Root.fromJSON(paxosSchema as unknown as protobuf.INamespace);
 const EnvelopeType = root.lookupType('paxos.Envelope');
+const BatchType = root.lookupType('paxos.Batch');
 
 /**
  * protobufjs's generated decoder records which member of a oneof it read by assigning the
@@ -72,6 +76,7 @@ for (const type of [EnvelopeType, root.lookupType('paxos.Value')]) {
 }
 // Generate the encoder/decoder now rather than on the first frame.
 EnvelopeType.setup();
+BatchType.setup();
 
 /**
  * One writer, reused by every `encodeEnvelope` call (encoding is synchronous and re-entrancy
@@ -81,11 +86,11 @@ EnvelopeType.setup();
 let writer = new protobuf.Writer();
 const WRITER_KEEP_BYTES = 64 * 1024;
 
-function encodeFrame(pb: object): Uint8Array {
+function encodeFrame(pb: object, type: protobuf.Type = EnvelopeType): Uint8Array {
   const w = writer;
   w.pos = 0;
   w.states = null;
-  EnvelopeType.encode(pb, w);
+  type.encode(pb, w);
   const size = w.pos;
   if (w.buf.length > WRITER_KEEP_BYTES) writer = new protobuf.Writer();
   if (size > MAX_FRAME_BYTES) {
@@ -120,7 +125,10 @@ interface PbValue {
   /** The oneof: the member read last, if any. */
   readonly kind: 'noop' | 'batch' | undefined;
   readonly noop: object | null;
-  readonly batch: { readonly commands: readonly PbCommand[] } | null;
+  readonly batch: Uint8Array | null;
+}
+interface PbBatch {
+  readonly commands: readonly PbCommand[];
 }
 interface PbAcceptedEntry {
   readonly slot: Int64;
@@ -136,7 +144,7 @@ interface PbClientReply {
   readonly slot: Int64;
 }
 interface PbClientBatch {
-  readonly commands: readonly PbCommand[];
+  readonly batch: Uint8Array;
   readonly forwarded: boolean;
 }
 interface PbLeaderInfo {
@@ -218,9 +226,38 @@ interface PbEnvelope {
 
 const PB_NOOP_VALUE = Object.freeze({ noop: Object.freeze({}) });
 
-/** TS value → the proto `Value` shape (a batch's `commands` already has the proto layout). */
+/** TS value → the proto `Value` shape (a batch value already has the proto layout). */
 function pbValue(v: Value): object {
-  return v.kind === 'noop' ? PB_NOOP_VALUE : { batch: v };
+  return v.kind === 'noop' ? PB_NOOP_VALUE : v;
+}
+
+/**
+ * Encodes commands as one batch: what the batcher sends and the slot's value. Throws
+ * (TypeError/RangeError) on a command that could not round-trip, as `encodeEnvelope` does.
+ */
+export function encodeBatch(commands: readonly Command[]): Uint8Array {
+  checkCommands(commands, 'Batch.commands');
+  return encodeFrame({ commands }, BatchType);
+}
+
+export type BatchDecodeResult =
+  | { readonly ok: true; readonly commands: Command[] }
+  | { readonly ok: false; readonly error: DecodeError };
+
+/**
+ * Decodes a batch made by `encodeBatch`. Never throws: bytes that are not a batch of valid
+ * commands give a `DecodeError` naming the bad field. Where a batch is decoded (the unbatcher,
+ * a checker) is where a malformed one is found; the hops before only carry it.
+ */
+export function decodeBatch(bytes: Uint8Array): BatchDecodeResult {
+  try {
+    const reader = protobuf.Reader.create(bytes);
+    reader.discardUnknown = true;
+    const pb = BatchType.decode(reader) as unknown as PbBatch;
+    return { ok: true, commands: commands(pb.commands, 'Batch.commands') };
+  } catch (e) {
+    return { ok: false, error: asDecodeError(e) };
+  }
 }
 
 /**
@@ -245,7 +282,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       pb = { from: env.from, clientReply: m };
       break;
     case 'ClientBatch':
-      checkCommands(m.commands, 'ClientBatch.commands');
+      checkBytes(m.batch, 'ClientBatch.batch');
       checkBool(m.forwarded, 'ClientBatch.forwarded');
       pb = { from: env.from, clientBatch: m };
       break;
@@ -410,6 +447,10 @@ function checkCommand(c: Command, what: string): void {
   if (!(c.payload instanceof Uint8Array)) throw new TypeError(`${what}.payload must be a Uint8Array`);
 }
 
+function checkBytes(b: Uint8Array, what: string): void {
+  if (!(b instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+}
+
 function checkCommands(cs: readonly Command[], what: string): void {
   checkArray(cs, what);
   for (let i = 0; i < cs.length; i++) checkCommand(cs[i] as Command, what);
@@ -417,7 +458,7 @@ function checkCommands(cs: readonly Command[], what: string): void {
 
 function checkValue(v: Value, what: string): void {
   if (v === null || typeof v !== 'object') throw new TypeError(`${what} must be a Value`);
-  if (v.kind === 'batch') checkCommands(v.commands, `${what}.commands`);
+  if (v.kind === 'batch') checkBytes(v.batch, `${what}.batch`);
   else if (v.kind !== 'noop') throw new TypeError(`${what}.kind must be 'noop' or 'batch'`);
 }
 
@@ -495,7 +536,8 @@ function toEnvelope(pb: PbEnvelope): Envelope {
       const m = pb.clientBatch;
       message = {
         type: 'ClientBatch',
-        commands: commands(m.commands, 'ClientBatch.commands'),
+        // Copy: never alias (and pin) the frame's buffer.
+        batch: new Uint8Array(m.batch),
         forwarded: m.forwarded === true,
       };
       break;
@@ -553,7 +595,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         type: 'Chosen',
         slot: u64(m.slot, 'Chosen.slot'),
         ballot: ballot(m.ballot, 'Chosen.ballot'),
-        value: m.value == null ? null : value(m.value, 'Chosen.value', 'Chosen.value.batch.commands'),
+        value: m.value == null ? null : value(m.value, 'Chosen.value'),
       };
       break;
     }
@@ -583,7 +625,7 @@ function phase1b(m: PbPhase1b): Phase1b {
       accepted[i] = {
         slot: u64(e.slot, 'Phase1b.accepted[].slot'),
         ballot: ballot(e.ballot, 'Phase1b.accepted[].ballot'),
-        value: value(e.value, 'Phase1b.accepted[].value', 'Phase1b.accepted[].value.batch.commands'),
+        value: value(e.value, 'Phase1b.accepted[].value'),
       };
     } catch (err) {
       // Name the offending entry (the index is only rendered on this error path).
@@ -619,7 +661,7 @@ function phase2a(m: PbPhase2a): Phase2a {
     type: 'Phase2a',
     slot: u64(m.slot, 'Phase2a.slot'),
     ballot: ballot(m.ballot, 'Phase2a.ballot'),
-    value: value(m.value, 'Phase2a.value', 'Phase2a.value.batch.commands'),
+    value: value(m.value, 'Phase2a.value'),
     watermark: u64(m.watermark, 'Phase2a.watermark'),
     groupId: m.groupId,
     acceptors,
@@ -702,11 +744,12 @@ function commands(src: readonly PbCommand[], where: string): Command[] {
   return out;
 }
 
-function value(v: PbValue | null, where: string, commandsWhere: string): Value {
+function value(v: PbValue | null, where: string): Value {
   if (v == null) throw new DecodeError(`${where} missing (expected a Value)`);
   const kind = v.kind;
   if (kind === 'batch' && v.batch != null) {
-    return { kind: 'batch', commands: commands(v.batch.commands, commandsWhere) };
+    // Copy: never alias (and pin) the frame's buffer. The bytes are not looked into.
+    return { kind: 'batch', batch: new Uint8Array(v.batch) };
   }
   if (kind === 'noop') return NOOP;
   throw new DecodeError(`${where} has neither noop nor batch (expected exactly one)`);

@@ -1,2 +1,9 @@
-export type { DecodeResult } from './codec.ts';
-export { DecodeError, decodeEnvelope, encodeEnvelope, MAX_FRAME_BYTES } from './codec.ts';
+export type { BatchDecodeResult, DecodeResult } from './codec.ts';
+export {
+  DecodeError,
+  decodeBatch,
+  decodeEnvelope,
+  encodeBatch,
+  encodeEnvelope,
+  MAX_FRAME_BYTES,
+} from './codec.ts';

@@ -124,7 +124,7 @@ export const paxosSchema = {
               "id": 1
             },
             "batch": {
-              "type": "Batch",
+              "type": "bytes",
               "id": 2
             }
           }
@@ -185,16 +185,21 @@ export const paxosSchema = {
         },
         "ClientBatch": {
           "fields": {
-            "commands": {
-              "rule": "repeated",
-              "type": "Command",
-              "id": 1
-            },
             "forwarded": {
               "type": "bool",
               "id": 2
+            },
+            "batch": {
+              "type": "bytes",
+              "id": 3
             }
-          }
+          },
+          "reserved": [
+            [
+              1,
+              1
+            ]
+          ]
         },
         "LeaderInfo": {
           "fields": {

@@ -1,4 +1,5 @@
 import { compareBallots, ZERO_BALLOT } from '../ballot.ts';
+import { encodeBatch } from '../codec/codec.ts';
 import { type Effect, Effects, type Members, type Role, type RoleEvent } from '../effects.ts';
 import type { Address, Ballot, ClientRequest, Command, LeaderInfo } from '../messages.ts';
 
@@ -109,7 +110,8 @@ export class Batcher implements Role {
     for (let i = 0; i < commands.length; i += this.batchSize) {
       const batch = commands.length <= this.batchSize ? commands : commands.slice(i, i + this.batchSize);
       fx.observe('batch_size', batch.length);
-      fx.send(leader, { type: 'ClientBatch', commands: batch, forwarded: false });
+      // Encoded here once: every hop up to the unbatcher carries these bytes as they are.
+      fx.send(leader, { type: 'ClientBatch', batch: encodeBatch(batch), forwarded: false });
     }
   }
 }

@@ -291,13 +291,12 @@ export class Proposer implements Role {
 
   private onClientBatch(fx: Effects, now: number, from: Address, msg: ClientBatch): void {
     if (this.statusValue === 'leader') {
-      fx.observe('batch_size', msg.commands.length);
       if (
         this.queuedBatches === 0 &&
         this.recovery === null &&
         this.outstanding.size < this.limits.maxOutstandingSlots
       ) {
-        this.propose(fx, now, this.nextSlot++, { kind: 'batch', commands: msg.commands });
+        this.propose(fx, now, this.nextSlot++, { kind: 'batch', batch: msg.batch });
       } else {
         this.enqueue(fx, from, msg);
         this.pump(fx, now);
@@ -775,7 +774,7 @@ export class Proposer implements Role {
     while (this.outstanding.size < cap) {
       const batch = this.dequeue();
       if (batch === undefined) break;
-      this.propose(fx, now, this.nextSlot++, { kind: 'batch', commands: batch.commands });
+      this.propose(fx, now, this.nextSlot++, { kind: 'batch', batch: batch.batch });
     }
   }
 

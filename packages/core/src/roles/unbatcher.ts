@@ -1,3 +1,4 @@
+import { decodeBatch } from '../codec/codec.ts';
 import { type Effect, Effects, type Role, type RoleEvent } from '../effects.ts';
 import type { Address, Chosen } from '../messages.ts';
 
@@ -7,7 +8,11 @@ export interface UnbatcherOptions {
   readonly dedupeWindow?: number;
 }
 
-/** Unbatcher: splits a chosen batch and sends one reply per client command. */
+/**
+ * Unbatcher: decodes a chosen batch (the one place after the batcher that looks inside it) and
+ * sends one reply per client command. A batch that does not decode is counted and skipped: its
+ * slot stays chosen, and the clients, hearing nothing, resend their commands.
+ */
 export class Unbatcher implements Role {
   readonly address: Address;
   private readonly delivered = new Set<number>();
@@ -35,7 +40,12 @@ export class Unbatcher implements Role {
       this.delivered.delete(this.delivered.values().next().value as number);
     }
     if (msg.value.kind === 'noop') return;
-    for (const command of msg.value.commands) {
+    const decoded = decodeBatch(msg.value.batch);
+    if (!decoded.ok) {
+      fx.inc('malformed_batches');
+      return;
+    }
+    for (const command of decoded.commands) {
       fx.send(command.clientId, {
         type: 'ClientReply',
         clientId: command.clientId,
@@ -43,6 +53,6 @@ export class Unbatcher implements Role {
         slot: msg.slot,
       });
     }
-    fx.inc('commands_chosen', msg.value.commands.length);
+    fx.inc('commands_chosen', decoded.commands.length);
   }
 }
