@@ -17,6 +17,7 @@ import {
   ballotEquals,
   type ConfigStamp,
   decodeEnvelope,
+  type Effect,
   encodeEnvelope,
   maxBallot,
   type Role,
@@ -28,11 +29,16 @@ import {
  * The acceptor's durable memory (design rule 7): an append-only log of promises and accepts,
  * each a length-prefixed protobuf envelope (a Phase1a for a promise, a Phase2a for an accept),
  * each stamped with the configuration the acceptor serves, so a restart keeps that pinned too.
- * Records are written before the acceptor replies, so an acknowledged vote survives a crash of
- * the process (`fsync` also survives a crash of the machine, at a cost per record).
+ *
+ * Group commit: `promised` and `accepted` only buffer a record; `commit` writes every buffered
+ * record with one write (and one fdatasync with `fsync`). `durableAcceptor` commits once per read
+ * burst and only then lets the burst's replies go, so an acknowledged vote survives a crash of the
+ * process (with `fsync`, of the machine) at the cost of one write per burst, not per record.
  */
 export class AcceptorLog {
   private readonly fd: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   private constructor(
     readonly file: string,
@@ -83,35 +89,106 @@ export class AcceptorLog {
     );
   }
 
-  sync(): void {
+  /** Records buffered and not yet written. */
+  get uncommitted(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Writes the buffered records (one write, retried until every byte is written) and, with
+   * `fsync`, syncs them. Throws if the disk refuses: the caller must not act on those records.
+   */
+  commit(): void {
+    if (this.pending.length === 0) return;
+    const bytes =
+      this.pending.length === 1
+        ? (this.pending[0] as Buffer)
+        : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    let written = 0;
+    while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
     if (this.fsync) fdatasyncSync(this.fd);
   }
 
+  /** Commits what is buffered, then closes the file. */
   close(): void {
-    closeSync(this.fd);
+    try {
+      this.commit();
+    } finally {
+      closeSync(this.fd);
+    }
   }
 
-  /** One write per record: the length prefix and the frame together. */
+  /** Buffers one record: the length prefix and the frame together. */
   private append(frame: Uint8Array): void {
     const record = Buffer.allocUnsafe(4 + frame.length);
     record.writeUInt32LE(frame.length, 0);
     record.set(frame, 4);
-    writeSync(this.fd, record);
+    this.pending.push(record);
+    this.pendingBytes += record.length;
   }
 }
 
 const EMPTY: AcceptorState = { promised: ZERO_BALLOT, watermark: 0, accepted: [] };
 
+/** What `durableAcceptor` needs of a log (an `AcceptorLog`). */
+export type AcceptorRecords = Pick<AcceptorLog, 'promised' | 'accepted' | 'commit'>;
+
+export interface DurableAcceptorIo {
+  /** Performs effects held until their records were committed (`Node.perform`). */
+  readonly release: (effects: Effect[]) => void;
+  /** Runs `commit` once the current read burst is handled; default `setImmediate`. */
+  readonly schedule?: (commit: () => void) => void;
+}
+
+export interface DurableAcceptor extends Role {
+  /** Commits the buffered records now and releases the replies held for them (tests, shutdown). */
+  commit(): void;
+}
+
 /**
- * Wraps an acceptor so every promise, accept and configuration pin reaches the log before the
- * effects that announce it (the runtime performs effects only after `step` returns).
+ * Wraps an acceptor so every promise, accept and configuration pin reaches the log before any
+ * effect that announces it. A step that logs a record returns nothing: its effects are held, and
+ * once the burst of messages being read is handled, one commit writes (and syncs) every record
+ * of the burst and then releases the held effects in order. A step that logs nothing while
+ * effects are held is held too, so replies leave in the order their messages came.
+ *
+ * If the commit throws (disk full, I/O error), nothing held is released and the error propagates
+ * out of the scheduled callback: the process stops (fail-stop) with no reply sent for a record
+ * that is not on disk.
  */
-export function durableAcceptor(acceptor: Acceptor, log: AcceptorLog): Role {
+export function durableAcceptor(
+  acceptor: Acceptor,
+  log: AcceptorRecords,
+  io: DurableAcceptorIo,
+): DurableAcceptor {
+  const schedule = io.schedule ?? ((commit: () => void) => setImmediate(commit));
+  let held: Effect[] = [];
+  let scheduled = false;
+  const commit = () => {
+    scheduled = false;
+    log.commit();
+    if (held.length === 0) return;
+    const effects = held;
+    held = [];
+    io.release(effects);
+  };
+  const hold = (effects: Effect[]): Effect[] => {
+    for (const e of effects) held.push(e);
+    if (!scheduled) {
+      scheduled = true;
+      schedule(commit);
+    }
+    return [];
+  };
   return {
     address: acceptor.address,
     start: () => acceptor.start(),
+    commit,
     step: (now, event) => {
-      if (event.type !== 'message') return acceptor.step(now, event);
+      if (event.type !== 'message')
+        return held.length > 0 ? hold(acceptor.step(now, event)) : acceptor.step(now, event);
       const m = event.message;
       const before = acceptor.promised;
       const pinnedBefore = acceptor.config;
@@ -121,15 +198,14 @@ export function durableAcceptor(acceptor: Acceptor, log: AcceptorLog): Role {
         const entry = acceptor.accepted(m.slot);
         if (entry !== undefined && ballotEquals(entry.ballot, m.ballot)) {
           log.accepted(entry, acceptor.watermark, acceptor.config);
-          log.sync();
-          return effects;
+          return hold(effects);
         }
       }
       if (pinned || (m.type === 'Phase1a' && !ballotEquals(acceptor.promised, before))) {
         log.promised(acceptor.promised, acceptor.config);
-        log.sync();
+        return hold(effects);
       }
-      return effects;
+      return held.length > 0 ? hold(effects) : effects;
     },
   };
 }

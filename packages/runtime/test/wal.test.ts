@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Acceptor, type Effect, encodeBatch, type Value } from '@paxos/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AcceptorLog, durableAcceptor } from '../src/wal.ts';
+import { AcceptorLog, type DurableAcceptor, durableAcceptor } from '../src/wal.ts';
 
 const dirs: string[] = [];
 function tempFile(): string {
@@ -28,18 +28,82 @@ const phase1a = (round: number, stamp = config) =>
 const phase2a = (slot: number, round: number, watermark: number) =>
   ({ type: 'Phase2a', slot, ballot: b(round), value, watermark, groupId: 1, acceptors: [], config }) as const;
 
-function run(file: string, steps: (acceptor: ReturnType<typeof durableAcceptor>) => void) {
-  const { log, state } = AcceptorLog.open(file, { fsync: false });
-  const acceptor = new Acceptor({
+const acceptorAt = (state?: ReturnType<typeof AcceptorLog.open>['state']) =>
+  new Acceptor({
     address: 'tcp://127.0.0.1:12000',
     groupId: 1,
     acceptorId: 2,
-    recovered: state,
+    ...(state ? { recovered: state } : {}),
   });
-  steps(durableAcceptor(acceptor, log));
+
+/** Runs `steps` against a durable acceptor over `file`, committing after each step, as a burst of one. */
+function run(file: string, steps: (acceptor: DurableAcceptor) => void) {
+  const { log, state } = AcceptorLog.open(file, { fsync: false });
+  const acceptor = acceptorAt(state);
+  const durable = durableAcceptor(acceptor, log, { release: () => {}, schedule: () => {} });
+  steps({
+    ...durable,
+    step: (now, event) => {
+      const effects = durable.step(now, event);
+      durable.commit();
+      return effects;
+    },
+  });
   log.close();
   return acceptor;
 }
+
+describe('group commit', () => {
+  it('holds the replies of a burst until one write has put every record of it on disk', () => {
+    const file = tempFile();
+    const { log } = AcceptorLog.open(file, { fsync: true });
+    const released: Effect[][] = [];
+    const commits: (() => void)[] = [];
+    const durable = durableAcceptor(acceptorAt(), log, {
+      release: (effects) => released.push(effects),
+      schedule: (commit) => commits.push(commit),
+    });
+    expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(5, 2, 4) })).toEqual([]);
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(9, 2, 4) })).toEqual([]);
+    // A rejected phase-2a logs nothing, but waits behind the held replies so order is kept.
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(7, 1, 4) })).toEqual([]);
+    expect(commits).toHaveLength(1); // one commit per burst
+    expect(statSync(file).size).toBe(0);
+    expect(log.uncommitted).toBe(3);
+    commits[0]?.();
+    expect(log.uncommitted).toBe(0);
+    const { records } = AcceptorLog.open(file, { fsync: false });
+    expect(records).toBe(3);
+    const sent = (released[0] ?? []).flatMap((e) => (e.kind === 'send' ? [e.message] : []));
+    expect(sent.map((m) => m.type)).toEqual(['Phase1b', 'Phase2b', 'Phase2b', 'Nack']);
+    // With nothing held, a step that logs nothing answers at once.
+    const nack = durable.step(0, { type: 'message', from: 'x', message: phase2a(11, 1, 4) });
+    expect(nack.filter((e) => e.kind === 'send')).toHaveLength(1);
+    log.close();
+  });
+
+  it('releases nothing when the commit fails: the error stops the caller, no reply for an unwritten record', () => {
+    const released: Effect[][] = [];
+    let commit: () => void = () => {};
+    const failing = {
+      promised: () => {},
+      accepted: () => {},
+      commit: () => {
+        throw new Error('ENOSPC: no space left on device, write');
+      },
+    };
+    const durable = durableAcceptor(acceptorAt(), failing, {
+      release: (effects) => released.push(effects),
+      schedule: (c) => {
+        commit = c;
+      },
+    });
+    expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
+    expect(() => commit()).toThrow(/ENOSPC/);
+    expect(released).toEqual([]);
+  });
+});
 
 describe('acceptor log', () => {
   it('a restarted acceptor answers as its old self: promise, accepted values and watermark', () => {
