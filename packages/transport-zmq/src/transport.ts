@@ -1,5 +1,6 @@
 /**
- * ZmqTransport: moves single-frame messages between processes over ZeroMQ (ARCHITECTURE.md §4, §10).
+ * ZmqTransport: moves frames between processes over ZeroMQ (ARCHITECTURE.md §4, §10). Each
+ * ZeroMQ message is a bundle of length-prefixed frames (`bundle.ts`).
  *
  * - Receiving: one PULL socket per bound endpoint ("the receiver binds"), all read by ONE read loop
  *   that takes at most `maxReadsPerSocketPerPoll` messages from a socket before the next socket
@@ -10,6 +11,7 @@
  * Protocol-agnostic: frames are opaque bytes; the caller's `decode` turns them into messages.
  */
 import { Pull, Push } from 'zeromq';
+import { bundleBytes, encodeBundle, splitBundle } from './bundle.ts';
 import { assertEndpoint, parseEndpoint } from './endpoint.ts';
 import { waitUntilReleased } from './port.ts';
 
@@ -50,7 +52,7 @@ export interface TransportOptions<T> {
   lingerMs?: number;
   decode: (frame: Uint8Array) => DecodeResult<T>;
   onMessage: (message: T, socketIndex: number) => void;
-  /** A frame that did not decode (or an oversized frame): counted as invalid and dropped; the loop goes on. Each part of a multipart message is one frame. */
+  /** A frame that did not decode, an oversized frame, or a message that is not a bundle of frames: counted as invalid and dropped; the loop goes on. Each part of a multipart message is read as a bundle. */
   onInvalid?: (reason: string, socketIndex: number) => void;
   onDrop?: (endpoint: string, reason: DropReason) => void;
   logger?: TransportLogger;
@@ -437,19 +439,19 @@ export class ZmqTransport<T> {
     );
   }
 
-  /** A message of n parts carries n frames (a peer's writer coalesces what one turn produced). */
+  /** A message is a bundle of the frames a peer's writer coalesced in one turn (one part; each part if several). */
   private deliver(parts: Buffer[], socketIndex: number): void {
-    for (const frame of parts) this.deliverFrame(frame, socketIndex);
+    for (const part of parts) {
+      splitBundle(
+        part,
+        this.maxFrameBytes,
+        (frame) => this.deliverFrame(frame, socketIndex),
+        (reason) => this.invalidFrame(reason, socketIndex),
+      );
+    }
   }
 
   private deliverFrame(frame: Buffer, socketIndex: number): void {
-    if (frame.length > this.maxFrameBytes) {
-      this.invalidFrame(
-        `frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
-        socketIndex,
-      );
-      return;
-    }
     let result: DecodeResult<T>;
     try {
       result = this.decode(frame);
@@ -580,13 +582,10 @@ export class ZmqTransport<T> {
           this.discardQueue(peer);
           break;
         }
-        const end = Math.min(peer.queue.length, peer.head + MAX_FRAMES_PER_SEND);
-        const frames = peer.queue.slice(peer.head, end) as Uint8Array[];
-        peer.queue.fill(undefined, peer.head, end);
-        peer.head = end;
+        const frames = this.nextBundle(peer);
         this.counts.queued -= frames.length;
         try {
-          await socket.send(frames.length === 1 ? (frames[0] as Uint8Array) : frames);
+          await socket.send(encodeBundle(frames));
           this.counts.sent += frames.length;
         } catch (err) {
           if (peer.closed) this.dropped(peer.endpoint, 'closed', frames.length);
@@ -607,6 +606,27 @@ export class ZmqTransport<T> {
         waiter();
       }
     }
+  }
+
+  /**
+   * Takes from the peer's queue the frames of its next message: up to MAX_FRAMES_PER_SEND, and no
+   * more bytes than one maximal frame (at least one frame), so a bundle stays within the
+   * receiver's ZMQ_MAXMSGSIZE.
+   */
+  private nextBundle(peer: Peer): Uint8Array[] {
+    const limit = Math.min(peer.queue.length, peer.head + MAX_FRAMES_PER_SEND);
+    let end = peer.head + 1;
+    let bytes = bundleBytes([peer.queue[peer.head] as Uint8Array]);
+    while (end < limit) {
+      const next = bundleBytes([peer.queue[end] as Uint8Array]);
+      if (bytes + next > this.maxFrameBytes) break;
+      bytes += next;
+      end++;
+    }
+    const frames = peer.queue.slice(peer.head, end) as Uint8Array[];
+    peer.queue.fill(undefined, peer.head, end);
+    peer.head = end;
+    return frames;
   }
 
   private discardQueue(peer: Peer): void {

@@ -1,6 +1,7 @@
 import { createHook } from 'node:async_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pull, Push } from 'zeromq';
+import { encodeBundle } from '../src/bundle.ts';
 import { parseEndpoint } from '../src/endpoint.ts';
 import { waitUntilReleased } from '../src/port.ts';
 import { measureRawZmq } from '../src/raw.ts';
@@ -156,24 +157,29 @@ describe('delivery', () => {
     expect(a.transport.stats).toMatchObject({ received: n, sent: n, dropped: 0, queued: 0 });
   });
 
-  it('counts invalid and oversized frames, reads each part of a multipart message as a frame, and keeps delivering valid ones', async () => {
+  it('counts invalid and oversized frames and messages that are not bundles, reads every frame of a bundle and each part of a multipart message, and keeps delivering valid ones', async () => {
     const { transport, got, invalid } = await open({ maxFrameBytes: 1024 });
     const push = rawPush(transport.endpoints[0] as string);
-    await push.send(text('ok-1'));
-    await push.send(text('bad-1'));
-    await push.send([text('ok-a'), text('bad-b')]);
-    await push.send(new Uint8Array(2000).fill(0x61)); // > maxFrameBytes, < zmq's limit (2 × 1024)
-    await push.send(text('throw'));
-    await push.send(text('ok-2'));
-    await waitFor('ok-2', () => got.length === 3);
-    expect(got.map((r) => r.text)).toEqual(['ok-1', 'ok-a', 'ok-2']);
+    await push.send(encodeBundle([text('ok-1')]));
+    await push.send(encodeBundle([text('bad-1')]));
+    await push.send([encodeBundle([text('ok-a')]), encodeBundle([text('bad-b')])]);
+    // > maxFrameBytes, < zmq's limit (2 × 1024): skipped, and the frame after it still read.
+    await push.send(encodeBundle([new Uint8Array(2000).fill(0x61), text('ok-b')]));
+    await push.send(encodeBundle([text('throw')]));
+    await push.send(text('no-header')); // a frame sent without its length: not a bundle
+    await push.send(Buffer.concat([encodeBundle([text('ok-c')]), Buffer.from([1, 0])]));
+    await push.send(encodeBundle([text('ok-2'), text('ok-3')]));
+    await waitFor('ok-3', () => got.length === 6);
+    expect(got.map((r) => r.text)).toEqual(['ok-1', 'ok-a', 'ok-b', 'ok-c', 'ok-2', 'ok-3']);
     expect(invalid.map((i) => i.reason)).toEqual([
       'rejected bad-1',
       'rejected bad-b',
       'frame of 2000 bytes exceeds maxFrameBytes 1024',
       'decoder threw: decoder exploded',
+      expect.stringMatching(/^frame length \d+ at offset 0 runs past the end of the 9-byte message$/),
+      'message cut short: 2 bytes at offset 8 where a 4-byte frame length was expected',
     ]);
-    expect(transport.stats).toMatchObject({ received: 3, invalid: 4 });
+    expect(transport.stats).toMatchObject({ received: 6, invalid: 6 });
   });
 
   it('survives an onMessage that throws', async () => {
@@ -187,8 +193,8 @@ describe('delivery', () => {
       logger: { warn: (_obj, msg) => warnings.push(msg) },
     });
     const push = rawPush(transport.endpoints[0] as string);
-    await push.send(text('boom'));
-    await push.send(text('after'));
+    await push.send(encodeBundle([text('boom')]));
+    await push.send(encodeBundle([text('after')]));
     await waitFor('after', () => seen.length === 2);
     expect(warnings).toContain('onMessage threw; message lost');
   });
@@ -213,13 +219,15 @@ describe('read fairness', () => {
     const opts = { sendHighWaterMark: 100_000, sendTimeout: 0 };
     const p0 = rawPush(transport.endpoints[0] as string, opts);
     const p1 = rawPush(transport.endpoints[1] as string, opts);
-    await p0.send(text('warm-0'));
-    await p1.send(text('warm-1'));
+    await p0.send(encodeBundle([text('warm-0')]));
+    await p1.send(encodeBundle([text('warm-1')]));
     await waitFor('warm-up', () => got.length === 2);
     got.length = 0;
     const failures: unknown[] = [];
-    for (let i = 0; i < flood; i++) p0.send(text(`s0-${i}`)).catch((e: unknown) => failures.push(e));
-    for (let i = 0; i < few; i++) p1.send(text(`s1-${i}`)).catch((e: unknown) => failures.push(e));
+    for (let i = 0; i < flood; i++)
+      p0.send(encodeBundle([text(`s0-${i}`)])).catch((e: unknown) => failures.push(e));
+    for (let i = 0; i < few; i++)
+      p1.send(encodeBundle([text(`s1-${i}`)])).catch((e: unknown) => failures.push(e));
     // Block this thread while ZeroMQ's I/O threads move everything into the receiver's queues.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
     await waitFor('all frames', () => got.length === flood + few, 10_000);

@@ -32,6 +32,7 @@ import type {
 } from '../messages.ts';
 import { NOOP, UNSTAMPED } from '../messages.ts';
 import { paxosSchema } from './schema.generated.ts';
+import { copyBytes } from './slab.ts';
 
 /** Frames larger than this are rejected by `decodeEnvelope` without being parsed. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -96,8 +97,8 @@ function encodeFrame(pb: object, type: protobuf.Type = EnvelopeType): Uint8Array
   if (size > MAX_FRAME_BYTES) {
     throw new RangeError(`encoded frame of ${size} bytes exceeds MAX_FRAME_BYTES (${MAX_FRAME_BYTES})`);
   }
-  // An exact-size copy that owns its memory (never a view into the shared buffer).
-  return w.buf.slice(0, size);
+  // An exact-size copy, never a view into the shared writer buffer.
+  return copyBytes(w.buf.subarray(0, size));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,7 +538,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
       message = {
         type: 'ClientBatch',
         // Copy: never alias (and pin) the frame's buffer.
-        batch: new Uint8Array(m.batch),
+        batch: copyBytes(m.batch),
         forwarded: m.forwarded === true,
       };
       break;
@@ -734,7 +735,7 @@ function command(c: PbCommand | null, where: string, index: number): Command {
     clientId: c.clientId,
     requestId,
     // Copy: never alias (and pin) the frame's buffer.
-    payload: new Uint8Array(c.payload),
+    payload: copyBytes(c.payload),
   };
 }
 
@@ -749,7 +750,7 @@ function value(v: PbValue | null, where: string): Value {
   const kind = v.kind;
   if (kind === 'batch' && v.batch != null) {
     // Copy: never alias (and pin) the frame's buffer. The bytes are not looked into.
-    return { kind: 'batch', batch: new Uint8Array(v.batch) };
+    return { kind: 'batch', batch: copyBytes(v.batch) };
   }
   if (kind === 'noop') return NOOP;
   throw new DecodeError(`${where} has neither noop nor batch (expected exactly one)`);
