@@ -25,6 +25,10 @@ import {
   ZERO_BALLOT,
 } from '@paxos/core';
 
+/** The group-commit buffer starts at this size and goes back to it after a burst larger than 1 MiB. */
+const PENDING_START_BYTES = 64 * 1024;
+const PENDING_KEEP_BYTES = 1024 * 1024;
+
 /**
  * The acceptor's durable memory (design rule 7): an append-only log of promises and accepts,
  * each a length-prefixed protobuf envelope (a Phase1a for a promise, a Phase2a for an accept),
@@ -37,8 +41,10 @@ import {
  */
 export class AcceptorLog {
   private readonly fd: number;
-  private pending: Buffer[] = [];
+  /** Records buffered since the last commit: `pendingBytes` bytes of `pending`, which is reused. */
+  private pending = Buffer.allocUnsafe(PENDING_START_BYTES);
   private pendingBytes = 0;
+  private pendingRecords = 0;
 
   private constructor(
     readonly file: string,
@@ -91,7 +97,7 @@ export class AcceptorLog {
 
   /** Records buffered and not yet written. */
   get uncommitted(): number {
-    return this.pending.length;
+    return this.pendingRecords;
   }
 
   /**
@@ -99,15 +105,14 @@ export class AcceptorLog {
    * `fsync`, syncs them. Throws if the disk refuses: the caller must not act on those records.
    */
   commit(): void {
-    if (this.pending.length === 0) return;
-    const bytes =
-      this.pending.length === 1
-        ? (this.pending[0] as Buffer)
-        : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
+    if (this.pendingRecords === 0) return;
+    const size = this.pendingBytes;
     this.pendingBytes = 0;
+    this.pendingRecords = 0;
     let written = 0;
-    while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
+    while (written < size) written += writeSync(this.fd, this.pending, written, size - written);
+    // One huge burst should not keep its buffer for the life of the process.
+    if (this.pending.length > PENDING_KEEP_BYTES) this.pending = Buffer.allocUnsafe(PENDING_START_BYTES);
     if (this.fsync) fdatasyncSync(this.fd);
   }
 
@@ -122,11 +127,16 @@ export class AcceptorLog {
 
   /** Buffers one record: the length prefix and the frame together. */
   private append(frame: Uint8Array): void {
-    const record = Buffer.allocUnsafe(4 + frame.length);
-    record.writeUInt32LE(frame.length, 0);
-    record.set(frame, 4);
-    this.pending.push(record);
-    this.pendingBytes += record.length;
+    const needed = this.pendingBytes + 4 + frame.length;
+    if (needed > this.pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.pending.length * 2));
+      this.pending.copy(grown, 0, 0, this.pendingBytes);
+      this.pending = grown;
+    }
+    this.pending.writeUInt32LE(frame.length, this.pendingBytes);
+    this.pending.set(frame, this.pendingBytes + 4);
+    this.pendingBytes = needed;
+    this.pendingRecords++;
   }
 }
 
