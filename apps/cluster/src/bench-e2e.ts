@@ -53,8 +53,8 @@ const cluster = new LocalCluster(
 const results: {
   clients: number;
   commandsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
   acknowledged: number;
   seconds: number;
   ratioToRawZmq: number;
@@ -94,8 +94,8 @@ printTable(
   results.map((r) => [
     String(r.clients),
     r.commandsPerSecond,
-    r.p50Ms.toFixed(2),
-    r.p99Ms.toFixed(2),
+    r.p50Ms?.toFixed(2) ?? null,
+    r.p99Ms?.toFixed(2) ?? null,
     r.ratioToRawZmq.toFixed(3),
   ]),
 );
