@@ -47,28 +47,32 @@ const MAX_CLIENT_PROCS = 32;
 /** Beyond this a cluster's ports leave the range from BASE_PORT that the benchmark keeps to. */
 const MAX_INSTANCES = 16;
 
-function rolesArgument(flag: string): (value: string) => ScaleDimension[] {
-  return (value) => {
-    const roles = value.split(',').map((r) => r.trim());
-    const bad = roles.find((r) => !(SCALE_DIMENSIONS as readonly string[]).includes(r));
-    if (bad !== undefined || roles.length === 0)
-      throw new InvalidArgumentError(
-        `${flag} must be a comma-separated list of ${SCALE_DIMENSIONS.join(', ')}, got "${value}"`,
-      );
-    return roles as ScaleDimension[];
-  };
+const ROLES_EXPECTED = `a comma-separated list of ${SCALE_DIMENSIONS.join(', ')}`;
+
+/** The scaled roles named in `value`, or null when one is not a role `bench:scale` grows. */
+function parseRoles(value: string): ScaleDimension[] | null {
+  const roles = value.split(',').map((r) => r.trim());
+  return roles.every((r) => (SCALE_DIMENSIONS as readonly string[]).includes(r))
+    ? ([...new Set(roles)] as ScaleDimension[])
+    : null;
 }
 
-/** An environment setting through a flag's parser: one line naming the variable and exit 2 when bad. */
-function fromEnv<T>(name: string, parse: (value: string, flag: string) => T, fallback: T): T {
-  const raw = process.env[name];
+function rolesArgument(value: string): ScaleDimension[] {
+  const roles = parseRoles(value);
+  if (roles === null) throw new InvalidArgumentError(`--roles must be ${ROLES_EXPECTED}, got "${value}"`);
+  return roles;
+}
+
+/** BENCH_SCALE_ROLES, or `fallback` when unset; anything else is one line and exit 2. */
+function rolesSetting(fallback: ScaleDimension[]): ScaleDimension[] {
+  const raw = process.env.BENCH_SCALE_ROLES;
   if (raw === undefined || raw === '') return fallback;
-  try {
-    return parse(raw, name);
-  } catch (err) {
-    console.error((err as Error).message);
+  const roles = parseRoles(raw);
+  if (roles === null) {
+    console.error(`BENCH_SCALE_ROLES: expected ${ROLES_EXPECTED}, got "${raw}"`);
     process.exit(2);
   }
+  return roles;
 }
 
 const cpus = os.cpus().length;
@@ -85,7 +89,7 @@ const program = clusterShapeOptions(
   .option(
     '--roles <list>',
     `roles to scale, of ${SCALE_DIMENSIONS.join(', ')} (BENCH_SCALE_ROLES)`,
-    rolesArgument('--roles'),
+    rolesArgument,
   )
   .option('--clients <n>', 'closed-loop clients in all (BENCH_CLIENTS)', integerArgument('--clients', 1))
   .option(
@@ -116,15 +120,8 @@ const flags = program.opts<
   }
 >();
 
-const maxInstances =
-  flags.max ?? fromEnv('BENCH_SCALE_MAX', integerArgument('BENCH_SCALE_MAX', 1), BENCH_SHORT ? 2 : 4);
-const roles =
-  flags.roles ??
-  fromEnv(
-    'BENCH_SCALE_ROLES',
-    rolesArgument('BENCH_SCALE_ROLES'),
-    BENCH_SHORT ? (['proxy-leaders'] as ScaleDimension[]) : [...SCALE_DIMENSIONS],
-  );
+const maxInstances = flags.max ?? benchSetting('BENCH_SCALE_MAX', BENCH_SHORT ? 2 : 4);
+const roles = flags.roles ?? rolesSetting(BENCH_SHORT ? ['proxy-leaders'] : [...SCALE_DIMENSIONS]);
 const defaultProcs = Math.min(8, Math.max(2, Math.floor(cpus / 4)));
 const clientProcs = flags.clientProcs ?? benchSetting('BENCH_CLIENT_PROCS', defaultProcs);
 const clients = flags.clients ?? benchSetting('BENCH_CLIENTS', BENCH_SHORT ? 32 : 64 * clientProcs);
