@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Checks that every benchmark ran and wrote a JSON document of the documented shape
 // ({ benchmark, date, short, machine, results }); asserts no speed. Prints one line per
-// benchmark and a final "N passed, N failed" line.
+// benchmark and a final "N passed, N failed" line. With BENCH_CLIENT_PROCS set (as `pnpm test`
+// sets it), also that bench:e2e split its clients across that many load generators.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -10,7 +11,7 @@ const dir = process.argv[2] ?? 'bench-results';
 const EXPECTED = {
   'core-step': ['operations', 'seconds', 'perSecond'],
   'raw-zmq': ['operations', 'seconds', 'perSecond'],
-  e2e: ['clients', 'commandsPerSecond', 'p50Ms', 'p99Ms', 'ratioToRawZmq'],
+  e2e: ['clients', 'procs', 'commandsPerSecond', 'p50Ms', 'p99Ms', 'ratioToRawZmq'],
   components: [
     'messagesPerSecond',
     'messagesOutPerSecond',
@@ -20,7 +21,14 @@ const EXPECTED = {
     'cpuMicrosPerCommand',
     'ratioToRawZmq',
   ],
+  scale: ['instances', 'commandsPerSecond', 'p50Ms', 'p99Ms', 'bottleneckCpuPercent', 'hostCpuPercent'],
 };
+/** Benchmark name → string fields every result must have, and the values each may take (null: any). */
+const STRINGS = {
+  e2e: { mode: ['closed', 'open'] },
+  scale: { role: ['proxy-leaders', 'unbatchers', 'batchers', 'groups'], bottleneck: null },
+};
+const clientProcs = process.env.BENCH_CLIENT_PROCS ? Number(process.env.BENCH_CLIENT_PROCS) : null;
 
 let passed = 0;
 let failed = 0;
@@ -47,6 +55,21 @@ for (const [name, fields] of Object.entries(EXPECTED)) {
         for (const f of fields) {
           if (typeof r[f] !== 'number' || !Number.isFinite(r[f]))
             problems.push(`results[${i}].${f} is ${JSON.stringify(r[f])}, expected a number`);
+        }
+        for (const [f, allowed] of Object.entries(STRINGS[name] ?? {})) {
+          if (typeof r[f] !== 'string' || (allowed !== null && !allowed.includes(r[f])))
+            problems.push(
+              `results[${i}].${f} is ${JSON.stringify(r[f])}, expected ${allowed === null ? 'a string' : `one of ${allowed.join(', ')}`}`,
+            );
+        }
+      }
+      if (name === 'e2e' && clientProcs !== null && Array.isArray(doc.results)) {
+        if (doc.clientProcs !== clientProcs)
+          problems.push(`clientProcs is ${JSON.stringify(doc.clientProcs)}, expected ${clientProcs}`);
+        // Each level runs min(procs, clients) generators, their summaries merged.
+        for (const [i, r] of doc.results.entries()) {
+          if (r.procs !== Math.min(clientProcs, r.clients))
+            problems.push(`results[${i}].procs is ${r.procs}, expected ${Math.min(clientProcs, r.clients)}`);
         }
       }
     }

@@ -45,8 +45,10 @@ else passed++;
 run('tests', 'pnpm', ['exec', 'turbo', 'run', 'test', '--continue', '--concurrency=1', ...extraArgs]);
 
 // Every package's benchmarks in their short mode: they must run and emit JSON of the documented
-// shape (scripts/check-bench.mjs); no speed is asserted.
+// shape (scripts/check-bench.mjs); no speed is asserted. bench:e2e runs with two load-generator
+// processes, so the merge of their summaries (and of their latency histograms) is checked too.
 const benchDir = path.join(root, 'bench-results');
+const BENCH_CLIENT_PROCS = '2';
 rmSync(benchDir, { recursive: true, force: true });
 // Its exit status is not counted: the check of the JSON documents below is.
 run(
@@ -56,11 +58,13 @@ run(
   {
     BENCH_SHORT: '1',
     BENCH_OUT_DIR: benchDir,
+    BENCH_CLIENT_PROCS: BENCH_CLIENT_PROCS,
   },
 );
 const benchCheck = spawnSync('node', [path.join(root, 'scripts/check-bench.mjs'), benchDir], {
   cwd: root,
   encoding: 'utf8',
+  env: { ...process.env, BENCH_CLIENT_PROCS },
 });
 process.stdout.write(benchCheck.stdout);
 const benchCounts = /^(\d+) passed, (\d+) failed$/m.exec(benchCheck.stdout);

@@ -4,6 +4,7 @@ export default appConfig([
   'src/main.ts',
   'src/bench-e2e.ts',
   'src/bench-components.ts',
+  'src/bench-scale.ts',
   'src/charts.ts',
   'src/demo-autoscale.ts',
 ]);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Client } from '@paxos/core';
+import { LatencyHistogram } from '@paxos/latency';
 import {
   ConfigError,
   endpoint,
@@ -15,7 +16,6 @@ import {
 } from '@paxos/runtime';
 import { z } from 'zod';
 import { chooseProfile, commandsDue, describeProfile, PROFILE_EXPECTED } from './profile.ts';
-import { percentile } from './stats.ts';
 
 /**
  * How often the open loop sends what the profile has made due: short enough that a command waits
@@ -134,8 +134,9 @@ await runApp({
     const profile = chosen.profile;
     const acks = s.acksFile ? createWriteStream(s.acksFile) : null;
     const started = performance.now();
-    const latencies: number[] = [];
-    let interval: number[] = [];
+    // Bounded memory however long the run: HDR histograms, not a list of samples.
+    const latencies = new LatencyHistogram();
+    const interval = new LatencyHistogram();
     let submitted = 0;
     let acknowledged = 0;
     /** Open loop: commands due that were not sent because their client had MAX_OUTSTANDING. */
@@ -188,8 +189,8 @@ await runApp({
           // still in flight (DURATION_S reached under load) is neither counted nor written.
           if (finishing !== null) return;
           acknowledged++;
-          latencies.push(latencyMs);
-          interval.push(latencyMs);
+          latencies.recordMs(latencyMs);
+          interval.recordMs(latencyMs);
           acks?.write(`${address},${requestId},${slot},${latencyMs.toFixed(3)}\n`);
           const client = byAddress.get(address);
           if (profile === null && client !== undefined) submit(client);
@@ -236,17 +237,19 @@ await runApp({
         elapsedS: round((now - started) / 1000),
         acknowledged,
         rate: Math.round(rate),
-        p50Ms: round(percentile(interval, 0.5)),
-        p99Ms: round(percentile(interval, 0.99)),
+        p50Ms: interval.percentileMs(0.5),
+        p99Ms: interval.percentileMs(0.99),
         pending: clients.reduce((n, c) => n + c.pendingCount, 0),
         submitted,
         offered: Math.round(((submitted + shed - lastOffered) * 1000) / (now - lastAt)),
         shed,
+        // The interval's latencies, so a parent can merge any window of several generators exactly.
+        histogram: interval.encode(),
       });
       lastAcked = acknowledged;
       lastOffered = submitted + shed;
       lastAt = now;
-      interval = [];
+      interval.reset();
     }, s.reportMs);
 
     // Every caller (COMMANDS done, DURATION_S, a signal's onStopped) waits for the one finish in
@@ -268,13 +271,15 @@ await runApp({
         submitted,
         acknowledged,
         throughput: Math.round(acknowledged / seconds),
-        p50Ms: round(percentile(latencies, 0.5)),
-        p99Ms: round(percentile(latencies, 0.99)),
-        p999Ms: round(percentile(latencies, 0.999)),
+        p50Ms: latencies.percentileMs(0.5),
+        p99Ms: latencies.percentileMs(0.99),
+        p999Ms: latencies.percentileMs(0.999),
+        maxMs: latencies.maxMs,
         mode: profile === null ? 'closed' : 'open',
         offered: submitted + shed,
         shed,
         ...(profile === null ? {} : { profile: describeProfile(profile) }),
+        histogram: latencies.encode(),
       });
       await new Promise<void>((resolve) => (acks === null ? resolve() : acks.end(resolve)));
       await node.shutdown();

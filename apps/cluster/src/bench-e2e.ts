@@ -4,11 +4,19 @@
  * with the ratio. Prints a table and a JSON document; asserts nothing.
  * BENCH_SHORT=1: a few seconds in all, to check the benchmark runs.
  * The cluster's shape takes the flags of `cluster up`: `pnpm bench:e2e --batchers 4 --groups 3`.
+ * BENCH_CLIENT_PROCS / --client-procs: load-generator processes per level, the clients split
+ * across them (one process cannot load a many-core host); their latencies are merged exactly.
+ * BENCH_TARGET_RATE / --target-rate: open loop at this many commands/s in all (0: closed loop).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ClusterShapeFlags, clusterShapeOptions, DEFAULT_TOPOLOGY } from '@paxos/launcher';
+import {
+  type ClusterShapeFlags,
+  clusterShapeOptions,
+  DEFAULT_TOPOLOGY,
+  integerArgument,
+} from '@paxos/launcher';
 import { Command } from 'commander';
 import {
   BENCH_SHORT,
@@ -19,13 +27,37 @@ import {
   publishBenchReport,
 } from '../../../scripts/bench-report.ts';
 import { measureRawZmqBaseline, ratioToRaw } from './bench-baseline.ts';
+import { runClientProcs } from './client-load.ts';
 import { LocalCluster } from './cluster.ts';
+
+/** More generators than this would run into the ports the cluster keeps for processes it adds. */
+const MAX_CLIENT_PROCS = 32;
 
 const program = clusterShapeOptions(
   new Command('bench:e2e').description('commands/s and latency of a local cluster against raw ZeroMQ'),
-).exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+)
+  .option(
+    '--client-procs <n>',
+    'load-generator processes per level, the clients split across them (BENCH_CLIENT_PROCS)',
+    integerArgument('--client-procs', 1),
+  )
+  .option(
+    '--target-rate <n>',
+    'open loop at this many commands/s in all, split across the processes; 0 = closed loop (BENCH_TARGET_RATE)',
+    integerArgument('--target-rate', 0),
+  )
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();
-const shape = program.opts<ClusterShapeFlags>();
+const shape = program.opts<ClusterShapeFlags & { clientProcs?: number; targetRate?: number }>();
+const clientProcs = shape.clientProcs ?? benchSetting('BENCH_CLIENT_PROCS', 1);
+if (clientProcs > MAX_CLIENT_PROCS) {
+  console.error(
+    `BENCH_CLIENT_PROCS: expected an integer from 1 to ${MAX_CLIENT_PROCS}, got "${clientProcs}"`,
+  );
+  process.exit(2);
+}
+const targetRate = shape.targetRate ?? benchSetting('BENCH_TARGET_RATE', 0, 0);
+const mode = targetRate > 0 ? 'open' : 'closed';
 
 const seconds = benchSetting('BENCH_SECONDS', BENCH_SHORT ? 2 : 10);
 const levels = benchList('BENCH_CLIENTS', BENCH_SHORT ? [1, 16] : [1, 16, 128]);
@@ -52,9 +84,16 @@ const cluster = new LocalCluster(
 );
 const results: {
   clients: number;
+  /** Generator processes at this level (fewer than asked when there are fewer clients). */
+  procs: number;
+  mode: 'closed' | 'open';
   commandsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
+  /** Open loop: commands/s generated (acknowledged or not, shed included). */
+  offeredPerSecond: number;
+  shed: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
   acknowledged: number;
   seconds: number;
   ratioToRawZmq: number;
@@ -62,12 +101,23 @@ const results: {
 try {
   await cluster.up();
   for (const clients of levels) {
-    const s = await cluster.runClient({ clients, durationS: seconds, reportMs: 1000 });
+    const { merged: s } = await runClientProcs(cluster, {
+      clients,
+      procs: clientProcs,
+      ...(targetRate > 0 ? { targetRate } : {}),
+      durationS: seconds,
+      reportMs: 1000,
+    });
     results.push({
       clients,
+      procs: s.procs,
+      mode: s.mode,
       commandsPerSecond: s.throughput,
+      offeredPerSecond: Math.round(s.offered / s.seconds),
+      shed: s.shed,
       p50Ms: s.p50Ms,
       p99Ms: s.p99Ms,
+      p999Ms: s.p999Ms,
       acknowledged: s.acknowledged,
       seconds: s.seconds,
       ratioToRawZmq: ratioToRaw(s.throughput, raw),
@@ -85,17 +135,43 @@ const clusterShape = {
   proxyLeaders: shape.proxyLeaders,
   unbatchers: shape.unbatchers,
 };
-const report = benchReport('e2e', { batchSize, shape: clusterShape, rawZmq: raw, results });
+const report = benchReport('e2e', {
+  batchSize,
+  shape: clusterShape,
+  clientProcs,
+  mode,
+  targetRate,
+  rawZmq: raw,
+  results,
+});
+const load =
+  mode === 'open'
+    ? `open loop at ${targetRate.toLocaleString('en-US')} commands/s`
+    : 'closed loop, 1 command outstanding per client';
 console.log(
-  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}) vs raw ZeroMQ\n`,
+  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}) vs raw ZeroMQ; ${load}, up to ${clientProcs} load-generator process${clientProcs === 1 ? '' : 'es'}\n`,
 );
 printTable(
-  ['clients', 'commands/s', 'p50 ms', 'p99 ms', 'x raw zmq'],
+  [
+    'clients',
+    'procs',
+    'mode',
+    'commands/s',
+    ...(mode === 'open' ? ['offered/s', 'shed'] : []),
+    'p50 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'x raw zmq',
+  ],
   results.map((r) => [
     String(r.clients),
+    r.procs,
+    r.mode,
     r.commandsPerSecond,
-    r.p50Ms.toFixed(2),
-    r.p99Ms.toFixed(2),
+    ...(mode === 'open' ? [r.offeredPerSecond, r.shed] : []),
+    r.p50Ms?.toFixed(2) ?? null,
+    r.p99Ms?.toFixed(2) ?? null,
+    r.p999Ms?.toFixed(2) ?? null,
     r.ratioToRawZmq.toFixed(3),
   ]),
 );

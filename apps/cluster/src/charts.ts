@@ -185,6 +185,58 @@ export function autoscaleSpec(report: AutoscaleReport): TopLevelSpec {
   };
 }
 
+/** What `scaleSpec` reads of a `bench:scale` report. */
+export interface ScaleReport {
+  readonly date: string;
+  readonly machine: { readonly cpus: number };
+  readonly clients: number;
+  readonly clientProcs: number;
+  readonly base: {
+    readonly batchers: number;
+    readonly proxyLeaders: number;
+    readonly unbatchers: number;
+    readonly groups: number;
+  };
+  readonly results: readonly {
+    role: string;
+    instances: number;
+    commandsPerSecond: number;
+    p99Ms: number | null;
+    bottleneck: string | null;
+  }[];
+}
+
+/** Throughput as the instances of each role grow, one line per scaled role. */
+export function scaleSpec(report: ScaleReport): TopLevelSpec {
+  const b = report.base;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: 'Commands/s as the instances of one role grow',
+      subtitle: [
+        `the others at ${b.batchers} batchers, ${b.proxyLeaders} proxy leaders, ${b.unbatchers} unbatchers, ${b.groups} groups`,
+        `${report.clients} closed-loop clients in ${report.clientProcs} processes; ${report.machine.cpus} CPUs, ${report.date.slice(0, 10)}`,
+      ],
+    },
+    width: 420,
+    height: 240,
+    data: { values: report.results },
+    mark: { type: 'line', point: true, tooltip: true },
+    encoding: {
+      x: { field: 'instances', type: 'quantitative', title: 'instances', axis: { tickMinStep: 1 } },
+      y: { field: 'commandsPerSecond', type: 'quantitative', title: 'commands/s' },
+      color: { field: 'role', type: 'nominal', sort: null, title: 'scaled role' },
+      tooltip: [
+        { field: 'role' },
+        { field: 'instances' },
+        { field: 'commandsPerSecond', title: 'commands/s' },
+        { field: 'p99Ms', title: 'p99 ms' },
+        { field: 'bottleneck' },
+      ],
+    },
+  };
+}
+
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]).endsWith('charts.js');
 if (isMain) {
   const input = path.resolve(process.argv[2] ?? 'bench-results/components.json');

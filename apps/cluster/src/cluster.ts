@@ -69,14 +69,17 @@ export type ClientLine =
       elapsedS: number;
       acknowledged: number;
       rate: number;
-      p50Ms: number;
-      p99Ms: number;
+      /** The interval's latency percentiles; null when nothing was acknowledged in it. */
+      p50Ms: number | null;
+      p99Ms: number | null;
       pending: number;
       submitted: number;
       /** Commands/s generated in the interval: the profile's rate in open loop, new sends in closed loop. */
       offered: number;
       /** Open loop: commands not sent so far because their client had maxOutstanding. */
       shed: number;
+      /** The interval's latencies, an encoded `LatencyHistogram` (@paxos/latency). */
+      histogram: string;
     }
   | {
       type: 'summary';
@@ -86,15 +89,19 @@ export type ClientLine =
       submitted: number;
       acknowledged: number;
       throughput: number;
-      p50Ms: number;
-      p99Ms: number;
-      p999Ms: number;
+      /** Latency percentiles of the run (`LatencyHistogram`); null when nothing was acknowledged. */
+      p50Ms: number | null;
+      p99Ms: number | null;
+      p999Ms: number | null;
+      maxMs: number | null;
       mode: 'closed' | 'open';
       /** Commands generated: submitted + shed. */
       offered: number;
       shed: number;
       /** Open loop: the profile followed, in its canonical form. */
       profile?: string;
+      /** Every latency of the run, an encoded `LatencyHistogram`: merge several generators' exactly. */
+      histogram: string;
     };
 
 export interface LocalClusterOptions {

@@ -127,8 +127,8 @@ export async function runDemo(
         const elapsed = Math.round(line.elapsedS);
         bar.update(load.durationS > 0 ? Math.min(elapsed, load.durationS) : 0, {
           rate: line.rate.toLocaleString('en-US'),
-          p50: Number.isNaN(line.p50Ms) ? '-' : line.p50Ms.toFixed(2),
-          p99: Number.isNaN(line.p99Ms) ? '-' : line.p99Ms.toFixed(2),
+          p50: line.p50Ms?.toFixed(2) ?? '-',
+          p99: line.p99Ms?.toFixed(2) ?? '-',
           leader,
           acked: line.acknowledged.toLocaleString('en-US'),
           elapsed,
@@ -152,9 +152,9 @@ export async function runDemo(
     'commands acknowledged': summary.acknowledged.toLocaleString('en-US'),
     'duration (s)': summary.seconds.toFixed(1),
     'throughput (commands/s)': summary.throughput.toLocaleString('en-US'),
-    'latency p50 (ms)': summary.p50Ms.toFixed(2),
-    'latency p99 (ms)': summary.p99Ms.toFixed(2),
-    'latency p99.9 (ms)': summary.p999Ms.toFixed(2),
+    'latency p50 (ms)': summary.p50Ms?.toFixed(2) ?? '-',
+    'latency p99 (ms)': summary.p99Ms?.toFixed(2) ?? '-',
+    'latency p99.9 (ms)': summary.p999Ms?.toFixed(2) ?? '-',
     leader,
     'process restarts': restarts.length === 0 ? 'none' : restarts.join(', '),
   });

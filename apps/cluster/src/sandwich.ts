@@ -3,13 +3,15 @@
  * input mock drives it with a bounded window; the output mock counts what comes out. The role
  * under test is the unchanged app, found by the mocks through the directory like in production.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { LatencyHistogram } from '@paxos/latency';
 import { LocalLauncher, type ProcessSpec, type RoleName, roleEnv, specPorts } from '@paxos/launcher';
 import { sumSamples } from '@paxos/metrics';
 import { assertPortsFree, scrapeMetrics, sleep } from './cluster.ts';
+import { cpuTicks, ticksToMicros } from './cpu.ts';
 
 export type MeasuredRole = 'batcher' | 'proposer' | 'proxy-leader' | 'acceptor' | 'unbatcher';
 export const MEASURED_ROLES: readonly MeasuredRole[] = [
@@ -45,7 +47,10 @@ export interface SandwichResult {
   /** Its CPU time per message it handled, and per command through it, in µs (null: none went through). */
   readonly cpuMicrosPerMessage: number | null;
   readonly cpuMicrosPerCommand: number | null;
-  /** Round trip of one unit of work through the role and the mocks, from the input mock. */
+  /**
+   * Round trip of one unit of work through the role and the mocks, from the input mock: of every
+   * latency recorded in the measured window (the mocks' interval histograms merged).
+   */
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
   readonly seconds: number;
@@ -189,7 +194,8 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     restart: false,
   };
   await assertPortsFree(host, [directory, ...specs].flatMap(specPorts));
-  const latencies: { p50: number[]; p99: number[] } = { p50: [], p99: [] };
+  // The input mock's interval histograms that arrive while measuring, merged.
+  const latencies = new LatencyHistogram();
   let measuring = false;
   try {
     await launcher.launch(directory);
@@ -200,13 +206,10 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       if (child?.stdout != null) {
         createInterface({ input: child.stdout }).on('line', (text) => {
           try {
-            const line = JSON.parse(text) as { p50Ms: number | null; p99Ms: number | null };
-            if (measuring && line.p50Ms !== null && line.p99Ms !== null) {
-              latencies.p50.push(line.p50Ms);
-              latencies.p99.push(line.p99Ms);
-            }
+            const line = JSON.parse(text) as { histogram?: string };
+            if (measuring && typeof line.histogram === 'string') latencies.add(line.histogram);
           } catch {
-            // not a progress line
+            // not a progress line (or not a histogram in it)
           }
         });
       }
@@ -240,10 +243,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
     const role1 = await metricsOf(underTest.name);
     const cpu1 = cpuTicks(pid);
     const quota = o.cpuQuota === undefined ? null : launcher.cpuQuotaStatus(o.cpuQuota);
-    const median = (xs: number[]) =>
-      xs.length === 0 ? null : ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number);
-    // Clock ticks are 1/100 s of CPU.
-    const cpuMicros = (cpu1 - cpu0) * 10_000;
+    const cpuMicros = ticksToMicros(cpu1 - cpu0);
     const commands = (out1.received - out0.received) * plan.output.commandsPer;
     const perUnit = (n: number) => (n > 0 ? Math.round((cpuMicros / n) * 10) / 10 : null);
     return {
@@ -254,9 +254,9 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       messagesPerSecond: Math.round((role1.processed - role0.processed) / seconds),
       messagesOutPerSecond: Math.round((role1.outgoing - role0.outgoing) / seconds),
       commandsPerSecond: Math.round(((out1.received - out0.received) * plan.output.commandsPer) / seconds),
-      cpuPercent: Math.round(((cpu1 - cpu0) / seconds) * 10) / 10,
-      p50Ms: median(latencies.p50),
-      p99Ms: median(latencies.p99),
+      cpuPercent: Math.round((cpuMicros / 10_000 / seconds) * 10) / 10,
+      p50Ms: latencies.percentileMs(0.5),
+      p99Ms: latencies.percentileMs(0.99),
       seconds: Math.round(seconds * 100) / 100,
       cpuQuota: quota?.inForce === true ? (o.cpuQuota as number) : null,
       cpuQuotaInForce: quota?.description ?? null,
@@ -278,10 +278,4 @@ async function waitUntilServing(host: string, port: number, timeoutMs: number): 
       await sleep(100);
     }
   }
-}
-
-/** utime + stime of a process, in clock ticks (1/100 s on Linux). */
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return Number(fields[11]) + Number(fields[12]);
 }

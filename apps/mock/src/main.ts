@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Address } from '@paxos/core';
+import { LatencyHistogram } from '@paxos/latency';
 import {
   BATCH_SIZE_SETTING,
   boolean,
@@ -90,7 +91,8 @@ await runApp({
   async main(s, logger) {
     let sent = 0;
     let received = 0;
-    let latencies: number[] = [];
+    // The interval's round trips, in bounded memory; reset after each progress line.
+    const latencies = new LatencyHistogram();
     const node = await Node.start(nodeOptions(s, logger, 'mock', [endpoint(s.privateIp, s.port)]));
     const mock = createMock(s.mode, {
       address: node.address,
@@ -108,7 +110,7 @@ await runApp({
         received: (n, latencyMs) => {
           received += n;
           node.metrics.mockReceived(n);
-          if (latencyMs !== undefined) latencies.push(latencyMs);
+          if (latencyMs !== undefined) latencies.recordMs(latencyMs);
         },
       },
     });
@@ -149,15 +151,19 @@ await runApp({
       s.reportMs > 0
         ? setInterval(() => {
             const now = performance.now();
-            const sorted = Float64Array.from(latencies).sort();
-            const at = (q: number) =>
-              sorted.length === 0
-                ? null
-                : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
-            process.stdout.write(
-              `${JSON.stringify({ type: 'mock', mode: s.mode, seconds: (now - last) / 1000, sent, received, p50Ms: at(0.5), p99Ms: at(0.99) })}\n`,
-            );
-            latencies = [];
+            const line = {
+              type: 'mock',
+              mode: s.mode,
+              seconds: (now - last) / 1000,
+              sent,
+              received,
+              p50Ms: latencies.percentileMs(0.5),
+              p99Ms: latencies.percentileMs(0.99),
+              // So the benchmark can merge the intervals of its measured window exactly.
+              histogram: latencies.encode(),
+            };
+            process.stdout.write(`${JSON.stringify(line)}\n`);
+            latencies.reset();
             last = now;
           }, s.reportMs)
         : null;

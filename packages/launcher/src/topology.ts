@@ -54,6 +54,8 @@ export interface ClusterShape {
 export interface TopologyOptions extends ClusterShape {
   readonly host: string;
   readonly basePort: number;
+  /** Where the metrics ports start (default `basePort + 1000`), for a benchmark kept within a narrow port range. */
+  readonly metricsBasePort?: number;
   readonly dataDir: string;
 }
 
@@ -94,14 +96,14 @@ export const DEFAULT_PORTS = {
 
 export type PortName = keyof typeof DEFAULT_PORTS;
 
-/** Local: ports come from `basePort` upward in launch order; metrics ports from `basePort + 1000`. */
+/** Local: ports come from `basePort` upward in launch order; metrics ports from `metricsBasePort` (default `basePort + 1000`). */
 export function planCluster(o: TopologyOptions): {
   directory: ProcessSpec;
   processes: ProcessSpec[];
   annaRouting: string;
 } {
   let nextPort = o.basePort;
-  let nextMetrics = o.basePort + 1000;
+  let nextMetrics = o.metricsBasePort ?? o.basePort + 1000;
   const routingPort = nextPort++;
   const storagePort = nextPort++;
   const annaRouting = `tcp://${o.host}:${routingPort}`;

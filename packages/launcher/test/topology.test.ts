@@ -24,6 +24,14 @@ describe('planCluster (one host)', () => {
     expect(plan.annaRouting).toBe('tcp://127.0.0.1:30000');
   });
 
+  it('puts metrics ports at metricsBasePort when one is given', () => {
+    const narrow = planCluster({ ...shape, basePort: 30000, metricsBasePort: 30300 });
+    const metrics = narrow.processes.map((p) => p.metricsPort as number);
+    expect(Math.min(...metrics)).toBe(30300);
+    expect(Math.max(...metrics)).toBe(30300 + narrow.processes.length - 1);
+    expect(Math.max(...narrow.processes.flatMap((p) => p.ports))).toBeLessThan(30300);
+  });
+
   it('lists roles in the seed launch order with 2f+1 acceptors per group', () => {
     const roles = plan.processes.map((p) => p.role);
     const firstIndex = (r: string) => roles.indexOf(r as never);
