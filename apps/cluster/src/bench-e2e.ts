@@ -7,6 +7,8 @@
  * BENCH_CLIENT_PROCS / --client-procs: load-generator processes per level, the clients split
  * across them (one process cannot load a many-core host); their latencies are merged exactly.
  * BENCH_TARGET_RATE / --target-rate: open loop at this many commands/s in all (0: closed loop).
+ * BENCH_WARMUP_SECONDS: load at the highest level for this long first, not counted (JIT-compiled code
+ * and sized heaps in every process; a cold cluster measured 20–30 % slower in its first seconds).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -60,6 +62,7 @@ const targetRate = shape.targetRate ?? benchSetting('BENCH_TARGET_RATE', 0, 0);
 const mode = targetRate > 0 ? 'open' : 'closed';
 
 const seconds = benchSetting('BENCH_SECONDS', BENCH_SHORT ? 2 : 10);
+const warmupS = benchSetting('BENCH_WARMUP_SECONDS', BENCH_SHORT ? 0 : 5, 0);
 const levels = benchList('BENCH_CLIENTS', BENCH_SHORT ? [1, 16] : [1, 16, 128]);
 const batchSize = benchSetting('BATCH_SIZE', shape.batchSize);
 
@@ -100,6 +103,15 @@ const results: {
 }[] = [];
 try {
   await cluster.up();
+  if (warmupS > 0) {
+    await runClientProcs(cluster, {
+      clients: Math.max(...levels),
+      procs: clientProcs,
+      ...(targetRate > 0 ? { targetRate } : {}),
+      durationS: warmupS,
+      reportMs: 1000,
+    });
+  }
   for (const clients of levels) {
     const { merged: s } = await runClientProcs(cluster, {
       clients,
@@ -141,6 +153,7 @@ const report = benchReport('e2e', {
   clientProcs,
   mode,
   targetRate,
+  warmupS,
   rawZmq: raw,
   results,
 });
@@ -149,7 +162,7 @@ const load =
     ? `open loop at ${targetRate.toLocaleString('en-US')} commands/s`
     : 'closed loop, 1 command outstanding per client';
 console.log(
-  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}) vs raw ZeroMQ; ${load}, up to ${clientProcs} load-generator process${clientProcs === 1 ? '' : 'es'}\n`,
+  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}) vs raw ZeroMQ; ${load}, up to ${clientProcs} load-generator process${clientProcs === 1 ? '' : 'es'}; after ${warmupS} s of warm-up at ${Math.max(...levels)} clients\n`,
 );
 printTable(
   [
