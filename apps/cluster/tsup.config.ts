@@ -6,4 +6,5 @@ export default appConfig([
   'src/bench-components.ts',
   'src/charts.ts',
   'src/demo-autoscale.ts',
+  'src/trace-hops.ts',
 ]);

@@ -18,6 +18,7 @@ import { ZmqTransport } from '@paxos/transport-zmq';
 import type { Logger } from 'pino';
 import { endpointFor, formatAddress } from './address.ts';
 import { DirectoryAgent } from './directory-agent.ts';
+import { HopTracer, pinoTraceSink } from './trace.ts';
 
 export interface NodeOptions {
   readonly role: RoleLabel;
@@ -34,6 +35,8 @@ export interface NodeOptions {
   readonly leaseTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly logger: Logger;
+  /** TRACE_SAMPLE: trace the command path one wall-clock second in every this many (0: off; see trace.ts). */
+  readonly traceSample?: number;
   /** Client processes: a command was chosen. */
   readonly onAcknowledged?: (client: Address, requestId: number, slot: number, latencyMs: number) => void;
 }
@@ -63,6 +66,8 @@ export class Node {
   };
   /** Appended to directory entries: Anna's two-phase set never forgets a removed entry, so each life registers anew. */
   readonly incarnation = randomBytes(4).toString('hex');
+  /** Null unless TRACE_SAMPLE is set: then the only cost per message is this check. */
+  private readonly tracer: HopTracer | null;
 
   private constructor(
     private readonly options: NodeOptions,
@@ -83,6 +88,11 @@ export class Node {
       logger: options.logger,
       metrics,
     });
+    const sample = options.traceSample ?? 0;
+    this.tracer =
+      sample > 0
+        ? new HopTracer(sample, pinoTraceSink({ role: options.role, instance: options.instance }))
+        : null;
   }
 
   static async start(options: NodeOptions): Promise<Node> {
@@ -199,7 +209,25 @@ export class Node {
       this.metrics.dropped();
       return;
     }
-    const effects = role.step(performance.now(), { type: 'message', from: envelope.from, message });
+    const tracer = this.tracer;
+    if (tracer === null) {
+      this.handle(role, envelope);
+      return;
+    }
+    tracer.received(message);
+    try {
+      this.handle(role, envelope);
+    } finally {
+      tracer.handled();
+    }
+  }
+
+  private handle(role: Role, envelope: Envelope): void {
+    const effects = role.step(performance.now(), {
+      type: 'message',
+      from: envelope.from,
+      message: envelope.message,
+    });
     this.metrics.processed();
     this.apply(role, effects);
   }
@@ -267,7 +295,10 @@ export class Node {
       this.logger.warn({ to, type: effect.message.type, err: (err as Error).message }, 'cannot send');
       return;
     }
-    if (this.transport.send(target, frame)) this.metrics.outgoing();
+    if (this.transport.send(target, frame)) {
+      this.metrics.outgoing();
+      this.tracer?.sent(effect.message);
+    }
   }
 
   /**
@@ -330,6 +361,7 @@ export class Node {
     await this.transport.close({ lingerMs: 500 });
     await this.directory.close();
     await this.metricsServer.close();
+    this.tracer?.flush();
     this.logger.info({ stopMs: Math.round(performance.now() - started) }, 'stopped');
   }
 }
