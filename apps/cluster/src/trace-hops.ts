@@ -21,27 +21,36 @@ import { LocalCluster } from './cluster.ts';
 import { buildChains, hopStats, parseTraceLines, type TraceLine } from './hop-trace.ts';
 
 interface Flags extends ClusterShapeFlags {
-  commands: number;
-  skip: number;
+  commands?: number;
+  warmup: number;
   clients: number;
   basePort: number;
   logs?: string;
+  dir?: string;
   json: boolean;
 }
 
 const program = clusterShapeOptions(
   new Command('trace:hops')
     .description('per-hop latency of commands through a local cluster, from TRACE_SAMPLE trace lines')
-    .option('--commands <n>', 'commands to trace', integer('--commands', 1), 300)
     .option(
-      '--skip <n>',
-      'commands run first and left out (start-up, JIT warm-up)',
-      integer('--skip', 0),
-      200,
+      '--commands <n>',
+      'commands measured after the warm-up (with --logs: the last N chains; default all)',
+      integer('--commands', 1),
+    )
+    .option(
+      '--warmup <seconds>',
+      "load first, left out: a fresh process's code is still being compiled for seconds",
+      integer('--warmup', 0),
+      15,
     )
     .option('--clients <n>', 'closed-loop clients', integer('--clients', 1), 1)
     .option('--base-port <n>', 'first port of the cluster', integer('--base-port', 1024), 23500)
     .option('--logs <dir>', 'only analyse the trace lines in this log directory; start nothing')
+    .option(
+      '--dir <path>',
+      "the cluster's working directory, kept afterwards (default: a temporary one, removed)",
+    )
     .option('--json', 'print the figures as JSON as well', false),
 ).exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();
@@ -54,12 +63,11 @@ function readLogs(dir: string): TraceLine[] {
 }
 
 let lines: TraceLine[];
-let skip = 0;
+const commands = flags.commands ?? (flags.logs === undefined ? 500 : Number.POSITIVE_INFINITY);
 if (flags.logs !== undefined) {
   lines = readLogs(flags.logs);
 } else {
-  skip = flags.skip;
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'paxos-trace-hops-'));
+  const workDir = flags.dir ?? mkdtempSync(path.join(os.tmpdir(), 'paxos-trace-hops-'));
   // Every process the cluster starts inherits it, the load generator included.
   process.env.TRACE_SAMPLE = '1';
   const cluster = new LocalCluster(
@@ -79,20 +87,22 @@ if (flags.logs !== undefined) {
   );
   try {
     await cluster.up();
-    const s = await cluster.runClient({ clients: flags.clients, commands: flags.skip + flags.commands });
+    if (flags.warmup > 0) await cluster.runClient({ clients: flags.clients, durationS: flags.warmup });
+    const s = await cluster.runClient({ clients: flags.clients, commands });
     console.log(
-      `${s.acknowledged} commands, ${flags.clients} client(s): the client measured p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms (over all, traced)`,
+      `${s.acknowledged} commands after ${flags.warmup} s of warm-up, ${flags.clients} client(s): the client measured p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms.toFixed(2)} ms (traced)`,
     );
   } finally {
     // Stopped first: each process writes what it still holds of its trace as it stops.
     await cluster.down();
     lines = readLogs(path.join(workDir, 'logs'));
-    rmSync(workDir, { recursive: true, force: true });
+    if (flags.dir === undefined) rmSync(workDir, { recursive: true, force: true });
   }
 }
 
 const { chains, incomplete } = buildChains(lines);
-const used = chains.slice(skip);
+// Chains come in the order the commands were sent: the measured run's are the last.
+const used = chains.slice(-Math.min(commands, chains.length));
 if (used.length === 0) {
   console.error(
     `no complete command chain in ${lines.length} trace lines (${incomplete} incomplete): was TRACE_SAMPLE set on every process, with LOG_LEVEL info?`,
@@ -101,7 +111,7 @@ if (used.length === 0) {
 }
 const stats = hopStats(used);
 console.log(
-  `\nPer hop, over ${used.length} commands (${skip} left out first, ${incomplete} incomplete chains dropped); wire = sender's queue + ZeroMQ + network + receiver's read loop\n`,
+  `\nPer hop, over the last ${used.length} commands (${incomplete} incomplete chains dropped); wire = sender's queue + ZeroMQ + network + receiver's read loop\n`,
 );
 const us = (v: number) => Math.round(v);
 printTable(

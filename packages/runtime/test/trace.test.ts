@@ -1,7 +1,17 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Message } from '@paxos/core';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, checkCommonSettings } from '../src/config.ts';
-import { commandKey, HopTracer, sampledAt, type TraceRecord, traceKeys } from '../src/trace.ts';
+import {
+  commandKey,
+  HopTracer,
+  pinoTraceSink,
+  sampledAt,
+  type TraceRecord,
+  traceKeys,
+} from '../src/trace.ts';
 
 const ballot = { round: 1, proposerId: 1 };
 const request: Message = {
@@ -113,5 +123,36 @@ describe('checkCommonSettings', () => {
     );
     expect(() => checkCommonSettings({ traceSample: 1, logLevel: 'info' })).not.toThrow();
     expect(() => checkCommonSettings({ traceSample: 0, logLevel: 'silent' })).not.toThrow();
+  });
+});
+
+describe('pinoTraceSink', () => {
+  it('formats pino lines at info in memory and writes them only on flush', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'trace-sink-'));
+    const file = path.join(dir, 'log');
+    const fd = openSync(file, 'a');
+    try {
+      const sink = pinoTraceSink({ role: 'batcher', instance: 'batcher-0' }, fd);
+      sink.write([{ hop: 'recv', type: 'ClientRequest', us: 12.5, cmd: '1@c' }]);
+      expect(readFileSync(file, 'utf8')).toBe('');
+      sink.flush();
+      const lines = readFileSync(file, 'utf8').trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l))).toEqual([
+        expect.objectContaining({
+          level: 30,
+          msg: 'trace',
+          role: 'batcher',
+          instance: 'batcher-0',
+          pid: process.pid,
+          hop: 'recv',
+          type: 'ClientRequest',
+          us: 12.5,
+          cmd: '1@c',
+        }),
+      ]);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
