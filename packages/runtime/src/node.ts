@@ -18,6 +18,7 @@ import { ZmqTransport } from '@paxos/transport-zmq';
 import type { Logger } from 'pino';
 import { endpointFor, formatAddress } from './address.ts';
 import { DirectoryAgent } from './directory-agent.ts';
+import { RoleTimers } from './timers.ts';
 import { HopTracer, pinoTraceSink } from './trace.ts';
 
 export interface NodeOptions {
@@ -54,7 +55,7 @@ export class Node {
   readonly logger: Logger;
   private readonly roles = new Map<Address, Role>();
   private primary: Role | null = null;
-  private readonly timers = new Map<string, { timeout?: NodeJS.Timeout; immediate?: NodeJS.Immediate }>();
+  private readonly timers = new RoleTimers();
   /** What `/readyz` says: starting until the app's start-up is done, draining once it stops. */
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   /** When the last message arrived (performance.now()): a draining process waits for quiet. */
@@ -114,6 +115,7 @@ export class Node {
         return result.ok ? { ok: true, value: result.envelope } : { ok: false, reason: result.error.reason };
       },
       onMessage: (envelope) => node?.receive(envelope),
+      onReadBurstEnd: () => node?.timers.burstEnded(),
       onInvalid: (reason) => {
         metrics.invalid();
         options.logger.debug({ reason }, 'dropped a frame that did not decode');
@@ -239,25 +241,14 @@ export class Node {
           this.send(role, effect.to, effect);
           break;
         case 'setTimer': {
-          const key = `${role.address}\u0000${effect.name}`;
-          this.clearTimer(key);
           const name = effect.name;
-          const fire = () => {
-            this.timers.delete(key);
+          this.timers.set(`${role.address}\u0000${name}`, effect.delayMs, () => {
             if (this.roles.get(role.address) === role) this.deliver(role, { type: 'timer', name });
-          };
-          // A zero delay means "once this turn's messages are handled" (e.g. a batcher flushing
-          // what one read burst brought), which setImmediate gives without setTimeout's 1 ms floor.
-          this.timers.set(
-            key,
-            effect.delayMs <= 0
-              ? { immediate: setImmediate(fire) }
-              : { timeout: setTimeout(fire, effect.delayMs) },
-          );
+          });
           break;
         }
         case 'cancelTimer':
-          this.clearTimer(`${role.address}\u0000${effect.name}`);
+          this.timers.clear(`${role.address}\u0000${effect.name}`);
           break;
         case 'metric':
           this.metrics.apply(effect);
@@ -267,14 +258,6 @@ export class Node {
           break;
       }
     }
-  }
-
-  private clearTimer(key: string): void {
-    const timer = this.timers.get(key);
-    if (timer === undefined) return;
-    if (timer.timeout !== undefined) clearTimeout(timer.timeout);
-    if (timer.immediate !== undefined) clearImmediate(timer.immediate);
-    this.timers.delete(key);
   }
 
   private send(role: Role, to: Address, effect: Extract<Effect, { kind: 'send' }>): void {
@@ -355,7 +338,7 @@ export class Node {
       this.logger.info({ drainMs }, 'drained');
     }
     this.directoryAgent.stop();
-    for (const key of [...this.timers.keys()]) this.clearTimer(key);
+    this.timers.clearAll();
     this.roles.clear();
     this.primary = null;
     await this.transport.close({ lingerMs: 500 });
