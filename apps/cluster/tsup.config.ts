@@ -7,4 +7,5 @@ export default appConfig([
   'src/bench-scale.ts',
   'src/charts.ts',
   'src/demo-autoscale.ts',
+  'src/trace-hops.ts',
 ]);

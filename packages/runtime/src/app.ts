@@ -2,6 +2,7 @@ import { type Logger, pino } from 'pino';
 import {
   COMMON_SETTINGS,
   ConfigError,
+  checkCommonSettings,
   loadSettings,
   resolveDrainTimeoutMs,
   type SettingsSpec,
@@ -42,6 +43,7 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
       process.argv.slice(2),
       process.env,
     ) as SettingsValues<S> & CommonValues;
+    checkCommonSettings(settings);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${app.program}: ${err.message}\n`);
@@ -132,6 +134,7 @@ export function nodeOptions(
     directoryPollMs: settings.directoryPollMs,
     leaseTimeoutMs: settings.leaseTimeoutMs || 4 * settings.directoryPollMs,
     drainTimeoutMs: resolveDrainTimeoutMs(settings),
+    traceSample: settings.traceSample,
     logger,
     ...extra,
   };

@@ -137,6 +137,15 @@ export const COMMON_SETTINGS = {
     schema: logLevel(),
     default: 'info',
   }),
+  traceSample: setting({
+    env: 'TRACE_SAMPLE',
+    flag: '--trace-sample',
+    description:
+      'log (at info) a µs-timestamped line for each receive and send on the command path during one wall-clock second in every N; pnpm trace:hops tabulates them (0 = off, 1 = always)',
+    expected: 'an integer >= 0',
+    schema: integer(0),
+    default: '0',
+  }),
   instance: setting({
     env: 'INSTANCE',
     flag: '--instance',
@@ -146,6 +155,18 @@ export const COMMON_SETTINGS = {
     default: '',
   }),
 } satisfies SettingsSpec;
+
+/**
+ * Checks the common settings against each other: a trace logged below the log level would be
+ * asked for and silently never written.
+ */
+export function checkCommonSettings(s: { traceSample: number; logLevel: string }): void {
+  if (s.traceSample > 0 && !['info', 'debug', 'trace'].includes(s.logLevel)) {
+    throw new ConfigError(
+      `TRACE_SAMPLE (--trace-sample): got "${s.traceSample}" with LOG_LEVEL "${s.logLevel}", expected LOG_LEVEL info, debug or trace (trace lines are logged at info) or TRACE_SAMPLE 0`,
+    );
+  }
+}
 
 /**
  * DRAIN_TIMEOUT_MS as resolved. A drain takes about two directory polls (peers see the leave at

@@ -4,4 +4,5 @@ export * from './app.ts';
 export * from './config.ts';
 export * from './directory.ts';
 export * from './node.ts';
+export * from './trace.ts';
 export * from './wal.ts';

@@ -18,6 +18,8 @@ import { ZmqTransport } from '@paxos/transport-zmq';
 import type { Logger } from 'pino';
 import { endpointFor, formatAddress } from './address.ts';
 import { DirectoryAgent } from './directory-agent.ts';
+import { RoleTimers } from './timers.ts';
+import { HopTracer, pinoTraceSink } from './trace.ts';
 
 export interface NodeOptions {
   readonly role: RoleLabel;
@@ -34,6 +36,8 @@ export interface NodeOptions {
   readonly leaseTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly logger: Logger;
+  /** TRACE_SAMPLE: trace the command path one wall-clock second in every this many (0: off; see trace.ts). */
+  readonly traceSample?: number;
   /** Client processes: a command was chosen. */
   readonly onAcknowledged?: (client: Address, requestId: number, slot: number, latencyMs: number) => void;
 }
@@ -51,7 +55,7 @@ export class Node {
   readonly logger: Logger;
   private readonly roles = new Map<Address, Role>();
   private primary: Role | null = null;
-  private readonly timers = new Map<string, { timeout?: NodeJS.Timeout; immediate?: NodeJS.Immediate }>();
+  private readonly timers = new RoleTimers();
   /** What `/readyz` says: starting until the app's start-up is done, draining once it stops. */
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   /** When the last message arrived (performance.now()): a draining process waits for quiet. */
@@ -63,6 +67,8 @@ export class Node {
   };
   /** Appended to directory entries: Anna's two-phase set never forgets a removed entry, so each life registers anew. */
   readonly incarnation = randomBytes(4).toString('hex');
+  /** Null unless TRACE_SAMPLE is set: then the only cost per message is this check. */
+  private readonly tracer: HopTracer | null;
 
   private constructor(
     private readonly options: NodeOptions,
@@ -83,6 +89,11 @@ export class Node {
       logger: options.logger,
       metrics,
     });
+    const sample = options.traceSample ?? 0;
+    this.tracer =
+      sample > 0
+        ? new HopTracer(sample, pinoTraceSink({ role: options.role, instance: options.instance }))
+        : null;
   }
 
   static async start(options: NodeOptions): Promise<Node> {
@@ -104,6 +115,7 @@ export class Node {
         return result.ok ? { ok: true, value: result.envelope } : { ok: false, reason: result.error.reason };
       },
       onMessage: (envelope) => node?.receive(envelope),
+      onReadBurstEnd: () => node?.timers.burstEnded(),
       onInvalid: (reason) => {
         metrics.invalid();
         options.logger.debug({ reason }, 'dropped a frame that did not decode');
@@ -199,7 +211,25 @@ export class Node {
       this.metrics.dropped();
       return;
     }
-    const effects = role.step(performance.now(), { type: 'message', from: envelope.from, message });
+    const tracer = this.tracer;
+    if (tracer === null) {
+      this.handle(role, envelope);
+      return;
+    }
+    tracer.received(message);
+    try {
+      this.handle(role, envelope);
+    } finally {
+      tracer.handled();
+    }
+  }
+
+  private handle(role: Role, envelope: Envelope): void {
+    const effects = role.step(performance.now(), {
+      type: 'message',
+      from: envelope.from,
+      message: envelope.message,
+    });
     this.metrics.processed();
     this.apply(role, effects);
   }
@@ -211,25 +241,14 @@ export class Node {
           this.send(role, effect.to, effect);
           break;
         case 'setTimer': {
-          const key = `${role.address}\u0000${effect.name}`;
-          this.clearTimer(key);
           const name = effect.name;
-          const fire = () => {
-            this.timers.delete(key);
+          this.timers.set(`${role.address}\u0000${name}`, effect.delayMs, () => {
             if (this.roles.get(role.address) === role) this.deliver(role, { type: 'timer', name });
-          };
-          // A zero delay means "once this turn's messages are handled" (e.g. a batcher flushing
-          // what one read burst brought), which setImmediate gives without setTimeout's 1 ms floor.
-          this.timers.set(
-            key,
-            effect.delayMs <= 0
-              ? { immediate: setImmediate(fire) }
-              : { timeout: setTimeout(fire, effect.delayMs) },
-          );
+          });
           break;
         }
         case 'cancelTimer':
-          this.clearTimer(`${role.address}\u0000${effect.name}`);
+          this.timers.clear(`${role.address}\u0000${effect.name}`);
           break;
         case 'metric':
           this.metrics.apply(effect);
@@ -239,14 +258,6 @@ export class Node {
           break;
       }
     }
-  }
-
-  private clearTimer(key: string): void {
-    const timer = this.timers.get(key);
-    if (timer === undefined) return;
-    if (timer.timeout !== undefined) clearTimeout(timer.timeout);
-    if (timer.immediate !== undefined) clearImmediate(timer.immediate);
-    this.timers.delete(key);
   }
 
   private send(role: Role, to: Address, effect: Extract<Effect, { kind: 'send' }>): void {
@@ -267,7 +278,10 @@ export class Node {
       this.logger.warn({ to, type: effect.message.type, err: (err as Error).message }, 'cannot send');
       return;
     }
-    if (this.transport.send(target, frame)) this.metrics.outgoing();
+    if (this.transport.send(target, frame)) {
+      this.metrics.outgoing();
+      this.tracer?.sent(effect.message);
+    }
   }
 
   /**
@@ -324,12 +338,13 @@ export class Node {
       this.logger.info({ drainMs }, 'drained');
     }
     this.directoryAgent.stop();
-    for (const key of [...this.timers.keys()]) this.clearTimer(key);
+    this.timers.clearAll();
     this.roles.clear();
     this.primary = null;
     await this.transport.close({ lingerMs: 500 });
     await this.directory.close();
     await this.metricsServer.close();
+    this.tracer?.flush();
     this.logger.info({ stopMs: Math.round(performance.now() - started) }, 'stopped');
   }
 }

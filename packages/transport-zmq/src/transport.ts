@@ -55,6 +55,12 @@ export interface TransportOptions<T> {
   /** A frame that did not decode, an oversized frame, or a message that is not a bundle of frames: counted as invalid and dropped; the loop goes on. Each part of a multipart message is read as a bundle. */
   onInvalid?: (reason: string, socketIndex: number) => void;
   onDrop?: (endpoint: string, reason: DropReason) => void;
+  /**
+   * Called once a read round has handed every message it read to `onMessage`: the end of a
+   * receive burst. Frames sent from here still leave with the round's (see `send`), so a caller
+   * can answer a whole burst at once (a batcher sending its partial batch) without waiting a turn.
+   */
+  onReadBurstEnd?: () => void;
   logger?: TransportLogger;
 }
 
@@ -221,6 +227,7 @@ export class ZmqTransport<T> {
   private readonly onMessage: (message: T, socketIndex: number) => void;
   private readonly onInvalid: ((reason: string, socketIndex: number) => void) | undefined;
   private readonly onDrop: ((endpoint: string, reason: DropReason) => void) | undefined;
+  private readonly onReadBurstEnd: (() => void) | undefined;
   private readonly logger: TransportLogger | undefined;
   private readonly limiter = new RateLimiter();
 
@@ -241,6 +248,10 @@ export class ZmqTransport<T> {
   private wake: (() => void) | undefined;
   private stopping = false;
   private readonly readLoopDone: Promise<void>;
+  /** A read round is delivering: writers for what it sends start when it ends, not a turn later. */
+  private inRound = false;
+  /** Peers sent to during the current round whose writer has not started yet. */
+  private startAtRoundEnd: Peer[] = [];
 
   // send side
   private readonly peers = new Map<string, Peer>();
@@ -288,6 +299,7 @@ export class ZmqTransport<T> {
     this.onMessage = options.onMessage;
     this.onInvalid = options.onInvalid;
     this.onDrop = options.onDrop;
+    this.onReadBurstEnd = options.onReadBurstEnd;
     this.logger = options.logger;
     this.maxReads = settings.maxReads;
     this.sendHighWaterMark = settings.sendHighWaterMark;
@@ -318,14 +330,17 @@ export class ZmqTransport<T> {
    * messages: it is read with `receive()` only while `socket.readable` (ZMQ_EVENTS has POLLIN),
    * and zeromq.js resolves such a receive synchronously (its fast path), so a burst costs one
    * microtask per message and never a macrotask. A socket that is empty is left for the next round.
-   * After a round, if some socket still has messages, the loop yields once to the event loop
-   * (setImmediate) so timers, writers and other I/O run between rounds: one macrotask per up to
+   * When the round ends, `onReadBurstEnd` runs and the writers of the peers the round's messages
+   * sent to start (see `send`): a reply leaves in the turn its request arrived in. Then, if some
+   * socket gave its whole budget (it may hold more), the loop yields once to the event loop
+   * (setImmediate) so timers and other I/O run between rounds: one macrotask per up to
    * maxReads × sockets messages.
    *
-   * When every socket is empty, the loop blocks: it "arms" one blocking `receive()` on every
-   * socket that has none outstanding (zeromq.js waits on the socket's fd with libuv: no polling,
-   * no timers) and sleeps until any of them resolves, then yields once more so every socket that
-   * became readable in the same libuv poll phase has resolved too. An armed receive's message is
+   * Otherwise every socket was found empty, and the loop blocks: it "arms" one blocking `receive()`
+   * on every socket that has none outstanding (zeromq.js waits on the socket's fd with libuv: no
+   * polling, no timers; a message that came meanwhile resolves it at once) and sleeps until any of
+   * them resolves, then, with several sockets, yields once more so every socket that became
+   * readable in the same libuv poll phase has resolved too. An armed receive's message is
    * "parked" and counts as the first of that socket's reads in the next round; a socket whose armed
    * receive is still outstanding is skipped (it was empty, and zeromq.js forbids a second
    * concurrent receive). So consecutive reads from one socket are bounded by maxReads whenever
@@ -337,54 +352,84 @@ export class ZmqTransport<T> {
     const pulls = this.pulls;
     const count = pulls.length;
     const maxReads = this.maxReads;
-    while (!this.stopping) {
-      let total = 0;
-      for (let i = 0; i < count && !this.stopping; i++) {
-        const socket = pulls[i] as Pull;
-        let reads = 0;
-        const parked = this.parked[i];
-        if (parked !== undefined) {
-          this.parked[i] = undefined;
-          this.deliver(parked, i);
-          reads = 1;
-        } else if (this.armed[i]) {
-          // Empty when armed; never touch `readable` here: reading ZMQ_EVENTS behind zeromq.js's
-          // back can consume the fd's edge and leave the armed receive asleep on a full socket.
-          continue;
-        }
-        while (reads < maxReads && !this.stopping && socket.readable) {
-          let parts: Buffer[];
-          try {
-            parts = await socket.receive();
-          } catch (err) {
-            if (!this.stopping) this.readError(err, i);
-            break;
-          }
-          this.deliver(parts, i);
-          reads++;
-        }
-        total += reads;
+    try {
+      while (!this.stopping) {
+        await this.readRound(pulls, count, maxReads);
       }
-      if (this.stopping) break;
-      if (total > 0 && this.anyUnarmedReadable()) {
-        await yieldToEventLoop(); // more to read: let timers, writers and other I/O run first
-        continue;
-      }
-      await this.waitUntilAnyReadable();
-      if (this.stopping) break;
-      // Woken by one socket's callback, still inside libuv's poll phase: let the callbacks of every
-      // other socket that became readable in the same phase park their message before the round,
-      // or that round would skip them (and socket 0 could be read 2N times in a row).
-      await yieldToEventLoop();
+    } finally {
+      // What the last round sent still goes out (close() waits for the writers).
+      this.endRound(0);
     }
   }
 
-  private anyUnarmedReadable(): boolean {
-    for (let i = 0; i < this.pulls.length; i++) {
-      if (this.parked[i] !== undefined) return true;
-      if (!this.armed[i] && (this.pulls[i] as Pull).readable) return true;
+  /**
+   * One round over every socket, then (unless stopping) a wait: a turn of the event loop when
+   * more is readable, else until something is.
+   */
+  private async readRound(pulls: readonly Pull[], count: number, maxReads: number): Promise<void> {
+    let total = 0;
+    /** A socket gave its whole budget this round, so it may hold more. */
+    let more = false;
+    this.inRound = true;
+    for (let i = 0; i < count && !this.stopping; i++) {
+      const socket = pulls[i] as Pull;
+      let reads = 0;
+      const parked = this.parked[i];
+      if (parked !== undefined) {
+        this.parked[i] = undefined;
+        this.deliver(parked, i);
+        reads = 1;
+      } else if (this.armed[i]) {
+        // Empty when armed; never touch `readable` here: reading ZMQ_EVENTS behind zeromq.js's
+        // back can consume the fd's edge and leave the armed receive asleep on a full socket.
+        continue;
+      }
+      while (reads < maxReads && !this.stopping && socket.readable) {
+        let parts: Buffer[];
+        try {
+          parts = await socket.receive();
+        } catch (err) {
+          if (!this.stopping) this.readError(err, i);
+          break;
+        }
+        this.deliver(parts, i);
+        reads++;
+      }
+      total += reads;
+      if (reads >= maxReads) more = true;
     }
-    return false;
+    this.endRound(total);
+    if (this.stopping) return;
+    // A socket that stopped short of its budget was found empty just now: asking again (ZMQ_EVENTS,
+    // two system calls in libzmq) would be wasted, and what came since, the armed receive below
+    // takes at once.
+    if (more || this.parked.some((parts) => parts !== undefined)) {
+      await yieldToEventLoop(); // more to read: let timers, writers and other I/O run first
+      return;
+    }
+    await this.waitUntilAnyReadable();
+    if (this.stopping) return;
+    // Woken by one socket's callback, still inside libuv's poll phase: let the callbacks of every
+    // other socket that became readable in the same phase park their message before the round,
+    // or that round would skip them (and socket 0 could be read 2N times in a row). With one
+    // socket there is no other to wait for, and the turn would only delay the message.
+    if (count > 1) await yieldToEventLoop();
+  }
+
+  /** The round's messages are all delivered: the burst-end callback, then the writers of what they sent. */
+  private endRound(delivered: number): void {
+    if (delivered > 0 && this.onReadBurstEnd !== undefined) {
+      try {
+        this.onReadBurstEnd();
+      } catch (err) {
+        this.warnLimited('onReadBurstEnd', { err: errorInfo(err) }, 'onReadBurstEnd threw');
+      }
+    }
+    this.inRound = false;
+    const peers = this.startAtRoundEnd;
+    if (peers.length === 0) return;
+    this.startAtRoundEnd = [];
+    for (const peer of peers) this.startWriter(peer);
   }
 
   /** Arms a blocking receive on every socket that has none outstanding; resolves when one completes. */
@@ -518,17 +563,25 @@ export class ZmqTransport<T> {
     peer.queue.push(frame);
     this.counts.queued++;
     if (!peer.writing) {
-      // The writer starts after this event-loop turn, so every frame the turn produced for this
-      // peer leaves in one multipart message: one native send instead of one per frame.
+      // The writer starts once the read round delivering now has ended, or, for a send from
+      // anywhere else (a timer), after this event-loop turn: either way every frame produced
+      // meanwhile for this peer leaves in one multipart message, one native send instead of one
+      // per frame. Within a round that is the same moment a turn later would be, minus the turn.
       peer.writing = true;
-      const scheduled = peer;
-      setImmediate(() => {
-        scheduled.writer = this.drain(scheduled).catch((err: unknown) => {
-          this.logger?.warn({ endpoint, err: errorInfo(err) }, 'zmq peer writer failed');
-        });
-      });
+      if (this.inRound) {
+        this.startAtRoundEnd.push(peer);
+      } else {
+        const scheduled = peer;
+        setImmediate(() => this.startWriter(scheduled));
+      }
     }
     return true;
+  }
+
+  private startWriter(peer: Peer): void {
+    peer.writer = this.drain(peer).catch((err: unknown) => {
+      this.logger?.warn({ endpoint: peer.endpoint, err: errorInfo(err) }, 'zmq peer writer failed');
+    });
   }
 
   private openPeer(endpoint: string): Peer | undefined {

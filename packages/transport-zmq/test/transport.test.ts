@@ -263,6 +263,39 @@ describe('read fairness', () => {
   });
 });
 
+describe('end of a receive burst', () => {
+  it('calls onReadBurstEnd once a round has delivered everything it read', async () => {
+    const bursts: number[] = [];
+    const b = await open({ onReadBurstEnd: () => bursts.push(b.got.length) });
+    const a = await open();
+    // One turn's frames to one peer leave as one multipart message: one round reads all five.
+    for (let i = 0; i < 5; i++) a.transport.send(b.transport.endpoints[0] as string, text(`m${i}`));
+    await waitFor('five frames', () => b.got.length === 5);
+    expect(bursts[0]).toBe(5);
+  });
+
+  it('hands what a burst sent (onReadBurstEnd included) to ZeroMQ as the burst ends, not a turn later', async () => {
+    const peer = await open();
+    const queuedAfterBurst: number[] = [];
+    const box: { transport?: ZmqTransport<string> } = {};
+    const b = await open({
+      onMessage: (message) =>
+        box.transport?.send(peer.transport.endpoints[0] as string, text(`re:${message}`)),
+      onReadBurstEnd: () => {
+        box.transport?.send(peer.transport.endpoints[0] as string, text('flush'));
+        // Runs before any other macrotask: by then the writer has taken both frames.
+        queueMicrotask(() => queuedAfterBurst.push(box.transport?.stats.queued ?? -1));
+      },
+    });
+    box.transport = b.transport;
+    const a = await open();
+    a.transport.send(b.transport.endpoints[0] as string, text('x'));
+    await waitFor('reply and flush', () => peer.got.length === 2);
+    expect(peer.got.map((r) => r.text)).toEqual(['re:x', 'flush']);
+    expect(queuedAfterBurst).toEqual([0]);
+  });
+});
+
 describe('idle', () => {
   it('blocks when idle: the event loop is not kept busy', async () => {
     const { transport } = await open({ bind: [LOCAL, LOCAL, LOCAL] });
