@@ -6,8 +6,9 @@
  *
  *   pnpm --filter @paxos/acceptor-log exec tsx bench/recovery.ts [segmentMiB=64] [counts=1,10,100]
  *
- * The files are read back from the page cache (they were just written): this measures the
- * work recovery does, not the disk.
+ * The files were just written, so most of what recovery reads comes from the page cache:
+ * `recoveryMsBest` (of three opens) is the work recovery does; `recoveryMsFirst` may include
+ * reads from the disk.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,10 +45,19 @@ for (const segments of counts) {
     log.close();
     const writeMs = performance.now() - writeStart;
 
+    // Opened three times: the first may find part of the files out of the page cache (they were
+    // just written, and writeback competes); the best of the three is the work recovery does.
     const heapBefore = process.memoryUsage().heapUsed;
-    const t0 = performance.now();
-    const opened = AcceptorLog.open(nodeStorage(dir), { identity, fsync: false, segmentBytes });
-    const recoveryMs = performance.now() - t0;
+    const times: number[] = [];
+    const open = () => {
+      const t0 = performance.now();
+      const opened = AcceptorLog.open(nodeStorage(dir), { identity, fsync: false, segmentBytes });
+      times.push(performance.now() - t0);
+      return opened;
+    };
+    open().log.close();
+    open().log.close();
+    const opened = open();
     const heapAfter = process.memoryUsage().heapUsed;
     opened.log.close();
 
@@ -63,7 +73,8 @@ for (const segments of counts) {
         segmentMiB,
         slots: slot,
         historyMiB: Math.round(counter.bytesRead / 2 ** 20),
-        recoveryMs: Math.round(recoveryMs),
+        recoveryMsFirst: Math.round(times[0] ?? 0),
+        recoveryMsBest: Math.round(Math.min(...times)),
         recoveryBytesRead: opened.recovery.bytesRead,
         segmentsRead: opened.recovery.segmentsRead,
         recoveredEntries: [...opened.state.accepted].length,

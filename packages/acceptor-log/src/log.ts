@@ -176,8 +176,8 @@ export class AcceptorLog {
     for (const live of [...checkpoint.live].sort((a, b) => a.segment - b.segment)) {
       const { reader, header, dataStart } = readSegmentHeader(storage, live.segment, counter);
       checkIdentity(reader.path, header, identity);
-      const records_ = reader.records(dataStart, false);
-      for (let r = records_.next(); !r.done; r = records_.next()) {
+      const stream = reader.records(dataStart, false);
+      for (let r = stream.next(); !r.done; r = stream.next()) {
         records++;
         const rec = r.value.record;
         if (rec.kind === 'accept' && rec.slot >= checkpoint.watermark) accept(accepted, rec);
@@ -191,9 +191,9 @@ export class AcceptorLog {
       const { reader, header, dataStart } = readSegmentHeader(storage, index, counter);
       checkIdentity(reader.path, header, identity);
       let maxSlot = -1;
-      const records_ = reader.records(dataStart, i === after.length - 1);
-      let r = records_.next();
-      for (; !r.done; r = records_.next()) {
+      const stream = reader.records(dataStart, i === after.length - 1);
+      let r = stream.next();
+      for (; !r.done; r = stream.next()) {
         records++;
         const rec = r.value.record;
         apply(summary, rec);
