@@ -17,6 +17,8 @@ export function appConfig(entry: string[] = ['src/main.ts']) {
     sourcemap: true,
     clean: true,
     noExternal: [/^@paxos\//],
+    // A native addon loads its binary at run time: it is never bundled, wherever it is imported.
+    external: ['@node-rs/crc32'],
     banner: { js: '#!/usr/bin/env node' },
   });
 }

@@ -1,13 +1,13 @@
-import path from 'node:path';
 import { Acceptor } from '@paxos/core';
 import {
-  AcceptorLog,
   boolean,
+  DEFAULT_SEGMENT_BYTES,
   durableAcceptor,
   endpoint,
   integer,
   Node,
   nodeOptions,
+  openAcceptorLog,
   port,
   registerAcceptor,
   runApp,
@@ -38,7 +38,8 @@ await runApp({
     dataDir: setting({
       env: 'DATA_DIR',
       flag: '--data-dir',
-      description: 'directory of the acceptor log',
+      description:
+        'directory of the acceptor logs: this one is <ANNA_KEY_PREFIX or paxos>-g<group>-a<id> in it',
       expected: 'a directory path',
       schema: text(),
       default: './paxos-data',
@@ -46,16 +47,33 @@ await runApp({
     fsync: setting({
       env: 'DATA_FSYNC',
       flag: '--fsync',
-      description: 'fdatasync the log (once per read burst) before replying (survives machine crashes)',
+      description:
+        'fdatasync the log (once per read burst) before replying, so votes survive a machine crash',
       expected: 'true or false',
       schema: boolean(),
-      default: 'false',
+      default: 'true',
+    }),
+    segmentBytes: setting({
+      env: 'DATA_SEGMENT_BYTES',
+      flag: '--segment-bytes',
+      description: 'start a new log segment once one holds this many bytes',
+      expected: 'an integer >= 1024',
+      schema: integer(1024),
+      default: String(DEFAULT_SEGMENT_BYTES),
     }),
   },
   async main(s, logger) {
-    const file = path.join(s.dataDir, `${s.annaKeyPrefix || 'paxos'}-g${s.groupId}-a${s.acceptorId}.wal`);
-    const { log, state, records, tornBytes } = AcceptorLog.open(file, { fsync: s.fsync });
-    logger.info({ file, records, tornBytes }, 'acceptor log opened');
+    // The log's identity: a log of another cluster, group or acceptor is refused (exit 2).
+    const identity = { cluster: s.annaKeyPrefix || 'paxos', groupId: s.groupId, acceptorId: s.acceptorId };
+    const started = performance.now();
+    const { log, state, recovery, dir } = openAcceptorLog(s.dataDir, identity, {
+      fsync: s.fsync,
+      segmentBytes: s.segmentBytes,
+    });
+    logger.info(
+      { dir, ...recovery, ms: Math.round(performance.now() - started), fsync: s.fsync },
+      recovery.created ? 'acceptor log created' : 'acceptor log recovered',
+    );
     const node = await Node.start(nodeOptions(s, logger, 'acceptor', [endpoint(s.privateIp, s.port)]));
     const acceptor = new Acceptor({
       address: node.address,

@@ -5,8 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Command, decodeBatch, type Value, valuesEqual } from '@paxos/core';
-import { AcceptorLog } from '@paxos/runtime';
+import { nodeStorage, scanLog } from '@paxos/acceptor-log';
+import { type AcceptedEntry, type Command, decodeBatch, type Value, valuesEqual } from '@paxos/core';
 
 export interface Ack {
   client: string;
@@ -27,25 +27,43 @@ export function readAcks(file: string): Ack[] {
 }
 
 /**
+ * Every slot an acceptor's log (a directory under DATA_DIR) holds a vote for, with its last vote:
+ * the whole history, read-only, not the state a restart recovers (which drops chosen slots).
+ */
+function votesOf(logDir: string): Map<number, AcceptedEntry> {
+  const votes = new Map<number, AcceptedEntry>();
+  const storage = nodeStorage(logDir);
+  try {
+    for (const item of scanLog(storage)) {
+      if (item.type !== 'record' || item.record.kind !== 'accept') continue;
+      const { slot, ballot, value } = item.record;
+      votes.set(slot, { slot, ballot, value });
+    }
+  } finally {
+    storage.close();
+  }
+  return votes;
+}
+
+/**
  * Ground truth after the cluster stopped: per slot, the values each acceptor's log holds.
  * A command is chosen at `slot` when f+1 acceptors of the slot's group accepted one value
  * holding it in one ballot.
  */
 export function chosenFromLogs(workDir: string, f: number, groups: number): Map<number, Command[]> {
   const dir = path.join(workDir, 'data');
-  const accepted = new Map<string, ReturnType<typeof AcceptorLog.open>['state']>();
-  for (const file of existsSync(dir) ? readdirSync(dir) : []) {
-    const match = /-g(\d+)-a(\d+)\.wal$/.exec(file);
+  const accepted = new Map<string, Map<number, AcceptedEntry>>();
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    // One directory per acceptor: <cluster key>-g<group>-a<acceptor> (see acceptorLogDir).
+    const match = /-g(\d+)-a(\d+)$/.exec(name);
     if (match === null) continue;
-    const { log, state } = AcceptorLog.open(path.join(dir, file), { fsync: false });
-    log.close();
-    accepted.set(`${match[1]}/${match[2]}`, state);
+    accepted.set(`${match[1]}/${match[2]}`, votesOf(path.join(dir, name)));
   }
   const chosen = new Map<number, Command[]>();
   const bySlot = new Map<number, { value: Value; ballot: string; votes: number }[]>();
-  for (const [key, state] of accepted) {
+  for (const [key, votes] of accepted) {
     const group = Number(key.split('/')[0]);
-    for (const entry of state.accepted) {
+    for (const entry of votes.values()) {
       if (entry.slot % groups !== group) continue;
       const ballot = `${entry.ballot.round}.${entry.ballot.proposerId}`;
       const list = bySlot.get(entry.slot) ?? [];

@@ -1,6 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AcceptorLog, nodeStorage, scanLog, segmentName } from '@paxos/acceptor-log';
 import { DEFAULT_PORTS, type RoleName, roleBinary } from '@paxos/launcher';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
 function run(role: RoleName, env: Record<string, string>, args: string[] = []) {
   const result = spawnSync(process.execPath, [roleBinary(role), ...args], {
@@ -98,5 +102,56 @@ describe('DEFAULT_PORTS (what a host per process listens on, and what the securi
     expect(text).toContain(
       `storage (key-request) port; 0 picks a free port (default: ${DEFAULT_PORTS.ANNA_STORAGE_PORT})`,
     );
+  });
+});
+
+describe('acceptor log at start-up', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  /** A DATA_DIR with a log for `acceptorId` of group 0 written in the directory `name`. */
+  function dataDirWithLog(name: string, acceptorId: number): string {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'paxos-acceptor-start-'));
+    dirs.push(dataDir);
+    const { log } = AcceptorLog.open(nodeStorage(path.join(dataDir, name)), {
+      identity: { cluster: 'paxos', groupId: 0, acceptorId },
+      fsync: true,
+    });
+    log.promised({ round: 1, proposerId: 0 }, { id: 1, groups: [0] });
+    for (let slot = 0; slot < 3; slot++)
+      log.accepted({ slot, ballot: { round: 1, proposerId: 0 }, value: { kind: 'noop' } }, 0, {
+        id: 1,
+        groups: [0],
+      });
+    log.close();
+    return dataDir;
+  }
+  const env = (dataDir: string) => ({ ...ok, ACCEPTOR_GROUP_ID: '0', ACCEPTOR_ID: '0', DATA_DIR: dataDir });
+
+  it("refuses another acceptor's log: one line naming both identities, exit 2", () => {
+    const dataDir = dataDirWithLog('paxos-g0-a0', 1); // acceptor 1's log where acceptor 0's belongs
+    const { code, stderr } = run('acceptor', env(dataDir));
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      `paxos-acceptor: ${dataDir}/paxos-g0-a0/000000000000.seg belongs to cluster "paxos" group 0 acceptor 1, not to this acceptor (cluster "paxos" group 0 acceptor 0): refusing to start on another acceptor's log`,
+    );
+  });
+
+  it('refuses a damaged log: one line naming the file and byte offset, exit 1', () => {
+    const dataDir = dataDirWithLog('paxos-g0-a0', 0);
+    const second = [...scanLog(nodeStorage(path.join(dataDir, 'paxos-g0-a0')))].filter(
+      (i) => i.type === 'record',
+    )[1];
+    if (second?.type !== 'record') throw new Error('no second record');
+    // One byte of the second record's payload changed in place: bit rot, not a crash.
+    const file = path.join(dataDir, 'paxos-g0-a0', segmentName(0));
+    const bytes = readFileSync(file);
+    bytes[second.offset + 20] = (bytes[second.offset + 20] ?? 0) ^ 0xff;
+    writeFileSync(file, bytes);
+    const { code, stderr } = run('acceptor', env(dataDir));
+    expect(code).toBe(1);
+    expect(stderr.split('\n')).toHaveLength(1);
+    expect(stderr).toContain(`${dataDir}/paxos-g0-a0/000000000000.seg at byte ${second.offset}: `);
   });
 });

@@ -116,6 +116,8 @@ describe('paxos-aws over HTTP with the real SDK client', () => {
     );
     const acceptor = Buffer.from(runs()[1]?.params.get('UserData') ?? '', 'base64').toString();
     expect(acceptor).toContain('ANNA_ROUTING="tcp://10.9.0.1:6450"');
+    // Votes are synced to the instance's disk before they are answered.
+    expect(acceptor).toContain('DATA_FSYNC="true"');
   });
 
   it('status lists the instances from the XML answer', async () => {

@@ -268,6 +268,9 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
           ACCEPTOR_GROUP_ID: String(g),
           ACCEPTOR_ID: String(a),
           DATA_DIR: placement.dataDir,
+          // Said here, not only left to the app's default, so it shows in every acceptor's
+          // environment (the EC2 env file included); `extraEnv` may still turn it off.
+          DATA_FSYNC: o.extraEnv?.DATA_FSYNC ?? 'true',
         }),
       );
     }

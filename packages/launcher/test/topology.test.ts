@@ -53,7 +53,11 @@ describe('planCluster (one host)', () => {
       ACCEPTOR_GROUP_ID: '1',
       ACCEPTOR_ID: '2',
       INSTANCE: 'acceptor-g1-a2',
+      DATA_FSYNC: 'true',
     });
+    // Off only when asked for (a benchmark of the write path without the disk).
+    const unsynced = planCluster({ ...shape, extraEnv: { DATA_FSYNC: 'false' } }).processes;
+    expect(unsynced.find((p) => p.role === 'acceptor')?.env.DATA_FSYNC).toBe('false');
   });
 });
 

@@ -1,16 +1,21 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Acceptor, type Effect, encodeBatch, type Value } from '@paxos/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AcceptorLog, type DurableAcceptor, durableAcceptor } from '../src/wal.ts';
+import { ConfigError } from '../src/config.ts';
+import { acceptorLogDir, type DurableAcceptor, durableAcceptor, openAcceptorLog } from '../src/wal.ts';
 
+const identity = { cluster: 'test', groupId: 1, acceptorId: 2 };
 const dirs: string[] = [];
+/** A fresh DATA_DIR. */
 function tempFile(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'paxos-wal-'));
   dirs.push(dir);
-  return path.join(dir, 'a.wal');
+  return dir;
 }
+const open = (dataDir: string, fsync = false) => openAcceptorLog(dataDir, identity, { fsync });
+const segment0 = (dataDir: string) => path.join(acceptorLogDir(dataDir, identity), '000000000000.seg');
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -28,7 +33,7 @@ const phase1a = (round: number, stamp = config) =>
 const phase2a = (slot: number, round: number, watermark: number) =>
   ({ type: 'Phase2a', slot, ballot: b(round), value, watermark, groupId: 1, acceptors: [], config }) as const;
 
-const acceptorAt = (state?: ReturnType<typeof AcceptorLog.open>['state']) =>
+const acceptorAt = (state?: ReturnType<typeof openAcceptorLog>['state']) =>
   new Acceptor({
     address: 'tcp://127.0.0.1:12000',
     groupId: 1,
@@ -38,7 +43,7 @@ const acceptorAt = (state?: ReturnType<typeof AcceptorLog.open>['state']) =>
 
 /** Runs `steps` against a durable acceptor over `file`, committing after each step, as a burst of one. */
 function run(file: string, steps: (acceptor: DurableAcceptor) => void) {
-  const { log, state } = AcceptorLog.open(file, { fsync: false });
+  const { log, state } = open(file);
   const acceptor = acceptorAt(state);
   const durable = durableAcceptor(acceptor, log, { release: () => {}, schedule: () => {} });
   steps({
@@ -56,7 +61,8 @@ function run(file: string, steps: (acceptor: DurableAcceptor) => void) {
 describe('group commit', () => {
   it('holds the replies of a burst until one write has put every record of it on disk', () => {
     const file = tempFile();
-    const { log } = AcceptorLog.open(file, { fsync: true });
+    const { log } = open(file, true);
+    const empty = statSync(segment0(file)).size;
     const released: Effect[][] = [];
     const commits: (() => void)[] = [];
     const durable = durableAcceptor(acceptorAt(), log, {
@@ -69,12 +75,12 @@ describe('group commit', () => {
     // A rejected phase-2a logs nothing, but waits behind the held replies so order is kept.
     expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(7, 1, 4) })).toEqual([]);
     expect(commits).toHaveLength(1); // one commit per burst
-    expect(statSync(file).size).toBe(0);
+    expect(statSync(segment0(file)).size).toBe(empty);
     expect(log.uncommitted).toBe(3);
     commits[0]?.();
     expect(log.uncommitted).toBe(0);
-    const { records } = AcceptorLog.open(file, { fsync: false });
-    expect(records).toBe(3);
+    const { recovery } = open(file);
+    expect(recovery.records).toBe(3);
     const sent = (released[0] ?? []).flatMap((e) => (e.kind === 'send' ? [e.message] : []));
     expect(sent.map((m) => m.type)).toEqual(['Phase1b', 'Phase2b', 'Phase2b', 'Nack']);
     // With nothing held, a step that logs nothing answers at once.
@@ -139,14 +145,14 @@ describe('acceptor log', () => {
       a.step(0, { type: 'message', from: 'p', message: phase1a(5) });
       a.step(0, { type: 'message', from: 'p', message: phase1a(4) });
     });
-    const size = statSync(file).size;
-    appendFileSync(file, Buffer.from([200, 0, 0, 0, 1, 2]));
-    const { log, state, tornBytes, records } = AcceptorLog.open(file, { fsync: false });
+    const size = statSync(segment0(file)).size;
+    appendFileSync(segment0(file), Buffer.from([200, 0, 0, 0, 1, 2]));
+    const { log, state, recovery } = open(file);
     log.close();
-    expect(records).toBe(1);
-    expect(tornBytes).toBe(6);
+    expect(recovery.records).toBe(1);
+    expect(recovery.tornBytes).toBe(6);
     expect(state.promised).toEqual(b(5));
-    expect(readFileSync(file).length).toBe(size);
+    expect(statSync(segment0(file)).size).toBe(size);
   });
 
   it('keeps the pinned configuration across a restart: a leader of another one is still refused', () => {
@@ -167,12 +173,31 @@ describe('acceptor log', () => {
 
   it('reads a log written before configurations were stamped (no pin yet)', () => {
     const file = tempFile();
-    const { log } = AcceptorLog.open(file, { fsync: false });
+    const { log } = open(file);
     log.promised(b(4), null);
     log.close();
-    const { log: again, state } = AcceptorLog.open(file, { fsync: false });
+    const { log: again, state } = open(file);
     again.close();
     expect(state.promised).toEqual(b(4));
     expect(state.config).toBeNull();
+  });
+
+  it("refuses another acceptor's log and a log of the old single-file format: a ConfigError (exit 2)", () => {
+    const dataDir = tempFile();
+    run(dataDir, (a) => {
+      a.step(0, { type: 'message', from: 'p', message: phase1a(2) });
+    });
+    // The log of acceptor 2, copied where acceptor 0's belongs.
+    const other = { ...identity, acceptorId: 0 };
+    cpSync(acceptorLogDir(dataDir, identity), acceptorLogDir(dataDir, other), { recursive: true });
+    expect(() => openAcceptorLog(dataDir, other, { fsync: false })).toThrow(ConfigError);
+    expect(() => openAcceptorLog(dataDir, other, { fsync: false })).toThrow(
+      /000000000000\.seg belongs to cluster "test" group 1 acceptor 2, not to this acceptor \(cluster "test" group 1 acceptor 0\)/,
+    );
+    const legacyIdentity = { ...identity, acceptorId: 5 };
+    writeFileSync(`${acceptorLogDir(dataDir, legacyIdentity)}.wal`, Buffer.from([1, 2, 3]));
+    expect(() => openAcceptorLog(dataDir, legacyIdentity, { fsync: false })).toThrow(
+      /test-g1-a5\.wal is an acceptor log in the single-file format of earlier versions/,
+    );
   });
 });

@@ -1,0 +1,27 @@
+export { crc32c } from './crc.ts';
+export { LogCorruptError, LogIdentityError } from './errors.ts';
+export {
+  type Checkpoint,
+  formatIdentity,
+  type LiveSegment,
+  type LogIdentity,
+  type LogRecord,
+  RECORD_HEADER_BYTES,
+  type SegmentHeader,
+  STATE_FILE,
+  segmentIndex,
+  segmentName,
+} from './format.ts';
+export {
+  AcceptorLog,
+  DEFAULT_SEGMENT_BYTES,
+  MIN_SEGMENT_BYTES,
+  type OpenedLog,
+  type OpenOptions,
+  type Recovery,
+} from './log.ts';
+export { type CrashOptions, MemoryStorage, type StorageStats } from './memory-storage.ts';
+export { type NodeStorageOptions, nodeStorage } from './node-storage.ts';
+export type { ReadCounter } from './read.ts';
+export { readState, type ScanEnd, type ScanItem, type ScanOptions, scanLog } from './scan.ts';
+export { type LogStorage, TEMP_SUFFIX } from './storage.ts';
