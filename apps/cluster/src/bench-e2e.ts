@@ -14,12 +14,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  type ClusterShapeFlags,
-  clusterShapeOptions,
-  DEFAULT_TOPOLOGY,
-  integerArgument,
-} from '@paxos/launcher';
+import { type ClusterShapeFlags, clusterShapeOptions, integerArgument, shapeTopology } from '@paxos/launcher';
 import { Command } from 'commander';
 import {
   BENCH_SHORT,
@@ -72,12 +67,7 @@ const raw = await measureRawZmqBaseline();
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'paxos-bench-e2e-'));
 const cluster = new LocalCluster(
   {
-    ...DEFAULT_TOPOLOGY,
-    f: shape.f,
-    groups: shape.groups,
-    batchers: shape.batchers,
-    proxyLeaders: shape.proxyLeaders,
-    unbatchers: shape.unbatchers,
+    ...shapeTopology(shape),
     batchSize,
     // Quiet unless asked: the role processes' logs are not what the benchmark shows.
     logLevel: program.getOptionValueSource('logLevel') === 'cli' ? shape.logLevel : 'warn',

@@ -8,6 +8,7 @@ import {
   integerArgument as integer,
   STATELESS_ROLES,
   type StatelessRole,
+  shapeTopology,
   type TopologyOptions,
 } from '@paxos/launcher';
 import { Command } from 'commander';
@@ -52,18 +53,7 @@ function withTopology(cmd: Command): Command {
 }
 
 function topology(flags: TopologyFlags): TopologyOptions {
-  return {
-    ...DEFAULT_TOPOLOGY,
-    basePort: flags.basePort,
-    f: flags.f,
-    groups: flags.groups,
-    batchers: flags.batchers,
-    proxyLeaders: flags.proxyLeaders,
-    unbatchers: flags.unbatchers,
-    batchSize: flags.batchSize,
-    logLevel: flags.logLevel,
-    keyPrefix: `run${Date.now().toString(36)}-`,
-  };
+  return { ...shapeTopology(flags), basePort: flags.basePort, keyPrefix: `run${Date.now().toString(36)}-` };
 }
 
 withTopology(program.command('start'))

@@ -12,8 +12,8 @@ import path from 'node:path';
 import {
   type ClusterShapeFlags,
   clusterShapeOptions,
-  DEFAULT_TOPOLOGY,
   integerArgument as integer,
+  shapeTopology,
 } from '@paxos/launcher';
 import { Command } from 'commander';
 import { printTable } from '../../../scripts/bench-report.ts';
@@ -72,13 +72,7 @@ if (flags.logs !== undefined) {
   process.env.TRACE_SAMPLE = '1';
   const cluster = new LocalCluster(
     {
-      ...DEFAULT_TOPOLOGY,
-      f: flags.f,
-      groups: flags.groups,
-      batchers: flags.batchers,
-      proxyLeaders: flags.proxyLeaders,
-      unbatchers: flags.unbatchers,
-      batchSize: flags.batchSize,
+      ...shapeTopology(flags),
       logLevel: 'info',
       keyPrefix: `trace${Date.now().toString(36)}-`,
       basePort: flags.basePort,

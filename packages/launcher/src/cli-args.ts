@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { cpuQuotaExpectation, parseCpuQuota } from './cpu-quota.ts';
-import { DEFAULT_TOPOLOGY } from './topology.ts';
+import { DEFAULT_TOPOLOGY, type TopologyOptions } from './topology.ts';
 
 /** A commander argument parser for the launcher CLIs: an integer >= `min`, or one line naming the flag. */
 export function integerArgument(flag: string, min: number): (value: string) => number {
@@ -31,6 +31,20 @@ export interface ClusterShapeFlags {
   unbatchers: number;
   batchSize: number;
   logLevel: string;
+}
+
+/** The default topology with the shape the flags give: what each launcher CLI starts from. */
+export function shapeTopology(flags: ClusterShapeFlags): TopologyOptions {
+  return {
+    ...DEFAULT_TOPOLOGY,
+    f: flags.f,
+    groups: flags.groups,
+    batchers: flags.batchers,
+    proxyLeaders: flags.proxyLeaders,
+    unbatchers: flags.unbatchers,
+    batchSize: flags.batchSize,
+    logLevel: flags.logLevel,
+  };
 }
 
 /** The options every launcher CLI takes for the cluster's shape, with the default topology's values. */
