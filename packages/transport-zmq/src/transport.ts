@@ -11,7 +11,7 @@
  * Protocol-agnostic: frames are opaque bytes; the caller's `decode` turns them into messages.
  */
 import { Pull, Push } from 'zeromq';
-import { bundleBytes, encodeBundle, splitBundle } from './bundle.ts';
+import { encodeBundle, FRAME_HEADER_BYTES, splitBundle } from './bundle.ts';
 import { assertEndpoint, parseEndpoint } from './endpoint.ts';
 import { waitUntilReleased } from './port.ts';
 
@@ -669,9 +669,9 @@ export class ZmqTransport<T> {
   private nextBundle(peer: Peer): Uint8Array[] {
     const limit = Math.min(peer.queue.length, peer.head + MAX_FRAMES_PER_SEND);
     let end = peer.head + 1;
-    let bytes = bundleBytes([peer.queue[peer.head] as Uint8Array]);
+    let bytes = FRAME_HEADER_BYTES + (peer.queue[peer.head] as Uint8Array).length;
     while (end < limit) {
-      const next = bundleBytes([peer.queue[end] as Uint8Array]);
+      const next = FRAME_HEADER_BYTES + (peer.queue[end] as Uint8Array).length;
       if (bytes + next > this.maxFrameBytes) break;
       bytes += next;
       end++;
