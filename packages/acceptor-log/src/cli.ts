@@ -53,26 +53,22 @@ function itemLine(item: ScanItem, json: boolean): string {
   }
   const r = item.record;
   const where = `${path.basename(item.file)} @${item.offset}`;
+  const fields = {
+    type: 'record',
+    segment: item.segment,
+    offset: item.offset,
+    kind: r.kind,
+    ballot: r.ballot,
+  };
   if (r.kind === 'promise') {
     return json
-      ? JSON.stringify({
-          type: 'record',
-          segment: item.segment,
-          offset: item.offset,
-          kind: r.kind,
-          ballot: r.ballot,
-          config: r.config,
-        })
+      ? JSON.stringify({ ...fields, config: r.config })
       : `${where}  promise  ballot ${ballot(r.ballot)}  config ${config(r.config)}`;
   }
   const valueBytes = r.value.kind === 'noop' ? 0 : r.value.batch.length;
   return json
     ? JSON.stringify({
-        type: 'record',
-        segment: item.segment,
-        offset: item.offset,
-        kind: r.kind,
-        ballot: r.ballot,
+        ...fields,
         slot: r.slot,
         value: r.value.kind,
         valueBytes,
