@@ -104,13 +104,14 @@ export function durableAcceptor(
     }
     return [];
   };
+  /** Effects that log nothing wait only behind held ones, so replies keep their messages' order. */
+  const inOrder = (effects: Effect[]): Effect[] => (held.length > 0 ? hold(effects) : effects);
   return {
     address: acceptor.address,
     start: () => acceptor.start(),
     commit,
     step: (now, event) => {
-      if (event.type !== 'message')
-        return held.length > 0 ? hold(acceptor.step(now, event)) : acceptor.step(now, event);
+      if (event.type !== 'message') return inOrder(acceptor.step(now, event));
       const m = event.message;
       const before = acceptor.promised;
       const pinnedBefore = acceptor.config;
@@ -127,7 +128,7 @@ export function durableAcceptor(
         log.promised(acceptor.promised, acceptor.config);
         return hold(effects);
       }
-      return held.length > 0 ? hold(effects) : effects;
+      return inOrder(effects);
     },
   };
 }
