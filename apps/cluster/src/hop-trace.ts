@@ -6,8 +6,8 @@
  * The join: a command is `requestId@clientId` up to the batch (client send, batcher receive and
  * send); the unbatcher's reply names the command and its slot, and the slot leads through the
  * rest. Inside a process, a send's `rx` is the receive that caused it, so the leader's phase-2a
- * leads back to the batch it received, the proxy leader's chosen to the vote that completed the
- * quorum, and that vote to the acceptor (and its receive of the phase-2a) that cast it.
+ * leads back to the batch it received and the proxy leader's chosen to the vote that completed the
+ * quorum; that vote leads to the acceptor that cast it, and its receive of the slot's phase-2a.
  */
 
 export type HopKind = 'wire' | 'inside';
@@ -113,6 +113,8 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
   const proxyPhase2aSend = new Map<string, TraceLine>();
   const chosenSend = new Map<number, TraceLine>();
   const voteSend = new Map<string, TraceLine>();
+  /** Each acceptor's receive of a slot's phase 2a, by process and slot. */
+  const acceptorPhase2aRecv = new Map<string, TraceLine>();
   /** Every receive, by process and its `us`: what a send's `rx` points at. */
   const receives = new Map<string, Map<number, TraceLine>>();
 
@@ -142,6 +144,9 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
         break;
       case 'proxy_leader send Phase2a':
         if (l.slot !== undefined && l.rx !== undefined) proxyPhase2aSend.set(`${l.slot}/${l.rx}`, l);
+        break;
+      case 'acceptor recv Phase2a':
+        if (l.slot !== undefined) first(acceptorPhase2aRecv, `${procOf(l)}/${l.slot}`, l);
         break;
       case 'acceptor send Phase2b':
         if (l.slot !== undefined) first(voteSend, `${l.slot}/${l.acceptor}`, l);
@@ -178,7 +183,9 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
       leader,
       proxyRecv,
       proxyRecv === undefined ? undefined : proxyPhase2aSend.get(`${slot}/${proxyRecv.us}`),
-      cause(vote),
+      // By slot, not by `rx`: an acceptor that answers a burst's votes once its log is synced
+      // sends them after the receive that brought them.
+      vote === undefined ? undefined : acceptorPhase2aRecv.get(`${procOf(vote)}/${slot}`),
       vote,
       decidingVote,
       chosen,

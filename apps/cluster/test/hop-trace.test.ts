@@ -60,6 +60,15 @@ describe('buildChains', () => {
     expect(stats.at(-2)?.medianUs).toBe(600);
   });
 
+  it("joins an acceptor's vote to its receive by slot: a vote sent after a group commit has no rx", () => {
+    const lines = commandLines(1_000_000, 5, cmd).map((l) =>
+      l.role === 'acceptor' && l.hop === 'send' ? { ...l, rx: undefined } : l,
+    );
+    expect(buildChains(lines).chains[0]?.at).toEqual(
+      Array.from({ length: 14 }, (_, i) => 1_000_000 + 100 * i),
+    );
+  });
+
   it('drops a chain with a hop missing (cut by the end of a traced second) and counts it', () => {
     const lines = [
       ...commandLines(1_000_000, 5, cmd),
