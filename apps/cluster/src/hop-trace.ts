@@ -6,8 +6,8 @@
  * The join: a command is `requestId@clientId` up to the batch (client send, batcher receive and
  * send); the unbatcher's reply names the command and its slot, and the slot leads through the
  * rest. Inside a process, a send's `rx` is the receive that caused it, so the leader's phase-2a
- * leads back to the batch it received, the proxy leader's chosen to the vote that completed the
- * quorum, and that vote to the acceptor (and its receive of the phase-2a) that cast it.
+ * leads back to the batch it received and the proxy leader's chosen to the vote that completed the
+ * quorum; that vote leads to the acceptor that cast it, and its receive of the slot's phase-2a.
  */
 
 export type HopKind = 'wire' | 'inside';
@@ -38,7 +38,10 @@ export interface TraceLine {
   readonly hostname?: string;
   readonly hop: 'recv' | 'send';
   readonly type: string;
+  /** Wall clock, µs. */
   readonly us: number;
+  /** The host's monotonic clock, µs. */
+  readonly mono?: number;
   readonly rx?: number;
   readonly cmd?: string;
   readonly cmds?: readonly string[];
@@ -83,40 +86,55 @@ function first<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (!map.has(key)) map.set(key, value);
 }
 
+/**
+ * Which clock to put the lines on: `mono` (the host's monotonic clock, shared by every process
+ * on it) when they all come from one host, else `us` (wall clock). A process's `us` is its
+ * start-up reading of the wall clock plus monotonic time since, so a clock step between two
+ * processes' starts shifts one against the other by as much, which the monotonic clock cannot.
+ */
+export function traceClock(lines: readonly TraceLine[]): 'mono' | 'us' {
+  const hosts = new Set(lines.map((l) => l.hostname ?? ''));
+  return hosts.size <= 1 && lines.every((l) => typeof l.mono === 'number') ? 'mono' : 'us';
+}
+
 /** Joins the lines of every process into chains, in the order the client sent the commands. */
 export function buildChains(lines: readonly TraceLine[]): ChainResult {
-  const clientSend = new Map<string, number>();
-  const batcherRecv = new Map<string, number>();
-  const batcherSend = new Map<string, number>();
+  const clock = traceClock(lines);
+  const at = (l: TraceLine | undefined): number | undefined =>
+    l === undefined ? undefined : clock === 'mono' ? l.mono : l.us;
+  const clientSend = new Map<string, TraceLine>();
+  const batcherRecv = new Map<string, TraceLine>();
+  const batcherSend = new Map<string, TraceLine>();
   const replySend = new Map<string, TraceLine>();
-  const clientRecv = new Map<string, number>();
+  const clientRecv = new Map<string, TraceLine>();
   const leaderPhase2a = new Map<number, TraceLine>();
   const proxyPhase2aRecv = new Map<number, TraceLine>();
   /** The proxy leader's phase-2a sends, by slot and the receive they answer: the last one. */
-  const proxyPhase2aSend = new Map<string, number>();
+  const proxyPhase2aSend = new Map<string, TraceLine>();
   const chosenSend = new Map<number, TraceLine>();
   const voteSend = new Map<string, TraceLine>();
-  /** Every receive, by process and time: what a send's `rx` points at. */
+  /** Each acceptor's receive of a slot's phase 2a, by process and slot. */
+  const acceptorPhase2aRecv = new Map<string, TraceLine>();
+  /** Every receive, by process and its `us`: what a send's `rx` points at. */
   const receives = new Map<string, Map<number, TraceLine>>();
 
-  const sorted = [...lines].sort((a, b) => a.us - b.us);
+  const sorted = [...lines].sort((a, b) => (at(a) as number) - (at(b) as number));
   for (const l of sorted) {
-    const r = l.role;
     if (l.hop === 'recv') {
       const proc = procOf(l);
       const byTime = receives.get(proc) ?? new Map<number, TraceLine>();
       receives.set(proc, byTime);
       byTime.set(l.us, l);
     }
-    switch (`${r} ${l.hop} ${l.type}`) {
+    switch (`${l.role} ${l.hop} ${l.type}`) {
       case 'client send ClientRequest':
-        if (l.cmd !== undefined) first(clientSend, l.cmd, l.us);
+        if (l.cmd !== undefined) first(clientSend, l.cmd, l);
         break;
       case 'batcher recv ClientRequest':
-        if (l.cmd !== undefined) first(batcherRecv, l.cmd, l.us);
+        if (l.cmd !== undefined) first(batcherRecv, l.cmd, l);
         break;
       case 'batcher send ClientBatch':
-        for (const cmd of l.cmds ?? []) first(batcherSend, cmd, l.us);
+        for (const cmd of l.cmds ?? []) first(batcherSend, cmd, l);
         break;
       case 'proposer send Phase2a':
         if (l.slot !== undefined) first(leaderPhase2a, l.slot, l);
@@ -125,7 +143,10 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
         if (l.slot !== undefined) first(proxyPhase2aRecv, l.slot, l);
         break;
       case 'proxy_leader send Phase2a':
-        if (l.slot !== undefined && l.rx !== undefined) proxyPhase2aSend.set(`${l.slot}/${l.rx}`, l.us);
+        if (l.slot !== undefined && l.rx !== undefined) proxyPhase2aSend.set(`${l.slot}/${l.rx}`, l);
+        break;
+      case 'acceptor recv Phase2a':
+        if (l.slot !== undefined) first(acceptorPhase2aRecv, `${procOf(l)}/${l.slot}`, l);
         break;
       case 'acceptor send Phase2b':
         if (l.slot !== undefined) first(voteSend, `${l.slot}/${l.acceptor}`, l);
@@ -137,7 +158,7 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
         if (l.cmd !== undefined) first(replySend, l.cmd, l);
         break;
       case 'client recv ClientReply':
-        if (l.cmd !== undefined) first(clientRecv, l.cmd, l.us);
+        if (l.cmd !== undefined) first(clientRecv, l.cmd, l);
         break;
     }
   }
@@ -146,7 +167,7 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
     l?.rx === undefined ? undefined : receives.get(procOf(l))?.get(l.rx);
   const chains: Chain[] = [];
   let incomplete = 0;
-  for (const [cmd, sentAt] of clientSend) {
+  for (const [cmd, sent] of clientSend) {
     const reply = replySend.get(cmd);
     const slot = reply?.slot;
     const leader = slot === undefined ? undefined : leaderPhase2a.get(slot);
@@ -154,27 +175,29 @@ export function buildChains(lines: readonly TraceLine[]): ChainResult {
     const chosen = slot === undefined ? undefined : chosenSend.get(slot);
     const decidingVote = cause(chosen);
     const vote = slot === undefined ? undefined : voteSend.get(`${slot}/${decidingVote?.acceptor}`);
-    const at = [
-      sentAt,
+    const times = [
+      sent,
       batcherRecv.get(cmd),
       batcherSend.get(cmd),
-      cause(leader)?.us,
-      leader?.us,
-      proxyRecv?.us,
+      cause(leader),
+      leader,
+      proxyRecv,
       proxyRecv === undefined ? undefined : proxyPhase2aSend.get(`${slot}/${proxyRecv.us}`),
-      vote?.rx,
-      vote?.us,
-      decidingVote?.us,
-      chosen?.us,
-      cause(reply)?.us,
-      reply?.us,
+      // By slot, not by `rx`: an acceptor that answers a burst's votes once its log is synced
+      // sends them after the receive that brought them.
+      vote === undefined ? undefined : acceptorPhase2aRecv.get(`${procOf(vote)}/${slot}`),
+      vote,
+      decidingVote,
+      chosen,
+      cause(reply),
+      reply,
       clientRecv.get(cmd),
-    ];
-    if (slot === undefined || at.some((t) => t === undefined)) {
+    ].map(at);
+    if (slot === undefined || times.some((t) => t === undefined)) {
       incomplete++;
       continue;
     }
-    chains.push({ cmd, slot, at: at as number[] });
+    chains.push({ cmd, slot, at: times as number[] });
   }
   return { chains, incomplete };
 }

@@ -74,6 +74,9 @@ if (flags.logs !== undefined) {
     {
       ...shapeTopology(flags),
       logLevel: 'info',
+      // The acceptors sync their log unless told otherwise (the launcher's default): DATA_FSYNC
+      // here passes through, to see what the sync costs a command.
+      ...(process.env.DATA_FSYNC === undefined ? {} : { extraEnv: { DATA_FSYNC: process.env.DATA_FSYNC } }),
       keyPrefix: `trace${Date.now().toString(36)}-`,
       basePort: flags.basePort,
     },

@@ -60,6 +60,13 @@ const cases: [RoleName, Record<string, string>, string[], RegExp][] = [
   ],
   ['unbatcher', { ...ok }, ['--port', 'abc'], /UNBATCHER_PORT \(--port\): got "abc"/],
   ['unbatcher', { ...ok, LOG_LEVEL: 'chatty' }, [], /LOG_LEVEL .*"chatty"/],
+  ['batcher', { ...ok, TRACE_SAMPLE: '-1' }, [], /TRACE_SAMPLE \(--trace-sample\): got "-1"/],
+  [
+    'proxy-leader',
+    { ...ok, TRACE_SAMPLE: '1', LOG_LEVEL: 'warn' },
+    [],
+    /TRACE_SAMPLE .*LOG_LEVEL "warn", expected LOG_LEVEL info/,
+  ],
   ['client', { ...ok, NUM_CLIENTS: '0' }, [], /NUM_CLIENTS \(--clients\): got "0"/],
   ['client', { ...ok }, ['--bogus'], /unknown option '--bogus'/],
 ];

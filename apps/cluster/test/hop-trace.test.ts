@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildChains, HOPS, hopStats, parseTraceLines, type TraceLine } from '../src/hop-trace.ts';
+import {
+  buildChains,
+  HOPS,
+  hopStats,
+  parseTraceLines,
+  type TraceLine,
+  traceClock,
+} from '../src/hop-trace.ts';
 
 const cmd = '7@tcp://127.0.0.1:10000#ab.0';
 
@@ -53,6 +60,15 @@ describe('buildChains', () => {
     expect(stats.at(-2)?.medianUs).toBe(600);
   });
 
+  it("joins an acceptor's vote to its receive by slot: a vote sent after a group commit has no rx", () => {
+    const lines = commandLines(1_000_000, 5, cmd).map((l) =>
+      l.role === 'acceptor' && l.hop === 'send' ? { ...l, rx: undefined } : l,
+    );
+    expect(buildChains(lines).chains[0]?.at).toEqual(
+      Array.from({ length: 14 }, (_, i) => 1_000_000 + 100 * i),
+    );
+  });
+
   it('drops a chain with a hop missing (cut by the end of a traced second) and counts it', () => {
     const lines = [
       ...commandLines(1_000_000, 5, cmd),
@@ -61,6 +77,28 @@ describe('buildChains', () => {
     const { chains, incomplete } = buildChains(lines);
     expect(chains.map((c) => c.slot)).toEqual([5]);
     expect(incomplete).toBe(1);
+  });
+});
+
+describe('traceClock', () => {
+  it("puts one host's lines on its monotonic clock: a wall-clock step between process starts shifts no hop", () => {
+    // Each line's monotonic reading, and the leader's wall clock 3 ms ahead of everyone else's.
+    const lines = commandLines(1_000_000, 5, cmd).map((l) => ({
+      ...l,
+      mono: l.us - 500_000,
+      ...(l.role === 'proposer'
+        ? { us: l.us + 3000, ...(l.rx === undefined ? {} : { rx: l.rx + 3000 }) }
+        : {}),
+    }));
+    expect(traceClock(lines)).toBe('mono');
+    expect(buildChains(lines).chains[0]?.at).toEqual(Array.from({ length: 14 }, (_, i) => 500_000 + 100 * i));
+  });
+
+  it('falls back to the wall clock across hosts, or for lines without a monotonic reading', () => {
+    const lines = commandLines(1_000_000, 5, cmd).map((l) => ({ ...l, mono: l.us }));
+    expect(traceClock(lines)).toBe('mono');
+    expect(traceClock(lines.map((l, i) => (i === 0 ? { ...l, hostname: 'other' } : l)))).toBe('us');
+    expect(traceClock(commandLines(1_000_000, 5, cmd))).toBe('us');
   });
 });
 

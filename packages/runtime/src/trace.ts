@@ -33,7 +33,13 @@ export interface TraceKeys {
 export interface TraceRecord extends TraceKeys {
   readonly hop: 'recv' | 'send';
   readonly type: Message['type'];
+  /** Wall clock, µs since the epoch: comparable across hosts whose clocks are in step. */
   readonly us: number;
+  /**
+   * The host's monotonic clock, µs: comparable across the processes of one host even when the
+   * wall clock was stepped between their starts (which shifts their `us` against each other).
+   */
+  readonly mono: number;
   readonly rx?: number;
 }
 
@@ -66,10 +72,23 @@ export function traceKeys(message: Message): TraceKeys | null {
   }
 }
 
-/** Microseconds since the Unix epoch, to a fraction: comparable across the processes of a host. */
-export function wallMicros(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
+/** A reading of both clocks, µs (see TraceRecord). */
+export interface TraceTime {
+  readonly us: number;
+  readonly mono: number;
 }
+
+/**
+ * Both clocks from one reading of the monotonic one: the wall clock is the process's start-up
+ * reading of it (performance.timeOrigin) plus monotonic time since.
+ */
+export function traceTime(): TraceTime {
+  const mono = Number(process.hrtime.bigint()) / 1000;
+  return { us: mono + wallOffsetMicros, mono };
+}
+
+const wallOffsetMicros =
+  (performance.timeOrigin + performance.now()) * 1000 - Number(process.hrtime.bigint()) / 1000;
 
 /** Whether a message handled at `us` is traced: the second it falls in is one of each `sample`. */
 export function sampledAt(us: number, sample: number): boolean {
@@ -127,7 +146,7 @@ export class HopTracer {
   constructor(
     private readonly sample: number,
     private readonly sink: TraceSink,
-    private readonly clock: () => number = wallMicros,
+    private readonly clock: () => TraceTime = traceTime,
   ) {
     if (!Number.isInteger(sample) || sample < 1)
       throw new Error(`sample must be an integer >= 1, got ${sample}`);
@@ -135,14 +154,14 @@ export class HopTracer {
 
   /** A message arrived; what the role sends until `handled` is attributed to it. */
   received(message: Message): void {
-    const us = this.clock();
+    const { us, mono } = this.clock();
     this.inReceive = true;
     this.current = null;
     if (!sampledAt(us, this.sample)) return;
     const keys = traceKeys(message);
     if (keys === null) return;
     this.current = us;
-    this.hold({ hop: 'recv', type: message.type, us, ...keys });
+    this.hold({ hop: 'recv', type: message.type, us, mono, ...keys });
   }
 
   /** The receive's step and effects are done. */
@@ -159,11 +178,11 @@ export class HopTracer {
     if (this.inReceive && this.current === null) return;
     const keys = traceKeys(message);
     if (keys === null) return;
-    const us = this.clock();
+    const { us, mono } = this.clock();
     if (this.current !== null) {
-      this.hold({ hop: 'send', type: message.type, us, rx: this.current, ...keys });
+      this.hold({ hop: 'send', type: message.type, us, mono, rx: this.current, ...keys });
     } else if (sampledAt(us, this.sample)) {
-      this.hold({ hop: 'send', type: message.type, us, ...keys });
+      this.hold({ hop: 'send', type: message.type, us, mono, ...keys });
     }
   }
 

@@ -11,6 +11,7 @@ import {
   sampledAt,
   type TraceRecord,
   traceKeys,
+  traceTime,
 } from '../src/trace.ts';
 
 const ballot = { round: 1, proposerId: 1 };
@@ -30,7 +31,7 @@ function tracer(sample: number) {
     write: (records: readonly TraceRecord[]) => written.push(...records),
     flush: () => flushes++,
   };
-  const t = new HopTracer(sample, sink, () => now);
+  const t = new HopTracer(sample, sink, () => ({ us: now, mono: now - 1_000_000 }));
   return { t, written, flushes: () => flushes, at: (us: number) => (now = us) };
 }
 
@@ -82,8 +83,8 @@ describe('HopTracer', () => {
     vi.useRealTimers();
     expect(flushes()).toBe(1);
     expect(written).toEqual([
-      { hop: 'recv', type: 'ClientRequest', us: 100, cmd: '7@tcp://c:1#0.0' },
-      { hop: 'send', type: 'ClientBatch', us: 130, rx: 100, cmds: [] },
+      { hop: 'recv', type: 'ClientRequest', us: 100, mono: -999_900, cmd: '7@tcp://c:1#0.0' },
+      { hop: 'send', type: 'ClientBatch', us: 130, mono: -999_870, rx: 100, cmds: [] },
     ]);
   });
 
@@ -107,7 +108,9 @@ describe('HopTracer', () => {
     at(42);
     t.sent(request);
     t.flush();
-    expect(written).toEqual([{ hop: 'send', type: 'ClientRequest', us: 42, cmd: '7@tcp://c:1#0.0' }]);
+    expect(written).toEqual([
+      { hop: 'send', type: 'ClientRequest', us: 42, mono: -999_958, cmd: '7@tcp://c:1#0.0' },
+    ]);
   });
 
   it('refuses a sample below 1 (0 means no tracer at all)', () => {
@@ -126,6 +129,16 @@ describe('checkCommonSettings', () => {
   });
 });
 
+describe('traceTime', () => {
+  it('reads the wall clock in µs and the monotonic clock beside it', () => {
+    const a = traceTime();
+    const b = traceTime();
+    expect(Math.abs(a.us - Date.now() * 1000)).toBeLessThan(50_000);
+    expect(b.mono).toBeGreaterThanOrEqual(a.mono);
+    expect(b.us - b.mono).toBeCloseTo(a.us - a.mono, 3);
+  });
+});
+
 describe('pinoTraceSink', () => {
   it('formats pino lines at info in memory and writes them only on flush', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'trace-sink-'));
@@ -133,7 +146,7 @@ describe('pinoTraceSink', () => {
     const fd = openSync(file, 'a');
     try {
       const sink = pinoTraceSink({ role: 'batcher', instance: 'batcher-0' }, fd);
-      sink.write([{ hop: 'recv', type: 'ClientRequest', us: 12.5, cmd: '1@c' }]);
+      sink.write([{ hop: 'recv', type: 'ClientRequest', us: 12.5, mono: 2.5, cmd: '1@c' }]);
       expect(readFileSync(file, 'utf8')).toBe('');
       sink.flush();
       const lines = readFileSync(file, 'utf8').trim().split('\n');
@@ -147,6 +160,7 @@ describe('pinoTraceSink', () => {
           hop: 'recv',
           type: 'ClientRequest',
           us: 12.5,
+          mono: 2.5,
           cmd: '1@c',
         }),
       ]);

@@ -310,10 +310,13 @@ export class ZmqTransport<T> {
     this.lingerMs = settings.lingerMs;
     this.armed = pulls.map(() => false);
     this.parked = pulls.map(() => undefined);
-    this.readLoopDone = this.readLoop().catch((err: unknown) => {
-      // Not expected: every await inside is guarded. Logged, never an unhandled rejection.
-      this.logger?.warn({ err: errorInfo(err) }, 'zmq transport read loop failed');
-    });
+    this.readLoopDone = this.readLoop()
+      .catch((err: unknown) => {
+        // Not expected: every await inside is guarded. Logged, never an unhandled rejection.
+        this.logger?.warn({ err: errorInfo(err) }, 'zmq transport read loop failed');
+      })
+      // A round cut short by a throw still lets what it sent go out (close() waits for the writers).
+      .finally(() => this.endRound(0));
   }
 
   get stats(): TransportStats {
@@ -332,15 +335,13 @@ export class ZmqTransport<T> {
    * microtask per message and never a macrotask. A socket that is empty is left for the next round.
    * When the round ends, `onReadBurstEnd` runs and the writers of the peers the round's messages
    * sent to start (see `send`): a reply leaves in the turn its request arrived in. Then, if some
-   * socket gave its whole budget (it may hold more), the loop yields once to the event loop
-   * (setImmediate) so timers and other I/O run between rounds: one macrotask per up to
-   * maxReads × sockets messages.
+   * socket still has messages, the loop yields once to the event loop (setImmediate) so timers and
+   * other I/O run between rounds: one macrotask per up to maxReads × sockets messages.
    *
-   * Otherwise every socket was found empty, and the loop blocks: it "arms" one blocking `receive()`
-   * on every socket that has none outstanding (zeromq.js waits on the socket's fd with libuv: no
-   * polling, no timers; a message that came meanwhile resolves it at once) and sleeps until any of
-   * them resolves, then, with several sockets, yields once more so every socket that became
-   * readable in the same libuv poll phase has resolved too. An armed receive's message is
+   * When every socket is empty, the loop blocks: it "arms" one blocking `receive()` on every
+   * socket that has none outstanding (zeromq.js waits on the socket's fd with libuv: no polling,
+   * no timers) and sleeps until any of them resolves, then yields once more so every socket that
+   * became readable in the same libuv poll phase has resolved too. An armed receive's message is
    * "parked" and counts as the first of that socket's reads in the next round; a socket whose armed
    * receive is still outstanding is skipped (it was empty, and zeromq.js forbids a second
    * concurrent receive). So consecutive reads from one socket are bounded by maxReads whenever
@@ -352,68 +353,58 @@ export class ZmqTransport<T> {
     const pulls = this.pulls;
     const count = pulls.length;
     const maxReads = this.maxReads;
-    try {
-      while (!this.stopping) {
-        await this.readRound(pulls, count, maxReads);
+    while (!this.stopping) {
+      let total = 0;
+      this.inRound = true;
+      for (let i = 0; i < count && !this.stopping; i++) {
+        const socket = pulls[i] as Pull;
+        let reads = 0;
+        const parked = this.parked[i];
+        if (parked !== undefined) {
+          this.parked[i] = undefined;
+          this.deliver(parked, i);
+          reads = 1;
+        } else if (this.armed[i]) {
+          // Empty when armed; never touch `readable` here: reading ZMQ_EVENTS behind zeromq.js's
+          // back can consume the fd's edge and leave the armed receive asleep on a full socket.
+          continue;
+        }
+        while (reads < maxReads && !this.stopping && socket.readable) {
+          let parts: Buffer[];
+          try {
+            parts = await socket.receive();
+          } catch (err) {
+            if (!this.stopping) this.readError(err, i);
+            break;
+          }
+          this.deliver(parts, i);
+          reads++;
+        }
+        total += reads;
       }
-    } finally {
-      // What the last round sent still goes out (close() waits for the writers).
-      this.endRound(0);
+      this.endRound(total);
+      if (this.stopping) break;
+      if (total > 0 && this.anyUnarmedReadable()) {
+        await yieldToEventLoop(); // more to read: let timers and other I/O run first
+        continue;
+      }
+      await this.waitUntilAnyReadable();
+      if (this.stopping) break;
+      // Woken by one socket's callback, still inside libuv's poll phase: let the callbacks of every
+      // other socket that became readable in the same phase park their message before the round,
+      // or that round would skip them (and socket 0 could be read 2N times in a row). With one
+      // socket too: a receive armed just as a message came resolves at once, and only this turn
+      // then keeps a busy loop from going round after round in microtasks, timers and I/O waiting.
+      await yieldToEventLoop();
     }
   }
 
-  /**
-   * One round over every socket, then (unless stopping) a wait: a turn of the event loop when
-   * more is readable, else until something is.
-   */
-  private async readRound(pulls: readonly Pull[], count: number, maxReads: number): Promise<void> {
-    let total = 0;
-    /** A socket gave its whole budget this round, so it may hold more. */
-    let more = false;
-    this.inRound = true;
-    for (let i = 0; i < count && !this.stopping; i++) {
-      const socket = pulls[i] as Pull;
-      let reads = 0;
-      const parked = this.parked[i];
-      if (parked !== undefined) {
-        this.parked[i] = undefined;
-        this.deliver(parked, i);
-        reads = 1;
-      } else if (this.armed[i]) {
-        // Empty when armed; never touch `readable` here: reading ZMQ_EVENTS behind zeromq.js's
-        // back can consume the fd's edge and leave the armed receive asleep on a full socket.
-        continue;
-      }
-      while (reads < maxReads && !this.stopping && socket.readable) {
-        let parts: Buffer[];
-        try {
-          parts = await socket.receive();
-        } catch (err) {
-          if (!this.stopping) this.readError(err, i);
-          break;
-        }
-        this.deliver(parts, i);
-        reads++;
-      }
-      total += reads;
-      if (reads >= maxReads) more = true;
+  private anyUnarmedReadable(): boolean {
+    for (let i = 0; i < this.pulls.length; i++) {
+      if (this.parked[i] !== undefined) return true;
+      if (!this.armed[i] && (this.pulls[i] as Pull).readable) return true;
     }
-    this.endRound(total);
-    if (this.stopping) return;
-    // A socket that stopped short of its budget was found empty just now: asking again (ZMQ_EVENTS,
-    // two system calls in libzmq) would be wasted, and what came since, the armed receive below
-    // takes at once.
-    if (more || this.parked.some((parts) => parts !== undefined)) {
-      await yieldToEventLoop(); // more to read: let timers, writers and other I/O run first
-      return;
-    }
-    await this.waitUntilAnyReadable();
-    if (this.stopping) return;
-    // Woken by one socket's callback, still inside libuv's poll phase: let the callbacks of every
-    // other socket that became readable in the same phase park their message before the round,
-    // or that round would skip them (and socket 0 could be read 2N times in a row). With one
-    // socket there is no other to wait for, and the turn would only delay the message.
-    if (count > 1) await yieldToEventLoop();
+    return false;
   }
 
   /** The round's messages are all delivered: the burst-end callback, then the writers of what they sent. */
