@@ -1,4 +1,10 @@
 export { crc32c } from './crc.ts';
+export {
+  type AcceptorRecords,
+  type DurableAcceptor,
+  type DurableAcceptorIo,
+  durableAcceptor,
+} from './durable-acceptor.ts';
 export { LogCorruptError, LogIdentityError } from './errors.ts';
 export {
   type Checkpoint,

@@ -58,59 +58,6 @@ function run(file: string, steps: (acceptor: DurableAcceptor) => void) {
   return acceptor;
 }
 
-describe('group commit', () => {
-  it('holds the replies of a burst until one write has put every record of it on disk', () => {
-    const file = tempFile();
-    const { log } = open(file, true);
-    const empty = statSync(segment0(file)).size;
-    const released: Effect[][] = [];
-    const commits: (() => void)[] = [];
-    const durable = durableAcceptor(acceptorAt(), log, {
-      release: (effects) => released.push(effects),
-      schedule: (commit) => commits.push(commit),
-    });
-    expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
-    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(5, 2, 4) })).toEqual([]);
-    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(9, 2, 4) })).toEqual([]);
-    // A rejected phase-2a logs nothing, but waits behind the held replies so order is kept.
-    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(7, 1, 4) })).toEqual([]);
-    expect(commits).toHaveLength(1); // one commit per burst
-    expect(statSync(segment0(file)).size).toBe(empty);
-    expect(log.uncommitted).toBe(3);
-    commits[0]?.();
-    expect(log.uncommitted).toBe(0);
-    const { recovery } = open(file);
-    expect(recovery.records).toBe(3);
-    const sent = (released[0] ?? []).flatMap((e) => (e.kind === 'send' ? [e.message] : []));
-    expect(sent.map((m) => m.type)).toEqual(['Phase1b', 'Phase2b', 'Phase2b', 'Nack']);
-    // With nothing held, a step that logs nothing answers at once.
-    const nack = durable.step(0, { type: 'message', from: 'x', message: phase2a(11, 1, 4) });
-    expect(nack.filter((e) => e.kind === 'send')).toHaveLength(1);
-    log.close();
-  });
-
-  it('releases nothing when the commit fails: the error stops the caller, no reply for an unwritten record', () => {
-    const released: Effect[][] = [];
-    let commit: () => void = () => {};
-    const failing = {
-      promised: () => {},
-      accepted: () => {},
-      commit: () => {
-        throw new Error('ENOSPC: no space left on device, write');
-      },
-    };
-    const durable = durableAcceptor(acceptorAt(), failing, {
-      release: (effects) => released.push(effects),
-      schedule: (c) => {
-        commit = c;
-      },
-    });
-    expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
-    expect(() => commit()).toThrow(/ENOSPC/);
-    expect(released).toEqual([]);
-  });
-});
-
 describe('acceptor log', () => {
   it('a restarted acceptor answers as its old self: promise, accepted values and watermark', () => {
     const file = tempFile();

@@ -1,0 +1,98 @@
+import { Acceptor, type AcceptorState, type Effect } from '@paxos/core';
+import { describe, expect, it } from 'vitest';
+import { AcceptorLog, durableAcceptor, MemoryStorage, segmentName } from '../src/index.ts';
+import { b, config, identity, value } from './helpers.ts';
+
+const open = (storage: MemoryStorage, fsync = true) => AcceptorLog.open(storage, { identity, fsync });
+const phase1a = (round: number) => ({ type: 'Phase1a', ballot: b(round, 9), fromSlot: 0, config }) as const;
+const phase2a = (slot: number, round: number, watermark: number) =>
+  ({
+    type: 'Phase2a',
+    slot,
+    ballot: b(round, 9),
+    value: value(3),
+    watermark,
+    groupId: identity.groupId,
+    acceptors: [],
+    config,
+  }) as const;
+const acceptorAt = (state?: AcceptorState) =>
+  new Acceptor({
+    address: 'tcp://127.0.0.1:12000',
+    groupId: identity.groupId,
+    acceptorId: identity.acceptorId,
+    ...(state ? { recovered: state } : {}),
+  });
+
+describe('group commit', () => {
+  it('holds the replies of a burst until one write has put every record of it on disk', () => {
+    const storage = new MemoryStorage();
+    const { log } = open(storage);
+    const empty = storage.size(segmentName(0));
+    const released: Effect[][] = [];
+    const commits: (() => void)[] = [];
+    const durable = durableAcceptor(acceptorAt(), log, {
+      release: (effects) => released.push(effects),
+      schedule: (commit) => commits.push(commit),
+    });
+    expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(5, 2, 4) })).toEqual([]);
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(9, 2, 4) })).toEqual([]);
+    // A rejected phase-2a logs nothing, but waits behind the held replies so order is kept.
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(7, 1, 4) })).toEqual([]);
+    expect(commits).toHaveLength(1); // one commit per burst
+    expect(storage.size(segmentName(0))).toBe(empty);
+    expect(log.uncommitted).toBe(3);
+    const { appends, syncs } = storage.stats;
+    commits[0]?.();
+    expect(log.uncommitted).toBe(0);
+    expect(storage.stats.appends - appends).toBe(1);
+    expect(storage.stats.syncs - syncs).toBe(1);
+    // What was released survives a crash.
+    storage.crash();
+    expect(open(storage).recovery.records).toBe(3);
+    const sent = (released[0] ?? []).flatMap((e) => (e.kind === 'send' ? [e.message] : []));
+    expect(sent.map((m) => m.type)).toEqual(['Phase1b', 'Phase2b', 'Phase2b', 'Nack']);
+    // With nothing held, a step that logs nothing answers at once.
+    const nack = durable.step(0, { type: 'message', from: 'x', message: phase2a(11, 1, 4) });
+    expect(nack.filter((e) => e.kind === 'send')).toHaveLength(1);
+  });
+
+  it('a crash before the commit loses the records and every reply held for them', () => {
+    const storage = new MemoryStorage();
+    const { log } = open(storage);
+    const released: Effect[][] = [];
+    const durable = durableAcceptor(acceptorAt(), log, {
+      release: (effects) => released.push(effects),
+      schedule: () => {},
+    });
+    durable.step(0, { type: 'message', from: 'p', message: phase1a(2) });
+    durable.step(0, { type: 'message', from: 'x', message: phase2a(5, 2, 4) });
+    storage.crash();
+    const { state, recovery } = open(storage);
+    expect(recovery.records).toBe(0);
+    expect(state.accepted).toEqual([]);
+    expect(released).toEqual([]);
+  });
+
+  it('releases nothing when the commit fails: the error stops the caller, no reply for an unwritten record', () => {
+    const released: Effect[][] = [];
+    let commit: () => void = () => {};
+    const failing = {
+      promised: () => {},
+      accepted: () => {},
+      commit: () => {
+        throw new Error('ENOSPC: no space left on device, write');
+      },
+    };
+    const durable = durableAcceptor(acceptorAt(), failing, {
+      release: (effects) => released.push(effects),
+      schedule: (c) => {
+        commit = c;
+      },
+    });
+    expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
+    expect(() => commit()).toThrow(/ENOSPC/);
+    expect(released).toEqual([]);
+  });
+});
