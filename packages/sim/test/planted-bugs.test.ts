@@ -202,6 +202,11 @@ describe('the simulator catches planted bugs', () => {
     expect(found[0]?.message).toMatch(/restarted (promising|without its vote)/);
   });
 
+  it('… and without the restart checks, consensus itself breaks: two values chosen for a slot', () => {
+    const found = firstViolations({ fsync: false, restartChecks: false }, 300);
+    expect(found.some((v) => /two values chosen/.test(v.message))).toBe(true);
+  });
+
   it('the same roles unmutated pass the same seeds', () => {
     expect(firstViolations({}, 300)).toEqual([]);
   });
