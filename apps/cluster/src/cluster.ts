@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { AnnaClient } from '@paxos/anna-client';
 import {
   clientPorts,
+  type LauncherEvent,
   type LocalInstance,
   LocalLauncher,
   type ProcessSpec,
@@ -153,13 +154,7 @@ export class LocalCluster {
   constructor(
     readonly topology: TopologyOptions,
     readonly workDir: string,
-    onEvent?: (event: {
-      name: string;
-      event: string;
-      pid: number | null;
-      code?: number | null;
-      signal?: string | null;
-    }) => void,
+    onEvent?: (event: LauncherEvent) => void,
     readonly options: LocalClusterOptions = {},
   ) {
     mkdirSync(workDir, { recursive: true });

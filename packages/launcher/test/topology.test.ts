@@ -59,6 +59,27 @@ describe('planCluster (one host)', () => {
     const unsynced = planCluster({ ...shape, extraEnv: { DATA_FSYNC: 'false' } }).processes;
     expect(unsynced.find((p) => p.role === 'acceptor')?.env.DATA_FSYNC).toBe('false');
   });
+
+  it('adds the environment of roleExtraEnv to that role only, after extraEnv', () => {
+    const processes = planCluster({
+      ...shape,
+      logLevel: 'warn',
+      extraEnv: { RESEND_TIMEOUT_MS: '700' },
+      roleExtraEnv: {
+        acceptor: { LOG_LEVEL: 'info', DATA_FSYNC: 'false' },
+        'proxy-leader': { TRACE_SAMPLE: '1' },
+      },
+    }).processes;
+    const env = (role: string) => processes.find((p) => p.role === role)?.env;
+    expect(env('acceptor')).toMatchObject({
+      LOG_LEVEL: 'info',
+      DATA_FSYNC: 'false',
+      RESEND_TIMEOUT_MS: '700',
+    });
+    expect(env('proxy-leader')).toMatchObject({ LOG_LEVEL: 'warn', TRACE_SAMPLE: '1' });
+    expect(env('proposer')).toMatchObject({ LOG_LEVEL: 'warn', RESEND_TIMEOUT_MS: '700' });
+    expect(env('proposer')?.TRACE_SAMPLE).toBeUndefined();
+  });
 });
 
 describe('planHostPerProcess (a host per process, as on EC2)', () => {
