@@ -89,3 +89,23 @@ export async function measureClientLevel(
   const { merged } = await runClientProcs(cluster, { ...load, durationS: o.seconds });
   return merged;
 }
+
+/** `statfs` magic numbers of the filesystems a benchmark's data may be on (linux/magic.h). */
+const FILESYSTEMS: Readonly<Record<number, string>> = {
+  61267: 'ext4',
+  1481003842: 'xfs',
+  2435016766: 'btrfs',
+  16914836: 'tmpfs',
+  2035054128: 'overlayfs',
+  801189825: 'zfs',
+  26985: 'nfs',
+  2240043254: 'ramfs',
+};
+
+/**
+ * A filesystem's name from its `statfs` type (`fs.statfsSync(dir).type`), or its magic number in
+ * hex: what an fsync costs depends on it (on tmpfs, nothing).
+ */
+export function filesystemName(type: number): string {
+  return FILESYSTEMS[type] ?? `0x${type.toString(16)}`;
+}
