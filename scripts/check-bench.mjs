@@ -2,7 +2,10 @@
 // Checks that every benchmark ran and wrote a JSON document of the documented shape
 // ({ benchmark, date, short, machine, results }); asserts no speed. Prints one line per
 // benchmark and a final "N passed, N failed" line. With BENCH_CLIENT_PROCS set (as `pnpm test`
-// sets it), also that bench:e2e split its clients across that many load generators.
+// sets it), also that bench:e2e split its clients across that many load generators. For
+// bench:durability, that every system ran every level and its figures were taken; where an etcd
+// binary is installed here (ETCD_BIN, else `etcd` on PATH), that the etcd rows are there too.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -22,13 +25,40 @@ const EXPECTED = {
     'ratioToRawZmq',
   ],
   scale: ['instances', 'commandsPerSecond', 'p50Ms', 'p99Ms', 'bottleneckCpuPercent', 'hostCpuPercent'],
+  durability: ['clients', 'procs', 'opsPerSecond', 'p50Ms', 'p99Ms'],
 };
 /** Benchmark name → string fields every result must have, and the values each may take (null: any). */
 const STRINGS = {
   e2e: { mode: ['closed', 'open'] },
   scale: { role: ['proxy-leaders', 'unbatchers', 'batchers', 'groups'], bottleneck: null },
+  durability: { system: ['paxos-fsync-off', 'paxos-fsync-on', 'etcd'] },
 };
 const clientProcs = process.env.BENCH_CLIENT_PROCS ? Number(process.env.BENCH_CLIENT_PROCS) : null;
+const etcdInstalled = spawnSync(process.env.ETCD_BIN || 'etcd', ['--version']).status === 0;
+
+/** bench:durability: each system at every level, and the figures taken from them. */
+function durabilityProblems(doc) {
+  const problems = [];
+  const levels = doc.levels;
+  if (!Array.isArray(levels) || levels.length === 0) return ['levels is not a list of client levels'];
+  if (doc.etcd?.skipped !== null && etcdInstalled)
+    problems.push(`etcd is installed here but its rows were skipped: ${JSON.stringify(doc.etcd?.skipped)}`);
+  const withEtcd = doc.etcd?.skipped === null;
+  const systems = ['paxos-fsync-off', 'paxos-fsync-on', ...(withEtcd ? ['etcd'] : [])];
+  for (const system of systems) {
+    for (const clients of levels) {
+      if (!(doc.results ?? []).some((r) => r.system === system && r.clients === clients))
+        problems.push(`no ${system} row at ${clients} clients`);
+    }
+  }
+  const figures = ['fsyncOnToOff', 'addedP50Ms', ...(withEtcd ? ['fsyncOnToEtcd'] : [])];
+  for (const f of figures) {
+    const value = doc.figures?.[f]?.value;
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      problems.push(`figures.${f}.value is ${JSON.stringify(value)}, expected a number`);
+  }
+  return problems;
+}
 
 let passed = 0;
 let failed = 0;
@@ -63,6 +93,7 @@ for (const [name, fields] of Object.entries(EXPECTED)) {
             );
         }
       }
+      if (name === 'durability') problems.push(...durabilityProblems(doc));
       if (name === 'e2e' && clientProcs !== null && Array.isArray(doc.results)) {
         if (doc.clientProcs !== clientProcs)
           problems.push(`clientProcs is ${JSON.stringify(doc.clientProcs)}, expected ${clientProcs}`);

@@ -5,6 +5,7 @@ export default appConfig([
   'src/bench-e2e.ts',
   'src/bench-components.ts',
   'src/bench-scale.ts',
+  'src/bench-durability.ts',
   'src/charts.ts',
   'src/demo-autoscale.ts',
   'src/trace-hops.ts',

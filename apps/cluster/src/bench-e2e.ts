@@ -10,11 +10,12 @@
  * BENCH_TARGET_RATE / --target-rate: open loop at this many commands/s in all (0: closed loop).
  * BENCH_WARMUP_SECONDS: each level's load for this long before it is measured, not counted
  * (JIT-compiled code and sized heaps in every process; a cold cluster measured 20–30 % slower).
+ * DATA_FSYNC=false: acceptors that do not sync their log (the cluster's default is true).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ClusterShapeFlags, clusterShapeOptions, integerArgument, shapeTopology } from '@paxos/launcher';
+import { type ClusterShapeFlags, clusterShapeOptions, integerArgument } from '@paxos/launcher';
 import { Command } from 'commander';
 import {
   BENCH_SHORT,
@@ -25,7 +26,7 @@ import {
   publishBenchReport,
 } from '../../../scripts/bench-report.ts';
 import { measureRawZmqBaseline, ratioToRaw } from './bench-baseline.ts';
-import { runClientProcs } from './client-load.ts';
+import { benchTopology, dataFsyncFromEnv, measureClientLevel } from './bench-cluster.ts';
 import { LocalCluster } from './cluster.ts';
 
 /** More generators than this would run into the ports the cluster keeps for processes it adds. */
@@ -61,19 +62,18 @@ const seconds = benchSetting('BENCH_SECONDS', BENCH_SHORT ? 2 : 10);
 const warmupS = benchSetting('BENCH_WARMUP_SECONDS', BENCH_SHORT ? 0 : 10, 0);
 const levels = benchList('BENCH_CLIENTS', BENCH_SHORT ? [1, 16] : [1, 16, 128]);
 const batchSize = benchSetting('BATCH_SIZE', shape.batchSize);
+const dataFsync = dataFsyncFromEnv();
 
 const raw = await measureRawZmqBaseline();
 // Logs and acceptor data of this run only: removed when the benchmark ends.
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'paxos-bench-e2e-'));
 const cluster = new LocalCluster(
-  {
-    ...shapeTopology(shape),
-    batchSize,
-    // Quiet unless asked: the role processes' logs are not what the benchmark shows.
-    logLevel: program.getOptionValueSource('logLevel') === 'cli' ? shape.logLevel : 'warn',
-    keyPrefix: `bench${Date.now().toString(36)}-`,
+  benchTopology(program, shape, {
+    name: 'bench',
     basePort: benchSetting('BASE_PORT', 23000, 1024),
-  },
+    batchSize,
+    ...(dataFsync === undefined ? {} : { dataFsync }),
+  }),
   workDir,
 );
 const results: {
@@ -95,25 +95,12 @@ const results: {
 try {
   await cluster.up();
   for (const clients of levels) {
-    // Under its first load every fresh process compiles the code turning hot (V8's optimising
-    // compiler): at 1 client, p50 starts near three times the steady one and takes 10–15 s to
-    // settle on two cores; and code warmed by another load is not warm for this one. So each
-    // level runs its own load for the warm-up first, not counted.
-    if (warmupS > 0) {
-      await runClientProcs(cluster, {
-        clients,
-        procs: clientProcs,
-        ...(targetRate > 0 ? { targetRate } : {}),
-        durationS: warmupS,
-        reportMs: 1000,
-      });
-    }
-    const { merged: s } = await runClientProcs(cluster, {
+    const s = await measureClientLevel(cluster, {
       clients,
       procs: clientProcs,
-      ...(targetRate > 0 ? { targetRate } : {}),
-      durationS: seconds,
-      reportMs: 1000,
+      targetRate,
+      warmupS,
+      seconds,
     });
     results.push({
       clients,
@@ -149,6 +136,8 @@ const report = benchReport('e2e', {
   mode,
   targetRate,
   warmupS,
+  // The acceptors' DATA_FSYNC: the launcher's default (true) unless DATA_FSYNC said otherwise.
+  dataFsync: dataFsync ?? true,
   rawZmq: raw,
   results,
 });
@@ -157,7 +146,7 @@ const load =
     ? `open loop at ${targetRate.toLocaleString('en-US')} commands/s`
     : 'closed loop, 1 command outstanding per client';
 console.log(
-  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}) vs raw ZeroMQ; ${load}, up to ${clientProcs} load-generator process${clientProcs === 1 ? '' : 'es'}; each level after ${warmupS} s of its own load as warm-up\n`,
+  `\nLocal cluster (f=${shape.f}, ${shape.groups} groups, ${shape.batchers} batchers, ${shape.proxyLeaders} proxy leaders, ${shape.unbatchers} unbatchers: ${cluster.processes.length} role processes; BATCH_SIZE=${batchSize}; DATA_FSYNC=${dataFsync ?? true}) vs raw ZeroMQ; ${load}, up to ${clientProcs} load-generator process${clientProcs === 1 ? '' : 'es'}; each level after ${warmupS} s of its own load as warm-up\n`,
 );
 printTable(
   [
