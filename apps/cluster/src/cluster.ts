@@ -5,7 +5,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { AnnaClient } from '@paxos/anna-client';
 import {
+  acceptorLogDirOf,
   clientPorts,
+  holdsAcceptorLog,
   type LocalInstance,
   LocalLauncher,
   type ProcessSpec,
@@ -104,6 +106,25 @@ export type ClientLine =
       histogram: string;
     };
 
+/**
+ * The specs `up` starts, as first starts in this cluster's data directory. Where an acceptor log
+ * of this cluster (same key prefix) is already there, the cluster was brought up on this
+ * directory before and every one of its acceptors has run: each starts as a restart would
+ * (`restartEnv`: ACCEPTOR_LOG_STATE=existing), so one whose log went missing meanwhile is refused
+ * rather than started empty. Otherwise every acceptor starts as planned (`new`).
+ */
+export function firstStarts(specs: readonly ProcessSpec[]): ProcessSpec[] {
+  const ranBefore = specs.some((spec) => {
+    const dir = acceptorLogDirOf(spec.env);
+    return dir !== null && holdsAcceptorLog(dir);
+  });
+  return specs.map((spec) =>
+    ranBefore && spec.restartEnv !== undefined && acceptorLogDirOf(spec.env) !== null
+      ? { ...spec, env: { ...spec.env, ...spec.restartEnv } }
+      : spec,
+  );
+}
+
 export interface LocalClusterOptions {
   /**
    * A command every process runs under (see `LocalLauncherOptions.commandPrefix`), e.g.
@@ -159,6 +180,8 @@ export class LocalCluster {
       pid: number | null;
       code?: number | null;
       signal?: string | null;
+      /** With an exit of code 2: the process's one-line reason. */
+      message?: string;
     }) => void,
     readonly options: LocalClusterOptions = {},
   ) {
@@ -199,7 +222,7 @@ export class LocalCluster {
     try {
       await this.launcher.launch(this.directory);
       await this.waitForDirectory();
-      for (const spec of this.initial) await this.launcher.launch(spec);
+      for (const spec of firstStarts(this.initial)) await this.launcher.launch(spec);
       await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
     } catch (err) {
       await this.down();

@@ -91,7 +91,7 @@ withTopology(program.command('up'))
       (e) => {
         if (e.event !== 'started')
           console.log(
-            `${e.name}: ${e.event}${e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : ''}`,
+            `${e.name}: ${e.event}${e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : ''}${e.message === undefined ? '' : `, not restarted: ${e.message}`}`,
           );
       },
       flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },

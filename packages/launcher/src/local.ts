@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuCgroups, formatCores, MIN_CPU_QUOTA } from './cpu-quota.ts';
@@ -57,6 +57,8 @@ export interface LocalLauncherOptions {
     pid: number | null;
     code?: number | null;
     signal?: string | null;
+    /** With an exit of code 2: why it refused to start, the last line it wrote to its log. */
+    message?: string;
   }) => void;
   /** Pipe a process's stdout to the caller instead of its log file. */
   readonly pipeStdout?: (name: string) => boolean;
@@ -90,7 +92,9 @@ interface Tracked {
 
 /**
  * Child processes on this machine, each supervised: a process that dies unexpectedly comes back,
- * unless it exited with code 2 (a bad configuration), which would only fail again.
+ * unless it exited with code 2 (a bad configuration), which would only fail again: its 'exited'
+ * event carries the line it wrote last, its reason. A restarted process gets the spec's
+ * `restartEnv` over its `env`.
  *
  * A spec with a `cpuQuota` runs in a cgroup of its own (`<own cgroup>/paxos-<pid>-<n>/<name>`),
  * which lives as long as the process: a restarted process gets it again, and the last exit
@@ -231,7 +235,8 @@ export class LocalLauncher implements Launcher {
     ];
     const args = [...prefixArgs, ...nodeArgs, roleBinary(t.spec.role), ...(t.spec.args ?? [])];
     const child = spawn(command, args, {
-      env: { ...process.env, ...t.spec.env },
+      // A restart may differ: an acceptor comes back with ACCEPTOR_LOG_STATE=existing.
+      env: { ...process.env, ...t.spec.env, ...(t.restarts > 0 ? t.spec.restartEnv : {}) },
       // The IPC channel lets a child notice when this supervisor dies, so nothing is left behind.
       stdio: ['ignore', pipe ? 'pipe' : log, log, 'ipc'],
     });
@@ -258,7 +263,15 @@ export class LocalLauncher implements Launcher {
         // Exit code 2 means a bad configuration: running it again would only fail again.
         const restart = t.state === 'running' && t.spec.restart && code !== BAD_CONFIGURATION_EXIT;
         if (t.state === 'running') t.state = restart ? 'restarting' : 'stopped';
-        this.options.onEvent?.({ name: t.spec.name, event: 'exited', pid: child.pid ?? null, code, signal });
+        const message = code === BAD_CONFIGURATION_EXIT ? lastLine(t.logFile) : null;
+        this.options.onEvent?.({
+          name: t.spec.name,
+          event: 'exited',
+          pid: child.pid ?? null,
+          code,
+          signal,
+          ...(message === null ? {} : { message }),
+        });
         if (restart) this.scheduleRestart(t);
         resolve();
       });
@@ -308,5 +321,30 @@ export class LocalLauncher implements Launcher {
       t.restarts++;
       this.spawn(t);
     }, t.delayMs);
+  }
+}
+
+/**
+ * The last non-empty line of a log file (read from its last 8 KiB), or null: what a process that
+ * refused its configuration wrote last, its one-line reason.
+ */
+function lastLine(file: string): string | null {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, 8192);
+      const buffer = Buffer.alloc(length);
+      readSync(fd, buffer, 0, length, size - length);
+      const lines = buffer
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim().length > 0);
+      return lines[lines.length - 1]?.trim() ?? null;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
   }
 }
