@@ -15,7 +15,7 @@ export async function startCluster(
   options: LocalClusterOptions = {},
 ) {
   const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-e2e-'));
-  const exits: { name: string; code: number | null; signal: string | null }[] = [];
+  const exits: { name: string; code: number | null; signal: string | null; message?: string }[] = [];
   const cluster = new LocalCluster(
     {
       ...DEFAULT_TOPOLOGY,
@@ -26,7 +26,13 @@ export async function startCluster(
     },
     workDir,
     (e) => {
-      if (e.event === 'exited') exits.push({ name: e.name, code: e.code ?? null, signal: e.signal ?? null });
+      if (e.event === 'exited')
+        exits.push({
+          name: e.name,
+          code: e.code ?? null,
+          signal: e.signal ?? null,
+          ...(e.message === undefined ? {} : { message: e.message }),
+        });
     },
     options,
   );
