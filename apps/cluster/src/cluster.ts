@@ -10,6 +10,7 @@ import {
   holdsAcceptorLog,
   type LocalInstance,
   LocalLauncher,
+  lastLogLine,
   type ProcessSpec,
   planAddedProcess,
   planCluster,
@@ -468,10 +469,13 @@ export class LocalCluster {
     });
     await new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await this.launcher.stop(name);
-    if (summary === null)
+    if (summary === null) {
+      const log = path.join(this.workDir, 'logs', `${name}.log`);
+      const last = lastLogLine(log);
       throw new Error(
-        `load generator exited without a summary; see ${path.join(this.workDir, 'logs', `${name}.log`)}`,
+        `load generator exited without a summary; see ${log}${last === null ? '' : ` (last line: ${last})`}`,
       );
+    }
     return summary;
   }
 

@@ -263,7 +263,7 @@ export class LocalLauncher implements Launcher {
         // Exit code 2 means a bad configuration: running it again would only fail again.
         const restart = t.state === 'running' && t.spec.restart && code !== BAD_CONFIGURATION_EXIT;
         if (t.state === 'running') t.state = restart ? 'restarting' : 'stopped';
-        const message = code === BAD_CONFIGURATION_EXIT ? lastLine(t.logFile) : null;
+        const message = code === BAD_CONFIGURATION_EXIT ? lastLogLine(t.logFile) : null;
         this.options.onEvent?.({
           name: t.spec.name,
           event: 'exited',
@@ -328,7 +328,7 @@ export class LocalLauncher implements Launcher {
  * The last non-empty line of a log file (read from its last 8 KiB), or null: what a process that
  * refused its configuration wrote last, its one-line reason.
  */
-function lastLine(file: string): string | null {
+export function lastLogLine(file: string): string | null {
   try {
     const fd = openSync(file, 'r');
     try {
