@@ -16,7 +16,8 @@ const VICTIM = 'acceptor-g0-a1';
 
 let env: Awaited<ReturnType<typeof startCluster>>;
 beforeAll(async () => {
-  env = await startCluster(33000, SHAPE);
+  // A loaded machine (CI beside other work) may take longer than the default 20 s to elect.
+  env = await startCluster(33000, SHAPE, {}, { leaderTimeoutMs: 60_000 });
 });
 afterAll(async () => {
   await env?.stop();
@@ -42,7 +43,7 @@ describe('an acceptor whose log is deleted while the cluster runs', () => {
     rmSync(dir, { recursive: true, force: true });
     env.cluster.kill(VICTIM, 'SIGKILL');
 
-    const refused = await waitFor('the restarted acceptor to exit', 15_000, () =>
+    const refused = await waitFor('the restarted acceptor to exit', 30_000, () =>
       env.exits.find((e) => e.name === VICTIM && e.code !== null),
     );
     expect(refused.code).toBe(2);
@@ -61,7 +62,7 @@ describe('an acceptor whose log is deleted while the cluster runs', () => {
     expect(after.acknowledged).toBe(200);
     // An acceptor whose log is there is restarted as existing (and recovers from it: faults.e2e).
     env.cluster.kill('acceptor-g0-a0', 'SIGKILL');
-    await waitFor('acceptor-g0-a0 back', 15_000, () =>
+    await waitFor('acceptor-g0-a0 back', 30_000, () =>
       env.cluster
         .instances()
         .find((i) => i.name === 'acceptor-g0-a0' && i.restarts === 1 && i.state === 'running')

@@ -13,6 +13,7 @@ export async function startCluster(
   basePort: number,
   overrides: Partial<TopologyOptions> = {},
   options: LocalClusterOptions = {},
+  upOptions: { leaderTimeoutMs?: number } = {},
 ) {
   const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-e2e-'));
   const exits: { name: string; code: number | null; signal: string | null; message?: string }[] = [];
@@ -36,7 +37,7 @@ export async function startCluster(
     },
     options,
   );
-  await cluster.up();
+  await cluster.up(upOptions);
   return {
     cluster,
     workDir,
