@@ -87,7 +87,28 @@ await runApp({
       recovered: state,
     });
     // Replies wait for their records: one write (and fdatasync with DATA_FSYNC) per read burst.
-    const durable = durableAcceptor(acceptor, log, { release: (effects) => node.perform(durable, effects) });
+    const durable = durableAcceptor(acceptor, log, {
+      release: (effects) => node.perform(durable, effects),
+      schedule: (commit) =>
+        setImmediate(() => {
+          try {
+            commit();
+          } catch (err) {
+            // Fail-stop: a log that cannot write (disk full, I/O error) must not answer for what
+            // it did not write. One line naming the file and the error, then exit 1 before
+            // anything else runs; the held replies die with the process.
+            const e = err instanceof Error ? err : new Error(String(err));
+            const code =
+              (e.cause as NodeJS.ErrnoException | undefined)?.code ?? (e as NodeJS.ErrnoException).code;
+            const held = durable.heldMessages;
+            logger.fatal(
+              { dir, code, heldMessages: held },
+              `acceptor log write failed, stopping without sending the ${held} message${held === 1 ? '' : 's'} held for it: ${e.message}`,
+            );
+            process.exit(1);
+          }
+        }),
+    });
     node.attach(durable);
     await registerAcceptor(node, s.groupId, s.acceptorId);
     return { node, onStopped: () => log.close() };

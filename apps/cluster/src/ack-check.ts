@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { nodeStorage, scanLog } from '@paxos/acceptor-log';
 import { type AcceptedEntry, type Command, decodeBatch, type Value, valuesEqual } from '@paxos/core';
+import { parseTraceLines } from './hop-trace.ts';
 
 export interface Ack {
   client: string;
@@ -45,20 +46,33 @@ function votesOf(logDir: string): Map<number, AcceptedEntry> {
   return votes;
 }
 
-/**
- * Ground truth after the cluster stopped: per slot, the values each acceptor's log holds.
- * A command is chosen at `slot` when f+1 acceptors of the slot's group accepted one value
- * holding it in one ballot.
- */
-export function chosenFromLogs(workDir: string, f: number, groups: number): Map<number, Command[]> {
+/** Every acceptor's votes, keyed `<group>/<acceptor>` (see `votesOf`), from the logs under `workDir/data`. */
+export type AcceptorVotes = Map<string, Map<number, AcceptedEntry>>;
+
+/** Reads every acceptor log under `workDir/data` once (see `votesOf`). */
+export function readAcceptorLogs(workDir: string): AcceptorVotes {
   const dir = path.join(workDir, 'data');
-  const accepted = new Map<string, Map<number, AcceptedEntry>>();
+  const accepted: AcceptorVotes = new Map();
   for (const name of existsSync(dir) ? readdirSync(dir) : []) {
     // One directory per acceptor: <cluster key>-g<group>-a<acceptor> (see acceptorLogDir).
     const match = /-g(\d+)-a(\d+)$/.exec(name);
     if (match === null) continue;
     accepted.set(`${match[1]}/${match[2]}`, votesOf(path.join(dir, name)));
   }
+  return accepted;
+}
+
+/**
+ * Ground truth after the cluster stopped: per slot, the values each acceptor's log holds.
+ * A command is chosen at `slot` when f+1 acceptors of the slot's group accepted one value
+ * holding it in one ballot.
+ */
+export function chosenFromLogs(workDir: string, f: number, groups: number): Map<number, Command[]> {
+  return chosenFromVotes(readAcceptorLogs(workDir), f, groups);
+}
+
+/** `chosenFromLogs` over logs already read. */
+export function chosenFromVotes(accepted: AcceptorVotes, f: number, groups: number): Map<number, Command[]> {
   const chosen = new Map<number, Command[]>();
   const bySlot = new Map<number, { value: Value; ballot: string; votes: number }[]>();
   for (const [key, votes] of accepted) {
@@ -94,4 +108,39 @@ export function unchosenAcks(acks: readonly Ack[], chosen: Map<number, Command[]
   return acks.filter(
     (a) => !(chosen.get(a.slot) ?? []).some((c) => c.clientId === a.client && c.requestId === a.requestId),
   );
+}
+
+/** A phase-2b vote as a proxy leader's trace lines (TRACE_SAMPLE=1) show it arriving. */
+export interface TracedVote {
+  readonly slot: number;
+  /** The voter's index in the slot's group. */
+  readonly acceptor: number;
+  /** The proxy leader that received it. */
+  readonly instance: string;
+}
+
+/** The phase-2b votes received by the proxy leaders whose logs (`<logDir>/proxy-leader-*.log`) hold trace lines. */
+export function tracedVotes(logDir: string): TracedVote[] {
+  const votes: TracedVote[] = [];
+  for (const file of readdirSync(logDir).filter((f) => /^proxy-leader-\d+\.log$/.test(f))) {
+    for (const line of parseTraceLines(readFileSync(path.join(logDir, file), 'utf8'))) {
+      if (line.hop !== 'recv' || line.type !== 'Phase2b') continue;
+      if (line.slot === undefined || line.acceptor === undefined) continue;
+      votes.push({ slot: line.slot, acceptor: line.acceptor, instance: line.instance ?? file });
+    }
+  }
+  return votes;
+}
+
+/**
+ * The votes that left an acceptor for a slot its log holds no accept of: a reply sent before
+ * (or without) its record reaching the log. Slot `s` belongs to group `s mod groups`, as in
+ * `chosenFromVotes`.
+ */
+export function unloggedVotes(
+  votes: readonly TracedVote[],
+  accepted: AcceptorVotes,
+  groups: number,
+): TracedVote[] {
+  return votes.filter((v) => accepted.get(`${v.slot % groups}/${v.acceptor}`)?.has(v.slot) !== true);
 }

@@ -8,6 +8,7 @@ import {
   acceptorLogDirOf,
   clientPorts,
   holdsAcceptorLog,
+  type LauncherEvent,
   type LocalInstance,
   LocalLauncher,
   lastLogLine,
@@ -175,15 +176,7 @@ export class LocalCluster {
   constructor(
     readonly topology: TopologyOptions,
     readonly workDir: string,
-    onEvent?: (event: {
-      name: string;
-      event: string;
-      pid: number | null;
-      code?: number | null;
-      signal?: string | null;
-      /** With an exit of code 2: the process's one-line reason. */
-      message?: string;
-    }) => void,
+    onEvent?: (event: LauncherEvent) => void,
     readonly options: LocalClusterOptions = {},
   ) {
     mkdirSync(workDir, { recursive: true });

@@ -5,6 +5,7 @@ import {
   clusterShapeOptions,
   cpuQuotaArgument,
   DEFAULT_TOPOLOGY,
+  describeLauncherEvent,
   integerArgument as integer,
   STATELESS_ROLES,
   type StatelessRole,
@@ -90,9 +91,7 @@ withTopology(program.command('up'))
       workDir,
       (e) => {
         if (e.event !== 'started')
-          console.log(
-            `${e.name}: ${e.event}${e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : ''}${e.message === undefined ? '' : `, not restarted: ${e.message}`}`,
-          );
+          console.log(describeLauncherEvent(e, path.join(workDir, 'logs', `${e.name}.log`)));
       },
       flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
     );

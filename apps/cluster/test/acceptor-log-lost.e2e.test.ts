@@ -17,7 +17,7 @@ const VICTIM = 'acceptor-g0-a1';
 let env: Awaited<ReturnType<typeof startCluster>>;
 beforeAll(async () => {
   // A loaded machine (CI beside other work) may take longer than the default 20 s to elect.
-  env = await startCluster(33000, SHAPE, {}, { leaderTimeoutMs: 60_000 });
+  env = await startCluster(33000, SHAPE, {}, undefined, { leaderTimeoutMs: 60_000 });
 });
 afterAll(async () => {
   await env?.stop();

@@ -36,6 +36,8 @@ export interface FaultRunOptions {
   readonly warmup: number;
   /** Once the fault is over, stop the load generator after this long without an acknowledgement. */
   readonly giveUpMs: number;
+  /** Where the acknowledgements go (default `<workDir>/acks.csv`): one file per run when a cluster runs several. */
+  readonly acksFile?: string;
   /**
    * Injects the fault, waits, heals it (also when something throws) and resolves when it is over.
    * One that must look around first (which proposer leads) calls `begins` as the fault goes in.
@@ -57,7 +59,7 @@ export interface FaultRun {
  * acknowledged, and the run to its end. Prints one line of figures before any check can fail.
  */
 export async function runWithFault(env: ClusterEnv, o: FaultRunOptions): Promise<FaultRun> {
-  const acksFile = path.join(env.workDir, 'acks.csv');
+  const acksFile = o.acksFile ?? path.join(env.workDir, 'acks.csv');
   const progress: ProgressSample[] = [];
   let lastAckAt = 0;
   let finished = false;

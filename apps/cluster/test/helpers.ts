@@ -2,21 +2,37 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_TOPOLOGY, type TopologyOptions } from '@paxos/launcher';
+import { DEFAULT_TOPOLOGY, type LauncherEvent, type TopologyOptions } from '@paxos/launcher';
 import { LocalCluster, type LocalClusterOptions, sleep } from '../src/cluster.ts';
 
-export { type Ack, chosenFromLogs, readAcks, unchosenAcks } from '../src/ack-check.ts';
+export {
+  type Ack,
+  chosenFromLogs,
+  chosenFromVotes,
+  readAcceptorLogs,
+  readAcks,
+  tracedVotes,
+  unchosenAcks,
+  unloggedVotes,
+} from '../src/ack-check.ts';
 export { sleep };
 
-/** A cluster in a fresh temporary directory; `stop` takes it down and removes the directory. */
+/**
+ * A cluster in a fresh temporary directory; `stop` takes it down and removes the directory.
+ * `beforeUp` runs once the cluster is planned and before any process starts (e.g. to mount a
+ * file system where an acceptor's log will be). `events` is everything the supervisor reported,
+ * with when (performance.now()).
+ */
 export async function startCluster(
   basePort: number,
   overrides: Partial<TopologyOptions> = {},
   options: LocalClusterOptions = {},
+  beforeUp?: (cluster: LocalCluster) => void,
   upOptions: { leaderTimeoutMs?: number } = {},
 ) {
   const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-e2e-'));
   const exits: { name: string; code: number | null; signal: string | null; message?: string }[] = [];
+  const events: (LauncherEvent & { at: number })[] = [];
   const cluster = new LocalCluster(
     {
       ...DEFAULT_TOPOLOGY,
@@ -27,6 +43,7 @@ export async function startCluster(
     },
     workDir,
     (e) => {
+      events.push({ ...e, at: performance.now() });
       if (e.event === 'exited')
         exits.push({
           name: e.name,
@@ -37,11 +54,13 @@ export async function startCluster(
     },
     options,
   );
+  beforeUp?.(cluster);
   await cluster.up(upOptions);
   return {
     cluster,
     workDir,
     exits,
+    events,
     async stop() {
       await cluster.down();
       rmSync(workDir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Launcher, LocalLauncher, type ProcessSpec } from '@paxos/launcher';
@@ -105,6 +105,47 @@ describe('LocalLauncher through the Launcher interface', () => {
     );
     expect(environ(again.pid).sort()).toEqual(['PAXOS_TEST_KEPT=kept', 'PAXOS_TEST_START=again']);
     await local.stop('restarted', 2000);
+  });
+
+  it('restarts a process that keeps exiting after a wait that doubles each time, and says so', async () => {
+    const restarting: { delayMs?: number; quickExits?: number }[] = [];
+    const exits: (number | null | undefined)[] = [];
+    const local = new LocalLauncher({
+      logDir,
+      restartDelayMs: 20,
+      onEvent: (e) => {
+        if (e.event === 'restarting') restarting.push({ delayMs: e.delayMs, quickExits: e.quickExits });
+        if (e.event === 'exited') exits.push(e.code);
+      },
+    });
+    // An acceptor whose log directory cannot be made (its parent is a file) fails at every start, exit 1.
+    const file = path.join(logDir, 'not-a-directory');
+    writeFileSync(file, '');
+    await local.launch({
+      name: 'failing-acceptor',
+      role: 'acceptor',
+      env: {
+        ANNA_ROUTING: 'tcp://127.0.0.1:9',
+        ACCEPTOR_GROUP_ID: '0',
+        ACCEPTOR_ID: '0',
+        DATA_DIR: path.join(file, 'data'),
+        LOG_LEVEL: 'warn',
+      },
+      ports: [],
+      metricsPort: null,
+      restart: true,
+    });
+    await waitFor('three restarts', 30_000, () => (restarting.length >= 3 ? true : undefined), 20);
+    await local.stop('failing-acceptor', 2000);
+    expect(exits.slice(0, 3)).toEqual([1, 1, 1]);
+    expect(restarting.slice(0, 3)).toEqual([
+      { delayMs: 20, quickExits: 1 },
+      { delayMs: 40, quickExits: 2 },
+      { delayMs: 80, quickExits: 3 },
+    ]);
+    const log = readFileSync(path.join(logDir, 'failing-acceptor.log'), 'utf8');
+    expect(log).toContain('ENOTDIR');
+    expect(log).toContain('"msg":"could not start"');
   });
 
   it('is restarting, not running, between a crash and the restart', async () => {

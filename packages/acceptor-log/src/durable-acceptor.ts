@@ -14,6 +14,8 @@ export interface DurableAcceptorIo {
 export interface DurableAcceptor extends Role {
   /** Commits the buffered records now and releases the replies held for them (tests, shutdown). */
   commit(): void;
+  /** Messages held until their records are committed (after a failed commit: never sent). */
+  readonly heldMessages: number;
 }
 
 /**
@@ -57,6 +59,9 @@ export function durableAcceptor(
     address: acceptor.address,
     start: () => acceptor.start(),
     commit,
+    get heldMessages() {
+      return held.filter((e) => e.kind === 'send').length;
+    },
     step: (now, event) => {
       if (event.type !== 'message') return inOrder(acceptor.step(now, event));
       const m = event.message;

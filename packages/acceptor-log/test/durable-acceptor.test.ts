@@ -92,7 +92,13 @@ describe('group commit', () => {
       },
     });
     expect(durable.step(0, { type: 'message', from: 'p', message: phase1a(2) })).toEqual([]);
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(5, 2, 0) })).toEqual([]);
+    expect(durable.heldMessages).toBe(2);
+    expect(() => commit()).toThrow(/ENOSPC/);
+    // Nor later: a step after the failure is held too, and the next commit fails as well.
+    expect(durable.step(0, { type: 'message', from: 'x', message: phase2a(7, 1, 0) })).toEqual([]);
     expect(() => commit()).toThrow(/ENOSPC/);
     expect(released).toEqual([]);
+    expect(durable.heldMessages).toBe(3);
   });
 });

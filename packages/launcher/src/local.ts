@@ -23,6 +23,26 @@ export function drainTimeoutOf(env: Readonly<Record<string, string | undefined>>
 /** After its drain a process closes its sockets (ZeroMQ lingers up to 500 ms) and the directory client. */
 const STOP_MARGIN_MS = 2000;
 
+/** What `LocalLauncher` reports about its processes (see `LocalLauncherOptions.onEvent`). */
+export interface LauncherEvent {
+  name: string;
+  event: 'started' | 'exited' | 'restarting' | 'killed-after-timeout';
+  pid: number | null;
+  code?: number | null;
+  signal?: string | null;
+  /** 'restarting': ms until the next start. */
+  delayMs?: number;
+  /** 'restarting': exits in a row, this one included, each within `QUICK_EXIT_MS` of its start. */
+  quickExits?: number;
+  /** 'exited' with code 2 (not restarted): why it refused to start, the last line it wrote to its log. */
+  message?: string;
+}
+
+/** A process that exits sooner than this after its start is restarted after a longer wait each time. */
+export const QUICK_EXIT_MS = 10_000;
+/** The longest wait between restarts of a process that keeps exiting. */
+export const MAX_RESTART_DELAY_MS = 5000;
+
 /** A supervised child process. */
 export interface LocalInstance extends Instance {
   readonly spec: ProcessSpec;
@@ -45,21 +65,18 @@ export interface LocalLauncherOptions {
   readonly logDir: string;
   /** The address processes bind (default 127.0.0.1). */
   readonly host?: string;
-  /** Wait before restarting a process that died; doubles per quick death, up to 5 s. */
+  /**
+   * Wait before restarting a process that died; doubles with each quick exit in a row (one within
+   * `QUICK_EXIT_MS` of its start), up to `MAX_RESTART_DELAY_MS`.
+   */
   readonly restartDelayMs?: number;
   /**
    * 'killed-after-timeout': `stop` gave up waiting for a graceful exit and sent SIGKILL (what it
-   * had not drained is lost); its 'exited' follows.
+   * had not drained is lost); its 'exited' follows. 'restarting' says when the next start is due
+   * (`delayMs`) and how many quick exits in a row led to that wait (`quickExits`, 0 after a
+   * process that had run for a while).
    */
-  readonly onEvent?: (event: {
-    name: string;
-    event: 'started' | 'exited' | 'restarting' | 'killed-after-timeout';
-    pid: number | null;
-    code?: number | null;
-    signal?: string | null;
-    /** With an exit of code 2: why it refused to start, the last line it wrote to its log. */
-    message?: string;
-  }) => void;
+  readonly onEvent?: (event: LauncherEvent) => void;
   /** Pipe a process's stdout to the caller instead of its log file. */
   readonly pipeStdout?: (name: string) => boolean;
   /**
@@ -84,6 +101,8 @@ interface Tracked {
   logFile: string;
   startedAt: number;
   delayMs: number;
+  /** Exits in a row within QUICK_EXIT_MS of the start. */
+  quickExits: number;
   timer: NodeJS.Timeout | null;
   exited: Promise<void>;
   /** The cgroup holding the running child, while it has one. */
@@ -130,6 +149,7 @@ export class LocalLauncher implements Launcher {
       logFile: path.join(this.options.logDir, `${spec.name}.log`),
       startedAt: 0,
       delayMs: this.baseDelayMs / 2,
+      quickExits: 0,
       timer: null,
       exited: Promise.resolve(),
       cgroup: null,
@@ -309,11 +329,24 @@ export class LocalLauncher implements Launcher {
     t.cgroup = null;
   }
 
+  /**
+   * Restarts after a wait that doubles with each quick exit in a row (a process that cannot run,
+   * e.g. an acceptor whose disk is full, is retried every few seconds rather than spinning), and
+   * says so in the 'restarting' event.
+   */
   private scheduleRestart(t: Tracked): void {
     const livedMs = performance.now() - t.startedAt;
-    t.delayMs = livedMs > 10_000 ? this.baseDelayMs : Math.min(5000, t.delayMs * 2);
+    const quick = livedMs <= QUICK_EXIT_MS;
+    t.quickExits = quick ? t.quickExits + 1 : 0;
+    t.delayMs = quick ? Math.min(MAX_RESTART_DELAY_MS, t.delayMs * 2) : this.baseDelayMs;
     t.state = 'restarting';
-    this.options.onEvent?.({ name: t.spec.name, event: 'restarting', pid: null });
+    this.options.onEvent?.({
+      name: t.spec.name,
+      event: 'restarting',
+      pid: null,
+      delayMs: t.delayMs,
+      quickExits: t.quickExits,
+    });
     t.timer = setTimeout(() => {
       t.timer = null;
       if (t.state !== 'restarting') return;
@@ -347,4 +380,31 @@ export function lastLogLine(file: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * One line for a person watching the cluster: `acceptor-g0-a0: exited (code 1)`,
+ * `acceptor-g0-a1: exited (code 2), not restarted: paxos-acceptor: acceptor log … is missing, …`,
+ * `acceptor-g0-a0: restarting in 800 ms (3rd quick exit in a row: it does not stay up, see
+ * <logFile>)`. A process that keeps exiting is retried with a longer wait each time, and says so.
+ */
+export function describeLauncherEvent(e: LauncherEvent, logFile?: string): string {
+  if (e.event === 'restarting') {
+    const wait = e.delayMs === undefined ? '' : ` in ${e.delayMs} ms`;
+    const quick = e.quickExits ?? 0;
+    const why =
+      quick >= 2
+        ? ` (${ordinal(quick)} exit in a row within ${QUICK_EXIT_MS / 1000} s of its start: it does not stay up${logFile === undefined ? '' : `, see ${logFile}`})`
+        : '';
+    return `${e.name}: restarting${wait}${why}`;
+  }
+  const cause = e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : '';
+  const refused = e.message === undefined ? '' : `, not restarted: ${e.message}`;
+  return `${e.name}: ${e.event}${cause}${refused}`;
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
 }

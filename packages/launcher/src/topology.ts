@@ -57,6 +57,8 @@ export interface ClusterShape {
   readonly logLevel: string;
   /** Extra environment for every role process (timeouts, …). */
   readonly extraEnv?: Readonly<Record<string, string>>;
+  /** Extra environment for the processes of one role, after `extraEnv` (e.g. `LOG_LEVEL` of acceptors only). */
+  readonly roleExtraEnv?: Readonly<Partial<Record<RoleName, Readonly<Record<string, string>>>>>;
 }
 
 /** A cluster on one host: consecutive ports from `basePort`. */
@@ -286,6 +288,7 @@ function roleProcess(
       }),
       F: String(o.f),
       ...o.extraEnv,
+      ...o.roleExtraEnv?.[role],
       ...Object.fromEntries(portEnv.map(([k, v]) => [k, String(v)])),
       ...env,
     },
@@ -318,7 +321,7 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
             DATA_DIR: placement.dataDir,
             // Said here, not only left to the app's default, so it shows in every acceptor's
             // environment (the EC2 env file included); `extraEnv` may still turn it off.
-            DATA_FSYNC: o.extraEnv?.DATA_FSYNC ?? 'true',
+            DATA_FSYNC: o.roleExtraEnv?.acceptor?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true',
             // The first start creates the log; every restart must find it (restartEnv).
             [ACCEPTOR_LOG_STATE]: 'new',
           },

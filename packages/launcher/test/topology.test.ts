@@ -65,6 +65,27 @@ describe('planCluster (one host)', () => {
     expect(unsynced.find((p) => p.role === 'acceptor')?.env.DATA_FSYNC).toBe('false');
   });
 
+  it('adds the environment of roleExtraEnv to that role only, after extraEnv', () => {
+    const processes = planCluster({
+      ...shape,
+      logLevel: 'warn',
+      extraEnv: { RESEND_TIMEOUT_MS: '700' },
+      roleExtraEnv: {
+        acceptor: { LOG_LEVEL: 'info', DATA_FSYNC: 'false' },
+        'proxy-leader': { TRACE_SAMPLE: '1' },
+      },
+    }).processes;
+    const env = (role: string) => processes.find((p) => p.role === role)?.env;
+    expect(env('acceptor')).toMatchObject({
+      LOG_LEVEL: 'info',
+      DATA_FSYNC: 'false',
+      RESEND_TIMEOUT_MS: '700',
+    });
+    expect(env('proxy-leader')).toMatchObject({ LOG_LEVEL: 'warn', TRACE_SAMPLE: '1' });
+    expect(env('proposer')).toMatchObject({ LOG_LEVEL: 'warn', RESEND_TIMEOUT_MS: '700' });
+    expect(env('proposer')?.TRACE_SAMPLE).toBeUndefined();
+  });
+
   it('starts every acceptor with ACCEPTOR_LOG_STATE=new and restarts it with existing; no other role', () => {
     for (const p of plan.processes) {
       if (p.role === 'acceptor') {

@@ -22,6 +22,7 @@ const program = new Command()
   .option('--proposers <n>', 'proposers in the cluster', integer('--proposers', 1), 2)
   .option('--seeds <n>', 'sweep this many consecutive seeds starting at --seed', integer('--seeds', 1))
   .option('--wire', 'encode and decode every message with the protobuf codec')
+  .option('--no-fsync', 'acceptors do not sync their log: a crash loses what was not synced')
   .option('--trace', 'print every event of the run')
   .parse();
 
@@ -32,6 +33,7 @@ const opts = program.opts<{
   proposers: number;
   seeds?: number;
   wire?: boolean;
+  fsync: boolean;
   trace?: boolean;
 }>();
 
@@ -43,10 +45,11 @@ if (opts.seeds !== undefined) {
     f: opts.f,
     proposers: opts.proposers,
     wire: opts.wire ?? false,
+    fsync: opts.fsync,
   });
   for (const failure of result.failures) {
     console.log(
-      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers)}`,
+      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers, opts.fsync)}`,
     );
   }
   console.log(
@@ -60,6 +63,7 @@ if (opts.seeds !== undefined) {
     f: opts.f,
     proposers: opts.proposers,
     wire: opts.wire ?? false,
+    fsync: opts.fsync,
     ...(opts.trace ? { trace: (line: string) => console.log(line) } : {}),
   });
   const s = result.stats;
@@ -67,8 +71,9 @@ if (opts.seeds !== undefined) {
     `seed ${result.seed}: ${result.ok ? 'ok' : `VIOLATION (${result.violation?.kind}) at step ${result.violation?.step}: ${result.violation?.message}`}`,
   );
   console.log(
-    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes, ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back`,
+    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes (${s.groupCrashes} of whole acceptor groups, ${s.acceptorRestarts} acceptor restarts from their logs), ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back`,
   );
-  if (!result.ok) console.log(`  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers)}`);
+  if (!result.ok)
+    console.log(`  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers, opts.fsync)}`);
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -1,10 +1,19 @@
 import {
+  AcceptorLog,
+  type AcceptorRecords,
+  type DurableAcceptor,
+  type DurableAcceptorIo,
+  durableAcceptor,
+  MemoryStorage,
+} from '@paxos/acceptor-log';
+import {
   Acceptor,
   type AcceptorOptions,
   type Address,
   type Ballot,
   Batcher,
   type BatcherOptions,
+  ballotEquals,
   Client,
   type Configuration,
   compareBallots,
@@ -22,6 +31,8 @@ import {
   type Role,
   type RoleEvent,
   Unbatcher,
+  type Value,
+  valuesEqual,
   withIncarnation,
   withoutIncarnations,
 } from '@paxos/core';
@@ -39,8 +50,13 @@ export interface FaultRates {
   readonly delay: number;
   /** A message held back for a long time (longer than an election), delivered after the world moved on. */
   readonly longDelay: number;
-  /** A process (not an acceptor) crashes; it restarts empty a little later. Acceptors stay down (at most f per group). */
+  /**
+   * A process crashes and restarts a little later: empty, or, for an acceptor, from its log on
+   * its simulated disk (at most f acceptors of a group are down at once through this fault).
+   */
   readonly crash: number;
+  /** Every acceptor of one group crashes at once (a power cut); each restarts from its log. */
+  readonly groupCrash: number;
   /** Some processes are cut off from the rest (and from the directory); several partitions may overlap in time. */
   readonly partition: number;
   /**
@@ -74,6 +90,7 @@ export const DEFAULT_FAULTS: FaultRates = {
   delay: 0.05,
   longDelay: 0.002,
   crash: 0.01,
+  groupCrash: 0.0005,
   partition: 0.005,
   oneWay: 0.003,
   pause: 0.004,
@@ -90,6 +107,7 @@ export const NO_FAULTS: FaultRates = {
   delay: 0,
   longDelay: 0,
   crash: 0,
+  groupCrash: 0,
   partition: 0,
   oneWay: 0,
   pause: 0,
@@ -122,12 +140,28 @@ export interface SimulationOptions {
   readonly livenessTimeoutMs?: number;
   /** Encode and decode every message with the wire codec, as the real transport does. */
   readonly wire?: boolean;
+  /**
+   * Acceptors sync their log before replying (DATA_FSYNC). Off, a crash loses what was written
+   * since the last sync, and the restart checks must find it.
+   */
+  readonly fsync?: boolean;
+  /**
+   * Check each restarted acceptor's memory against what it announced (default). Off, only the
+   * cluster-wide invariants remain: what a durability bug does to consensus itself.
+   */
+  readonly restartChecks?: boolean;
   readonly trace?: (line: string) => void;
   /** Role factories, so tests can plant bugs in a role without touching production code. */
   readonly makeProposer?: (options: ProposerOptions) => Role;
   readonly makeProxyLeader?: (options: ProxyLeaderOptions) => Role;
   readonly makeBatcher?: (options: BatcherOptions) => Role;
   readonly makeAcceptor?: (options: AcceptorOptions) => Acceptor;
+  /** How an acceptor is bound to its log (the runtime's group commit unless a test plants a bug). */
+  readonly makeDurableAcceptor?: (
+    acceptor: Acceptor,
+    log: AcceptorRecords,
+    io: Required<DurableAcceptorIo>,
+  ) => DurableAcceptor;
 }
 
 export interface Violation {
@@ -143,6 +177,10 @@ export interface SimulationStats {
   duplicated: number;
   longDelays: number;
   crashes: number;
+  groupCrashes: number;
+  acceptorRestarts: number;
+  /** Acceptor restarts whose log had rolled: recovery started from a checkpoint. */
+  checkpointRecoveries: number;
   restarts: number;
   partitions: number;
   oneWayFaults: number;
@@ -211,6 +249,14 @@ interface Process {
   readonly kind: RoleKind;
   readonly index: number;
   role: Role;
+  /** An acceptor's role inside its durable wrapper, and the disk its log is on. */
+  acceptor: Acceptor | null;
+  /**
+   * What it accepted, by `slot/ballot`, as each phase 2a was handled: its vote leaves only after
+   * the commit, when a later message of the burst may already have moved the entry out of memory.
+   */
+  readonly acceptedAt: Map<string, Value>;
+  readonly disk: MemoryStorage | null;
   alive: boolean;
   /** Gone for good (it left the cluster, or a permanent fault): never restarted. */
   retired: boolean;
@@ -251,6 +297,12 @@ type SimEvent =
       readonly incarnation: number;
     }
   | { readonly kind: 'poll'; readonly to: Address; readonly incarnation: number }
+  | {
+      readonly kind: 'commit';
+      readonly to: Address;
+      readonly incarnation: number;
+      readonly commit: () => void;
+    }
   | { readonly kind: 'restart'; readonly to: Address }
   | { readonly kind: 'resume'; readonly to: Address; readonly at: number }
   | { readonly kind: 'retire'; readonly to: Address; readonly incarnation: number }
@@ -286,6 +338,10 @@ export const SIM_TIMING = {
   extraDelayMs: [10, 60] as const,
   longDelayMs: [300, 2000] as const,
   restartAfterMs: [20, 300] as const,
+  /** A group commit's write and sync take this long: a crash may fall in between. */
+  commitMs: [0, 2] as const,
+  /** Small segments, so acceptors roll, checkpoint and recover through several of them. */
+  logSegmentBytes: 2048,
   partitionMs: [20, 300] as const,
   oneWayMs: [100, 1500] as const,
   pauseMs: [50, 1500] as const,
@@ -306,7 +362,13 @@ export class Simulation {
   readonly options: Required<
     Omit<
       SimulationOptions,
-      'trace' | 'makeProposer' | 'makeProxyLeader' | 'makeBatcher' | 'makeAcceptor' | 'faults'
+      | 'trace'
+      | 'makeProposer'
+      | 'makeProxyLeader'
+      | 'makeBatcher'
+      | 'makeAcceptor'
+      | 'makeDurableAcceptor'
+      | 'faults'
     >
   >;
   readonly faults: FaultRates;
@@ -326,9 +388,15 @@ export class Simulation {
   private readonly makeProxyLeader: (options: ProxyLeaderOptions) => Role;
   private readonly makeBatcher: (options: BatcherOptions) => Role;
   private readonly makeAcceptor: (options: AcceptorOptions) => Acceptor;
+  private readonly makeDurableAcceptor: NonNullable<SimulationOptions['makeDurableAcceptor']>;
   /** Per client incarnation: commands submitted and acknowledged (a crashed incarnation is dropped). */
   private readonly clientProgress = new Map<Address, { submitted: number; acknowledged: number }>();
+  /** Each acceptor's promise in memory, which never goes down while it runs. */
   private readonly promises = new Map<Address, Ballot>();
+  /** What each acceptor told others: the highest ballot it promised or voted in … */
+  private readonly announcedPromises = new Map<Address, Ballot>();
+  /** … and, per slot, its latest vote: both must survive its crashes. */
+  private readonly votesOf = new Map<Address, Map<number, { ballot: Ballot; value: Value }>>();
   private readonly joined = new Map<RoleKind, number>();
   private now = 0;
   private stepCount = 0;
@@ -343,6 +411,9 @@ export class Simulation {
     duplicated: 0,
     longDelays: 0,
     crashes: 0,
+    groupCrashes: 0,
+    acceptorRestarts: 0,
+    checkpointRecoveries: 0,
     restarts: 0,
     partitions: 0,
     oneWayFaults: 0,
@@ -378,6 +449,8 @@ export class Simulation {
       batchSize: options.batchSize ?? 3,
       livenessTimeoutMs: options.livenessTimeoutMs ?? 10_000,
       wire: options.wire ?? false,
+      fsync: options.fsync ?? true,
+      restartChecks: options.restartChecks ?? true,
     };
     this.faults = { ...DEFAULT_FAULTS, ...options.faults };
     this.trace = options.trace;
@@ -385,6 +458,7 @@ export class Simulation {
     this.makeProxyLeader = options.makeProxyLeader ?? ((o) => new ProxyLeader(o));
     this.makeBatcher = options.makeBatcher ?? ((o) => new Batcher(o));
     this.makeAcceptor = options.makeAcceptor ?? ((o) => new Acceptor(o));
+    this.makeDurableAcceptor = options.makeDurableAcceptor ?? durableAcceptor;
     this.rng = new Rng(options.seed);
 
     const o = this.options;
@@ -447,6 +521,9 @@ export class Simulation {
       kind,
       index,
       role: PLACEHOLDER_ROLE,
+      acceptor: null,
+      acceptedAt: new Map(),
+      disk: kind === 'acceptor' ? new MemoryStorage(`disk of ${address}`) : null,
       alive: true,
       retired: false,
       leaving: false,
@@ -514,12 +591,7 @@ export class Simulation {
       case 'proxyLeader':
         return this.makeProxyLeader({ address: p.address, members, timing: SIM_TIMING.proxyLeader });
       case 'acceptor':
-        return this.makeAcceptor({
-          address: p.address,
-          groupId: groupOfAcceptor(p.address),
-          acceptorId: p.index,
-          phase1PageEntries: SIM_TIMING.acceptorPageEntries,
-        });
+        return this.newAcceptor(p);
       case 'unbatcher':
         return new Unbatcher({ address: p.address });
       case 'client':
@@ -533,11 +605,79 @@ export class Simulation {
     }
   }
 
+  /**
+   * An acceptor opens its log (creating it on first boot) and starts from what it recovers, as
+   * the acceptor process does; replies wait for their records' commit, a later event.
+   */
+  private newAcceptor(p: Process): Role {
+    const groupId = groupOfAcceptor(p.address);
+    const identity = { cluster: 'sim', groupId, acceptorId: p.index };
+    const { log, state, recovery } = AcceptorLog.open(p.disk as MemoryStorage, {
+      identity,
+      fsync: this.options.fsync,
+      segmentBytes: SIM_TIMING.logSegmentBytes,
+    });
+    const acceptor = this.makeAcceptor({
+      address: p.address,
+      groupId,
+      acceptorId: p.index,
+      phase1PageEntries: SIM_TIMING.acceptorPageEntries,
+      recovered: state,
+    });
+    p.acceptor = acceptor;
+    if (recovery.segments > 1) this.stats.checkpointRecoveries++;
+    const incarnation = p.incarnation;
+    return this.makeDurableAcceptor(acceptor, log, {
+      release: (effects) => this.apply(p, effects),
+      schedule: (commit) => {
+        const delay = this.rng.int(SIM_TIMING.commitMs[0], SIM_TIMING.commitMs[1]);
+        this.queue.push(this.now + delay, { kind: 'commit', to: p.address, incarnation, commit });
+      },
+    });
+  }
+
+  /**
+   * A restarted acceptor answers as its old self: its promise is at least every ballot it
+   * promised or voted in before, and it still holds each vote it sent for a slot at or above its
+   * watermark (below it, slots are chosen and phase 1 never asks).
+   */
+  private checkRecovered(p: Process): void {
+    const acceptor = p.acceptor as Acceptor;
+    if (!this.options.restartChecks) {
+      this.promises.set(p.address, acceptor.promised);
+      return;
+    }
+    const announced = this.announcedPromises.get(p.address);
+    if (announced !== undefined && compareBallots(acceptor.promised, announced) < 0) {
+      this.fail(
+        'safety',
+        `${p.address} restarted promising ${formatBallot(acceptor.promised)}, below the ${formatBallot(announced)} it announced before it crashed`,
+      );
+      return;
+    }
+    this.promises.set(p.address, acceptor.promised);
+    for (const [slot, vote] of this.votesOf.get(p.address) ?? []) {
+      if (slot < acceptor.watermark) continue;
+      const kept = acceptor.accepted(slot);
+      const lost =
+        kept === undefined ||
+        compareBallots(kept.ballot, vote.ballot) < 0 ||
+        (ballotEquals(kept.ballot, vote.ballot) && !valuesEqual(kept.value, vote.value));
+      if (lost) {
+        this.fail(
+          'safety',
+          `${p.address} restarted without its vote for slot ${slot} in ${formatBallot(vote.ballot)} (it holds ${kept === undefined ? 'nothing' : formatBallot(kept.ballot)} there, watermark ${acceptor.watermark})`,
+        );
+        return;
+      }
+    }
+  }
+
   // ---- the event loop ----------------------------------------------------------------------
 
   /**
-   * Faults stop, partitions heal, paused processes resume, crashed processes (not acceptors)
-   * restart; perhaps one fault stays for good. Then every submitted command must be
+   * Faults stop, partitions heal, paused processes resume, crashed processes restart; perhaps
+   * one fault stays for good. Then every submitted command must be
    * acknowledged and the chosen log must fill its holes, within the deadline.
    */
   private recover(): void {
@@ -549,7 +689,7 @@ export class Simulation {
       p.muteUntil = 0;
       p.pollsStalledUntil = 0;
       if (p.pausedUntil !== null) this.resume(p);
-      if (!p.alive && !p.retired && p.kind !== 'acceptor') this.restart(p);
+      if (!p.alive && !p.retired) this.restart(p);
     }
     if (this.rng.chance(this.faults.permanent)) this.injectPermanentFault();
     this.submitUntil = this.now + SIM_TIMING.trailingLoadMs;
@@ -666,6 +806,13 @@ export class Simulation {
         this.schedulePoll(p);
         return false;
       }
+      case 'commit': {
+        const p = this.processes.get(event.to);
+        if (p === undefined || !p.alive || p.incarnation !== event.incarnation) return false;
+        if (this.hold(p, event)) return false;
+        event.commit();
+        return false;
+      }
       case 'restart': {
         const p = this.processes.get(event.to);
         if (p !== undefined && !p.alive && !p.retired) this.restart(p);
@@ -721,13 +868,21 @@ export class Simulation {
     this.stats.delivered++;
     this.log(`deliver ${from} -> ${to} ${summarize(message)}`);
     const event: RoleEvent = { type: 'message', from, message };
-    this.apply(p, p.role.step(this.now, event));
-    if (p.kind === 'acceptor') this.checkPromise(p);
+    const effects = p.role.step(this.now, event);
+    if (p.kind === 'acceptor') {
+      this.checkPromise(p);
+      if (message.type === 'Phase2a') {
+        const entry = (p.acceptor as Acceptor).accepted(message.slot);
+        if (entry !== undefined && ballotEquals(entry.ballot, message.ballot))
+          p.acceptedAt.set(`${message.slot}/${formatBallot(message.ballot)}`, entry.value);
+      }
+    }
+    this.apply(p, effects);
   }
 
   /** An acceptor's promise never decreases, whatever it is sent. */
   private checkPromise(p: Process): void {
-    const promised = (p.role as Acceptor).promised;
+    const promised = (p.acceptor as Acceptor).promised;
     const before = this.promises.get(p.address);
     if (before !== undefined && compareBallots(promised, before) < 0) {
       this.fail(
@@ -784,8 +939,9 @@ export class Simulation {
 
   /** Ground truth comes from what acceptors vote and what proxy leaders announce. */
   private observeSend(p: Process, to: Address, message: Message): void {
+    if (p.kind === 'acceptor') this.observeAnnouncement(p, message);
     if (p.kind === 'acceptor' && message.type === 'Phase2b') {
-      const accepted = (p.role as Acceptor).accepted(message.slot);
+      const accepted = this.acceptedFor(p, message.slot, message.ballot);
       if (accepted === undefined) {
         this.fail('safety', `${p.address} voted for slot ${message.slot} without accepting it`);
         return;
@@ -796,7 +952,7 @@ export class Simulation {
         message.acceptorId,
         message.slot,
         message.ballot,
-        accepted.value,
+        accepted,
       );
       if (violation !== null) {
         this.fail('safety', violation);
@@ -804,9 +960,7 @@ export class Simulation {
       }
       if (this.checker.chosen.size > before) {
         this.stats.slotsChosen++;
-        this.log(
-          `CHOSEN slot ${message.slot} = ${describe(accepted.value)} in ${formatBallot(message.ballot)}`,
-        );
+        this.log(`CHOSEN slot ${message.slot} = ${describe(accepted)} in ${formatBallot(message.ballot)}`);
       }
     } else if (p.kind === 'proxyLeader' && message.type === 'Chosen') {
       const violation = this.checker.checkAnnouncement(message.slot, message.value);
@@ -814,6 +968,33 @@ export class Simulation {
     } else if (p.kind === 'proposer' && message.type === 'Heartbeat') {
       this.checkDeafLeader(p);
     }
+  }
+
+  /** What an acceptor says it promised or voted, which it must still know after a crash. */
+  private observeAnnouncement(p: Process, message: Message): void {
+    let ballot: Ballot;
+    if (message.type === 'Phase1b' || message.type === 'Phase2b') ballot = message.ballot;
+    else if (message.type === 'Nack') ballot = message.promised;
+    else return;
+    const before = this.announcedPromises.get(p.address);
+    if (before === undefined || compareBallots(ballot, before) > 0)
+      this.announcedPromises.set(p.address, ballot);
+    if (message.type !== 'Phase2b') return;
+    const accepted = this.acceptedFor(p, message.slot, message.ballot);
+    if (accepted === undefined) return;
+    let votes = this.votesOf.get(p.address);
+    if (votes === undefined) {
+      votes = new Map();
+      this.votesOf.set(p.address, votes);
+    }
+    const previous = votes.get(message.slot);
+    if (previous === undefined || compareBallots(message.ballot, previous.ballot) >= 0)
+      votes.set(message.slot, { ballot: message.ballot, value: accepted });
+  }
+
+  /** The value acceptor `p` accepted at `slot` in `ballot` (undefined: it accepted none). */
+  private acceptedFor(p: Process, slot: number, ballot: Ballot): Value | undefined {
+    return p.acceptedAt.get(`${slot}/${formatBallot(ballot)}`);
   }
 
   /**
@@ -918,6 +1099,7 @@ export class Simulation {
   private maybeInjectFault(): void {
     const f = this.faults;
     if (this.rng.chance(f.crash)) this.crashSomeone();
+    if (this.rng.chance(f.groupCrash)) this.crashGroup();
     if (this.partitions.size < 3 && this.rng.chance(f.partition)) this.partition();
     if (this.rng.chance(f.oneWay)) this.oneWay();
     if (this.rng.chance(f.pause)) this.pauseSomeone();
@@ -955,12 +1137,24 @@ export class Simulation {
       this.stop(victim, 'GONE FOR GOOD');
       return;
     }
-    this.stop(victim, 'CRASH');
-    // Acceptors stay down (their memory is the system's memory); the others come back empty.
-    if (victim.kind !== 'acceptor') {
-      const after = this.rng.int(SIM_TIMING.restartAfterMs[0], SIM_TIMING.restartAfterMs[1]);
-      this.queue.push(this.now + after, { kind: 'restart', to: victim.address });
-    }
+    this.crashAndRestart(victim);
+  }
+
+  /** A crash and, a little later, a restart: empty, or for an acceptor from its disk. */
+  private crashAndRestart(p: Process): void {
+    this.stop(p, 'CRASH');
+    const after = this.rng.int(SIM_TIMING.restartAfterMs[0], SIM_TIMING.restartAfterMs[1]);
+    this.queue.push(this.now + after, { kind: 'restart', to: p.address });
+  }
+
+  /** Power fails under a whole group: all 2f+1 acceptors crash, and each restarts from its log. */
+  private crashGroup(): void {
+    const group = this.rng.pick(this.config.groups);
+    const victims = group.acceptors.map((a) => this.processes.get(a) as Process).filter((p) => p.alive);
+    if (victims.length === 0) return;
+    this.stats.groupCrashes++;
+    this.log(`GROUP CRASH group ${group.groupId}`);
+    for (const p of victims) this.crashAndRestart(p);
   }
 
   private stop(p: Process, what: 'CRASH' | 'LEFT' | 'GONE FOR GOOD'): void {
@@ -970,6 +1164,11 @@ export class Simulation {
     p.pausedUntil = null;
     if (what !== 'CRASH') p.retired = true;
     this.log(`${what} ${p.address}`);
+    // The machine stops: its disk keeps what was synced, and sometimes part of what was not.
+    if (p.disk !== null) {
+      const torn = this.rng.chance(0.3);
+      p.disk.crash({ keepUnsynced: (_, unsynced) => (torn ? this.rng.int(0, unsynced) : 0) });
+    }
   }
 
   /** Builds a (re)started process's role from a fresh view of the directory, and starts it. */
@@ -990,7 +1189,12 @@ export class Simulation {
     this.register(p);
     this.stats.restarts++;
     this.log(`RESTART ${p.address} (incarnation ${p.incarnation})`);
+    p.acceptedAt.clear();
     this.boot(p);
+    if (p.kind === 'acceptor') {
+      this.stats.acceptorRestarts++;
+      this.checkRecovered(p);
+    }
     if (p.kind === 'client') {
       this.clientProgress.set(p.address, { submitted: 0, acknowledged: 0 });
       this.fillWindow(p.address);

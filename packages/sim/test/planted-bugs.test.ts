@@ -3,9 +3,12 @@
  * production code) and asserts the simulator catches it within an ordinary sweep. A checker
  * that cannot fail is worthless.
  */
+import type { AcceptorRecords, DurableAcceptor, DurableAcceptorIo } from '@paxos/acceptor-log';
 import {
   type AcceptedEntry,
+  Acceptor,
   type AcceptorGroup,
+  type AcceptorOptions,
   type Address,
   type Configuration,
   decodeBatch,
@@ -16,6 +19,7 @@ import {
   Proposer,
   ProxyLeader,
   type Value,
+  ZERO_BALLOT,
 } from '@paxos/core';
 import { describe, expect, it } from 'vitest';
 import { runSimulation, Simulation, type SimulationOptions } from '../src/simulation.ts';
@@ -79,6 +83,49 @@ class ProposerResendingThroughTheSameProxy extends Proposer {
   }
 }
 
+/** Recovery that loses the promise: the acceptor restarts with its votes but promising nothing. */
+const acceptorForgettingItsPromise = (o: AcceptorOptions) =>
+  new Acceptor(o.recovered ? { ...o, recovered: { ...o.recovered, promised: ZERO_BALLOT } } : o);
+
+/** Recovery that reads the promise and watermark but drops the accepted entries it replayed. */
+const acceptorIgnoringItsVotes = (o: AcceptorOptions) =>
+  new Acceptor(o.recovered ? { ...o, recovered: { ...o.recovered, accepted: [] } } : o);
+
+/**
+ * Logs every record as the real group commit does, but lets the replies leave at once and
+ * commits later: a crash in between loses a promise or vote already announced.
+ */
+function replyingBeforeTheRecordIsDurable(
+  acceptor: Acceptor,
+  log: AcceptorRecords,
+  io: Required<DurableAcceptorIo>,
+): DurableAcceptor {
+  let scheduled = false;
+  const commit = () => {
+    scheduled = false;
+    log.commit();
+  };
+  return {
+    address: acceptor.address,
+    start: () => acceptor.start(),
+    commit,
+    step: (now, event) => {
+      const before = acceptor.promised;
+      const effects = acceptor.step(now, event);
+      if (event.type !== 'message') return effects;
+      const m = event.message;
+      const entry = m.type === 'Phase2a' ? acceptor.accepted(m.slot) : undefined;
+      if (entry !== undefined) log.accepted(entry, acceptor.watermark, acceptor.config);
+      else if (acceptor.promised !== before) log.promised(acceptor.promised, acceptor.config);
+      if (!scheduled) {
+        scheduled = true;
+        io.schedule(commit);
+      }
+      return effects;
+    },
+  };
+}
+
 /** The other proposer was started with its groups in another order (another slot → group mapping). */
 const withGroupsReversed = (config: Configuration): Configuration => ({
   ...config,
@@ -101,7 +148,7 @@ function firstViolations(planted: Partial<SimulationOptions>, seeds: number, ste
 
 describe('the simulator catches planted bugs', () => {
   it('counting duplicate phase-2b messages as distinct votes', () => {
-    const found = firstViolations({ makeProxyLeader: (o) => new ProxyLeaderCountingMessages(o) }, 1000);
+    const found = firstViolations({ makeProxyLeader: (o) => new ProxyLeaderCountingMessages(o) }, 300);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/announced chosen but no f\+1 acceptors/);
   });
@@ -109,19 +156,19 @@ describe('the simulator catches planted bugs', () => {
   it('sending a hole to a different group than its slot’s group', () => {
     // Acceptors refuse a slot their group does not own, so the misrouted noop never gets chosen
     // and the hole stays (without that check: a slot announced chosen that no quorum accepted).
-    const found = firstViolations({ makeProposer: (o) => new ProposerSendingHolesElsewhere(o) }, 1000);
+    const found = firstViolations({ makeProposer: (o) => new ProposerSendingHolesElsewhere(o) }, 300);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/announced chosen but no f\+1 acceptors of its group|still a hole/);
   });
 
   it('a phase 1 that ignores a reported value and proposes a noop instead', () => {
-    const found = firstViolations({ makeProposer: (o) => new ProposerIgnoringPhase1Values(o) }, 1000);
+    const found = firstViolations({ makeProposer: (o) => new ProposerIgnoringPhase1Values(o) }, 300);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/two values chosen/);
   });
 
   it('a phase 1 that replaces a reported value with a new command', () => {
-    const found = firstViolations({ makeProposer: (o) => new ProposerReplacingPhase1Values(o) }, 1000);
+    const found = firstViolations({ makeProposer: (o) => new ProposerReplacingPhase1Values(o) }, 300);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/two values chosen|acknowledged at slot/);
   });
@@ -131,18 +178,47 @@ describe('the simulator catches planted bugs', () => {
     expect(found.some((v) => /chosen batch does not decode/.test(v.message))).toBe(true);
   });
 
+  it('an acceptor that forgets its promise when it restarts', () => {
+    const found = firstViolations({ makeAcceptor: acceptorForgettingItsPromise }, 300);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]?.message).toMatch(/restarted promising .* below the .* it announced/);
+  });
+
+  it('an acceptor that ignores the accepted entries it recovered', () => {
+    const found = firstViolations({ makeAcceptor: acceptorIgnoringItsVotes }, 300);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]?.message).toMatch(/restarted without its vote for slot/);
+  });
+
+  it('an acceptor that replies before its record is durable', () => {
+    const found = firstViolations({ makeDurableAcceptor: replyingBeforeTheRecordIsDurable }, 300);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]?.message).toMatch(/restarted (promising|without its vote)/);
+  });
+
+  it('acceptors whose log is not synced (DATA_FSYNC=false) lose what a crash catches unsynced', () => {
+    const found = firstViolations({ fsync: false }, 300);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]?.message).toMatch(/restarted (promising|without its vote)/);
+  });
+
+  it('… and without the restart checks, consensus itself breaks: two values chosen for a slot', () => {
+    const found = firstViolations({ fsync: false, restartChecks: false }, 300);
+    expect(found.some((v) => /two values chosen/.test(v.message))).toBe(true);
+  });
+
   it('the same roles unmutated pass the same seeds', () => {
-    expect(firstViolations({}, 1000)).toEqual([]);
+    expect(firstViolations({}, 300)).toEqual([]);
   });
 
   it('a leader that keeps heartbeating while it hears nothing', () => {
-    const found = firstViolations({ makeProposer: (o) => new ProposerThatNeverStepsDown(o) }, 1000);
+    const found = firstViolations({ makeProposer: (o) => new ProposerThatNeverStepsDown(o) }, 300);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/still heartbeats as leader .* after it stopped hearing/);
   });
 
   it('re-proposals sent to the same proxy leader forever (liveness)', () => {
-    const found = firstViolations({ makeProposer: (o) => new ProposerResendingThroughTheSameProxy(o) }, 1000);
+    const found = firstViolations({ makeProposer: (o) => new ProposerResendingThroughTheSameProxy(o) }, 300);
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(/no leader knows the \d+ slots chosen/);
   });
@@ -153,7 +229,7 @@ describe('the simulator catches planted bugs', () => {
         makeProposer: (o) =>
           new Proposer(o.address === 'proposer/1' ? { ...o, config: withGroupsReversed(o.config) } : o),
       },
-      1000,
+      300,
     );
     expect(found.length).toBeGreaterThan(0);
     expect(found[0]?.message).toMatch(

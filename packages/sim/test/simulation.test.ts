@@ -52,7 +52,7 @@ describe('simulation', () => {
         return super.step(now, event);
       }
       override get promised(): Ballot {
-        return this.steps % 50 === 0 ? { round: 0, proposerId: 0 } : super.promised;
+        return this.steps > 0 && this.steps % 50 === 0 ? { round: 0, proposerId: 0 } : super.promised;
       }
     }
     const found = [1, 2, 3, 4, 5].map((seed) =>

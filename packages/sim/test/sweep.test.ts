@@ -11,7 +11,7 @@ function expectNoFailures(result: ReturnType<typeof sweep>, steps: number, f: nu
   expect(lines).toEqual([]);
 }
 
-describe('seeded sweep with faults (messages lost, duplicated, delayed and held back for seconds; crashes, pauses, one-way and overlapping partitions, quorum losses, directory restarts, joins and leaves, stale views, client crashes, one fault for good)', () => {
+describe('seeded sweep with faults (messages lost, duplicated, delayed and held back for seconds; crashes (acceptors restart from their logs, whole groups at once too), pauses, one-way and overlapping partitions, quorum losses, directory restarts, joins and leaves, stale views, client crashes, one fault for good)', () => {
   it('f=1: 2,000 seeds x 1,000 steps keep every invariant and finish every command', () => {
     const result = sweep({ firstSeed: 1, seeds: 2000, steps: 1000, f: 1 });
     console.log(
@@ -21,7 +21,7 @@ describe('seeded sweep with faults (messages lost, duplicated, delayed and held 
     expectNoFailures(result, 1000, 1);
   });
 
-  it('f=2: 500 seeds x 1,000 steps (groups of five acceptors, two of them may crash)', () => {
+  it('f=2: 500 seeds x 1,000 steps (groups of five acceptors, two of them may be down at once)', () => {
     const result = sweep({ firstSeed: 100_001, seeds: 500, steps: 1000, f: 2 });
     console.log(
       `f=2 sweep: ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
