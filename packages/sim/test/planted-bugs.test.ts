@@ -109,6 +109,7 @@ function replyingBeforeTheRecordIsDurable(
     address: acceptor.address,
     start: () => acceptor.start(),
     commit,
+    heldMessages: 0,
     step: (now, event) => {
       const before = acceptor.promised;
       const effects = acceptor.step(now, event);
