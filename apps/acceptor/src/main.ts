@@ -1,5 +1,6 @@
 import { Acceptor } from '@paxos/core';
 import {
+  ACCEPTOR_LOG_STATE_SETTING,
   boolean,
   DEFAULT_SEGMENT_BYTES,
   durableAcceptor,
@@ -53,6 +54,7 @@ await runApp({
       schema: boolean(),
       default: 'true',
     }),
+    logState: ACCEPTOR_LOG_STATE_SETTING,
     segmentBytes: setting({
       env: 'DATA_SEGMENT_BYTES',
       flag: '--segment-bytes',
@@ -63,17 +65,20 @@ await runApp({
     }),
   },
   async main(s, logger) {
-    // The log's identity: a log of another cluster, group or acceptor is refused (exit 2).
+    // The log's identity: a log of another cluster, group or acceptor is refused (exit 2), and
+    // so are a missing log with ACCEPTOR_LOG_STATE=existing and a log there with replacement.
     const identity = { cluster: s.annaKeyPrefix || 'paxos', groupId: s.groupId, acceptorId: s.acceptorId };
     const started = performance.now();
-    const { log, state, recovery, dir } = openAcceptorLog(s.dataDir, identity, {
+    const { log, state, recovery, dir, warning } = openAcceptorLog(s.dataDir, identity, {
       fsync: s.fsync,
       segmentBytes: s.segmentBytes,
+      logState: s.logState,
     });
     logger.info(
-      { dir, ...recovery, ms: Math.round(performance.now() - started), fsync: s.fsync },
+      { dir, ...recovery, ms: Math.round(performance.now() - started), fsync: s.fsync, logState: s.logState },
       recovery.created ? 'acceptor log created' : 'acceptor log recovered',
     );
+    if (warning !== null) logger.warn({ dir, logState: s.logState }, warning);
     const node = await Node.start(nodeOptions(s, logger, 'acceptor', [endpoint(s.privateIp, s.port)]));
     const acceptor = new Acceptor({
       address: node.address,

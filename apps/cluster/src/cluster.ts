@@ -5,10 +5,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { AnnaClient } from '@paxos/anna-client';
 import {
+  acceptorLogDirOf,
   clientPorts,
+  holdsAcceptorLog,
   type LauncherEvent,
   type LocalInstance,
   LocalLauncher,
+  lastLogLine,
   type ProcessSpec,
   planAddedProcess,
   planCluster,
@@ -105,6 +108,25 @@ export type ClientLine =
       histogram: string;
     };
 
+/**
+ * The specs `up` starts, as first starts in this cluster's data directory. Where an acceptor log
+ * of this cluster (same key prefix) is already there, the cluster was brought up on this
+ * directory before and every one of its acceptors has run: each starts as a restart would
+ * (`restartEnv`: ACCEPTOR_LOG_STATE=existing), so one whose log went missing meanwhile is refused
+ * rather than started empty. Otherwise every acceptor starts as planned (`new`).
+ */
+export function firstStarts(specs: readonly ProcessSpec[]): ProcessSpec[] {
+  const ranBefore = specs.some((spec) => {
+    const dir = acceptorLogDirOf(spec.env);
+    return dir !== null && holdsAcceptorLog(dir);
+  });
+  return specs.map((spec) =>
+    ranBefore && spec.restartEnv !== undefined && acceptorLogDirOf(spec.env) !== null
+      ? { ...spec, env: { ...spec.env, ...spec.restartEnv } }
+      : spec,
+  );
+}
+
 export interface LocalClusterOptions {
   /**
    * A command every process runs under (see `LocalLauncherOptions.commandPrefix`), e.g.
@@ -194,7 +216,7 @@ export class LocalCluster {
     try {
       await this.launcher.launch(this.directory);
       await this.waitForDirectory();
-      for (const spec of this.initial) await this.launcher.launch(spec);
+      for (const spec of firstStarts(this.initial)) await this.launcher.launch(spec);
       await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
     } catch (err) {
       await this.down();
@@ -440,10 +462,13 @@ export class LocalCluster {
     });
     await new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await this.launcher.stop(name);
-    if (summary === null)
+    if (summary === null) {
+      const log = path.join(this.workDir, 'logs', `${name}.log`);
+      const last = lastLogLine(log);
       throw new Error(
-        `load generator exited without a summary; see ${path.join(this.workDir, 'logs', `${name}.log`)}`,
+        `load generator exited without a summary; see ${log}${last === null ? '' : ` (last line: ${last})`}`,
       );
+    }
     return summary;
   }
 

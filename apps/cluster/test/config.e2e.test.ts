@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { AcceptorLog, nodeStorage, scanLog, segmentName } from '@paxos/acceptor-log';
 import { DEFAULT_PORTS, type RoleName, roleBinary } from '@paxos/launcher';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,6 +37,12 @@ const cases: [RoleName, Record<string, string>, string[], RegExp][] = [
     { ...ok, ACCEPTOR_GROUP_ID: '0', ACCEPTOR_ID: '0', DATA_FSYNC: 'maybe' },
     [],
     /DATA_FSYNC .*"maybe", expected true or false/,
+  ],
+  [
+    'acceptor',
+    { ...ok, ACCEPTOR_GROUP_ID: '0', ACCEPTOR_ID: '0', ACCEPTOR_LOG_STATE: 'restored' },
+    [],
+    /^paxos-acceptor: ACCEPTOR_LOG_STATE \(--log-state\): got "restored", expected one of new, existing, replacement$/,
   ],
   ['proposer', { ...ok, F: 'one' }, [], /F \(--f\): got "one", expected an integer >= 0/],
   ['proposer', { ...ok }, ['--election-timeout-ms', '0'], /ELECTION_TIMEOUT_MS .*got "0"/],
@@ -143,6 +150,61 @@ describe('acceptor log at start-up', () => {
     expect(stderr).toBe(
       `paxos-acceptor: ${dataDir}/paxos-g0-a0/000000000000.seg belongs to cluster "paxos" group 0 acceptor 1, not to this acceptor (cluster "paxos" group 0 acceptor 0): refusing to start on another acceptor's log`,
     );
+  });
+
+  it('ACCEPTOR_LOG_STATE=existing refuses a missing log, replacement one that is there: one line each, exit 2', () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'paxos-acceptor-start-'));
+    dirs.push(dataDir);
+    const missing = run('acceptor', { ...env(dataDir), ACCEPTOR_LOG_STATE: 'existing' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(
+      `paxos-acceptor: acceptor log ${dataDir}/paxos-g0-a0 is missing, but ACCEPTOR_LOG_STATE (--log-state) is "existing": this acceptor (cluster "paxos" group 0 acceptor 0) has run before`,
+    );
+    expect(missing.stderr).toContain(
+      'start this acceptor as a replacement with ACCEPTOR_LOG_STATE=replacement',
+    );
+    expect(existsSync(path.join(dataDir, 'paxos-g0-a0'))).toBe(false);
+
+    const withLog = dataDirWithLog('paxos-g0-a0', 0);
+    const present = run('acceptor', env(withLog), ['--log-state', 'replacement']);
+    expect(present.code).toBe(2);
+    expect(present.stderr.split('\n')).toHaveLength(1);
+    expect(present.stderr).toContain(
+      `but ${withLog}/paxos-g0-a0 already holds a log (1 segment): refusing to discard it. Move it out of the way`,
+    );
+  });
+
+  it('ACCEPTOR_LOG_STATE=replacement starts on a new log and logs a warning saying when that is safe', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'paxos-acceptor-start-'));
+    dirs.push(dataDir);
+    // No directory answers there: the acceptor waits to register, after the warning.
+    const child = spawn(process.execPath, [roleBinary('acceptor')], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...env(dataDir),
+        ACCEPTOR_PORT: '0',
+        ACCEPTOR_LOG_STATE: 'replacement',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+      let warning: { level: number; msg: string } | undefined;
+      for await (const line of lines) {
+        const entry = JSON.parse(line) as { level: number; msg: string };
+        if (entry.level === 40) {
+          warning = entry;
+          break;
+        }
+      }
+      expect(warning?.msg).toMatch(
+        /^started as a replacement on a new, empty log: .* safe only while at most f acceptors of group 0 are replaced/,
+      );
+      expect(readdirSync(path.join(dataDir, 'paxos-g0-a0'))).toEqual(['000000000000.seg']);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('refuses a damaged log: one line naming the file and byte offset, exit 1', () => {

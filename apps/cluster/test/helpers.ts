@@ -28,9 +28,10 @@ export async function startCluster(
   overrides: Partial<TopologyOptions> = {},
   options: LocalClusterOptions = {},
   beforeUp?: (cluster: LocalCluster) => void,
+  upOptions: { leaderTimeoutMs?: number } = {},
 ) {
   const workDir = mkdtempSync(path.join(tmpdir(), 'paxos-e2e-'));
-  const exits: { name: string; code: number | null; signal: string | null }[] = [];
+  const exits: { name: string; code: number | null; signal: string | null; message?: string }[] = [];
   const events: (LauncherEvent & { at: number })[] = [];
   const cluster = new LocalCluster(
     {
@@ -43,12 +44,18 @@ export async function startCluster(
     workDir,
     (e) => {
       events.push({ ...e, at: performance.now() });
-      if (e.event === 'exited') exits.push({ name: e.name, code: e.code ?? null, signal: e.signal ?? null });
+      if (e.event === 'exited')
+        exits.push({
+          name: e.name,
+          code: e.code ?? null,
+          signal: e.signal ?? null,
+          ...(e.message === undefined ? {} : { message: e.message }),
+        });
     },
     options,
   );
   beforeUp?.(cluster);
-  await cluster.up();
+  await cluster.up(upOptions);
   return {
     cluster,
     workDir,

@@ -63,19 +63,48 @@ describe('LocalLauncher through the Launcher interface', () => {
     await local.stop('once');
   });
 
-  it('does not restart a process that exits with code 2 (a bad configuration)', async () => {
+  it('does not restart a process that exits with code 2 (a bad configuration), and reports its reason', async () => {
     const events: string[] = [];
+    const messages: (string | undefined)[] = [];
     const local = new LocalLauncher({
       logDir,
       restartDelayMs: 50,
-      onEvent: (e) => events.push(`${e.event}:${e.code ?? ''}`),
+      onEvent: (e) => {
+        events.push(`${e.event}:${e.code ?? ''}`);
+        if (e.event === 'exited') messages.push(e.message);
+      },
     });
     await local.launch({ ...directory, name: 'misconfigured', args: ['--port', 'not-a-port'] });
     for (let i = 0; i < 100 && !events.some((e) => e.startsWith('exited')); i++) await sleep(50);
     await sleep(300);
     expect(events).toEqual(['started:', 'exited:2']);
+    // The last line it wrote (stderr goes to its log file).
+    expect(messages).toEqual([
+      "error: option '--port <port>' argument 'not-a-port' is invalid. expected a port number 0-65535 (0 picks a free port).",
+    ]);
     expect((await local.list()).map((i) => [i.state, i.restarts])).toEqual([['stopped', 0]]);
     await local.stop('misconfigured');
+  });
+
+  it("starts a process with its spec's env and restarts it with restartEnv over it", async () => {
+    const local = new LocalLauncher({ logDir, restartDelayMs: 50 });
+    const environ = (pid: number | null) =>
+      readFileSync(`/proc/${pid}/environ`, 'utf8')
+        .split('\0')
+        .filter((kv) => kv.startsWith('PAXOS_TEST_'));
+    const first = await local.launch({
+      ...directory,
+      name: 'restarted',
+      env: { PAXOS_TEST_START: 'first', PAXOS_TEST_KEPT: 'kept' },
+      restartEnv: { PAXOS_TEST_START: 'again' },
+    });
+    expect(environ(first.pid).sort()).toEqual(['PAXOS_TEST_KEPT=kept', 'PAXOS_TEST_START=first']);
+    local.kill('restarted', 'SIGKILL');
+    const again = await waitFor('a restart', 5000, () =>
+      local.processes().find((i) => i.restarts === 1 && i.state === 'running' && i.pid !== null),
+    );
+    expect(environ(again.pid).sort()).toEqual(['PAXOS_TEST_KEPT=kept', 'PAXOS_TEST_START=again']);
+    await local.stop('restarted', 2000);
   });
 
   it('restarts a process that keeps exiting after a wait that doubles each time, and says so', async () => {

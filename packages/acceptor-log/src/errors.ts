@@ -1,6 +1,6 @@
 /**
- * The log's two refusals. Both are one line: a supervisor's log shows what is wrong and where
- * without a stack trace, and neither goes away by restarting, so callers stop rather than retry.
+ * The log's refusals. Each is one line: a supervisor's log shows what is wrong and where
+ * without a stack trace, and none goes away by restarting, so callers stop rather than retry.
  */
 
 /** A record or file of the log is damaged where a crash cannot have left it: start-up must stop. */
@@ -28,4 +28,41 @@ export class LogCorruptError extends Error {
  */
 export class LogIdentityError extends Error {
   override readonly name = 'LogIdentityError';
+}
+
+/**
+ * `create: 'never'`: the directory holds no log (it is missing or empty), but the caller says
+ * this acceptor has run before. Creating one would let it answer having forgotten its promises
+ * and votes.
+ */
+export class LogMissingError extends Error {
+  override readonly name = 'LogMissingError';
+
+  constructor(
+    /** The log's directory, as the storage names it. */
+    readonly location: string,
+  ) {
+    super(`${location} holds no acceptor log (expected one: this acceptor has run before)`);
+  }
+}
+
+/**
+ * `create: 'always'`: the directory already holds a log, and a new one is never written over it
+ * (that would discard promises and votes that may still count).
+ */
+export class LogExistsError extends Error {
+  override readonly name = 'LogExistsError';
+
+  constructor(
+    /** The log's directory, as the storage names it. */
+    readonly location: string,
+    /** Segment files it holds. */
+    readonly segments: number,
+    /** Whether it holds a state file (a checkpoint). */
+    readonly hasState: boolean,
+  ) {
+    super(
+      `${location} already holds an acceptor log (${segments} segment${segments === 1 ? '' : 's'}${hasState ? ' and a state file' : ''}): a new log is not written over it`,
+    );
+  }
 }

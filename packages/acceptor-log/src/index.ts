@@ -5,7 +5,7 @@ export {
   type DurableAcceptorIo,
   durableAcceptor,
 } from './durable-acceptor.ts';
-export { LogCorruptError, LogIdentityError } from './errors.ts';
+export { LogCorruptError, LogExistsError, LogIdentityError, LogMissingError } from './errors.ts';
 export {
   type Checkpoint,
   formatIdentity,
@@ -20,6 +20,7 @@ export {
 } from './format.ts';
 export {
   AcceptorLog,
+  type CreateMode,
   DEFAULT_SEGMENT_BYTES,
   MIN_SEGMENT_BYTES,
   type OpenedLog,

@@ -6,6 +6,7 @@ import {
   maxBallot,
   ZERO_BALLOT,
 } from '@paxos/core';
+import { LogExistsError, LogMissingError } from './errors.ts';
 import {
   type Checkpoint,
   encodeCheckpoint,
@@ -38,7 +39,17 @@ export interface OpenOptions {
   readonly fsync: boolean;
   /** A segment is closed, and the next begun, once a commit leaves it this large. */
   readonly segmentBytes?: number;
+  /**
+   * When a new, empty log may be created. `if-missing` (default): when the directory is missing
+   * or holds no log file, else the log there is opened. `never`: the log must be there, since
+   * this acceptor has run before (`LogMissingError` otherwise). `always`: this start must begin a
+   * new log, and one already there is refused (`LogExistsError`), never written over.
+   */
+  readonly create?: CreateMode;
 }
+
+/** See `OpenOptions.create`. */
+export type CreateMode = 'if-missing' | 'never' | 'always';
 
 /** What opening the log found and read. */
 export interface Recovery {
@@ -109,10 +120,12 @@ export class AcceptorLog {
   ) {}
 
   /**
-   * Opens the log in `storage`, creating it if the directory is empty or missing, and returns
-   * the state it holds. A torn write at the end of the last segment is cut off (and the cut
-   * synced) so appends follow the last whole record. Throws `LogIdentityError` for a log of
-   * another acceptor and `LogCorruptError` for damage a crash cannot have caused.
+   * Opens the log in `storage`, creating it if the directory is empty or missing (as
+   * `options.create` allows), and returns the state it holds. A torn write at the end of the
+   * last segment is cut off (and the cut synced) so appends follow the last whole record. Throws
+   * `LogIdentityError` for a log of another acceptor, `LogCorruptError` for damage a crash cannot
+   * have caused, and `LogMissingError` or `LogExistsError` where `create` forbids what was found.
+   * Nothing is written before these checks.
    */
   static open(storage: LogStorage, options: OpenOptions): OpenedLog {
     const { identity, fsync } = options;
@@ -121,8 +134,13 @@ export class AcceptorLog {
       throw new RangeError(`segmentBytes is ${segmentBytes}: expected an integer >= ${MIN_SEGMENT_BYTES}`);
     const counter: ReadCounter = { bytesRead: 0 };
     const layout = readLayout(storage);
+    const empty = !layout.hasState && layout.segments.length === 0;
+    const create = options.create ?? 'if-missing';
+    if (empty && create === 'never') throw new LogMissingError(storage.location);
+    if (!empty && create === 'always')
+      throw new LogExistsError(storage.location, layout.segments.length, layout.hasState);
 
-    if (!layout.hasState && layout.segments.length === 0) {
+    if (empty) {
       storage.create();
       const header = encodeSegmentHeader({ ...identity, segment: 0 });
       storage.writeAtomic(segmentName(0), header);

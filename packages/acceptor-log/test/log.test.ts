@@ -4,7 +4,9 @@ import {
   AcceptorLog,
   type Checkpoint,
   LogCorruptError,
+  LogExistsError,
   LogIdentityError,
+  LogMissingError,
   type LogStorage,
   MemoryStorage,
   readState,
@@ -209,6 +211,42 @@ describe('identity', () => {
     storage.create();
     storage.writeAtomic('notes.txt', new Uint8Array([1]));
     expect(() => open(storage)).toThrow(/^disk is not an acceptor log directory: it holds "notes.txt"/);
+  });
+});
+
+describe('create', () => {
+  it("'never' refuses a missing or empty directory and writes nothing; it opens a log that is there", () => {
+    const storage = new MemoryStorage('disk');
+    const never = () => AcceptorLog.open(storage, { identity, fsync: true, create: 'never' });
+    expect(never).toThrow(LogMissingError);
+    expect(never).toThrow('disk holds no acceptor log (expected one: this acceptor has run before)');
+    expect(storage.list()).toEqual([]);
+    storage.create();
+    storage.writeAtomic('000000000000.seg.tmp', new Uint8Array([1])); // a crash's leftover is no log
+    expect(never).toThrow(LogMissingError);
+    const { log } = open(storage);
+    log.promised(b(4), config);
+    log.close();
+    const reopened = never();
+    reopened.log.close();
+    expect(reopened.recovery.created).toBe(false);
+    expect(reopened.state.promised).toEqual(b(4));
+  });
+
+  it("'always' creates a log where there is none and refuses, untouched, one that is there", () => {
+    const storage = new MemoryStorage('disk');
+    const always = () => AcceptorLog.open(storage, { identity, fsync: true, create: 'always' });
+    const first = always();
+    expect(first.recovery.created).toBe(true);
+    first.log.promised(b(4), config);
+    first.log.close();
+    const before = storage.contents(segmentName(0));
+    expect(always).toThrow(LogExistsError);
+    expect(always).toThrow(
+      'disk already holds an acceptor log (1 segment): a new log is not written over it',
+    );
+    expect(storage.contents(segmentName(0))).toEqual(before);
+    expect(open(storage).state.promised).toEqual(b(4));
   });
 });
 

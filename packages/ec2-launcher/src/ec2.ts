@@ -155,7 +155,13 @@ export class Ec2Launcher implements Launcher {
       { Key: TAGS.name, Value: spec.name },
       ...Object.entries(extraTags).map(([Key, Value]) => ({ Key, Value })),
     ];
-    const userData = renderUserData({ role: spec.role, env: spec.env, args: spec.args, appDir: c.appDir });
+    const userData = renderUserData({
+      role: spec.role,
+      env: spec.env,
+      args: spec.args,
+      appDir: c.appDir,
+      ...(spec.restartEnv === undefined ? {} : { restartEnv: spec.restartEnv }),
+    });
     return {
       ImageId: c.imageId,
       InstanceType: c.instanceType as RunInstancesCommandInput['InstanceType'],

@@ -5,7 +5,7 @@
  * artifact fetched at boot) provides Node 20 and the built apps under `appDir`.
  */
 
-import { type RoleName, roleEntryPoint } from '@paxos/launcher';
+import { acceptorLogDirOf, type RoleName, roleEntryPoint } from '@paxos/launcher';
 
 export interface UserDataOptions {
   readonly role: RoleName;
@@ -13,9 +13,17 @@ export interface UserDataOptions {
   readonly env: Readonly<Record<string, string>>;
   /** Command-line arguments; `${PRIVATE_IP}` is the instance's address (systemd expands it). */
   readonly args?: readonly string[];
+  /**
+   * Environment for every start after the first (`ProcessSpec.restartEnv`; an acceptor's
+   * ACCEPTOR_LOG_STATE=existing). Only an acceptor's: once its first start has created its log,
+   * the script writes these values over theirs in the env file.
+   */
+  readonly restartEnv?: Readonly<Record<string, string>>;
   /** Where the built repository lives on the instance. */
   readonly appDir?: string;
   readonly nodePath?: string;
+  /** How long the script waits for the first start's log before it leaves `env` as it is (120). */
+  readonly firstStartWaitS?: number;
 }
 
 const NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -57,6 +65,7 @@ export function renderUserData(o: UserDataOptions): string {
       );
     }
   }
+  const afterFirstStart = o.restartEnv === undefined ? '' : renderAfterFirstStart(o, o.restartEnv);
   const appDir = o.appDir ?? '/opt/paxos';
   const command = [`${appDir}/${roleEntryPoint(o.role)}`, ...(o.args ?? [])].join(' ');
   const node = o.nodePath ?? '/usr/bin/node';
@@ -97,6 +106,8 @@ PrivateTmp=true
 ExecStart=${node} ${command}
 Restart=always
 RestartSec=1
+# Exit code 2 is a refused configuration (one line in the journal), which would only fail again.
+RestartPreventExitStatus=2
 KillSignal=SIGTERM
 TimeoutStopSec=15
 
@@ -105,5 +116,61 @@ WantedBy=multi-user.target
 PAXOS_UNIT
 systemctl daemon-reload
 systemctl enable --now ${service}.service
+${afterFirstStart}`;
+}
+
+// Values the script writes with sed between single quotes: nothing sed or the shell would read.
+const PLAIN = /^[A-Za-z0-9._-]*$/;
+const PLAIN_PATH = /^\/[A-Za-z0-9._/-]+$/;
+
+/**
+ * The end of an acceptor's boot script: user-data runs once per instance, at its first boot, and
+ * starts the acceptor with ACCEPTOR_LOG_STATE=new, which creates its log. Once a segment is in
+ * its log directory, `restartEnv` (existing) goes into the env file, so every later start — a
+ * restart by systemd, a reboot — must find the log, and a log lost meanwhile is refused (exit 2,
+ * not restarted) instead of created again empty. A restart before the log is there still says
+ * new, which is right: there was no log to forget.
+ */
+function renderAfterFirstStart(o: UserDataOptions, restartEnv: Readonly<Record<string, string>>): string {
+  const dir = acceptorLogDirOf(o.env);
+  if (o.role !== 'acceptor' || dir === null)
+    throw new UserDataError(
+      `restartEnv of ${o.role}: only an acceptor's is written (its log says when its first start is done); expected DATA_DIR, ACCEPTOR_GROUP_ID and ACCEPTOR_ID in its env`,
+    );
+  if (!PLAIN_PATH.test(dir))
+    throw new UserDataError(
+      `the acceptor log directory "${dir}" is not safe in the boot script: expected letters, digits and ._/-`,
+    );
+  const envFile = `/etc/paxos/${o.role}.env`;
+  const edits = Object.entries(restartEnv).map(([key, value]) => {
+    envLine(key, value);
+    if (o.env[key] === undefined)
+      throw new UserDataError(
+        `restartEnv's ${key} is not in the env of ${o.role}: expected a variable it starts with`,
+      );
+    if (!PLAIN.test(value))
+      throw new UserDataError(
+        `restartEnv's ${key}="${value}" is not safe in the boot script: expected letters, digits and ._-`,
+      );
+    return `s|^${key}=.*$|${key}="${value}"|`;
+  });
+  const polls = Math.max(1, Math.round((o.firstStartWaitS ?? 120) * 5));
+  const switched = Object.entries(restartEnv)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `# First start only: it creates the acceptor's log. Once the log is there, every later start
+# (a restart by systemd, a reboot) must find it: ${switched} from then on.
+first_start_done=no
+for _ in $(seq 1 ${polls}); do
+  if compgen -G '${dir}/*.seg' > /dev/null; then
+    sed -i ${edits.map((e) => `-e '${e}'`).join(' ')} ${envFile}
+    first_start_done=yes
+    break
+  fi
+  sleep 0.2
+done
+if [ "$first_start_done" = no ]; then
+  echo "paxos-${o.role}: no log in ${dir} after ${o.firstStartWaitS ?? 120} s: ${envFile} keeps its first-start settings" >&2
+fi
 `;
 }

@@ -118,6 +118,10 @@ describe('paxos-aws over HTTP with the real SDK client', () => {
     expect(acceptor).toContain('ANNA_ROUTING="tcp://10.9.0.1:6450"');
     // Votes are synced to the instance's disk before they are answered.
     expect(acceptor).toContain('DATA_FSYNC="true"');
+    // The first boot creates the log; once it is there, every later start must find it.
+    expect(acceptor).toContain('ACCEPTOR_LOG_STATE="new"');
+    expect(acceptor).toContain(`s|^ACCEPTOR_LOG_STATE=.*$|ACCEPTOR_LOG_STATE="existing"|`);
+    expect(acceptor).toMatch(/^RestartPreventExitStatus=2$/m);
   });
 
   it('status lists the instances from the XML answer', async () => {

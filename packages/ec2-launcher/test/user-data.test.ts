@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -110,4 +110,119 @@ describe('user-data', () => {
       }
     },
   );
+
+  describe("an acceptor's first start", () => {
+    const acceptorEnv = (dataDir: string) => ({
+      ANNA_ROUTING: 'tcp://10.0.0.5:6450',
+      ANNA_KEY_PREFIX: 'run1-',
+      ACCEPTOR_GROUP_ID: '0',
+      ACCEPTOR_ID: '1',
+      DATA_DIR: dataDir,
+      ACCEPTOR_LOG_STATE: 'new',
+    });
+    /**
+     * Runs the part of the script after `systemctl enable --now` against an env file in `dir`
+     * (as the script left it, PRIVATE_IP appended), calling `meanwhile` once it runs.
+     */
+    async function afterStart(dir: string, waitS: number, meanwhile: () => void) {
+      const dataDir = path.join(dir, 'data');
+      const envFile = path.join(dir, 'acceptor.env');
+      const script = renderUserData({
+        role: 'acceptor',
+        env: acceptorEnv(dataDir),
+        restartEnv: { ACCEPTOR_LOG_STATE: 'existing' },
+        firstStartWaitS: waitS,
+      });
+      const started = 'systemctl enable --now paxos-acceptor.service\n';
+      const tail = script.slice(script.indexOf(started) + started.length);
+      expect(tail.startsWith('# First start only')).toBe(true);
+      writeFileSync(envFile, `${renderEnvFile(acceptorEnv(dataDir))}PRIVATE_IP="10.0.0.9"\n`, {
+        mode: 0o600,
+      });
+      const child = spawn(
+        'bash',
+        ['-euo', 'pipefail', '-c', tail.replaceAll('/etc/paxos/acceptor.env', envFile)],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += String(d);
+      });
+      meanwhile();
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      return { code, stderr, env: readFileSync(envFile, 'utf8'), mode: statSync(envFile).mode & 0o777 };
+    }
+
+    it('says existing in the env file once the first start has created the log, changing nothing else', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-first-start-'));
+      try {
+        const result = await afterStart(dir, 10, () => {
+          setTimeout(() => {
+            mkdirSync(path.join(dir, 'data', 'run1--g0-a1'), { recursive: true });
+            writeFileSync(path.join(dir, 'data', 'run1--g0-a1', '000000000000.seg'), '');
+          }, 300);
+        });
+        expect(result).toMatchObject({ code: 0, stderr: '', mode: 0o600 });
+        const dataDir = path.join(dir, 'data');
+        expect(result.env).toBe(
+          `${renderEnvFile({ ...acceptorEnv(dataDir), ACCEPTOR_LOG_STATE: 'existing' })}PRIVATE_IP="10.0.0.9"\n`,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('leaves the env file as it is, and says so, when no log appears in time', async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-first-start-'));
+      try {
+        const result = await afterStart(dir, 0.4, () => {});
+        expect(result.code).toBe(0);
+        expect(result.env).toContain('ACCEPTOR_LOG_STATE="new"');
+        expect(result.stderr).toBe(
+          `paxos-acceptor: no log in ${dir}/data/run1--g0-a1 after 0.4 s: /etc/paxos/acceptor.env keeps its first-start settings\n`.replace(
+            '/etc/paxos/acceptor.env',
+            path.join(dir, 'acceptor.env'),
+          ),
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('is written only for an acceptor, with plain values of variables it starts with', () => {
+      const env = acceptorEnv('/var/lib/paxos');
+      const script = renderUserData({
+        role: 'acceptor',
+        env,
+        restartEnv: { ACCEPTOR_LOG_STATE: 'existing' },
+      });
+      expect(spawnSync('bash', ['-n', '-c', script]).status).toBe(0);
+      expect(script).toContain("compgen -G '/var/lib/paxos/run1--g0-a1/*.seg'");
+      expect(script).toContain(
+        `sed -i -e 's|^ACCEPTOR_LOG_STATE=.*$|ACCEPTOR_LOG_STATE="existing"|' /etc/paxos/acceptor.env`,
+      );
+      // Without restartEnv (every other role) the script ends with the start.
+      expect(renderUserData({ role: 'acceptor', env })).toMatch(
+        /systemctl enable --now paxos-acceptor.service\n$/,
+      );
+      expect(() =>
+        renderUserData({ role: 'batcher', env: {}, restartEnv: { ACCEPTOR_LOG_STATE: 'existing' } }),
+      ).toThrow(/restartEnv of batcher: only an acceptor's is written/);
+      expect(() => renderUserData({ role: 'acceptor', env, restartEnv: { OTHER: 'x' } })).toThrow(
+        "restartEnv's OTHER is not in the env of acceptor",
+      );
+      expect(() =>
+        renderUserData({ role: 'acceptor', env, restartEnv: { ACCEPTOR_LOG_STATE: "it's" } }),
+      ).toThrow(/is not safe in the boot script/);
+    });
+
+    it('every unit leaves a process that exits 2 (a refused configuration) stopped', () => {
+      for (const role of ['acceptor', 'batcher'] as const)
+        expect(renderUserData({ role, env: {} })).toMatch(
+          /^Restart=always\nRestartSec=1\n#.*\nRestartPreventExitStatus=2$/m,
+        );
+    });
+  });
 });

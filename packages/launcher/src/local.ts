@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuCgroups, formatCores, MIN_CPU_QUOTA } from './cpu-quota.ts';
@@ -34,6 +34,8 @@ export interface LauncherEvent {
   delayMs?: number;
   /** 'restarting': exits in a row, this one included, each within `QUICK_EXIT_MS` of its start. */
   quickExits?: number;
+  /** 'exited' with code 2 (not restarted): why it refused to start, the last line it wrote to its log. */
+  message?: string;
 }
 
 /** A process that exits sooner than this after its start is restarted after a longer wait each time. */
@@ -109,7 +111,9 @@ interface Tracked {
 
 /**
  * Child processes on this machine, each supervised: a process that dies unexpectedly comes back,
- * unless it exited with code 2 (a bad configuration), which would only fail again.
+ * unless it exited with code 2 (a bad configuration), which would only fail again: its 'exited'
+ * event carries the line it wrote last, its reason. A restarted process gets the spec's
+ * `restartEnv` over its `env`.
  *
  * A spec with a `cpuQuota` runs in a cgroup of its own (`<own cgroup>/paxos-<pid>-<n>/<name>`),
  * which lives as long as the process: a restarted process gets it again, and the last exit
@@ -251,7 +255,8 @@ export class LocalLauncher implements Launcher {
     ];
     const args = [...prefixArgs, ...nodeArgs, roleBinary(t.spec.role), ...(t.spec.args ?? [])];
     const child = spawn(command, args, {
-      env: { ...process.env, ...t.spec.env },
+      // A restart may differ: an acceptor comes back with ACCEPTOR_LOG_STATE=existing.
+      env: { ...process.env, ...t.spec.env, ...(t.restarts > 0 ? t.spec.restartEnv : {}) },
       // The IPC channel lets a child notice when this supervisor dies, so nothing is left behind.
       stdio: ['ignore', pipe ? 'pipe' : log, log, 'ipc'],
     });
@@ -278,7 +283,15 @@ export class LocalLauncher implements Launcher {
         // Exit code 2 means a bad configuration: running it again would only fail again.
         const restart = t.state === 'running' && t.spec.restart && code !== BAD_CONFIGURATION_EXIT;
         if (t.state === 'running') t.state = restart ? 'restarting' : 'stopped';
-        this.options.onEvent?.({ name: t.spec.name, event: 'exited', pid: child.pid ?? null, code, signal });
+        const message = code === BAD_CONFIGURATION_EXIT ? lastLogLine(t.logFile) : null;
+        this.options.onEvent?.({
+          name: t.spec.name,
+          event: 'exited',
+          pid: child.pid ?? null,
+          code,
+          signal,
+          ...(message === null ? {} : { message }),
+        });
         if (restart) this.scheduleRestart(t);
         resolve();
       });
@@ -345,7 +358,33 @@ export class LocalLauncher implements Launcher {
 }
 
 /**
+ * The last non-empty line of a log file (read from its last 8 KiB), or null: what a process that
+ * refused its configuration wrote last, its one-line reason.
+ */
+export function lastLogLine(file: string): string | null {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, 8192);
+      const buffer = Buffer.alloc(length);
+      readSync(fd, buffer, 0, length, size - length);
+      const lines = buffer
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim().length > 0);
+      return lines[lines.length - 1]?.trim() ?? null;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/**
  * One line for a person watching the cluster: `acceptor-g0-a0: exited (code 1)`,
+ * `acceptor-g0-a1: exited (code 2), not restarted: paxos-acceptor: acceptor log … is missing, …`,
  * `acceptor-g0-a0: restarting in 800 ms (3rd quick exit in a row: it does not stay up, see
  * <logFile>)`. A process that keeps exiting is retried with a longer wait each time, and says so.
  */
@@ -360,7 +399,8 @@ export function describeLauncherEvent(e: LauncherEvent, logFile?: string): strin
     return `${e.name}: restarting${wait}${why}`;
   }
   const cause = e.signal ? ` (${e.signal})` : e.code != null ? ` (code ${e.code})` : '';
-  return `${e.name}: ${e.event}${cause}`;
+  const refused = e.message === undefined ? '' : `, not restarted: ${e.message}`;
+  return `${e.name}: ${e.event}${cause}${refused}`;
 }
 
 function ordinal(n: number): string {

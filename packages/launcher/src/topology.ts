@@ -1,5 +1,8 @@
 /** The processes of a cluster, the ports each one listens on and the environment it starts with. */
 
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
 export type RoleName =
   | 'directory'
   | 'acceptor'
@@ -21,6 +24,12 @@ export interface ProcessSpec {
   readonly metricsPort: number | null;
   /** Stateless roles and acceptors (which recover from their log) are restarted when they die. */
   readonly restart: boolean;
+  /**
+   * Environment over `env` for every start after the first: an acceptor starts with
+   * ACCEPTOR_LOG_STATE=new and comes back with `existing`, so a log lost while it ran is refused
+   * rather than created again empty (see `ACCEPTOR_RESTART_ENV`).
+   */
+  readonly restartEnv?: Readonly<Record<string, string>>;
   /**
    * Cores this process may use, to emulate an instance size on a shared machine (`LocalLauncher`
    * puts it in a cgroup of its own). Unset: no cap. Launchers that give each process a machine of
@@ -208,6 +217,38 @@ interface Placement {
   readonly dataDir: string;
 }
 
+/**
+ * ACCEPTOR_LOG_STATE (the acceptor app's setting): `new` creates the log if its directory is
+ * missing or empty; `existing` needs it there, since the acceptor has run before; `replacement`
+ * starts a new empty one for an acceptor whose log is lost for good. A plan starts every acceptor
+ * with `new` and restarts it with `existing` (`restartEnv`); a supervisor that finds a log
+ * already there at the first start (`holdsAcceptorLog`) starts it with `existing` too.
+ */
+export const ACCEPTOR_LOG_STATE = 'ACCEPTOR_LOG_STATE';
+export const ACCEPTOR_RESTART_ENV: Readonly<Record<string, string>> = { [ACCEPTOR_LOG_STATE]: 'existing' };
+
+/**
+ * An acceptor's log directory from its environment: `DATA_DIR/<ANNA_KEY_PREFIX or paxos>-g<group>-a<id>`,
+ * with characters a file name cannot hold as `_`; null for a process that is no acceptor. The
+ * runtime's rule (`acceptorLogDir`; a test checks they agree), repeated here because the
+ * launcher does not load the runtime.
+ */
+export function acceptorLogDirOf(env: Readonly<Record<string, string | undefined>>): string | null {
+  const { DATA_DIR, ACCEPTOR_GROUP_ID, ACCEPTOR_ID } = env;
+  if (DATA_DIR === undefined || ACCEPTOR_GROUP_ID === undefined || ACCEPTOR_ID === undefined) return null;
+  const cluster = (env.ANNA_KEY_PREFIX || 'paxos').replace(/[^A-Za-z0-9._-]/g, '_');
+  return path.join(DATA_DIR, `${cluster}-g${ACCEPTOR_GROUP_ID}-a${ACCEPTOR_ID}`);
+}
+
+/**
+ * Whether `dir` holds an acceptor log: a segment (`<12 digits>.seg`) or a state file. A missing
+ * or empty directory, or one with only a crash's leftover temporary files, holds none.
+ */
+export function holdsAcceptorLog(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((name) => /^\d{12}\.seg$/.test(name) || name === 'state');
+}
+
 /** The roles whose instances come and go while the cluster serves (see `planAddedProcess`). */
 export type StatelessRole = 'batcher' | 'proxy-leader' | 'unbatcher';
 export const STATELESS_ROLES: readonly StatelessRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
@@ -228,6 +269,7 @@ function roleProcess(
   name: string,
   role: keyof typeof ROLE_PORTS,
   env: Record<string, string> = {},
+  restartEnv?: Readonly<Record<string, string>>,
 ): ProcessSpec {
   const metricsPort = placement.metricsPort();
   const portEnv = ROLE_PORTS[role].map((p) => [p, placement.port(p)] as const);
@@ -253,6 +295,7 @@ function roleProcess(
     ports: portEnv.map(([, v]) => v),
     metricsPort,
     restart: true,
+    ...(restartEnv === undefined ? {} : { restartEnv }),
   };
 }
 
@@ -267,14 +310,23 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   for (let g = 0; g < o.groups; g++) {
     for (let a = 0; a < 2 * o.f + 1; a++) {
       processes.push(
-        roleProcess(o, placement, `acceptor-g${g}-a${a}`, 'acceptor', {
-          ACCEPTOR_GROUP_ID: String(g),
-          ACCEPTOR_ID: String(a),
-          DATA_DIR: placement.dataDir,
-          // Said here, not only left to the app's default, so it shows in every acceptor's
-          // environment (the EC2 env file included); `extraEnv` may still turn it off.
-          DATA_FSYNC: o.roleExtraEnv?.acceptor?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true',
-        }),
+        roleProcess(
+          o,
+          placement,
+          `acceptor-g${g}-a${a}`,
+          'acceptor',
+          {
+            ACCEPTOR_GROUP_ID: String(g),
+            ACCEPTOR_ID: String(a),
+            DATA_DIR: placement.dataDir,
+            // Said here, not only left to the app's default, so it shows in every acceptor's
+            // environment (the EC2 env file included); `extraEnv` may still turn it off.
+            DATA_FSYNC: o.roleExtraEnv?.acceptor?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true',
+            // The first start creates the log; every restart must find it (restartEnv).
+            [ACCEPTOR_LOG_STATE]: 'new',
+          },
+          ACCEPTOR_RESTART_ENV,
+        ),
       );
     }
   }

@@ -1,8 +1,13 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  acceptorLogDirOf,
   annaRoutingAt,
   DEFAULT_PORTS,
   DEFAULT_TOPOLOGY,
+  holdsAcceptorLog,
   hostPerProcessDirectory,
   planCluster,
   planHostPerProcess,
@@ -79,6 +84,43 @@ describe('planCluster (one host)', () => {
     expect(env('proxy-leader')).toMatchObject({ LOG_LEVEL: 'warn', TRACE_SAMPLE: '1' });
     expect(env('proposer')).toMatchObject({ LOG_LEVEL: 'warn', RESEND_TIMEOUT_MS: '700' });
     expect(env('proposer')?.TRACE_SAMPLE).toBeUndefined();
+  });
+
+  it('starts every acceptor with ACCEPTOR_LOG_STATE=new and restarts it with existing; no other role', () => {
+    for (const p of plan.processes) {
+      if (p.role === 'acceptor') {
+        expect(p.env.ACCEPTOR_LOG_STATE, p.name).toBe('new');
+        expect(p.restartEnv, p.name).toEqual({ ACCEPTOR_LOG_STATE: 'existing' });
+      } else {
+        expect(p.env.ACCEPTOR_LOG_STATE, p.name).toBeUndefined();
+        expect(p.restartEnv, p.name).toBeUndefined();
+      }
+    }
+  });
+});
+
+describe("an acceptor's log directory", () => {
+  it('is named from DATA_DIR, the key prefix (paxos if empty, unsafe characters as _), group and id', () => {
+    const env = { DATA_DIR: '/data', ACCEPTOR_GROUP_ID: '1', ACCEPTOR_ID: '2' };
+    expect(acceptorLogDirOf({ ...env, ANNA_KEY_PREFIX: 'run1-' })).toBe('/data/run1--g1-a2');
+    expect(acceptorLogDirOf({ ...env, ANNA_KEY_PREFIX: '' })).toBe('/data/paxos-g1-a2');
+    expect(acceptorLogDirOf({ ...env, ANNA_KEY_PREFIX: 'a/b c' })).toBe('/data/a_b_c-g1-a2');
+    expect(acceptorLogDirOf({ ANNA_KEY_PREFIX: 'x', BATCH_SIZE: '40' })).toBeNull();
+  });
+
+  it('holds a log once it has a segment or a state file; missing, empty or leftover temporary files do not count', () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'paxos-logdir-')), 'paxos-g0-a0');
+    try {
+      expect(holdsAcceptorLog(dir)).toBe(false);
+      mkdirSync(dir);
+      expect(holdsAcceptorLog(dir)).toBe(false);
+      writeFileSync(path.join(dir, '000000000000.seg.tmp'), '');
+      expect(holdsAcceptorLog(dir)).toBe(false);
+      writeFileSync(path.join(dir, '000000000000.seg'), '');
+      expect(holdsAcceptorLog(dir)).toBe(true);
+    } finally {
+      rmSync(path.dirname(dir), { recursive: true, force: true });
+    }
   });
 });
 

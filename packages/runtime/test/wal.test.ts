@@ -1,10 +1,28 @@
-import { appendFileSync, cpSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Acceptor, type Effect, encodeBatch, type Value } from '@paxos/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/config.ts';
-import { acceptorLogDir, type DurableAcceptor, durableAcceptor, openAcceptorLog } from '../src/wal.ts';
+import { ConfigError, loadSettings } from '../src/config.ts';
+import {
+  ACCEPTOR_LOG_STATE_SETTING,
+  type AcceptorLogState,
+  acceptorLogDir,
+  type DurableAcceptor,
+  durableAcceptor,
+  openAcceptorLog,
+} from '../src/wal.ts';
 
 const identity = { cluster: 'test', groupId: 1, acceptorId: 2 };
 const dirs: string[] = [];
@@ -145,6 +163,95 @@ describe('acceptor log', () => {
     writeFileSync(`${acceptorLogDir(dataDir, legacyIdentity)}.wal`, Buffer.from([1, 2, 3]));
     expect(() => openAcceptorLog(dataDir, legacyIdentity, { fsync: false })).toThrow(
       /test-g1-a5\.wal is an acceptor log in the single-file format of earlier versions/,
+    );
+  });
+});
+
+describe('ACCEPTOR_LOG_STATE', () => {
+  const openAs = (dataDir: string, logState: AcceptorLogState) =>
+    openAcceptorLog(dataDir, identity, { fsync: false, logState });
+  /** A DATA_DIR holding this acceptor's log, with one promise in it. */
+  const withLog = () => {
+    const dataDir = tempFile();
+    run(dataDir, (a) => {
+      a.step(0, { type: 'message', from: 'p', message: phase1a(2) });
+    });
+    return dataDir;
+  };
+
+  it('new (the default) creates a missing log and opens one that is there', () => {
+    const dataDir = tempFile();
+    const created = openAs(dataDir, 'new');
+    created.log.close();
+    expect(created.recovery.created).toBe(true);
+    expect(created.warning).toBeNull();
+    const again = openAs(dataDir, 'new');
+    again.log.close();
+    expect(again.recovery.created).toBe(false);
+  });
+
+  it('existing opens the log that is there, with no warning', () => {
+    const opened = openAs(withLog(), 'existing');
+    opened.log.close();
+    expect(opened.recovery.created).toBe(false);
+    expect(opened.state.promised).toEqual(b(2));
+    expect(opened.warning).toBeNull();
+  });
+
+  it('existing refuses a missing or empty log directory, naming it and how to start a replacement, and creates nothing', () => {
+    const dataDir = tempFile();
+    const dir = acceptorLogDir(dataDir, identity);
+    const attempt = () => openAs(dataDir, 'existing');
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(
+      `acceptor log ${dir} is missing, but ACCEPTOR_LOG_STATE (--log-state) is "existing": this acceptor (cluster "test" group 1 acceptor 2) has run before, and starting it without its log would forget its promises and votes, which can let two different values be chosen for one slot. Restore the log there; or, if it is lost for good, start this acceptor as a replacement with ACCEPTOR_LOG_STATE=replacement (--log-state replacement), which is safe only while at most f acceptors of group 1 are replaced`,
+    );
+    expect(existsSync(dir)).toBe(false);
+    // An emptied directory (its files deleted, the directory left) is refused the same way.
+    mkdirSync(dir);
+    expect(attempt).toThrow(new RegExp(`^acceptor log ${dir} is empty, but ACCEPTOR_LOG_STATE`));
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('replacement starts a new empty log where there is none, with a warning to log', () => {
+    const dataDir = tempFile();
+    const replaced = openAs(dataDir, 'replacement');
+    replaced.log.close();
+    expect(replaced.recovery.created).toBe(true);
+    expect(replaced.state.promised).toEqual({ round: 0, proposerId: 0 });
+    expect(replaced.warning).toBe(
+      'started as a replacement on a new, empty log: this acceptor (cluster "test" group 1 acceptor 2) has forgotten whatever it promised and voted before, which is safe only while at most f acceptors of group 1 are replaced before a reconfiguration retires the old identity; restart it with ACCEPTOR_LOG_STATE=existing from now on',
+    );
+    // The new log is there for the next start, as existing.
+    const next = openAs(dataDir, 'existing');
+    next.log.close();
+    expect(next.recovery.created).toBe(false);
+  });
+
+  it('replacement refuses a directory that already holds a log, and leaves it as it was', () => {
+    const dataDir = withLog();
+    const dir = acceptorLogDir(dataDir, identity);
+    const before = readFileSync(segment0(dataDir));
+    const attempt = () => openAs(dataDir, 'replacement');
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(
+      `ACCEPTOR_LOG_STATE (--log-state) is "replacement", which starts this acceptor (cluster "test" group 1 acceptor 2) on a new, empty log, but ${dir} already holds a log (1 segment): refusing to discard it. Move it out of the way (e.g. to ${dir}.old) to start the replacement, or start with ACCEPTOR_LOG_STATE=existing to recover from it`,
+    );
+    expect(readFileSync(segment0(dataDir))).toEqual(before);
+    expect(readdirSync(dir)).toEqual(['000000000000.seg']);
+  });
+
+  it('a bad value is one line naming the setting, the value and the values expected', () => {
+    const spec = { logState: ACCEPTOR_LOG_STATE_SETTING };
+    expect(loadSettings('t', 'd', spec, [], {}).logState).toBe('new');
+    expect(loadSettings('t', 'd', spec, ['--log-state', 'existing'], {}).logState).toBe('existing');
+    expect(loadSettings('t', 'd', spec, [], { ACCEPTOR_LOG_STATE: 'replacement' }).logState).toBe(
+      'replacement',
+    );
+    expect(() => loadSettings('t', 'd', spec, [], { ACCEPTOR_LOG_STATE: 'old' })).toThrow(
+      new ConfigError(
+        'ACCEPTOR_LOG_STATE (--log-state): got "old", expected one of new, existing, replacement',
+      ),
     );
   });
 });
