@@ -187,24 +187,28 @@ async function runPaxos(system: DurabilitySystem, dataFsync: boolean): Promise<v
         seconds,
         payloadBytes,
       });
-      const r: DurabilityRow = {
-        system,
-        clients,
-        procs: s.procs,
-        opsPerSecond: s.throughput,
-        p50Ms: s.p50Ms,
-        p99Ms: s.p99Ms,
-        p999Ms: s.p999Ms,
-        acknowledged: s.acknowledged,
-        seconds: s.seconds,
-      };
-      rows.push(r);
-      progress(system, r);
+      record(measuredRow(system, clients, s.procs, s));
     }
   } finally {
     await cluster.down();
     paxos = null;
   }
+}
+
+/** A result row from what one level measured (commands or puts alike). */
+function measuredRow(
+  system: DurabilitySystem,
+  clients: number,
+  procs: number,
+  s: Pick<DurabilityRow, 'p50Ms' | 'p99Ms' | 'p999Ms' | 'acknowledged' | 'seconds'> & { throughput: number },
+): DurabilityRow {
+  const { p50Ms, p99Ms, p999Ms, acknowledged, seconds } = s;
+  return { system, clients, procs, opsPerSecond: s.throughput, p50Ms, p99Ms, p999Ms, acknowledged, seconds };
+}
+
+function record(row: DurabilityRow): void {
+  rows.push(row);
+  progress(row.system, row);
 }
 
 /** A fresh three-member etcd, every level through its gRPC API, then stopped. */
@@ -226,21 +230,11 @@ async function runEtcd(bin: string): Promise<void> {
       if (warmupS > 0) await runEtcdLoad(kv, { ...load, durationS: warmupS });
       const s = await runEtcdLoad(kv, { ...load, durationS: seconds });
       if (s.errors > 0) console.log(`etcd, ${clients} client(s): ${s.errors} puts failed (not counted)`);
-      const r: DurabilityRow = {
-        system: 'etcd',
-        clients,
-        procs: 1,
-        opsPerSecond: s.throughput,
-        p50Ms: s.p50Ms,
-        p99Ms: s.p99Ms,
-        p999Ms: s.p999Ms,
-        acknowledged: s.acknowledged,
-        seconds: s.seconds,
+      record({
+        ...measuredRow('etcd', clients, 1, s),
         errors: s.errors,
         driverCpuPercent: s.driverCpuPercent,
-      };
-      rows.push(r);
-      progress('etcd', r);
+      });
     }
   } finally {
     kv?.close();
