@@ -271,13 +271,10 @@ describe('acceptors crash and run out of disk under load, fsync on', () => {
         /restarting in \d+ ms \(\d+(st|nd|rd|th) exit in a row within 10 s of its start: it does not stay up\)$/,
       );
     // Every start recovered its log, the tail a failed write left included; the last one serves.
+    // (Whether a failed write leaves a torn tail depends on where the last page ended: when the
+    // commit before it filled a page exactly, write(2) stores nothing and there is nothing to cut.
+    // Cutting torn tails is tested on the log itself, in @paxos/acceptor-log.)
     expect.soft(recovered.length, 'recoveries since the disk filled').toBe(exits.length);
-    expect
-      .soft(
-        recovered.some((l) => (l.tornBytes ?? 0) > 0),
-        'a torn tail was cut at recovery',
-      )
-      .toBe(true);
     // The rest of the group kept serving.
     expect
       .soft((during.at(-1)?.acknowledged ?? 0) - (during[0]?.acknowledged ?? 0), 'acks while it was out')

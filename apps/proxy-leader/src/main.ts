@@ -20,6 +20,15 @@ await runApp({
       schema: integer(1),
       default: '50',
     }),
+    suspectMs: setting({
+      env: 'THRIFTY_SUSPECT_MS',
+      flag: '--thrifty-suspect-ms',
+      description:
+        'an acceptor that let a thrifty send time out gets no thrifty sends for this long, or until it votes',
+      expected: 'an integer >= 0 (milliseconds)',
+      schema: integer(0),
+      default: '1000',
+    }),
   },
   async main(s, logger) {
     const node = await Node.start(
@@ -41,7 +50,7 @@ await runApp({
     proxy = new ProxyLeader({
       address: node.address,
       members: { unbatchers },
-      timing: { thriftyTimeoutMs: s.thriftyTimeoutMs },
+      timing: { thriftyTimeoutMs: s.thriftyTimeoutMs, suspectMs: s.suspectMs },
     });
     node.attach(proxy);
     await node.register('ProxyLeaders');

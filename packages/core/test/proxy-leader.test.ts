@@ -40,6 +40,38 @@ describe('ProxyLeader', () => {
     expect(later.map((s) => s.to)).toEqual(['g0/0']);
   });
 
+  it('passes over an acceptor that let a thrifty send time out, until it votes or its suspicion ends', () => {
+    const p = new ProxyLeader({
+      address: 'proxy',
+      members: { unbatchers: ['u0'] },
+      timing: { thriftyTimeoutMs: 10, suspectMs: 100 },
+    });
+    const to = (effects: ReturnType<typeof deliver>) => sendsOf(effects, 'Phase2a').map((s) => s.to);
+    // Slot 1 goes to acceptors 1 and 2; 1 answers, 2 does not: 2 becomes suspect at the scan.
+    expect(to(deliver(p, 'leader', phase2a(1), 0))).toEqual(['g0/1', 'g0/2']);
+    deliver(p, 'g0/1', vote(1, 1), 5);
+    expect(sendsOf(fire(p, 'thrifty', 10), 'Phase2a').map((s) => s.to)).toEqual(['g0/0']);
+    // Slots that would rotate onto acceptor 2 go to the other two instead.
+    expect(to(deliver(p, 'leader', phase2a(2), 20))).toEqual(['g0/0', 'g0/1']);
+    expect(to(deliver(p, 'leader', phase2a(4), 20))).toEqual(['g0/1', 'g0/0']);
+    // A vote from it (for the escalated slot) clears the suspicion at once.
+    deliver(p, 'g0/2', vote(1, 2), 30);
+    expect(to(deliver(p, 'leader', phase2a(5), 30))).toEqual(['g0/2', 'g0/0']);
+  });
+
+  it('suspicion ends after suspectMs, and with more than f suspected the send still reaches f+1', () => {
+    const p = new ProxyLeader({
+      address: 'proxy',
+      members: { unbatchers: ['u0'] },
+      timing: { thriftyTimeoutMs: 10, suspectMs: 100 },
+    });
+    const to = (effects: ReturnType<typeof deliver>) => sendsOf(effects, 'Phase2a').map((s) => s.to);
+    deliver(p, 'leader', phase2a(0), 0); // to 0 and 1; neither answers
+    fire(p, 'thrifty', 10); // both suspected until 110
+    expect(to(deliver(p, 'leader', phase2a(3), 20))).toEqual(['g0/2', 'g0/0']);
+    expect(to(deliver(p, 'leader', phase2a(6), 150))).toEqual(['g0/0', 'g0/1']);
+  });
+
   it('counts distinct acceptors: a duplicated phase-2b does not make a quorum', () => {
     const p = proxy();
     deliver(p, 'leader', phase2a(1));

@@ -6,9 +6,14 @@ import type { Address, Ballot, ConfigStamp, Nack, Phase2a, Phase2b, Value } from
 export interface ProxyLeaderTiming {
   /** Phase-2a goes to f+1 acceptors first; to all 2f+1 if the slot is not chosen within this. */
   readonly thriftyTimeoutMs: number;
+  /**
+   * An acceptor that let a thrifty send time out is left out of thrifty sends for this long (or
+   * until it votes again), so a dead or slow acceptor costs one timeout, not one per slot.
+   */
+  readonly suspectMs: number;
 }
 
-export const DEFAULT_PROXY_LEADER_TIMING: ProxyLeaderTiming = { thriftyTimeoutMs: 50 };
+export const DEFAULT_PROXY_LEADER_TIMING: ProxyLeaderTiming = { thriftyTimeoutMs: 50, suspectMs: 1000 };
 
 export interface ProxyLeaderOptions {
   readonly address: Address;
@@ -28,6 +33,8 @@ export interface InFlightSlot {
   readonly config: ConfigStamp;
   readonly voters: Set<number>;
   readonly startedAt: number;
+  /** The acceptor ids the thrifty send went to. */
+  readonly thrifty: readonly number[];
   sentToAll: boolean;
 }
 
@@ -45,6 +52,8 @@ export class ProxyLeader implements Role {
   private readonly inflight = new Map<number, InFlightSlot>();
   private unbatcherCursor = 0;
   private scanArmed = false;
+  /** Acceptors that let a thrifty send time out, and until when they are passed over. */
+  private readonly suspectUntil = new Map<Address, number>();
 
   constructor(options: ProxyLeaderOptions) {
     this.address = options.address;
@@ -94,13 +103,14 @@ export class ProxyLeader implements Role {
     const existing = this.inflight.get(msg.slot);
     if (existing !== undefined && ballotEquals(existing.ballot, msg.ballot)) {
       // The leader resent: our earlier phase-2a may have been lost, so ask everyone this time.
-      this.sendToAcceptors(fx, existing, 0, existing.acceptors.length);
+      this.sendToAcceptors(fx, existing, existing.acceptors.keys());
       existing.sentToAll = true;
       fx.inc('retransmissions');
       return;
     }
     if (existing !== undefined && compareBallots(existing.ballot, msg.ballot) > 0) return;
     if (msg.acceptors.length === 0) return;
+    const thrifty = this.thriftyAcceptors(now, msg.slot, msg.acceptors);
     const entry: InFlightSlot = {
       slot: msg.slot,
       ballot: msg.ballot,
@@ -112,13 +122,12 @@ export class ProxyLeader implements Role {
       config: msg.config,
       voters: new Set(),
       startedAt: now,
+      thrifty,
       sentToAll: false,
     };
     this.inflight.delete(msg.slot);
     this.inflight.set(msg.slot, entry);
-    // Thrifty: f+1 acceptors, rotating by slot so load spreads across the group.
-    const quorum = quorumForGroupSize(entry.acceptors.length);
-    this.sendToAcceptors(fx, entry, msg.slot % entry.acceptors.length, quorum);
+    this.sendToAcceptors(fx, entry, thrifty);
     if (!this.scanArmed) {
       this.scanArmed = true;
       fx.setTimer(TIMER_THRIFTY, this.timing.thriftyTimeoutMs);
@@ -131,6 +140,7 @@ export class ProxyLeader implements Role {
     if (entry === undefined || !ballotEquals(entry.ballot, msg.ballot) || entry.groupId !== msg.groupId)
       return;
     if (entry.acceptors[msg.acceptorId] !== from) return;
+    this.suspectUntil.delete(from);
     if (this.countVote(entry, msg.acceptorId) < quorumForGroupSize(entry.acceptors.length)) return;
 
     this.inflight.delete(msg.slot);
@@ -164,25 +174,46 @@ export class ProxyLeader implements Role {
   }
 
   private onThriftyScan(fx: Effects, now: number): void {
+    for (const [acceptor, until] of this.suspectUntil) if (until <= now) this.suspectUntil.delete(acceptor);
     for (const entry of this.inflight.values()) {
       if (now - entry.startedAt < this.timing.thriftyTimeoutMs) break;
       if (entry.sentToAll) continue;
       entry.sentToAll = true;
-      const quorum = quorumForGroupSize(entry.acceptors.length);
+      for (const id of entry.thrifty) {
+        if (!entry.voters.has(id))
+          this.suspectUntil.set(entry.acceptors[id] as Address, now + this.timing.suspectMs);
+      }
       // The ones the thrifty send skipped.
       this.sendToAcceptors(
         fx,
         entry,
-        (entry.slot % entry.acceptors.length) + quorum,
-        entry.acceptors.length - quorum,
+        [...entry.acceptors.keys()].filter((id) => !entry.thrifty.includes(id)),
       );
     }
     this.scanArmed = this.inflight.size > 0;
     if (this.scanArmed) fx.setTimer(TIMER_THRIFTY, this.timing.thriftyTimeoutMs);
   }
 
-  private sendToAcceptors(fx: Effects, entry: InFlightSlot, first: number, count: number): void {
-    const n = entry.acceptors.length;
+  /**
+   * Thrifty: f+1 acceptors, rotating by slot so load spreads across the group, passing over
+   * suspected ones while enough others remain.
+   */
+  private thriftyAcceptors(now: number, slot: number, acceptors: readonly Address[]): number[] {
+    const n = acceptors.length;
+    const quorum = quorumForGroupSize(n);
+    const chosen: number[] = [];
+    const suspected: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const id = (slot + i) % n;
+      const until = this.suspectUntil.get(acceptors[id] as Address);
+      if (until !== undefined && now < until) suspected.push(id);
+      else if (chosen.length < quorum) chosen.push(id);
+    }
+    for (const id of suspected) if (chosen.length < quorum) chosen.push(id);
+    return chosen;
+  }
+
+  private sendToAcceptors(fx: Effects, entry: InFlightSlot, ids: Iterable<number>): void {
     const phase2a: Phase2a = {
       type: 'Phase2a',
       slot: entry.slot,
@@ -193,6 +224,6 @@ export class ProxyLeader implements Role {
       acceptors: [],
       config: entry.config,
     };
-    for (let i = 0; i < count; i++) fx.send(entry.acceptors[(first + i) % n] as Address, phase2a);
+    for (const id of ids) fx.send(entry.acceptors[id] as Address, phase2a);
   }
 }
