@@ -41,8 +41,14 @@ export class LogMissingError extends Error {
   constructor(
     /** The log's directory, as the storage names it. */
     readonly location: string,
+    /** Whose files were expected: an acceptor's log (default) or a matchmaker's state. */
+    readonly role: 'acceptor' | 'matchmaker' = 'acceptor',
   ) {
-    super(`${location} holds no acceptor log (expected one: this acceptor has run before)`);
+    super(
+      role === 'acceptor'
+        ? `${location} holds no acceptor log (expected one: this acceptor has run before)`
+        : `${location} holds no matchmaker state (expected one: this matchmaker has run before)`,
+    );
   }
 }
 
@@ -58,11 +64,15 @@ export class LogExistsError extends Error {
     readonly location: string,
     /** Segment files it holds. */
     readonly segments: number,
-    /** Whether it holds a state file (a checkpoint). */
+    /** Whether it holds a state file (a checkpoint, or a matchmaker's state). */
     readonly hasState: boolean,
+    /** Whose files were found: an acceptor's log (default) or a matchmaker's state. */
+    readonly role: 'acceptor' | 'matchmaker' = 'acceptor',
   ) {
     super(
-      `${location} already holds an acceptor log (${segments} segment${segments === 1 ? '' : 's'}${hasState ? ' and a state file' : ''}): a new log is not written over it`,
+      role === 'acceptor'
+        ? `${location} already holds an acceptor log (${segments} segment${segments === 1 ? '' : 's'}${hasState ? ' and a state file' : ''}): a new log is not written over it`
+        : `${location} already holds a matchmaker state: a new one is not written over it`,
     );
   }
 }

@@ -193,8 +193,9 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
 
 type Check = (body: Record<string, unknown>) => string | null;
 
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isBallot = (v: unknown): v is Ballot =>
+export const isCount = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+export const isBallot = (v: unknown): v is Ballot =>
   typeof v === 'object' && v !== null && isCount((v as Ballot).round) && isCount((v as Ballot).proposerId);
 const isConfig = (v: unknown): v is ConfigStamp | null =>
   v === null ||

@@ -5,6 +5,11 @@ export {
   type DurableAcceptorIo,
   durableAcceptor,
 } from './durable-acceptor.ts';
+export {
+  type DurableMatchmaker,
+  durableMatchmaker,
+  type MatchmakerStateStore,
+} from './durable-matchmaker.ts';
 export { LogCorruptError, LogExistsError, LogIdentityError, LogMissingError } from './errors.ts';
 export {
   type Checkpoint,
@@ -18,6 +23,7 @@ export {
   segmentIndex,
   segmentName,
 } from './format.ts';
+export { type GroupCommit, type GroupCommitIo, groupCommit } from './group-commit.ts';
 export {
   AcceptorLog,
   type CreateMode,
@@ -27,6 +33,15 @@ export {
   type OpenOptions,
   type Recovery,
 } from './log.ts';
+export {
+  formatMatchmakerIdentity,
+  MATCHMAKER_FILE,
+  MATCHMAKER_MAGIC,
+  type MatchmakerIdentity,
+  MatchmakerStore,
+  type MatchmakerStoreOptions,
+  type OpenedMatchmakerStore,
+} from './matchmaker-store.ts';
 export { type CrashOptions, MemoryStorage, type StorageStats } from './memory-storage.ts';
 export { type NodeStorageOptions, nodeStorage } from './node-storage.ts';
 export type { ReadCounter } from './read.ts';

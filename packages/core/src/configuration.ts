@@ -1,4 +1,4 @@
-import type { Address, ConfigStamp } from './messages.ts';
+import type { Address, ConfigSpec, ConfigStamp } from './messages.ts';
 
 /** One acceptor group: 2f+1 acceptors; `acceptors[i]` has acceptor id `i`. */
 export interface AcceptorGroup {
@@ -57,14 +57,60 @@ export function validateConfiguration(config: Configuration): void {
  * unstamped message).
  */
 export function configurationId(config: Configuration): number {
-  const text = `f=${config.f};groups=${config.groups.map((g) => g.groupId).join(',')}`;
-  // FNV-1a, 32 bits: stable across processes and versions, no dependency.
+  return fnv1a(`f=${config.f};groups=${config.groups.map((g) => g.groupId).join(',')}`);
+}
+
+/** FNV-1a, 32 bits, of `text`'s UTF-16 code units: stable across processes and versions, no dependency; never 0. */
+function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash === 0 ? 1 : hash;
+}
+
+/**
+ * The id of a matchmaker configuration: FNV-1a of f, the group order and each group's acceptor
+ * ids (the version is excluded: two targets with the same members are the same configuration).
+ * Never 0.
+ */
+export function configSpecId(spec: ConfigSpec): number {
+  const groups = spec.groups.map((g) => `${g.groupId}:${g.acceptorIds.join('.')}`).join(',');
+  return fnv1a(`f=${spec.f};groups=${groups}`);
+}
+
+const isU32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+
+/**
+ * Throws a clear error when a configuration spec cannot work: f, the version, group and acceptor
+ * ids not 32-bit unsigned integers, no group, a group id twice, a group without 2f+1 acceptors or
+ * with an acceptor id twice.
+ */
+export function validateConfigSpec(spec: ConfigSpec): void {
+  if (!isU32(spec.f)) throw new Error(`f must be a non-negative integer, got ${spec.f}`);
+  if (!isU32(spec.version)) throw new Error(`version must be a non-negative integer, got ${spec.version}`);
+  if (spec.groups.length === 0) throw new Error('a configuration needs at least one acceptor group');
+  const size = 2 * spec.f + 1;
+  const groupIds = new Set<number>();
+  for (const group of spec.groups) {
+    if (!isU32(group.groupId))
+      throw new Error(`acceptor group id ${group.groupId} is not a non-negative integer`);
+    if (groupIds.has(group.groupId)) throw new Error(`acceptor group ${group.groupId} appears twice`);
+    groupIds.add(group.groupId);
+    if (group.acceptorIds.length !== size) {
+      throw new Error(
+        `acceptor group ${group.groupId} has ${group.acceptorIds.length} acceptors, expected 2f+1 = ${size}`,
+      );
+    }
+    const ids = new Set<number>();
+    for (const id of group.acceptorIds) {
+      if (!isU32(id))
+        throw new Error(`acceptor id ${id} of group ${group.groupId} is not a non-negative integer`);
+      if (ids.has(id)) throw new Error(`acceptor ${id} appears twice in group ${group.groupId}`);
+      ids.add(id);
+    }
+  }
 }
 
 /** The stamp phase-1a and phase-2a messages of `config` carry. */

@@ -165,6 +165,84 @@ export interface Heartbeat {
   readonly pending: number;
 }
 
+/** One acceptor group of a `ConfigSpec`: its id and the ids of its 2f+1 acceptors. */
+export interface ConfigSpecGroup {
+  readonly groupId: number;
+  /**
+   * An acceptor is `(groupId, acceptorId)`, and ids within a group are never reused: replacing
+   * acceptor 2 of group 1 adds a new id (say 3) to the group and drops 2.
+   */
+  readonly acceptorIds: readonly number[];
+}
+
+/**
+ * A configuration as matchmakers record it (issue 16): f, the operator's version, and the acceptor
+ * groups in slot order (slot s belongs to `groups[s mod G]`). No addresses: the directory resolves
+ * `(groupId, acceptorId)` to one. `configSpecId` digests it (version excluded).
+ */
+export interface ConfigSpec {
+  readonly f: number;
+  /** Monotone counter of operator targets; not part of the id. */
+  readonly version: number;
+  readonly groups: readonly ConfigSpecGroup[];
+}
+
+/** What a matchmaker recorded for one ballot. */
+export interface ConfigEntry {
+  readonly ballot: Ballot;
+  readonly spec: ConfigSpec;
+  /** The first slot the ballot proposes in its own configuration; -1 until a `GarbageA` says. */
+  readonly startSlot: number;
+}
+
+/**
+ * proposer → matchmaker: record `spec` as the configuration of `ballot` and tell me the earlier
+ * ones. `epoch` is the matchmaker set's epoch (always 0 until matchmakers are reconfigured).
+ */
+export interface MatchA {
+  readonly type: 'MatchA';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly spec: ConfigSpec;
+}
+
+/** matchmaker → proposer: `ballot` is recorded; `entries` are those with ballots in [gcBallot, ballot). */
+export interface MatchB {
+  readonly type: 'MatchB';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly matchmakerId: number;
+  readonly gcBallot: Ballot;
+  readonly entries: readonly ConfigEntry[];
+}
+
+/** matchmaker → proposer: `ballot` cannot be matched; `higher` is a ballot at or above which to retry. */
+export interface MatchNack {
+  readonly type: 'MatchNack';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly higher: Ballot;
+}
+
+/**
+ * proposer → matchmaker: configurations of ballots below `gcBallot` are no longer needed;
+ * `startSlot` is where `gcBallot`'s own configuration starts.
+ */
+export interface GarbageA {
+  readonly type: 'GarbageA';
+  readonly epoch: number;
+  readonly gcBallot: Ballot;
+  readonly startSlot: number;
+}
+
+/** matchmaker → proposer: its own gcBallot (≥ the one asked for once the request is applied). */
+export interface GarbageB {
+  readonly type: 'GarbageB';
+  readonly epoch: number;
+  readonly matchmakerId: number;
+  readonly gcBallot: Ballot;
+}
+
 export type Message =
   | ClientRequest
   | ClientReply
@@ -176,7 +254,12 @@ export type Message =
   | Phase2b
   | Nack
   | Chosen
-  | Heartbeat;
+  | Heartbeat
+  | MatchA
+  | MatchB
+  | MatchNack
+  | GarbageA
+  | GarbageB;
 
 export type MessageType = Message['type'];
 

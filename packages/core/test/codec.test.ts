@@ -14,7 +14,16 @@ import {
   MAX_FRAME_BYTES,
 } from '../src/codec/index.ts';
 import { paxosSchema } from '../src/codec/schema.generated.ts';
-import type { Ballot, Command, ConfigStamp, Envelope, Message, Value } from '../src/messages.ts';
+import type {
+  Ballot,
+  Command,
+  ConfigEntry,
+  ConfigSpec,
+  ConfigStamp,
+  Envelope,
+  Message,
+  Value,
+} from '../src/messages.ts';
 import { NOOP, UNSTAMPED } from '../src/messages.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -65,6 +74,13 @@ const cmd = (clientId: string, requestId: number, payload: Uint8Array): Command 
   payload,
 });
 const batch = (...commands: Command[]): Value => ({ kind: 'batch', batch: encodeBatch(commands) });
+
+const spec = (f: number, version: number, ...groups: Array<[number, number[]]>): ConfigSpec => ({
+  f,
+  version,
+  groups: groups.map(([groupId, acceptorIds]) => ({ groupId, acceptorIds })),
+});
+const SPEC = spec(1, 3, [0, [0, 1, 3]], [0xffffffff, [0, 0xffffffff, 2]]);
 
 // ---------------------------------------------------------------------------------------------
 // Round trips, one per message kind
@@ -254,6 +270,51 @@ const examples: Array<[string, Envelope]> = [
       },
     },
   ],
+  ['MatchA', { from: 'p-1', message: { type: 'MatchA', epoch: 0, ballot: b(4, 1), spec: SPEC } }],
+  [
+    'MatchA (epoch and version at their limits, no groups)',
+    {
+      from: 'p-1',
+      message: { type: 'MatchA', epoch: 0xffffffff, ballot: b(0, 0), spec: spec(0, 0xffffffff) },
+    },
+  ],
+  [
+    'MatchB',
+    {
+      from: 'mm-2',
+      message: {
+        type: 'MatchB',
+        epoch: 0,
+        ballot: b(9, 2),
+        matchmakerId: 2,
+        gcBallot: b(3, 1),
+        entries: [
+          { ballot: b(3, 1), spec: SPEC, startSlot: MAX_SAFE },
+          { ballot: b(4, 0), spec: spec(0, 4, [7, [5]]), startSlot: -1 },
+          { ballot: b(5, 0), spec: spec(0, 5, [7, [5]]), startSlot: 0 },
+        ],
+      },
+    },
+  ],
+  [
+    'MatchB (no entries)',
+    {
+      from: 'mm-0',
+      message: { type: 'MatchB', epoch: 0, ballot: b(1, 1), matchmakerId: 0, gcBallot: b(0, 0), entries: [] },
+    },
+  ],
+  [
+    'MatchNack',
+    { from: 'mm-1', message: { type: 'MatchNack', epoch: 7, ballot: b(2, 1), higher: b(3, 0xffffffff) } },
+  ],
+  [
+    'GarbageA',
+    { from: 'p-1', message: { type: 'GarbageA', epoch: 0, gcBallot: b(4, 1), startSlot: MAX_SAFE } },
+  ],
+  [
+    'GarbageB',
+    { from: 'mm-1', message: { type: 'GarbageB', epoch: 0, matchmakerId: 0xffffffff, gcBallot: b(4, 1) } },
+  ],
 ];
 
 describe('codec round trip', () => {
@@ -271,8 +332,24 @@ describe('codec round trip', () => {
       'Nack',
       'Chosen',
       'Heartbeat',
+      'MatchA',
+      'MatchB',
+      'MatchNack',
+      'GarbageA',
+      'GarbageB',
     ];
     expect([...kinds].sort()).toEqual([...all].sort());
+  });
+
+  it("decodes frames written before the matchmakers' messages existed (their bytes are unchanged)", () => {
+    // A Heartbeat frame as the schema of field 12 and below encodes it, byte for byte.
+    const old = Uint8Array.of(0x0a, 0x01, 0x61, 0x62, 0x08, 0x0a, 0x04, 0x08, 0x02, 0x10, 0x01, 0x10, 0x05);
+    const res = decodeEnvelope(old);
+    expect(res.ok && res.envelope).toStrictEqual({
+      from: 'a',
+      message: { type: 'Heartbeat', ballot: b(2, 1), watermark: 5, progress: 0, pending: 0 },
+    });
+    expect(encodeEnvelope(res.ok ? res.envelope : (undefined as never))).toStrictEqual(old);
   });
 
   for (const [name, env] of examples) {
@@ -404,12 +481,45 @@ describe('decodeEnvelope on malformed input', () => {
       [{ nack: { ballot: {} } }, 'Nack.promised missing'],
       [{ chosen: {} }, 'Chosen.ballot missing'],
       [{ heartbeat: {} }, 'Heartbeat.ballot missing'],
+      [{ matchA: { spec: {} } }, 'MatchA.ballot missing'],
+      [{ matchB: { gcBallot: {} } }, 'MatchB.ballot missing'],
+      [{ matchB: { ballot: {} } }, 'MatchB.gcBallot missing'],
+      [{ matchNack: { ballot: {} } }, 'MatchNack.higher missing'],
+      [{ garbageA: {} }, 'GarbageA.gcBallot missing'],
+      [{ garbageB: {} }, 'GarbageB.gcBallot missing'],
+      [
+        { matchB: { ballot: {}, gcBallot: {}, entries: [{ ballot: {}, spec: {} }, { spec: {} }] } },
+        'MatchB.entries[1].ballot missing',
+      ],
       [
         { phase1b: { ballot: {}, accepted: [{ ballot: {}, value: { noop: {} } }, { value: { noop: {} } }] } },
         'Phase1b.accepted[1].ballot missing',
       ],
     ];
     for (const [body, reason] of cases) expectError(decodeEnvelope(rawFrame({ from: 'a', ...body })), reason);
+  });
+
+  it('rejects a MatchA or a config entry without a spec, and entry start slots below -1', () => {
+    expectError(decodeEnvelope(rawFrame({ from: 'a', matchA: { ballot: {} } })), 'MatchA.spec missing');
+    expectError(
+      decodeEnvelope(
+        rawFrame({ from: 'a', matchB: { ballot: {}, gcBallot: {}, entries: [{ ballot: {} }] } }),
+      ),
+      'MatchB.entries[0].spec missing',
+    );
+    expectError(
+      decodeEnvelope(
+        rawFrame({
+          from: 'a',
+          matchB: { ballot: {}, gcBallot: {}, entries: [{ ballot: {}, spec: {}, startSlot: -2 }] },
+        }),
+      ),
+      'MatchB.entries[0].startSlot -2 is out of range',
+    );
+    expectError(
+      decodeEnvelope(rawFrame({ from: 'a', garbageA: { gcBallot: {}, startSlot: '9007199254740992' } })),
+      'GarbageA.startSlot 9007199254740992 exceeds',
+    );
   });
 
   it('rejects a ClientRequest without a command, and a batch with an empty client id where it is decoded', () => {
@@ -560,6 +670,34 @@ describe('encodeEnvelope on invalid input', () => {
     expect(() => encodeEnvelope({ from: 'a', message: { type: 'ClientRequest', command: huge } })).toThrow(
       /exceeds MAX_FRAME_BYTES/,
     );
+    expect(() =>
+      encodeEnvelope({ from: 'a', message: { type: 'MatchA', epoch: -1, ballot: b(1, 1), spec: SPEC } }),
+    ).toThrow(/MatchA\.epoch/);
+    expect(() =>
+      encodeEnvelope({
+        from: 'a',
+        message: { type: 'MatchA', epoch: 0, ballot: b(1, 1), spec: spec(1, 1, [0, [1, 2, 1.5]]) },
+      }),
+    ).toThrow(/MatchA\.spec\.groups\[\]\.acceptorIds\[\]/);
+    expect(() =>
+      encodeEnvelope({
+        from: 'a',
+        message: {
+          type: 'MatchB',
+          epoch: 0,
+          ballot: b(1, 1),
+          matchmakerId: 0,
+          gcBallot: b(0, 0),
+          entries: [{ ballot: b(0, 0), spec: SPEC, startSlot: -2 }],
+        },
+      }),
+    ).toThrow(/MatchB\.entries\[\]\.startSlot/);
+    expect(() =>
+      encodeEnvelope({
+        from: 'a',
+        message: { type: 'GarbageA', epoch: 0, gcBallot: b(1, 1), startSlot: -1 },
+      }),
+    ).toThrow(/GarbageA\.startSlot/);
     // The shared writer recovers: the next frame is fine.
     expect(roundTrip(p2b(3))).toStrictEqual(p2b(3));
   });
@@ -600,6 +738,18 @@ const valueArb: fc.Arbitrary<Value> = fc.oneof(
 );
 
 const stampArb: fc.Arbitrary<ConfigStamp> = rec({ id: u32Arb, groups: fc.array(u32Arb, { maxLength: 4 }) });
+const specArb: fc.Arbitrary<ConfigSpec> = rec({
+  f: u32Arb,
+  version: u32Arb,
+  groups: fc.array(rec({ groupId: u32Arb, acceptorIds: fc.array(u32Arb, { maxLength: 5 }) }), {
+    maxLength: 3,
+  }),
+});
+const entryArb: fc.Arbitrary<ConfigEntry> = rec({
+  ballot: ballotArb,
+  spec: specArb,
+  startSlot: fc.oneof(fc.constant(-1), u64Arb),
+});
 const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('ClientRequest' as const), command: commandArb }),
   rec({ type: fc.constant('ClientReply' as const), clientId: addressArb, requestId: u64Arb, slot: u64Arb }),
@@ -654,6 +804,18 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     progress: u64Arb,
     pending: u32Arb,
   }),
+  rec({ type: fc.constant('MatchA' as const), epoch: u32Arb, ballot: ballotArb, spec: specArb }),
+  rec({
+    type: fc.constant('MatchB' as const),
+    epoch: u32Arb,
+    ballot: ballotArb,
+    matchmakerId: u32Arb,
+    gcBallot: ballotArb,
+    entries: fc.array(entryArb, { maxLength: 3 }),
+  }),
+  rec({ type: fc.constant('MatchNack' as const), epoch: u32Arb, ballot: ballotArb, higher: ballotArb }),
+  rec({ type: fc.constant('GarbageA' as const), epoch: u32Arb, gcBallot: ballotArb, startSlot: u64Arb }),
+  rec({ type: fc.constant('GarbageB' as const), epoch: u32Arb, matchmakerId: u32Arb, gcBallot: ballotArb }),
 );
 const envelopeArb: fc.Arbitrary<Envelope> = rec({ from: addressArb, message: messageArb });
 
@@ -737,9 +899,10 @@ describe('codec properties (fast-check)', () => {
   it('never throws on random bytes that start like an envelope', () => {
     // Random bodies behind a plausible prefix reach deeper into the decoders than pure noise.
     const prefixArb = fc.constantFrom(
-      ...[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((field) =>
-        Uint8Array.of(0x0a, 0x01, 0x61, (field << 3) | 2),
-      ),
+      ...[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17].map((field) => {
+        const tag = (field << 3) | 2; // a varint: two bytes from field 16 on
+        return Uint8Array.of(0x0a, 0x01, 0x61, ...(tag < 0x80 ? [tag] : [(tag & 0x7f) | 0x80, tag >> 7]));
+      }),
     );
     fc.assert(
       fc.property(prefixArb, fc.uint8Array({ maxLength: 64 }), (prefix, rest) => {

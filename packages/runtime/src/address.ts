@@ -28,6 +28,13 @@ const SOCKET_FOR_MESSAGE: Record<MessageType, number> = {
   Chosen: 1,
   Nack: 1,
   Heartbeat: 2,
+  // Matchmakers (issue 16; no runtime serves them yet): requests to a matchmaker's one socket,
+  // replies to the proposer's replies socket.
+  MatchA: 0,
+  GarbageA: 0,
+  MatchB: 1,
+  MatchNack: 1,
+  GarbageB: 1,
 };
 
 export interface ParsedAddress {

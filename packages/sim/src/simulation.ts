@@ -17,6 +17,7 @@ import {
   Client,
   type Configuration,
   compareBallots,
+  configSpecId,
   decodeEnvelope,
   type Effect,
   encodeEnvelope,
@@ -1446,6 +1447,16 @@ export function summarize(m: Message): string {
       return `Chosen slot=${m.slot} ${formatBallot(m.ballot)}${m.value === null ? '' : ` ${describe(m.value)}`}`;
     case 'Heartbeat':
       return `Heartbeat ${formatBallot(m.ballot)} wm=${m.watermark} progress=${m.progress} pending=${m.pending}`;
+    case 'MatchA':
+      return `MatchA e${m.epoch} ${formatBallot(m.ballot)} spec=${configSpecId(m.spec)} v${m.spec.version}`;
+    case 'MatchB':
+      return `MatchB e${m.epoch} ${formatBallot(m.ballot)} mm${m.matchmakerId} gc=${formatBallot(m.gcBallot)} entries=[${m.entries.map((e) => `${formatBallot(e.ballot)}:${configSpecId(e.spec)}@${e.startSlot}`).join(' ')}]`;
+    case 'MatchNack':
+      return `MatchNack e${m.epoch} ${formatBallot(m.ballot)} higher=${formatBallot(m.higher)}`;
+    case 'GarbageA':
+      return `GarbageA e${m.epoch} gc=${formatBallot(m.gcBallot)} start=${m.startSlot}`;
+    case 'GarbageB':
+      return `GarbageB e${m.epoch} mm${m.matchmakerId} gc=${formatBallot(m.gcBallot)}`;
   }
 }
 

@@ -23,8 +23,11 @@ import type {
   Ballot,
   Chosen,
   Command,
+  ConfigEntry,
+  ConfigSpec,
   ConfigStamp,
   Envelope,
+  MatchB,
   Message,
   Phase1b,
   Phase2a,
@@ -204,6 +207,43 @@ interface PbHeartbeat {
   readonly progress: Int64;
   readonly pending: number;
 }
+interface PbConfigSpec {
+  readonly f: number;
+  readonly version: number;
+  readonly groups: readonly { readonly groupId: number; readonly acceptorIds: readonly number[] }[];
+}
+interface PbConfigEntry {
+  readonly ballot: PbBallot | null;
+  readonly spec: PbConfigSpec | null;
+  readonly startSlot: Int64;
+}
+interface PbMatchA {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly spec: PbConfigSpec | null;
+}
+interface PbMatchB {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly matchmakerId: number;
+  readonly gcBallot: PbBallot | null;
+  readonly entries: readonly PbConfigEntry[];
+}
+interface PbMatchNack {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly higher: PbBallot | null;
+}
+interface PbGarbageA {
+  readonly epoch: number;
+  readonly gcBallot: PbBallot | null;
+  readonly startSlot: Int64;
+}
+interface PbGarbageB {
+  readonly epoch: number;
+  readonly matchmakerId: number;
+  readonly gcBallot: PbBallot | null;
+}
 interface PbEnvelope {
   readonly from: string;
   /** The oneof: the name of the body field read last, if any (see the Root setup above). */
@@ -219,6 +259,11 @@ interface PbEnvelope {
   readonly nack: PbNack;
   readonly chosen: PbChosen;
   readonly heartbeat: PbHeartbeat;
+  readonly matchA: PbMatchA;
+  readonly matchB: PbMatchB;
+  readonly matchNack: PbMatchNack;
+  readonly garbageA: PbGarbageA;
+  readonly garbageB: PbGarbageB;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,9 +358,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       pb = { from: env.from, phase2b: m };
       break;
     case 'Nack':
-      if (!(Number.isSafeInteger(m.slot) && m.slot >= -1)) {
-        throw new RangeError(`Nack.slot must be -1 or a safe non-negative integer, got ${String(m.slot)}`);
-      }
+      checkSlotOrMinus1(m.slot, 'Nack.slot');
       checkBallot(m.ballot, 'Nack.ballot');
       checkBallot(m.promised, 'Nack.promised');
       pb = { from: env.from, nack: m };
@@ -329,6 +372,40 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       checkU64(m.progress, 'Heartbeat.progress');
       checkU32(m.pending, 'Heartbeat.pending');
       pb = { from: env.from, heartbeat: m };
+      break;
+    // The matchmakers' messages and their building blocks have the proto layout too.
+    case 'MatchA':
+      checkU32(m.epoch, 'MatchA.epoch');
+      checkBallot(m.ballot, 'MatchA.ballot');
+      checkConfigSpec(m.spec, 'MatchA.spec');
+      pb = { from: env.from, matchA: m };
+      break;
+    case 'MatchB':
+      checkU32(m.epoch, 'MatchB.epoch');
+      checkBallot(m.ballot, 'MatchB.ballot');
+      checkU32(m.matchmakerId, 'MatchB.matchmakerId');
+      checkBallot(m.gcBallot, 'MatchB.gcBallot');
+      checkArray(m.entries, 'MatchB.entries');
+      for (const e of m.entries) checkConfigEntry(e, 'MatchB.entries[]');
+      pb = { from: env.from, matchB: m };
+      break;
+    case 'MatchNack':
+      checkU32(m.epoch, 'MatchNack.epoch');
+      checkBallot(m.ballot, 'MatchNack.ballot');
+      checkBallot(m.higher, 'MatchNack.higher');
+      pb = { from: env.from, matchNack: m };
+      break;
+    case 'GarbageA':
+      checkU32(m.epoch, 'GarbageA.epoch');
+      checkBallot(m.gcBallot, 'GarbageA.gcBallot');
+      checkU64(m.startSlot, 'GarbageA.startSlot');
+      pb = { from: env.from, garbageA: m };
+      break;
+    case 'GarbageB':
+      checkU32(m.epoch, 'GarbageB.epoch');
+      checkU32(m.matchmakerId, 'GarbageB.matchmakerId');
+      checkBallot(m.gcBallot, 'GarbageB.gcBallot');
+      pb = { from: env.from, garbageB: m };
       break;
     default:
       throw new TypeError(`unknown message type ${String((m as { type?: unknown }).type)}`);
@@ -441,6 +518,33 @@ function checkConfigStamp(c: ConfigStamp, what: string): void {
   for (const g of c.groups) checkU32(g, `${what}.groups[]`);
 }
 
+function checkConfigSpec(c: ConfigSpec, what: string): void {
+  if (c === null || typeof c !== 'object') throw new TypeError(`${what} must be a ConfigSpec`);
+  checkU32(c.f, `${what}.f`);
+  checkU32(c.version, `${what}.version`);
+  checkArray(c.groups, `${what}.groups`);
+  for (const g of c.groups) {
+    if (g === null || typeof g !== 'object')
+      throw new TypeError(`${what}.groups[] must be a ConfigSpecGroup`);
+    checkU32(g.groupId, `${what}.groups[].groupId`);
+    checkArray(g.acceptorIds, `${what}.groups[].acceptorIds`);
+    for (const id of g.acceptorIds) checkU32(id, `${what}.groups[].acceptorIds[]`);
+  }
+}
+
+function checkConfigEntry(e: ConfigEntry, what: string): void {
+  if (e === null || typeof e !== 'object') throw new TypeError(`${what} must be a ConfigEntry`);
+  checkBallot(e.ballot, `${what}.ballot`);
+  checkConfigSpec(e.spec, `${what}.spec`);
+  checkSlotOrMinus1(e.startSlot, `${what}.startSlot`);
+}
+
+function checkSlotOrMinus1(n: number, what: string): void {
+  if (!(Number.isSafeInteger(n) && n >= -1)) {
+    throw new RangeError(`${what} must be -1 or a safe non-negative integer, got ${String(n)}`);
+  }
+}
+
 function checkCommand(c: Command, what: string): void {
   if (c === null || typeof c !== 'object') throw new TypeError(`${what} must be a Command`);
   checkAddress(c.clientId, `${what}.clientId`);
@@ -468,7 +572,7 @@ function checkValue(v: Value, what: string): void {
 // ---------------------------------------------------------------------------------------------
 
 const BODY_FIELDS =
-  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat';
+  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat, matchA, matchB, matchNack, garbageA, garbageB';
 
 /** Decodes one frame. Never throws. */
 export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
@@ -584,7 +688,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
       const m = pb.nack;
       message = {
         type: 'Nack',
-        slot: nackSlot(m.slot),
+        slot: slotOrMinus1(m.slot, 'Nack.slot'),
         ballot: ballot(m.ballot, 'Nack.ballot'),
         promised: ballot(m.promised, 'Nack.promised'),
       };
@@ -608,6 +712,49 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         watermark: u64(m.watermark, 'Heartbeat.watermark'),
         progress: u64(m.progress, 'Heartbeat.progress'),
         pending: m.pending,
+      };
+      break;
+    }
+    case 'matchA': {
+      const m = pb.matchA;
+      message = {
+        type: 'MatchA',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'MatchA.ballot'),
+        spec: configSpec(m.spec, 'MatchA.spec'),
+      };
+      break;
+    }
+    case 'matchB':
+      message = matchB(pb.matchB);
+      break;
+    case 'matchNack': {
+      const m = pb.matchNack;
+      message = {
+        type: 'MatchNack',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'MatchNack.ballot'),
+        higher: ballot(m.higher, 'MatchNack.higher'),
+      };
+      break;
+    }
+    case 'garbageA': {
+      const m = pb.garbageA;
+      message = {
+        type: 'GarbageA',
+        epoch: m.epoch,
+        gcBallot: ballot(m.gcBallot, 'GarbageA.gcBallot'),
+        startSlot: u64(m.startSlot, 'GarbageA.startSlot'),
+      };
+      break;
+    }
+    case 'garbageB': {
+      const m = pb.garbageB;
+      message = {
+        type: 'GarbageB',
+        epoch: m.epoch,
+        matchmakerId: m.matchmakerId,
+        gcBallot: ballot(m.gcBallot, 'GarbageB.gcBallot'),
       };
       break;
     }
@@ -670,6 +817,39 @@ function phase2a(m: PbPhase2a): Phase2a {
   };
 }
 
+function matchB(m: PbMatchB): MatchB {
+  const src = m.entries;
+  const entries = new Array<ConfigEntry>(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const e = src[i] as PbConfigEntry;
+    const where = `MatchB.entries[${i}]`; // rare message: the index is rendered up front
+    entries[i] = {
+      ballot: ballot(e.ballot, `${where}.ballot`),
+      spec: configSpec(e.spec, `${where}.spec`),
+      startSlot: slotOrMinus1(e.startSlot, `${where}.startSlot`),
+    };
+  }
+  return {
+    type: 'MatchB',
+    epoch: m.epoch,
+    ballot: ballot(m.ballot, 'MatchB.ballot'),
+    matchmakerId: m.matchmakerId,
+    gcBallot: ballot(m.gcBallot, 'MatchB.gcBallot'),
+    entries,
+  };
+}
+
+/** A spec is required where it appears: a configuration cannot default to nothing. */
+function configSpec(c: PbConfigSpec | null, where: string): ConfigSpec {
+  if (c == null) throw new DecodeError(`${where} missing (expected a ConfigSpec)`);
+  // Fresh arrays per decode: nothing of the frame is aliased.
+  return {
+    f: c.f,
+    version: c.version,
+    groups: c.groups.map((g) => ({ groupId: g.groupId, acceptorIds: g.acceptorIds })),
+  };
+}
+
 // Field names in error reasons are constant strings (no allocation on the happy path); indices
 // into repeated fields are rendered only when an error is raised.
 
@@ -707,13 +887,13 @@ function tooLarge(v: Int64, where: string): DecodeError {
   return new DecodeError(`${where} ${exact} exceeds Number.MAX_SAFE_INTEGER (expected a value < 2^53)`);
 }
 
-/** Nack.slot (sint64) → number: -1 (phase 1) or a safe non-negative slot. */
-function nackSlot(v: Int64): number {
+/** A sint64 slot (Nack.slot, ConfigEntry.startSlot) → number: -1 or a safe non-negative slot. */
+function slotOrMinus1(v: Int64, where: string): number {
   const n = typeof v === 'number' ? v : v.high * TWO_32 + (v.low >>> 0);
   if (Number.isSafeInteger(n) && n >= -1) return n;
   const exact =
     typeof v === 'number' ? String(v) : (BigInt(v.high) * 4294967296n + BigInt(v.low >>> 0)).toString();
-  throw new DecodeError(`Nack.slot ${exact} is out of range (expected -1 or a slot in [0, 2^53-1])`);
+  throw new DecodeError(`${where} ${exact} is out of range (expected -1 or a slot in [0, 2^53-1])`);
 }
 
 function address(s: string, where: string): Address {

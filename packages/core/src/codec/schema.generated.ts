@@ -19,7 +19,12 @@ export const paxosSchema = {
                 "phase2b",
                 "nack",
                 "chosen",
-                "heartbeat"
+                "heartbeat",
+                "matchA",
+                "matchB",
+                "matchNack",
+                "garbageA",
+                "garbageB"
               ]
             }
           },
@@ -75,6 +80,31 @@ export const paxosSchema = {
             "heartbeat": {
               "type": "Heartbeat",
               "id": 12
+            },
+            "matchA": {
+              "type": "MatchA",
+              "id": 13,
+              "protoName": "match_a"
+            },
+            "matchB": {
+              "type": "MatchB",
+              "id": 14,
+              "protoName": "match_b"
+            },
+            "matchNack": {
+              "type": "MatchNack",
+              "id": 15,
+              "protoName": "match_nack"
+            },
+            "garbageA": {
+              "type": "GarbageA",
+              "id": 16,
+              "protoName": "garbage_a"
+            },
+            "garbageB": {
+              "type": "GarbageB",
+              "id": 17,
+              "protoName": "garbage_b"
             }
           }
         },
@@ -399,6 +429,150 @@ export const paxosSchema = {
             "pending": {
               "type": "uint32",
               "id": 4
+            }
+          }
+        },
+        "ConfigSpecGroup": {
+          "fields": {
+            "groupId": {
+              "type": "uint32",
+              "id": 1,
+              "protoName": "group_id"
+            },
+            "acceptorIds": {
+              "rule": "repeated",
+              "type": "uint32",
+              "id": 2,
+              "protoName": "acceptor_ids"
+            }
+          }
+        },
+        "ConfigSpec": {
+          "fields": {
+            "f": {
+              "type": "uint32",
+              "id": 1
+            },
+            "version": {
+              "type": "uint32",
+              "id": 2
+            },
+            "groups": {
+              "rule": "repeated",
+              "type": "ConfigSpecGroup",
+              "id": 3
+            }
+          }
+        },
+        "ConfigEntry": {
+          "fields": {
+            "ballot": {
+              "type": "Ballot",
+              "id": 1
+            },
+            "spec": {
+              "type": "ConfigSpec",
+              "id": 2
+            },
+            "startSlot": {
+              "type": "sint64",
+              "id": 3,
+              "protoName": "start_slot"
+            }
+          }
+        },
+        "MatchA": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "spec": {
+              "type": "ConfigSpec",
+              "id": 3
+            }
+          }
+        },
+        "MatchB": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "matchmakerId": {
+              "type": "uint32",
+              "id": 3,
+              "protoName": "matchmaker_id"
+            },
+            "gcBallot": {
+              "type": "Ballot",
+              "id": 4,
+              "protoName": "gc_ballot"
+            },
+            "entries": {
+              "rule": "repeated",
+              "type": "ConfigEntry",
+              "id": 5
+            }
+          }
+        },
+        "MatchNack": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "higher": {
+              "type": "Ballot",
+              "id": 3
+            }
+          }
+        },
+        "GarbageA": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "gcBallot": {
+              "type": "Ballot",
+              "id": 2,
+              "protoName": "gc_ballot"
+            },
+            "startSlot": {
+              "type": "uint64",
+              "id": 3,
+              "protoName": "start_slot"
+            }
+          }
+        },
+        "GarbageB": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "matchmakerId": {
+              "type": "uint32",
+              "id": 2,
+              "protoName": "matchmaker_id"
+            },
+            "gcBallot": {
+              "type": "Ballot",
+              "id": 3,
+              "protoName": "gc_ballot"
             }
           }
         }
