@@ -40,9 +40,21 @@ describe('Acceptor', () => {
     const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
     deliver(a, 'p2', phase1a(b(5, 2), 0));
     const [nack1] = sends(deliver(a, 'p1', phase1a(b(5, 1), 0)));
-    expect(nack1?.message).toEqual({ type: 'Nack', slot: -1, ballot: b(5, 1), promised: b(5, 2) });
+    expect(nack1?.message).toEqual({
+      type: 'Nack',
+      slot: -1,
+      ballot: b(5, 1),
+      promised: b(5, 2),
+      retired: false,
+    });
     const [nack2] = sends(deliver(a, 'proxy', phase2a(9, b(4, 9))));
-    expect(nack2?.message).toEqual({ type: 'Nack', slot: 9, ballot: b(4, 9), promised: b(5, 2) });
+    expect(nack2?.message).toEqual({
+      type: 'Nack',
+      slot: 9,
+      ballot: b(4, 9),
+      promised: b(5, 2),
+      retired: false,
+    });
     expect(a.accepted(9)).toBeUndefined();
   });
 

@@ -1442,7 +1442,7 @@ export function summarize(m: Message): string {
     case 'Phase2b':
       return `Phase2b slot=${m.slot} ${formatBallot(m.ballot)} g${m.groupId}/${m.acceptorId}`;
     case 'Nack':
-      return `Nack slot=${m.slot} ${formatBallot(m.ballot)} promised=${formatBallot(m.promised)}`;
+      return `Nack slot=${m.slot} ${formatBallot(m.ballot)} promised=${formatBallot(m.promised)}${m.retired ? ' retired' : ''}`;
     case 'Chosen':
       return `Chosen slot=${m.slot} ${formatBallot(m.ballot)}${m.value === null ? '' : ` ${describe(m.value)}`}`;
     case 'Heartbeat':
@@ -1457,6 +1457,14 @@ export function summarize(m: Message): string {
       return `GarbageA e${m.epoch} gc=${formatBallot(m.gcBallot)} start=${m.startSlot}`;
     case 'GarbageB':
       return `GarbageB e${m.epoch} mm${m.matchmakerId} gc=${formatBallot(m.gcBallot)}`;
+    case 'WatermarkA':
+      return `WatermarkA ${formatBallot(m.ballot)} wm=${m.watermark} cfg=${m.config.id}`;
+    case 'WatermarkB':
+      return `WatermarkB g${m.groupId}/a${m.acceptorId} wm=${m.watermark}`;
+    case 'Retire':
+      return `Retire ${formatBallot(m.ballot)} g${m.groupId}/a${m.acceptorId}`;
+    case 'RetireB':
+      return `RetireB g${m.groupId}/a${m.acceptorId}`;
   }
 }
 

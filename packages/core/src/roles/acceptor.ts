@@ -133,7 +133,13 @@ export class Acceptor implements Role {
     }
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p1b_preempted');
-      fx.send(from, { type: 'Nack', slot: -1, ballot: msg.ballot, promised: this.promisedBallot });
+      fx.send(from, {
+        type: 'Nack',
+        slot: -1,
+        ballot: msg.ballot,
+        promised: this.promisedBallot,
+        retired: false,
+      });
       return;
     }
     this.promisedBallot = msg.ballot;
@@ -200,7 +206,13 @@ export class Acceptor implements Role {
     }
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p2b_preempted');
-      fx.send(from, { type: 'Nack', slot: msg.slot, ballot: msg.ballot, promised: this.promisedBallot });
+      fx.send(from, {
+        type: 'Nack',
+        slot: msg.slot,
+        ballot: msg.ballot,
+        promised: this.promisedBallot,
+        retired: false,
+      });
       return;
     }
     this.promisedBallot = msg.ballot;
