@@ -154,13 +154,10 @@ function recordMessage(record: LogRecord): Message {
         watermark: record.watermark,
         config: record.config ?? UNSTAMPED,
       };
-    case 'retired':
-      return {
-        type: 'Retire',
-        ballot: record.ballot,
-        groupId: record.groupId,
-        acceptorId: record.acceptorId,
-      };
+    case 'retired': {
+      const { ballot, groupId, acceptorId } = record;
+      return { type: 'Retire', ballot, groupId, acceptorId };
+    }
   }
 }
 
