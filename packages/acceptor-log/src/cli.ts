@@ -41,7 +41,7 @@ const ballot = (b: Ballot) => formatBallot(b);
 function stateLine(file: string, c: Checkpoint, json: boolean): string {
   if (json) return JSON.stringify({ type: 'state', file, ...c });
   const live = c.live.map((l) => `${l.segment} (slots up to ${l.maxSlot})`).join(', ') || 'none';
-  return `${file}: state through segment ${c.through}  promised ${ballot(c.promised)}  watermark ${c.watermark}  config ${config(c.config)}  live segments ${live}`;
+  return `${file}: state through segment ${c.through}  promised ${ballot(c.promised)}  watermark ${c.watermark}  config ${config(c.config)}${c.retired ? '  retired' : ''}  live segments ${live}`;
 }
 
 function itemLine(item: ScanItem, json: boolean): string {
@@ -64,6 +64,16 @@ function itemLine(item: ScanItem, json: boolean): string {
     return json
       ? JSON.stringify({ ...fields, config: r.config })
       : `${where}  promise  ballot ${ballot(r.ballot)}  config ${config(r.config)}`;
+  }
+  if (r.kind === 'watermark') {
+    return json
+      ? JSON.stringify({ ...fields, watermark: r.watermark, config: r.config })
+      : `${where}  watermark  ballot ${ballot(r.ballot)}  watermark ${r.watermark}  config ${config(r.config)}`;
+  }
+  if (r.kind === 'retired') {
+    return json
+      ? JSON.stringify({ ...fields, groupId: r.groupId, acceptorId: r.acceptorId })
+      : `${where}  retired  ballot ${ballot(r.ballot)}  group ${r.groupId} acceptor ${r.acceptorId}`;
   }
   const valueBytes = r.value.kind === 'noop' ? 0 : r.value.batch.length;
   return json
@@ -100,6 +110,8 @@ async function dump(target: string, o: DumpOptions): Promise<void> {
       );
     let records = 0;
     let accepts = 0;
+    let watermarks = 0;
+    let retirements = 0;
     const scan = scanLog(storage, index === null ? {} : { segments: [index] });
     let r = scan.next();
     for (; !r.done; r = scan.next()) {
@@ -109,14 +121,21 @@ async function dump(target: string, o: DumpOptions): Promise<void> {
         if (item.record.kind === 'accept') {
           accepts++;
           if (o.fromSlot !== undefined && item.record.slot < o.fromSlot) continue;
-        }
+        } else if (item.record.kind === 'watermark') watermarks++;
+        else if (item.record.kind === 'retired') retirements++;
       }
       await out.line(itemLine(item, json));
     }
     const { tornBytes, tornAt } = r.value;
-    if (json) await out.line(JSON.stringify({ type: 'end', records, accepts, tornBytes, tornAt }));
+    if (json)
+      await out.line(
+        JSON.stringify({ type: 'end', records, accepts, watermarks, retirements, tornBytes, tornAt }),
+      );
     else {
-      await out.line(`${records} records (${accepts} accepts, ${records - accepts} promises)`);
+      // Watermarks and retirements are counted only where a log has them (format version 2).
+      const promises = records - accepts - watermarks - retirements;
+      const extra = `${watermarks > 0 ? `, ${watermarks} watermarks` : ''}${retirements > 0 ? `, ${retirements} retired` : ''}`;
+      await out.line(`${records} records (${accepts} accepts, ${promises} promises${extra})`);
       if (tornAt !== null)
         await out.line(
           `torn tail: ${tornBytes} bytes at ${tornAt.file} @${tornAt.offset} (an acceptor cuts them off when it starts)`,
@@ -141,7 +160,7 @@ const program = new Command('pnpm log')
 program
   .command('dump')
   .description(
-    'print the records of a log: segment, offset, kind, ballot, slot, value size, watermark, config',
+    'print the records of a log: segment, offset, kind (promise, accept, watermark, retired), ballot, slot, value size, watermark, config',
   )
   .argument('<path>', 'a log directory, or one of its files (a segment or the state file)')
   .option('--from-slot <n>', 'leave out accepts of slots below n', slotArgument)

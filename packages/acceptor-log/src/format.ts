@@ -7,7 +7,8 @@
  *
  * A file header is [8-byte magic][u32 version][u32 body length][u32 crc32c(body)][body: JSON].
  * Integers are little-endian. A record's payload is a protobuf envelope of @paxos/core: a
- * Phase1a for a promise, a Phase2a for an accept, each stamped with the acceptor's configuration.
+ * Phase1a for a promise, a Phase2a for an accept, each stamped with the acceptor's configuration;
+ * since format version 2 also a WatermarkA for a durable watermark and a Retire for retirement.
  *
  * The length has its own checksum so that a damaged length is told from a record cut short by
  * a crash: only a record whose header checks out may be believed to run past the end of a file.
@@ -18,6 +19,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   MAX_FRAME_BYTES,
+  type Message,
   UNSTAMPED,
   type Value,
 } from '@paxos/core';
@@ -26,7 +28,14 @@ import { crc32c } from './crc.ts';
 export const RECORD_HEADER_BYTES = 12;
 /** No record is larger than a frame: each holds one message. */
 export const MAX_RECORD_BYTES = MAX_FRAME_BYTES;
-export const FORMAT_VERSION = 1;
+/**
+ * The version new files are written with. 2 added the `watermark` and `retired` records and the
+ * checkpoint's `retired`; a version-1 file (written before) reads unchanged. A reader that knows
+ * only version 1 refuses version-2 files rather than forget a retirement.
+ */
+export const FORMAT_VERSION = 2;
+/** The versions an acceptor log's files may carry. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const SEGMENT_MAGIC = 'PXACCSEG';
 export const STATE_MAGIC = 'PXACCSTA';
 export const FILE_HEADER_FIXED_BYTES = 20;
@@ -50,7 +59,10 @@ export function sameIdentity(a: LogIdentity, b: LogIdentity): boolean {
   return a.cluster === b.cluster && a.groupId === b.groupId && a.acceptorId === b.acceptorId;
 }
 
-/** One record: a promise, or an accept with the watermark the acceptor knew then. */
+/**
+ * One record: a promise; an accept with the watermark the acceptor knew then; a watermark a
+ * `WatermarkA` raised (its `ballot` is the sender's, not a promise); or the acceptor's retirement.
+ */
 export type LogRecord =
   | { readonly kind: 'promise'; readonly ballot: Ballot; readonly config: ConfigStamp | null }
   | {
@@ -60,6 +72,18 @@ export type LogRecord =
       readonly value: Value;
       readonly watermark: number;
       readonly config: ConfigStamp | null;
+    }
+  | {
+      readonly kind: 'watermark';
+      readonly ballot: Ballot;
+      readonly watermark: number;
+      readonly config: ConfigStamp | null;
+    }
+  | {
+      readonly kind: 'retired';
+      readonly ballot: Ballot;
+      readonly groupId: number;
+      readonly acceptorId: number;
     };
 
 /** A closed segment that may still hold slots at or above the watermark, and its highest slot. */
@@ -78,6 +102,8 @@ export interface Checkpoint extends LogIdentity {
   readonly promised: Ballot;
   readonly watermark: number;
   readonly config: ConfigStamp | null;
+  /** A retired record is among them (absent in a version-1 state file: false). */
+  readonly retired: boolean;
   /** Segments up to `through` holding a slot at or above `watermark`: their accepts still matter. */
   readonly live: readonly LiveSegment[];
 }
@@ -103,23 +129,36 @@ export function segmentIndex(name: string): number | null {
 // ---------------------------------------------------------------------------------------------
 
 export function encodePayload(record: LogRecord): Uint8Array {
-  const config = record.config ?? UNSTAMPED;
-  return encodeEnvelope({
-    from: 'wal',
-    message:
-      record.kind === 'promise'
-        ? { type: 'Phase1a', ballot: record.ballot, fromSlot: 0, config }
-        : {
-            type: 'Phase2a',
-            slot: record.slot,
-            ballot: record.ballot,
-            value: record.value,
-            watermark: record.watermark,
-            groupId: 0,
-            acceptors: [],
-            config,
-          },
-  });
+  return encodeEnvelope({ from: 'wal', message: recordMessage(record) });
+}
+
+function recordMessage(record: LogRecord): Message {
+  switch (record.kind) {
+    case 'promise':
+      return { type: 'Phase1a', ballot: record.ballot, fromSlot: 0, config: record.config ?? UNSTAMPED };
+    case 'accept':
+      return {
+        type: 'Phase2a',
+        slot: record.slot,
+        ballot: record.ballot,
+        value: record.value,
+        watermark: record.watermark,
+        groupId: 0,
+        acceptors: [],
+        config: record.config ?? UNSTAMPED,
+      };
+    case 'watermark':
+      return {
+        type: 'WatermarkA',
+        ballot: record.ballot,
+        watermark: record.watermark,
+        config: record.config ?? UNSTAMPED,
+      };
+    case 'retired': {
+      const { ballot, groupId, acceptorId } = record;
+      return { type: 'Retire', ballot, groupId, acceptorId };
+    }
+  }
 }
 
 /** The record a payload holds, or why it holds none. */
@@ -139,6 +178,10 @@ export function decodePayload(payload: Uint8Array): LogRecord | string {
       watermark: m.watermark,
       config: config(m.config),
     };
+  if (m.type === 'WatermarkA')
+    return { kind: 'watermark', ballot: m.ballot, watermark: m.watermark, config: config(m.config) };
+  if (m.type === 'Retire')
+    return { kind: 'retired', ballot: m.ballot, groupId: m.groupId, acceptorId: m.acceptorId };
   return `payload is a ${m.type} message`;
 }
 
@@ -158,11 +201,11 @@ export function putRecord(into: Buffer, at: number, payload: Uint8Array): number
 // File headers
 // ---------------------------------------------------------------------------------------------
 
-export function encodeFileHeader(magic: string, body: object): Buffer {
+export function encodeFileHeader(magic: string, body: object, version = FORMAT_VERSION): Buffer {
   const json = Buffer.from(JSON.stringify(body), 'utf8');
   const out = Buffer.alloc(FILE_HEADER_FIXED_BYTES + json.length);
   out.write(magic, 0, 'latin1');
-  out.writeUInt32LE(FORMAT_VERSION, 8);
+  out.writeUInt32LE(version, 8);
   out.writeUInt32LE(json.length, 12);
   out.writeUInt32LE(crc32c(json), 16);
   json.copy(out, FILE_HEADER_FIXED_BYTES);
@@ -175,7 +218,7 @@ export function encodeSegmentHeader(header: SegmentHeader): Buffer {
 }
 
 export function encodeCheckpoint(c: Checkpoint): Buffer {
-  const { cluster, groupId, acceptorId, through, promised, watermark, config, live } = c;
+  const { cluster, groupId, acceptorId, through, promised, watermark, config, retired, live } = c;
   return encodeFileHeader(STATE_MAGIC, {
     cluster,
     groupId,
@@ -184,6 +227,7 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
     promised,
     watermark,
     config,
+    retired,
     live,
   });
 }
@@ -220,6 +264,7 @@ export const checkCheckpoint: Check = (b) => {
   if (!isBallot(b.promised)) return 'promised (a ballot { round, proposerId })';
   if (!isCount(b.watermark)) return 'watermark (an integer >= 0)';
   if (!isConfig(b.config)) return 'config (null or { id, groups })';
+  if (b.retired !== undefined && typeof b.retired !== 'boolean') return 'retired (a boolean, or absent)';
   const live = b.live;
   if (
     !Array.isArray(live) ||

@@ -13,10 +13,12 @@ export {
 export { LogCorruptError, LogExistsError, LogIdentityError, LogMissingError } from './errors.ts';
 export {
   type Checkpoint,
+  FORMAT_VERSION,
   formatIdentity,
   type LiveSegment,
   type LogIdentity,
   type LogRecord,
+  READABLE_VERSIONS,
   RECORD_HEADER_BYTES,
   type SegmentHeader,
   STATE_FILE,
@@ -36,6 +38,7 @@ export {
 export {
   formatMatchmakerIdentity,
   MATCHMAKER_FILE,
+  MATCHMAKER_FORMAT_VERSION,
   MATCHMAKER_MAGIC,
   type MatchmakerIdentity,
   MatchmakerStore,

@@ -53,7 +53,9 @@ export function readLayout(storage: LogStorage): Layout {
 /** The state file's checkpoint. */
 export function readCheckpoint(storage: LogStorage, counter: ReadCounter): Checkpoint {
   const reader = new LogFileReader(storage, STATE_FILE, counter);
-  return reader.header(STATE_MAGIC, checkCheckpoint).body as unknown as Checkpoint;
+  const body = reader.header(STATE_MAGIC, checkCheckpoint).body as unknown as Checkpoint;
+  // A version-1 state file has no `retired`: nothing retired then.
+  return { ...body, retired: body.retired === true };
 }
 
 /** A segment's header, checked against its file name; the reader is left at its first record. */

@@ -77,11 +77,13 @@ interface Summary {
   promised: Ballot;
   watermark: number;
   config: ConfigStamp | null;
+  retired: boolean;
 }
 
 /**
- * The acceptor's durable memory (design rule 7): its promises and accepts, in segments of a
- * directory, over any `LogStorage`.
+ * The acceptor's durable memory (design rule 7): its promises and accepts (and, since issue 16,
+ * the watermarks `WatermarkA` raised and its retirement), in segments of a directory, over any
+ * `LogStorage`.
  *
  * Writing: `promised` and `accepted` buffer a record; `commit` writes every buffered record with
  * one append (and one sync with `fsync`). A commit that leaves the segment at `segmentBytes` or
@@ -164,7 +166,11 @@ export class AcceptorLog {
         segments: 1,
         segmentsRead: 0,
       };
-      return { log, state: { promised: ZERO_BALLOT, watermark: 0, accepted: [], config: null }, recovery };
+      return {
+        log,
+        state: { promised: ZERO_BALLOT, watermark: 0, accepted: [], config: null, retired: false },
+        recovery,
+      };
     }
 
     const checkpoint = layout.hasState ? readCheckpoint(storage, counter) : emptyCheckpoint(identity);
@@ -190,7 +196,7 @@ export class AcceptorLog {
     const accepted = new Map<number, AcceptedEntry>();
     let records = 0;
     // Closed segments that still matter: only their accepts at or above the checkpoint's
-    // watermark; their promises, watermarks and configuration are in the checkpoint already.
+    // watermark; their promises, watermarks, configuration and retirement are in the checkpoint.
     for (const live of [...checkpoint.live].sort((a, b) => a.segment - b.segment)) {
       const { reader, header, dataStart } = readSegmentHeader(storage, live.segment, counter);
       checkIdentity(reader.path, header, identity);
@@ -218,8 +224,8 @@ export class AcceptorLog {
         if (rec.kind === 'accept') {
           maxSlot = Math.max(maxSlot, rec.slot);
           if (rec.slot >= summary.watermark) accept(accepted, rec);
-          prune(accepted, summary.watermark);
         }
+        if (rec.kind === 'accept' || rec.kind === 'watermark') prune(accepted, summary.watermark);
       }
       openMaxSlots.set(index, maxSlot);
       end = r.value.end;
@@ -235,6 +241,7 @@ export class AcceptorLog {
       promised: summary.promised,
       watermark: summary.watermark,
       config: summary.config,
+      retired: summary.retired,
       accepted: [...accepted.values()]
         .filter((e) => e.slot >= summary.watermark)
         .sort((a, b) => a.slot - b.slot),
@@ -274,6 +281,17 @@ export class AcceptorLog {
       watermark,
       config,
     });
+  }
+
+  /** A `WatermarkA` raised the watermark to `watermark` (`ballot` is its sender's, not a promise). */
+  watermarkRaised(ballot: Ballot, watermark: number, config: ConfigStamp | null): void {
+    this.append({ kind: 'watermark', ballot, watermark, config });
+  }
+
+  /** The acceptor obeyed a `Retire` of `ballot`: it refuses everything from now on. */
+  retired(ballot: Ballot): void {
+    const { groupId, acceptorId } = this.identity;
+    this.append({ kind: 'retired', ballot, groupId, acceptorId });
   }
 
   /** Records buffered and not yet written. */
@@ -348,6 +366,7 @@ export class AcceptorLog {
       promised: this.summary.promised,
       watermark,
       config: this.summary.config,
+      retired: this.summary.retired,
       live,
     };
     this.storage.writeAtomic(STATE_FILE, encodeCheckpoint(checkpoint));
@@ -377,18 +396,33 @@ export class AcceptorLog {
 }
 
 function emptyCheckpoint(identity: LogIdentity): Checkpoint {
-  return { ...identity, through: -1, promised: ZERO_BALLOT, watermark: 0, config: null, live: [] };
+  return {
+    ...identity,
+    through: -1,
+    promised: ZERO_BALLOT,
+    watermark: 0,
+    config: null,
+    retired: false,
+    live: [],
+  };
 }
 
 function summaryOf(c: Checkpoint): Summary {
-  return { promised: c.promised, watermark: c.watermark, config: c.config };
+  return { promised: c.promised, watermark: c.watermark, config: c.config, retired: c.retired };
 }
 
-/** What a record adds to the promise, the watermark and the pinned configuration. */
+/**
+ * What a record adds to the promise, the watermark, the pinned configuration and the retirement.
+ * A watermark record's ballot is not a promise (a `WatermarkA` leaves the promise alone).
+ */
 function apply(summary: Summary, record: LogRecord): void {
-  summary.promised = maxBallot(summary.promised, record.ballot);
+  if (record.kind === 'retired') {
+    summary.retired = true;
+    return;
+  }
+  if (record.kind !== 'watermark') summary.promised = maxBallot(summary.promised, record.ballot);
   if (record.config !== null) summary.config = record.config;
-  if (record.kind === 'accept' && record.watermark > summary.watermark) summary.watermark = record.watermark;
+  if (record.kind !== 'promise' && record.watermark > summary.watermark) summary.watermark = record.watermark;
 }
 
 function accept(accepted: Map<number, AcceptedEntry>, rec: LogRecord & { kind: 'accept' }): void {

@@ -26,6 +26,8 @@ import { type LogStorage, TEMP_SUFFIX } from './storage.ts';
 
 export const MATCHMAKER_FILE = 'matchmaker';
 export const MATCHMAKER_MAGIC = 'PXMMKSTA';
+/** The state file's format version (the acceptor log's versions are its own). */
+export const MATCHMAKER_FORMAT_VERSION = 1;
 
 /** Which matchmaker a state file belongs to; written in it and checked on open. */
 export interface MatchmakerIdentity {
@@ -99,7 +101,9 @@ export class MatchmakerStore {
     }
     if (create === 'always') throw new LogExistsError(storage.location, 0, true, 'matchmaker');
     const reader = new LogFileReader(storage, MATCHMAKER_FILE, { bytesRead: 0 });
-    const { body, dataStart } = reader.header(MATCHMAKER_MAGIC, checkMatchmakerBody);
+    const { body, dataStart } = reader.header(MATCHMAKER_MAGIC, checkMatchmakerBody, [
+      MATCHMAKER_FORMAT_VERSION,
+    ]);
     const size = storage.size(MATCHMAKER_FILE);
     if (size !== dataStart)
       throw reader.corrupt(dataStart, `${size - dataStart} bytes after the state`, 'the file to end with it');
@@ -135,7 +139,10 @@ export class MatchmakerStore {
     const { cluster, matchmakerId } = this.identity;
     const { epoch, gcBallot, maxBallot, entries } = state;
     const body = { cluster, matchmakerId, epoch, gcBallot, maxBallot, entries };
-    this.storage.writeAtomic(MATCHMAKER_FILE, encodeFileHeader(MATCHMAKER_MAGIC, body));
+    this.storage.writeAtomic(
+      MATCHMAKER_FILE,
+      encodeFileHeader(MATCHMAKER_MAGIC, body, MATCHMAKER_FORMAT_VERSION),
+    );
     this.last = state;
   }
 }

@@ -8,10 +8,10 @@ import { LogCorruptError } from './errors.ts';
 import {
   decodePayload,
   FILE_HEADER_FIXED_BYTES,
-  FORMAT_VERSION,
   type LogRecord,
   MAX_HEADER_BODY_BYTES,
   MAX_RECORD_BYTES,
+  READABLE_VERSIONS,
   RECORD_HEADER_BYTES,
 } from './format.ts';
 import type { LogStorage } from './storage.ts';
@@ -123,8 +123,15 @@ export class LogFileReader {
     this.path = storage.pathOf(name);
   }
 
-  /** The header: `magic`, this version, a body that passes its CRC and `check` (null: valid; else what is expected). */
-  header(magic: string, check: (body: Record<string, unknown>) => string | null): FileHeader {
+  /**
+   * The header: `magic`, one of `versions`, a body that passes its CRC and `check` (null: valid;
+   * else what is expected).
+   */
+  header(
+    magic: string,
+    check: (body: Record<string, unknown>) => string | null,
+    versions: readonly number[] = READABLE_VERSIONS,
+  ): FileHeader {
     const w = this.window;
     const fixed = w.ensure(0, FILE_HEADER_FIXED_BYTES);
     const what = `a ${magic} file header`;
@@ -138,8 +145,8 @@ export class LogFileReader {
     const found = head.toString('latin1', 0, 8);
     if (found !== magic) throw this.corrupt(0, `magic ${JSON.stringify(found)}`, `"${magic}"`);
     const version = head.readUInt32LE(8);
-    if (version !== FORMAT_VERSION)
-      throw this.corrupt(8, `format version ${version}`, `version ${FORMAT_VERSION}`);
+    if (!versions.includes(version))
+      throw this.corrupt(8, `format version ${version}`, `version ${versions.join(' or ')}`);
     const length = head.readUInt32LE(12);
     const crc = head.readUInt32LE(16);
     if (length > MAX_HEADER_BODY_BYTES)
@@ -224,7 +231,11 @@ export class LogFileReader {
       }
       const record = decodePayload(payload);
       if (typeof record === 'string')
-        throw this.corrupt(p, record, 'a promise (Phase1a) or an accept (Phase2a)');
+        throw this.corrupt(
+          p,
+          record,
+          'a promise (Phase1a), an accept (Phase2a), a watermark (WatermarkA) or a retirement (Retire)',
+        );
       yield { offset: p, bytes: RECORD_HEADER_BYTES + length, record };
       p += RECORD_HEADER_BYTES + length;
     }

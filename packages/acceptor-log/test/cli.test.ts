@@ -57,6 +57,49 @@ describe('pnpm log dump', () => {
     expect(lines.filter((l) => / segment \d+ of cluster/.test(l)).length).toBeGreaterThan(2);
   });
 
+  it('prints watermark and retired records, in text and --json', () => {
+    const dir = writtenLog();
+    const { log } = AcceptorLog.open(nodeStorage(dir), { identity, fsync: false, segmentBytes: 4096 });
+    log.watermarkRaised(b(4, 1), 121, config);
+    log.retired(b(5, 1));
+    log.close();
+    const text = dump(dir);
+    expect(text.code).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines.at(-3)).toMatch(
+      /\.seg @\d+ {2}watermark {2}ballot \(4,1\) {2}watermark 121 {2}config 7 \[0,1\]$/,
+    );
+    expect(lines.at(-2)).toMatch(/\.seg @\d+ {2}retired {2}ballot \(5,1\) {2}group 1 acceptor 2$/);
+    expect(lines.at(-1)).toBe('124 records (121 accepts, 1 promises, 1 watermarks, 1 retired)');
+    const json = dump(dir, '--json');
+    expect(json.code).toBe(0);
+    const objects = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(objects.at(-3)).toMatchObject({
+      type: 'record',
+      kind: 'watermark',
+      ballot: b(4, 1),
+      watermark: 121,
+      config,
+    });
+    expect(objects.at(-2)).toMatchObject({
+      type: 'record',
+      kind: 'retired',
+      ballot: b(5, 1),
+      groupId: 1,
+      acceptorId: 2,
+    });
+    expect(objects.at(-1)).toMatchObject({
+      type: 'end',
+      records: 124,
+      accepts: 121,
+      watermarks: 1,
+      retirements: 1,
+    });
+  });
+
   it('--json: one object per line, --from-slot leaves out lower slots, and one segment can be dumped alone', () => {
     const dir = writtenLog();
     const { code, stdout } = dump(dir, '--json', '--from-slot', '115');
@@ -75,7 +118,15 @@ describe('pnpm log dump', () => {
       watermark: 95,
       config,
     });
-    expect(objects.at(-1)).toEqual({ type: 'end', records: 122, accepts: 121, tornBytes: 0, tornAt: null });
+    expect(objects.at(-1)).toEqual({
+      type: 'end',
+      records: 122,
+      accepts: 121,
+      watermarks: 0,
+      retirements: 0,
+      tornBytes: 0,
+      tornAt: null,
+    });
     const one = dump(path.join(dir, segmentName(1)), '--json');
     const segs = new Set(
       one.stdout

@@ -81,6 +81,8 @@ describe('group commit', () => {
     const failing = {
       promised: () => {},
       accepted: () => {},
+      watermarkRaised: () => {},
+      retired: () => {},
       commit: () => {
         throw new Error('ENOSPC: no space left on device, write');
       },
@@ -100,5 +102,100 @@ describe('group commit', () => {
     expect(() => commit()).toThrow(/ENOSPC/);
     expect(released).toEqual([]);
     expect(durable.heldMessages).toBe(3);
+  });
+
+  describe('watermark and retire records', () => {
+    const watermarkA = (watermark: number) =>
+      ({ type: 'WatermarkA', ballot: b(2, 9), watermark, config }) as const;
+    const retire = () =>
+      ({
+        type: 'Retire',
+        ballot: b(3, 9),
+        groupId: identity.groupId,
+        acceptorId: identity.acceptorId,
+      }) as const;
+    const wired = (storage: MemoryStorage, state?: AcceptorState) => {
+      const { log } = open(storage);
+      const released: Effect[][] = [];
+      const commits: (() => void)[] = [];
+      const acceptor = acceptorAt(state);
+      const durable = durableAcceptor(acceptor, log, {
+        release: (effects) => released.push(effects),
+        schedule: (commit) => commits.push(commit),
+      });
+      const sent = () => released.flat().flatMap((e) => (e.kind === 'send' ? [e.message] : []));
+      return { log, acceptor, durable, commits, sent };
+    };
+
+    it('holds WatermarkB and RetireB until their records are committed, then a reopened log restores both', () => {
+      const storage = new MemoryStorage();
+      const { log, durable, commits, sent } = wired(storage);
+      durable.step(0, { type: 'message', from: 'x', message: phase2a(5, 2, 0) });
+      expect(durable.step(0, { type: 'message', from: 'p', message: watermarkA(5) })).toEqual([]);
+      expect(durable.step(0, { type: 'message', from: 'p', message: retire() })).toEqual([]);
+      expect(log.uncommitted).toBe(3);
+      expect(durable.heldMessages).toBe(3);
+      commits[0]?.();
+      expect(sent().map((m) => m.type)).toEqual(['Phase2b', 'WatermarkB', 'RetireB']);
+      expect(sent()[1]).toMatchObject({ watermark: 5 });
+      storage.crash();
+      const { state } = open(storage);
+      expect(state).toMatchObject({ watermark: 5, retired: true, promised: b(2, 9) });
+      expect(state.accepted).toEqual([5].map((slot) => expect.objectContaining({ slot })));
+    });
+
+    it('a crash before the commit loses the watermark and retired records with the replies held for them', () => {
+      const storage = new MemoryStorage();
+      const { durable, sent } = wired(storage);
+      durable.step(0, { type: 'message', from: 'p', message: watermarkA(7) });
+      durable.step(0, { type: 'message', from: 'p', message: retire() });
+      storage.crash();
+      const { state, recovery } = open(storage);
+      expect(recovery.records).toBe(0);
+      expect(state).toMatchObject({ watermark: 0, retired: false });
+      expect(sent()).toEqual([]);
+    });
+
+    it('a repeat that changes nothing logs nothing but still waits for the commit', () => {
+      const storage = new MemoryStorage();
+      const { log, durable, commits } = wired(storage);
+      durable.step(0, { type: 'message', from: 'p', message: watermarkA(7) });
+      commits[0]?.();
+      expect(durable.step(0, { type: 'message', from: 'p', message: watermarkA(3) })).toEqual([]);
+      expect(log.uncommitted).toBe(0);
+      expect(durable.heldMessages).toBe(1);
+      expect(commits).toHaveLength(2);
+      commits[1]?.();
+      durable.step(0, { type: 'message', from: 'p', message: retire() });
+      expect(log.uncommitted).toBe(1);
+      commits[2]?.();
+      expect(durable.step(0, { type: 'message', from: 'p', message: retire() })).toEqual([]);
+      expect(log.uncommitted).toBe(0);
+      expect(durable.heldMessages).toBe(1);
+      expect(commits).toHaveLength(4);
+    });
+
+    it('a retired acceptor restored from its log refuses every phase message with Nack(retired)', () => {
+      const storage = new MemoryStorage();
+      const first = wired(storage);
+      first.durable.step(0, { type: 'message', from: 'p', message: phase1a(2) });
+      first.durable.step(0, { type: 'message', from: 'p', message: retire() });
+      first.commits[0]?.();
+      const { state } = open(storage);
+      const { acceptor, durable, commits, sent } = wired(storage, state);
+      expect(acceptor.retired).toBe(true);
+      // Refusals change nothing durable: answered at once.
+      const refused = [phase1a(5), phase2a(6, 5, 0), watermarkA(9)].map((message) =>
+        durable
+          .step(0, { type: 'message', from: 'p', message })
+          .flatMap((e) => (e.kind === 'send' ? [e.message] : [])),
+      );
+      for (const [m] of refused) expect(m).toMatchObject({ type: 'Nack', retired: true, promised: b(2, 9) });
+      expect(commits).toEqual([]);
+      expect(sent()).toEqual([]);
+      expect(acceptor.promised).toEqual(b(2, 9));
+      expect(acceptor.accepted(6)).toBeUndefined();
+      expect(acceptor.watermark).toBe(0);
+    });
   });
 });

@@ -129,7 +129,7 @@ describe('record format', () => {
     storage.append(SEG0, bytes, n);
     expect(() => AcceptorLog.open(storage, { identity, fsync: true })).toThrow(
       new RegExp(
-        `at byte ${end}: payload is a Heartbeat message \\(expected a promise \\(Phase1a\\) or an accept \\(Phase2a\\)\\)`,
+        `at byte ${end}: payload is a Heartbeat message \\(expected a promise \\(Phase1a\\), an accept \\(Phase2a\\), a watermark \\(WatermarkA\\) or a retirement \\(Retire\\)\\)`,
       ),
     );
   });

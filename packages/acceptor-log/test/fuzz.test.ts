@@ -113,6 +113,8 @@ describe('replay of damaged logs (fast-check)', () => {
 type Op =
   | { kind: 'promise' }
   | { kind: 'accept'; slots: number }
+  | { kind: 'watermark'; ahead: number }
+  | { kind: 'retired' }
   | { kind: 'commit' }
   | { kind: 'crash'; keep: number };
 
@@ -122,6 +124,14 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({ kind: fc.constant('accept' as const), slots: fc.integer({ min: 1, max: 8 }) }),
   },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('watermark' as const),
+      ahead: fc.integer({ min: -20, max: 4 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'retired' as const }) },
   { weight: 3, arbitrary: fc.constant({ kind: 'commit' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), keep: fc.nat(400) }) },
 );
@@ -163,6 +173,18 @@ describe('crashes (fast-check over MemoryStorage)', () => {
                   config,
                 });
               }
+            } else if (o.kind === 'watermark') {
+              const w = Math.max(0, slot + o.ahead);
+              log.watermarkRaised(b(round + 1), w, config);
+              pending.push({ kind: 'watermark', ballot: b(round + 1), watermark: w, config });
+            } else if (o.kind === 'retired') {
+              log.retired(b(round));
+              pending.push({
+                kind: 'retired',
+                ballot: b(round),
+                groupId: identity.groupId,
+                acceptorId: identity.acceptorId,
+              });
             } else if (o.kind === 'commit') {
               const segment = log.segment;
               log.commit();

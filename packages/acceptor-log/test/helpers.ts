@@ -63,22 +63,28 @@ export function fullReplay(storage: LogStorage): AcceptorState {
   let promised = ZERO_BALLOT;
   let watermark = 0;
   let cfg: AcceptorState['config'] = null;
+  let retired = false;
   const accepted = new Map<number, AcceptedEntry>();
   const scan = scanLog(storage);
   for (let r = scan.next(); !r.done; r = scan.next()) {
     if (r.value.type !== 'record') continue;
     const rec = r.value.record;
-    promised = maxBallot(promised, rec.ballot);
-    if (rec.config !== null) cfg = rec.config;
-    if (rec.kind === 'accept') {
-      watermark = Math.max(watermark, rec.watermark);
-      accepted.set(rec.slot, { slot: rec.slot, ballot: rec.ballot, value: rec.value });
+    if (rec.kind === 'retired') {
+      retired = true;
+      continue;
     }
+    // A watermark record's ballot is its sender's, not a promise.
+    if (rec.kind !== 'watermark') promised = maxBallot(promised, rec.ballot);
+    if (rec.config !== null) cfg = rec.config;
+    if (rec.kind !== 'promise') watermark = Math.max(watermark, rec.watermark);
+    if (rec.kind === 'accept')
+      accepted.set(rec.slot, { slot: rec.slot, ballot: rec.ballot, value: rec.value });
   }
   return {
     promised,
     watermark,
     config: cfg,
+    retired,
     accepted: [...accepted.values()].filter((e) => e.slot >= watermark).sort((x, y) => x.slot - y.slot),
   };
 }

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeCheckpoint } from '../src/format.ts';
 import {
@@ -41,8 +43,86 @@ describe('writing and recovering', () => {
       promised: b(3),
       watermark: 4,
       config,
+      retired: false,
       accepted: [{ slot: 5, ballot: b(2), value: { kind: 'noop' } }],
     });
+  });
+
+  it('a watermark record raises the recovered watermark (its ballot is no promise) and a retired record sets retired', () => {
+    const storage = new MemoryStorage();
+    const first = open(storage);
+    first.log.promised(b(2), config);
+    for (let slot = 0; slot < 6; slot++)
+      first.log.accepted({ slot, ballot: b(2), value: value(10, slot) }, 0, config);
+    first.log.watermarkRaised(b(9, 1), 4, config);
+    first.log.watermarkRaised(b(9, 1), 3, config); // never lowers it
+    first.log.close();
+    const second = open(storage);
+    expect(second.state).toEqual({ ...fullReplay(storage), retired: false });
+    expect(second.state).toMatchObject({ promised: b(2), watermark: 4, config, retired: false });
+    expect([...second.state.accepted].map((e) => e.slot)).toEqual([4, 5]);
+    second.log.retired(b(10, 1));
+    second.log.close();
+    const third = open(storage);
+    third.log.close();
+    expect(third.state).toMatchObject({ promised: b(2), watermark: 4, retired: true });
+    expect(third.state).toEqual(fullReplay(storage));
+  });
+
+  it('the checkpoint carries the watermark and retired: a restart reading only later segments keeps both', () => {
+    const storage = new MemoryStorage();
+    const first = open(storage, 1024);
+    writeHistory(first.log, { slots: 20, lag: 5 });
+    first.log.watermarkRaised(b(1), 18, config);
+    first.log.retired(b(3));
+    first.log.commit();
+    writeHistory(first.log, { from: 20, slots: 40, lag: 5 }); // rolls past the retired record
+    first.log.close();
+    const state = readState(storage);
+    expect(state?.retired).toBe(true);
+    expect(state?.through).toBeGreaterThan(0);
+    const { state: recovered, recovery } = open(storage, 1024);
+    expect(recovery.segmentsRead).toBeLessThan(recovery.segments);
+    expect(recovered.retired).toBe(true);
+    expect(recovered).toEqual(fullReplay(storage));
+  });
+
+  it('opens a log written before watermark and retired records existed (format version 1) as it did then', () => {
+    const storage = new MemoryStorage();
+    const fixture = new URL('./fixtures/v1-log/', import.meta.url).pathname;
+    storage.create();
+    for (const name of readdirSync(fixture)) {
+      const bytes = readFileSync(path.join(fixture, name));
+      storage.writeAtomic(name, bytes);
+      expect(bytes.readUInt32LE(8)).toBe(1); // written by the version-1 writer
+    }
+    const expected = JSON.parse(
+      readFileSync(new URL('./fixtures/v1-log.expected.json', import.meta.url), 'utf8'),
+    ) as {
+      state: { accepted: { slot: number; value: { kind: string; batch?: string } }[] };
+      recovery: object;
+    };
+    const { state, recovery, log } = open(storage, 1024);
+    expect(recovery).toEqual(expected.recovery);
+    expect({
+      ...state,
+      accepted: [...state.accepted].map((e) => ({
+        ...e,
+        value:
+          e.value.kind === 'noop'
+            ? e.value
+            : { kind: 'batch', batch: Buffer.from(e.value.batch).toString('hex') },
+      })),
+    }).toEqual({ ...expected.state, retired: false });
+    expect(readState(storage)?.retired).toBe(false);
+    expect(state).toEqual(fullReplay(storage));
+    // New records go after the old ones, and the log reopens with them.
+    log.watermarkRaised(b(5, 3), 75, config);
+    log.retired(b(5, 3));
+    log.close();
+    const reopened = open(storage, 1024);
+    expect(reopened.state).toMatchObject({ watermark: 75, retired: true, promised: b(4, 3) });
+    expect(reopened.state).toEqual(fullReplay(storage));
   });
 
   it('reads a log whose records carry no configuration (no pin yet)', () => {

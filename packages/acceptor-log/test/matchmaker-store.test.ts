@@ -16,6 +16,7 @@ import {
   LogIdentityError,
   LogMissingError,
   MATCHMAKER_FILE,
+  MATCHMAKER_FORMAT_VERSION,
   MATCHMAKER_MAGIC,
   MatchmakerStore,
   MemoryStorage,
@@ -146,7 +147,11 @@ describe('MatchmakerStore', () => {
     const entries = [{ ballot: b(1), spec: GENESIS, startSlot: -1 }];
     bad.writeAtomic(
       MATCHMAKER_FILE,
-      encodeFileHeader(MATCHMAKER_MAGIC, { ...identity, epoch: 0, gcBallot: b(2), maxBallot: b(2), entries }),
+      encodeFileHeader(
+        MATCHMAKER_MAGIC,
+        { ...identity, epoch: 0, gcBallot: b(2), maxBallot: b(2), entries },
+        MATCHMAKER_FORMAT_VERSION,
+      ),
     );
     expect(() => open(bad)).toThrow(
       /disk\/matchmaker at byte 20: a header body without its fields \(expected entries/,

@@ -142,6 +142,11 @@ export interface Nack {
   readonly slot: number;
   readonly ballot: Ballot;
   readonly promised: Ballot;
+  /**
+   * The acceptor is retired (issue 16): it answers every phase message with this and never
+   * promises or votes again, whatever the ballot. False in every frame written before it existed.
+   */
+  readonly retired: boolean;
 }
 
 /** proxy leader → unbatcher (with the value) and → leader (value omitted, slot and ballot only). */
@@ -243,6 +248,45 @@ export interface GarbageB {
   readonly gcBallot: Ballot;
 }
 
+/**
+ * proposer → acceptor: every slot below `watermark` is chosen (issue 16). The durable form of the
+ * watermark a Phase2a piggybacks: the acceptor logs it and answers `WatermarkB` once it is on
+ * disk. Stamped like a Phase1a; `ballot` is the sender's, for the record (the watermark is a fact
+ * about chosen slots, true in every ballot).
+ */
+export interface WatermarkA {
+  readonly type: 'WatermarkA';
+  readonly ballot: Ballot;
+  readonly watermark: number;
+  readonly config: ConfigStamp;
+}
+
+/** acceptor → proposer: its watermark, sent only once the record saying so is durable. */
+export interface WatermarkB {
+  readonly type: 'WatermarkB';
+  readonly groupId: number;
+  readonly acceptorId: number;
+  readonly watermark: number;
+}
+
+/**
+ * proposer → acceptor `(groupId, acceptorId)`: no live configuration lists you any more; never
+ * promise or vote again (issue 16). Sent after garbage collection took effect.
+ */
+export interface Retire {
+  readonly type: 'Retire';
+  readonly ballot: Ballot;
+  readonly groupId: number;
+  readonly acceptorId: number;
+}
+
+/** acceptor → proposer: the acceptor is retired, and its retired record is durable. */
+export interface RetireB {
+  readonly type: 'RetireB';
+  readonly groupId: number;
+  readonly acceptorId: number;
+}
+
 export type Message =
   | ClientRequest
   | ClientReply
@@ -259,7 +303,11 @@ export type Message =
   | MatchB
   | MatchNack
   | GarbageA
-  | GarbageB;
+  | GarbageB
+  | WatermarkA
+  | WatermarkB
+  | Retire
+  | RetireB;
 
 export type MessageType = Message['type'];
 

@@ -40,9 +40,21 @@ describe('Acceptor', () => {
     const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
     deliver(a, 'p2', phase1a(b(5, 2), 0));
     const [nack1] = sends(deliver(a, 'p1', phase1a(b(5, 1), 0)));
-    expect(nack1?.message).toEqual({ type: 'Nack', slot: -1, ballot: b(5, 1), promised: b(5, 2) });
+    expect(nack1?.message).toEqual({
+      type: 'Nack',
+      slot: -1,
+      ballot: b(5, 1),
+      promised: b(5, 2),
+      retired: false,
+    });
     const [nack2] = sends(deliver(a, 'proxy', phase2a(9, b(4, 9))));
-    expect(nack2?.message).toEqual({ type: 'Nack', slot: 9, ballot: b(4, 9), promised: b(5, 2) });
+    expect(nack2?.message).toEqual({
+      type: 'Nack',
+      slot: 9,
+      ballot: b(4, 9),
+      promised: b(5, 2),
+      retired: false,
+    });
     expect(a.accepted(9)).toBeUndefined();
   });
 
@@ -143,5 +155,117 @@ describe('Acceptor', () => {
     });
     expect(sends(deliver(a, 'p', phase1a(b(4, 1), 0, { id: 1234, groups: [0] })))).toEqual([]);
     expect(sendsOf(deliver(a, 'p', phase1a(b(4, 1), 0)), 'Phase1b')).toHaveLength(1);
+  });
+
+  describe('durable watermark (WatermarkA → WatermarkB)', () => {
+    const watermarkA = (watermark: number, ballot = b(1, 1), config = solo) =>
+      ({ type: 'WatermarkA', ballot, watermark, config }) as const;
+
+    it('raises the watermark, prunes below it as a phase-2a does, and answers with it', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 2 });
+      for (let slot = 0; slot < 10; slot++) deliver(a, 'proxy', phase2a(slot, b(1, 1)));
+      const out = sends(deliver(a, 'p', watermarkA(6)));
+      expect(out).toEqual([
+        { to: 'p', message: { type: 'WatermarkB', groupId: 0, acceptorId: 2, watermark: 6 } },
+      ]);
+      expect(a.watermark).toBe(6);
+      expect(a.accepted(5)).toBeUndefined();
+      expect(a.accepted(6)).toBeDefined();
+      const [page] = sendsOf(deliver(a, 'p', phase1a(b(2, 1), 0)), 'Phase1b');
+      expect(page?.message.watermark).toBe(6);
+      expect(page?.message.accepted.map((e) => e.slot)).toEqual([6, 7, 8, 9]);
+    });
+
+    it('never lowers it: a lower one is answered with the watermark it holds', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+      deliver(a, 'p', watermarkA(8));
+      const [reply] = sendsOf(deliver(a, 'p', watermarkA(3)), 'WatermarkB');
+      expect(reply?.message.watermark).toBe(8);
+      expect(a.watermark).toBe(8);
+    });
+
+    it('leaves the promise alone and needs no ballot at or above it (what is chosen is chosen)', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+      deliver(a, 'p', phase1a(b(5, 1), 0));
+      const [reply] = sendsOf(deliver(a, 'p', watermarkA(4, b(2, 2))), 'WatermarkB');
+      expect(reply?.message.watermark).toBe(4);
+      expect(a.promised).toEqual(b(5, 1));
+    });
+
+    it('is admitted as a phase-1a is: pins the first stamp, refuses another configuration or group', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+      deliver(a, 'p', watermarkA(1));
+      expect(a.config).toEqual(solo);
+      const refused = deliver(a, 'p', watermarkA(9, b(1, 1), { id: 99, groups: [0] }));
+      expect(sends(refused)).toEqual([]);
+      expect(refused).toContainEqual({ kind: 'metric', name: 'rejected_messages', op: 'inc', value: 1 });
+      expect(a.watermark).toBe(1);
+      const b1 = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
+      expect(sends(deliver(b1, 'p', watermarkA(9, b(1, 1), solo1)))).toEqual([]);
+      expect(b1.watermark).toBe(0);
+      expect(b1.config).toBeNull();
+    });
+  });
+
+  describe('retirement (Retire → RetireB)', () => {
+    const retire = (groupId = 0, acceptorId = 1) =>
+      ({ type: 'Retire', ballot: b(7, 1), groupId, acceptorId }) as const;
+    const nack = (slot: number, ballot: Ballot, promised: Ballot) =>
+      ({ type: 'Nack', slot, ballot, promised, retired: true }) as const;
+
+    it('retires when addressed to its own identity and answers RetireB, again for a second Retire', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 1 });
+      expect(a.retired).toBe(false);
+      expect(sends(deliver(a, 'p', retire()))).toEqual([
+        { to: 'p', message: { type: 'RetireB', groupId: 0, acceptorId: 1 } },
+      ]);
+      expect(a.retired).toBe(true);
+      expect(sendsOf(deliver(a, 'q', retire()), 'RetireB')).toHaveLength(1);
+    });
+
+    it('refuses a Retire for another identity (its replacement, another group)', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 1 });
+      for (const m of [retire(0, 3), retire(1, 1)]) {
+        const refused = deliver(a, 'p', m);
+        expect(sends(refused)).toEqual([]);
+        expect(refused).toContainEqual({ kind: 'metric', name: 'rejected_messages', op: 'inc', value: 1 });
+      }
+      expect(a.retired).toBe(false);
+    });
+
+    it('then answers every phase-1a, phase-2a and watermark with Nack(retired), never promising or voting', () => {
+      const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 1 });
+      deliver(a, 'p', phase1a(b(2, 1), 0));
+      deliver(a, 'proxy', phase2a(0, b(2, 1)));
+      deliver(a, 'p', retire());
+      expect(sends(deliver(a, 'p', phase1a(b(9, 2), 0)))).toEqual([
+        { to: 'p', message: nack(-1, b(9, 2), b(2, 1)) },
+      ]);
+      expect(sends(deliver(a, 'proxy', phase2a(1, b(9, 2))))).toEqual([
+        { to: 'proxy', message: nack(1, b(9, 2), b(2, 1)) },
+      ]);
+      expect(
+        sends(deliver(a, 'p', { type: 'WatermarkA', ballot: b(9, 2), watermark: 1, config: solo })),
+      ).toEqual([{ to: 'p', message: nack(-1, b(9, 2), b(2, 1)) }]);
+      // Even a message of another configuration gets the retired answer: it is checked first.
+      expect(sendsOf(deliver(a, 'p', phase1a(b(9, 2), 0, { id: 99, groups: [0] })), 'Nack')).toHaveLength(1);
+      expect(a.promised).toEqual(b(2, 1));
+      expect(a.accepted(1)).toBeUndefined();
+      expect(a.watermark).toBe(0);
+    });
+
+    it('stays retired when restored from its recovered state', () => {
+      const a = new Acceptor({
+        address: 'a',
+        groupId: 0,
+        acceptorId: 1,
+        recovered: { promised: b(3, 1), watermark: 4, accepted: [], config: solo, retired: true },
+      });
+      expect(a.retired).toBe(true);
+      expect(sends(deliver(a, 'p', phase1a(b(4, 1), 0)))).toEqual([
+        { to: 'p', message: nack(-1, b(4, 1), b(3, 1)) },
+      ]);
+      expect(a.promised).toEqual(b(3, 1));
+    });
   });
 });

@@ -235,13 +235,23 @@ const examples: Array<[string, Envelope]> = [
   ],
   [
     'Nack (phase 1, slot -1)',
-    { from: 'a', message: { type: 'Nack', slot: -1, ballot: b(1, 1), promised: b(2, 0) } },
+    { from: 'a', message: { type: 'Nack', slot: -1, ballot: b(1, 1), promised: b(2, 0), retired: false } },
   ],
   [
     'Nack (phase 2)',
-    { from: 'a', message: { type: 'Nack', slot: MAX_SAFE, ballot: b(1, 1), promised: b(1, 2) } },
+    {
+      from: 'a',
+      message: { type: 'Nack', slot: MAX_SAFE, ballot: b(1, 1), promised: b(1, 2), retired: false },
+    },
   ],
-  ['Nack (slot 0)', { from: 'a', message: { type: 'Nack', slot: 0, ballot: b(0, 0), promised: b(0, 1) } }],
+  [
+    'Nack (retired)',
+    { from: 'a', message: { type: 'Nack', slot: 7, ballot: b(1, 1), promised: b(0, 0), retired: true } },
+  ],
+  [
+    'Nack (slot 0)',
+    { from: 'a', message: { type: 'Nack', slot: 0, ballot: b(0, 0), promised: b(0, 1), retired: false } },
+  ],
   [
     'Chosen (batch value)',
     {
@@ -315,6 +325,34 @@ const examples: Array<[string, Envelope]> = [
     'GarbageB',
     { from: 'mm-1', message: { type: 'GarbageB', epoch: 0, matchmakerId: 0xffffffff, gcBallot: b(4, 1) } },
   ],
+  [
+    'WatermarkA',
+    {
+      from: 'p-1',
+      message: {
+        type: 'WatermarkA',
+        ballot: b(4, 1),
+        watermark: MAX_SAFE,
+        config: { id: 9, groups: [0, 1] },
+      },
+    },
+  ],
+  [
+    'WatermarkA (watermark 0, unstamped)',
+    { from: 'p-1', message: { type: 'WatermarkA', ballot: b(0, 0), watermark: 0, config: UNSTAMPED } },
+  ],
+  [
+    'WatermarkB',
+    {
+      from: 'a-1-2',
+      message: { type: 'WatermarkB', groupId: 0xffffffff, acceptorId: 2, watermark: MAX_SAFE },
+    },
+  ],
+  [
+    'Retire',
+    { from: 'p-1', message: { type: 'Retire', ballot: b(5, 1), groupId: 1, acceptorId: 0xffffffff } },
+  ],
+  ['RetireB', { from: 'a-1-2', message: { type: 'RetireB', groupId: 0, acceptorId: 0 } }],
 ];
 
 describe('codec round trip', () => {
@@ -337,6 +375,10 @@ describe('codec round trip', () => {
       'MatchNack',
       'GarbageA',
       'GarbageB',
+      'WatermarkA',
+      'WatermarkB',
+      'Retire',
+      'RetireB',
     ];
     expect([...kinds].sort()).toEqual([...all].sort());
   });
@@ -348,6 +390,17 @@ describe('codec round trip', () => {
     expect(res.ok && res.envelope).toStrictEqual({
       from: 'a',
       message: { type: 'Heartbeat', ballot: b(2, 1), watermark: 5, progress: 0, pending: 0 },
+    });
+    expect(encodeEnvelope(res.ok ? res.envelope : (undefined as never))).toStrictEqual(old);
+  });
+
+  it('decodes a Nack written before `retired` existed as not retired, and writes it back byte for byte', () => {
+    // Nack { slot -1, ballot (1,1), promised (2,0) } as the schema of fields 1-3 encodes it.
+    const old = Uint8Array.from(Buffer.from('0a0161520c08011204080110011a020802', 'hex'));
+    const res = decodeEnvelope(old);
+    expect(res.ok && res.envelope).toStrictEqual({
+      from: 'a',
+      message: { type: 'Nack', slot: -1, ballot: b(1, 1), promised: b(2, 0), retired: false },
     });
     expect(encodeEnvelope(res.ok ? res.envelope : (undefined as never))).toStrictEqual(old);
   });
@@ -487,6 +540,8 @@ describe('decodeEnvelope on malformed input', () => {
       [{ matchNack: { ballot: {} } }, 'MatchNack.higher missing'],
       [{ garbageA: {} }, 'GarbageA.gcBallot missing'],
       [{ garbageB: {} }, 'GarbageB.gcBallot missing'],
+      [{ watermarkA: {} }, 'WatermarkA.ballot missing'],
+      [{ retire: {} }, 'Retire.ballot missing'],
       [
         { matchB: { ballot: {}, gcBallot: {}, entries: [{ ballot: {}, spec: {} }, { spec: {} }] } },
         'MatchB.entries[1].ballot missing',
@@ -658,7 +713,10 @@ describe('encodeEnvelope on invalid input', () => {
       }),
     ).toThrow(/Heartbeat\.ballot\.round/);
     expect(() =>
-      encodeEnvelope({ from: 'a', message: { type: 'Nack', slot: -2, ballot: b(0, 0), promised: b(0, 0) } }),
+      encodeEnvelope({
+        from: 'a',
+        message: { type: 'Nack', slot: -2, ballot: b(0, 0), promised: b(0, 0), retired: false },
+      }),
     ).toThrow(/Nack\.slot/);
     expect(() =>
       encodeEnvelope({
@@ -790,6 +848,7 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     slot: fc.oneof(fc.constant(-1), u64Arb),
     ballot: ballotArb,
     promised: ballotArb,
+    retired: fc.boolean(),
   }),
   rec({
     type: fc.constant('Chosen' as const),
@@ -816,6 +875,10 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('MatchNack' as const), epoch: u32Arb, ballot: ballotArb, higher: ballotArb }),
   rec({ type: fc.constant('GarbageA' as const), epoch: u32Arb, gcBallot: ballotArb, startSlot: u64Arb }),
   rec({ type: fc.constant('GarbageB' as const), epoch: u32Arb, matchmakerId: u32Arb, gcBallot: ballotArb }),
+  rec({ type: fc.constant('WatermarkA' as const), ballot: ballotArb, watermark: u64Arb, config: stampArb }),
+  rec({ type: fc.constant('WatermarkB' as const), groupId: u32Arb, acceptorId: u32Arb, watermark: u64Arb }),
+  rec({ type: fc.constant('Retire' as const), ballot: ballotArb, groupId: u32Arb, acceptorId: u32Arb }),
+  rec({ type: fc.constant('RetireB' as const), groupId: u32Arb, acceptorId: u32Arb }),
 );
 const envelopeArb: fc.Arbitrary<Envelope> = rec({ from: addressArb, message: messageArb });
 

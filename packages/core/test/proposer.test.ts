@@ -183,6 +183,7 @@ describe('Proposer', () => {
       slot: 0,
       ballot: p.currentBallot,
       promised: { round: 7, proposerId: 2 },
+      retired: false,
     });
     expect(p.status).toBe('follower');
     const hb = deliver(p, 'p2', {

@@ -99,9 +99,21 @@ describe('ProxyLeader', () => {
     const p = proxy();
     deliver(p, 'leader', phase2a(3));
     const promised = { round: 9, proposerId: 2 };
-    const out = sends(deliver(p, 'g0/0', { type: 'Nack', slot: 3, ballot, promised }));
-    expect(out).toEqual([{ to: 'leader', message: { type: 'Nack', slot: 3, ballot, promised } }]);
+    const out = sends(deliver(p, 'g0/0', { type: 'Nack', slot: 3, ballot, promised, retired: false }));
+    expect(out).toEqual([
+      { to: 'leader', message: { type: 'Nack', slot: 3, ballot, promised, retired: false } },
+    ]);
     expect(p.inflightSlots).toBe(0);
+  });
+
+  it("forwards a retired acceptor's nack as it came, retired flag included", () => {
+    const p = proxy();
+    deliver(p, 'leader', phase2a(3));
+    const promised = { round: 0, proposerId: 0 };
+    const out = sends(deliver(p, 'g0/0', { type: 'Nack', slot: 3, ballot, promised, retired: true }));
+    expect(out).toEqual([
+      { to: 'leader', message: { type: 'Nack', slot: 3, ballot, promised, retired: true } },
+    ]);
   });
 
   it('a resend from the leader goes to every acceptor; announcements rotate over unbatchers', () => {

@@ -35,6 +35,12 @@ const SOCKET_FOR_MESSAGE: Record<MessageType, number> = {
   MatchB: 1,
   MatchNack: 1,
   GarbageB: 1,
+  // Acceptors' durable watermark and retirement (issue 16; nothing sends them yet): requests to
+  // the acceptor's one socket, replies to the proposer's replies socket.
+  WatermarkA: 0,
+  Retire: 0,
+  WatermarkB: 1,
+  RetireB: 1,
 };
 
 export interface ParsedAddress {

@@ -18,6 +18,14 @@ describe('addresses', () => {
     expect(endpointFor('tcp://127.0.0.1:10000#c3', 'ClientReply')).toBe('tcp://127.0.0.1:10000');
   });
 
+  it("route the acceptors' watermark and retire messages: requests to the acceptor, replies to 11100", () => {
+    const acceptor = 'tcp://127.0.0.1:12000';
+    expect(endpointFor(acceptor, 'WatermarkA')).toBe(acceptor);
+    expect(endpointFor(acceptor, 'Retire')).toBe(acceptor);
+    expect(endpointFor(proposer, 'WatermarkB')).toBe('tcp://127.0.0.1:11100');
+    expect(endpointFor(proposer, 'RetireB')).toBe('tcp://127.0.0.1:11100');
+  });
+
   it('format and parse round-trip, with a tag for clients sharing a socket', () => {
     const a = formatAddress(['tcp://10.0.0.1:1', 'tcp://h:2'], 'x.1');
     expect(parseAddress(a)).toEqual({ endpoints: ['tcp://10.0.0.1:1', 'tcp://h:2'], tag: 'x.1' });

@@ -396,6 +396,10 @@ export class Simulation {
   private readonly promises = new Map<Address, Ballot>();
   /** What each acceptor told others: the highest ballot it promised or voted in … */
   private readonly announcedPromises = new Map<Address, Ballot>();
+  /** The highest watermark each acceptor announced in a `WatermarkB` (durable before it left). */
+  private readonly announcedWatermarks = new Map<Address, number>();
+  /** Acceptors that announced their retirement in a `RetireB`. */
+  private readonly announcedRetired = new Set<Address>();
   /** … and, per slot, its latest vote: both must survive its crashes. */
   private readonly votesOf = new Map<Address, Map<number, { ballot: Ballot; value: Value }>>();
   private readonly joined = new Map<RoleKind, number>();
@@ -639,8 +643,9 @@ export class Simulation {
 
   /**
    * A restarted acceptor answers as its old self: its promise is at least every ballot it
-   * promised or voted in before, and it still holds each vote it sent for a slot at or above its
-   * watermark (below it, slots are chosen and phase 1 never asks).
+   * promised or voted in before, its watermark at least every one it announced in a `WatermarkB`,
+   * it is still retired if it sent a `RetireB`, and it still holds each vote it sent for a slot at
+   * or above its watermark (below it, slots are chosen and phase 1 never asks).
    */
   private checkRecovered(p: Process): void {
     const acceptor = p.acceptor as Acceptor;
@@ -657,6 +662,21 @@ export class Simulation {
       return;
     }
     this.promises.set(p.address, acceptor.promised);
+    const watermark = this.announcedWatermarks.get(p.address);
+    if (watermark !== undefined && acceptor.watermark < watermark) {
+      this.fail(
+        'safety',
+        `${p.address} restarted with watermark ${acceptor.watermark}, below the ${watermark} it announced in a WatermarkB before it crashed`,
+      );
+      return;
+    }
+    if (this.announcedRetired.has(p.address) && !acceptor.retired) {
+      this.fail(
+        'safety',
+        `${p.address} restarted not retired, though it announced its retirement in a RetireB`,
+      );
+      return;
+    }
     for (const [slot, vote] of this.votesOf.get(p.address) ?? []) {
       if (slot < acceptor.watermark) continue;
       const kept = acceptor.accepted(slot);
@@ -971,8 +991,20 @@ export class Simulation {
     }
   }
 
-  /** What an acceptor says it promised or voted, which it must still know after a crash. */
+  /**
+   * What an acceptor says it promised, voted, made its watermark or retired, which it must still
+   * know after a crash.
+   */
   private observeAnnouncement(p: Process, message: Message): void {
+    if (message.type === 'WatermarkB') {
+      const before = this.announcedWatermarks.get(p.address) ?? 0;
+      if (message.watermark > before) this.announcedWatermarks.set(p.address, message.watermark);
+      return;
+    }
+    if (message.type === 'RetireB') {
+      this.announcedRetired.add(p.address);
+      return;
+    }
     let ballot: Ballot;
     if (message.type === 'Phase1b' || message.type === 'Phase2b') ballot = message.ballot;
     else if (message.type === 'Nack') ballot = message.promised;
@@ -1442,7 +1474,7 @@ export function summarize(m: Message): string {
     case 'Phase2b':
       return `Phase2b slot=${m.slot} ${formatBallot(m.ballot)} g${m.groupId}/${m.acceptorId}`;
     case 'Nack':
-      return `Nack slot=${m.slot} ${formatBallot(m.ballot)} promised=${formatBallot(m.promised)}`;
+      return `Nack slot=${m.slot} ${formatBallot(m.ballot)} promised=${formatBallot(m.promised)}${m.retired ? ' retired' : ''}`;
     case 'Chosen':
       return `Chosen slot=${m.slot} ${formatBallot(m.ballot)}${m.value === null ? '' : ` ${describe(m.value)}`}`;
     case 'Heartbeat':
@@ -1457,6 +1489,14 @@ export function summarize(m: Message): string {
       return `GarbageA e${m.epoch} gc=${formatBallot(m.gcBallot)} start=${m.startSlot}`;
     case 'GarbageB':
       return `GarbageB e${m.epoch} mm${m.matchmakerId} gc=${formatBallot(m.gcBallot)}`;
+    case 'WatermarkA':
+      return `WatermarkA ${formatBallot(m.ballot)} wm=${m.watermark} cfg=${m.config.id}`;
+    case 'WatermarkB':
+      return `WatermarkB g${m.groupId}/a${m.acceptorId} wm=${m.watermark}`;
+    case 'Retire':
+      return `Retire ${formatBallot(m.ballot)} g${m.groupId}/a${m.acceptorId}`;
+    case 'RetireB':
+      return `RetireB g${m.groupId}/a${m.acceptorId}`;
   }
 }
 

@@ -195,6 +195,7 @@ interface PbNack {
   readonly slot: Int64;
   readonly ballot: PbBallot | null;
   readonly promised: PbBallot | null;
+  readonly retired: boolean;
 }
 interface PbChosen {
   readonly slot: Int64;
@@ -244,6 +245,25 @@ interface PbGarbageB {
   readonly matchmakerId: number;
   readonly gcBallot: PbBallot | null;
 }
+interface PbWatermarkA {
+  readonly ballot: PbBallot | null;
+  readonly watermark: Int64;
+  readonly config: PbConfigStamp | null;
+}
+interface PbWatermarkB {
+  readonly groupId: number;
+  readonly acceptorId: number;
+  readonly watermark: Int64;
+}
+interface PbRetire {
+  readonly ballot: PbBallot | null;
+  readonly groupId: number;
+  readonly acceptorId: number;
+}
+interface PbRetireB {
+  readonly groupId: number;
+  readonly acceptorId: number;
+}
 interface PbEnvelope {
   readonly from: string;
   /** The oneof: the name of the body field read last, if any (see the Root setup above). */
@@ -264,6 +284,10 @@ interface PbEnvelope {
   readonly matchNack: PbMatchNack;
   readonly garbageA: PbGarbageA;
   readonly garbageB: PbGarbageB;
+  readonly watermarkA: PbWatermarkA;
+  readonly watermarkB: PbWatermarkB;
+  readonly retire: PbRetire;
+  readonly retireB: PbRetireB;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,6 +385,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       checkSlotOrMinus1(m.slot, 'Nack.slot');
       checkBallot(m.ballot, 'Nack.ballot');
       checkBallot(m.promised, 'Nack.promised');
+      checkBool(m.retired, 'Nack.retired');
       pb = { from: env.from, nack: m };
       break;
     case 'Chosen':
@@ -406,6 +431,30 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       checkU32(m.matchmakerId, 'GarbageB.matchmakerId');
       checkBallot(m.gcBallot, 'GarbageB.gcBallot');
       pb = { from: env.from, garbageB: m };
+      break;
+    // Acceptors' durable watermark and retirement: the proto layout as well.
+    case 'WatermarkA':
+      checkBallot(m.ballot, 'WatermarkA.ballot');
+      checkU64(m.watermark, 'WatermarkA.watermark');
+      checkConfigStamp(m.config, 'WatermarkA.config');
+      pb = { from: env.from, watermarkA: m };
+      break;
+    case 'WatermarkB':
+      checkU32(m.groupId, 'WatermarkB.groupId');
+      checkU32(m.acceptorId, 'WatermarkB.acceptorId');
+      checkU64(m.watermark, 'WatermarkB.watermark');
+      pb = { from: env.from, watermarkB: m };
+      break;
+    case 'Retire':
+      checkBallot(m.ballot, 'Retire.ballot');
+      checkU32(m.groupId, 'Retire.groupId');
+      checkU32(m.acceptorId, 'Retire.acceptorId');
+      pb = { from: env.from, retire: m };
+      break;
+    case 'RetireB':
+      checkU32(m.groupId, 'RetireB.groupId');
+      checkU32(m.acceptorId, 'RetireB.acceptorId');
+      pb = { from: env.from, retireB: m };
       break;
     default:
       throw new TypeError(`unknown message type ${String((m as { type?: unknown }).type)}`);
@@ -572,7 +621,7 @@ function checkValue(v: Value, what: string): void {
 // ---------------------------------------------------------------------------------------------
 
 const BODY_FIELDS =
-  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat, matchA, matchB, matchNack, garbageA, garbageB';
+  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat, matchA, matchB, matchNack, garbageA, garbageB, watermarkA, watermarkB, retire, retireB';
 
 /** Decodes one frame. Never throws. */
 export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
@@ -691,6 +740,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         slot: slotOrMinus1(m.slot, 'Nack.slot'),
         ballot: ballot(m.ballot, 'Nack.ballot'),
         promised: ballot(m.promised, 'Nack.promised'),
+        retired: m.retired === true,
       };
       break;
     }
@@ -756,6 +806,41 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         matchmakerId: m.matchmakerId,
         gcBallot: ballot(m.gcBallot, 'GarbageB.gcBallot'),
       };
+      break;
+    }
+    case 'watermarkA': {
+      const m = pb.watermarkA;
+      message = {
+        type: 'WatermarkA',
+        ballot: ballot(m.ballot, 'WatermarkA.ballot'),
+        watermark: u64(m.watermark, 'WatermarkA.watermark'),
+        config: configStamp(m.config),
+      };
+      break;
+    }
+    case 'watermarkB': {
+      const m = pb.watermarkB;
+      message = {
+        type: 'WatermarkB',
+        groupId: m.groupId,
+        acceptorId: m.acceptorId,
+        watermark: u64(m.watermark, 'WatermarkB.watermark'),
+      };
+      break;
+    }
+    case 'retire': {
+      const m = pb.retire;
+      message = {
+        type: 'Retire',
+        ballot: ballot(m.ballot, 'Retire.ballot'),
+        groupId: m.groupId,
+        acceptorId: m.acceptorId,
+      };
+      break;
+    }
+    case 'retireB': {
+      const m = pb.retireB;
+      message = { type: 'RetireB', groupId: m.groupId, acceptorId: m.acceptorId };
       break;
     }
     default:

@@ -24,7 +24,11 @@ export const paxosSchema = {
                 "matchB",
                 "matchNack",
                 "garbageA",
-                "garbageB"
+                "garbageB",
+                "watermarkA",
+                "watermarkB",
+                "retire",
+                "retireB"
               ]
             }
           },
@@ -105,6 +109,25 @@ export const paxosSchema = {
               "type": "GarbageB",
               "id": 17,
               "protoName": "garbage_b"
+            },
+            "watermarkA": {
+              "type": "WatermarkA",
+              "id": 18,
+              "protoName": "watermark_a"
+            },
+            "watermarkB": {
+              "type": "WatermarkB",
+              "id": 19,
+              "protoName": "watermark_b"
+            },
+            "retire": {
+              "type": "Retire",
+              "id": 20
+            },
+            "retireB": {
+              "type": "RetireB",
+              "id": 21,
+              "protoName": "retire_b"
             }
           }
         },
@@ -393,6 +416,10 @@ export const paxosSchema = {
             "promised": {
               "type": "Ballot",
               "id": 3
+            },
+            "retired": {
+              "type": "bool",
+              "id": 4
             }
           }
         },
@@ -573,6 +600,72 @@ export const paxosSchema = {
               "type": "Ballot",
               "id": 3,
               "protoName": "gc_ballot"
+            }
+          }
+        },
+        "WatermarkA": {
+          "fields": {
+            "ballot": {
+              "type": "Ballot",
+              "id": 1
+            },
+            "watermark": {
+              "type": "uint64",
+              "id": 2
+            },
+            "config": {
+              "type": "ConfigStamp",
+              "id": 3
+            }
+          }
+        },
+        "WatermarkB": {
+          "fields": {
+            "groupId": {
+              "type": "uint32",
+              "id": 1,
+              "protoName": "group_id"
+            },
+            "acceptorId": {
+              "type": "uint32",
+              "id": 2,
+              "protoName": "acceptor_id"
+            },
+            "watermark": {
+              "type": "uint64",
+              "id": 3
+            }
+          }
+        },
+        "Retire": {
+          "fields": {
+            "ballot": {
+              "type": "Ballot",
+              "id": 1
+            },
+            "groupId": {
+              "type": "uint32",
+              "id": 2,
+              "protoName": "group_id"
+            },
+            "acceptorId": {
+              "type": "uint32",
+              "id": 3,
+              "protoName": "acceptor_id"
+            }
+          }
+        },
+        "RetireB": {
+          "fields": {
+            "groupId": {
+              "type": "uint32",
+              "id": 1,
+              "protoName": "group_id"
+            },
+            "acceptorId": {
+              "type": "uint32",
+              "id": 2,
+              "protoName": "acceptor_id"
             }
           }
         }

@@ -1,7 +1,16 @@
 import { compareBallots, ZERO_BALLOT } from '../ballot.ts';
 import { groupIdForSlot } from '../configuration.ts';
 import { type Effect, Effects, type Role, type RoleEvent } from '../effects.ts';
-import type { AcceptedEntry, Address, Ballot, ConfigStamp, Phase1a, Phase2a } from '../messages.ts';
+import type {
+  AcceptedEntry,
+  Address,
+  Ballot,
+  ConfigStamp,
+  Phase1a,
+  Phase2a,
+  Retire,
+  WatermarkA,
+} from '../messages.ts';
 import { valueSizeEstimate } from '../values.ts';
 
 export interface AcceptorOptions {
@@ -23,6 +32,8 @@ export interface AcceptorState {
   readonly accepted: Iterable<AcceptedEntry>;
   /** The configuration this acceptor serves, once a leader told it (null before). */
   readonly config?: ConfigStamp | null;
+  /** A `Retire` was obeyed: the acceptor refuses everything for good (absent: false). */
+  readonly retired?: boolean;
 }
 
 export const DEFAULT_PHASE1_PAGE_ENTRIES = 2048;
@@ -31,8 +42,12 @@ export const DEFAULT_PHASE1_PAGE_BYTES = 1024 * 1024;
 /**
  * The only role whose memory decides safety: it promises not to accept below a ballot and
  * remembers what it accepted. Until replicas exist, accepted entries are the log (design rule 9).
- * It serves one configuration: the first stamped phase-1a or phase-2a pins it, and it refuses
- * messages of another configuration and slots its group does not own.
+ * It serves one configuration: the first stamped phase-1a, phase-2a or watermark pins it, and it
+ * refuses messages of another configuration and slots its group does not own.
+ *
+ * Issue 16 adds a durable watermark (`WatermarkA` → `WatermarkB`) and retirement (`Retire` →
+ * `RetireB`): a retired acceptor answers every phase-1a, phase-2a and watermark with
+ * `Nack { retired: true }` and never promises or votes again.
  */
 export class Acceptor implements Role {
   readonly address: Address;
@@ -44,6 +59,7 @@ export class Acceptor implements Role {
   private chosenWatermark = 0;
   private acceptedEndSlot = 0;
   private pinned: ConfigStamp | null = null;
+  private isRetired = false;
   private readonly acceptedBySlot = new Map<number, AcceptedEntry>();
   /**
    * The slots phase 1 of one ballot pages through, sorted once. Entries below that ballot can no
@@ -62,6 +78,7 @@ export class Acceptor implements Role {
       this.promisedBallot = recovered.promised;
       this.chosenWatermark = recovered.watermark;
       this.pinned = recovered.config ?? null;
+      this.isRetired = recovered.retired ?? false;
       for (const entry of recovered.accepted) {
         this.acceptedEndSlot = Math.max(this.acceptedEndSlot, entry.slot + 1);
         if (entry.slot >= this.chosenWatermark) this.acceptedBySlot.set(entry.slot, entry);
@@ -87,6 +104,11 @@ export class Acceptor implements Role {
     return this.pinned;
   }
 
+  /** Whether this acceptor obeyed a `Retire`: it refuses everything from then on. */
+  get retired(): boolean {
+    return this.isRetired;
+  }
+
   accepted(slot: number): AcceptedEntry | undefined {
     return this.acceptedBySlot.get(slot);
   }
@@ -105,6 +127,12 @@ export class Acceptor implements Role {
         break;
       case 'Phase2a':
         this.onPhase2a(fx, from, message);
+        break;
+      case 'WatermarkA':
+        this.onWatermarkA(fx, from, message);
+        break;
+      case 'Retire':
+        this.onRetire(fx, from, message);
         break;
       default:
         break;
@@ -125,15 +153,33 @@ export class Acceptor implements Role {
     return slot === null || groupIdForSlot(stamp, slot) === this.groupId;
   }
 
+  /**
+   * A retired acceptor answers every phase message with `Nack { retired }`, before any other
+   * check: it never promises or votes again, and the sender learns why.
+   */
+  private refusedAsRetired(fx: Effects, from: Address, slot: number, ballot: Ballot): boolean {
+    if (!this.isRetired) return false;
+    fx.inc('rejected_messages');
+    fx.send(from, { type: 'Nack', slot, ballot, promised: this.promisedBallot, retired: true });
+    return true;
+  }
+
   private onPhase1a(fx: Effects, from: Address, msg: Phase1a): void {
     fx.inc('p1a');
+    if (this.refusedAsRetired(fx, from, -1, msg.ballot)) return;
     if (!this.admits(msg.config, null)) {
       fx.inc('rejected_messages');
       return;
     }
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p1b_preempted');
-      fx.send(from, { type: 'Nack', slot: -1, ballot: msg.ballot, promised: this.promisedBallot });
+      fx.send(from, {
+        type: 'Nack',
+        slot: -1,
+        ballot: msg.ballot,
+        promised: this.promisedBallot,
+        retired: false,
+      });
       return;
     }
     this.promisedBallot = msg.ballot;
@@ -194,13 +240,20 @@ export class Acceptor implements Role {
   }
 
   private onPhase2a(fx: Effects, from: Address, msg: Phase2a): void {
+    if (this.refusedAsRetired(fx, from, msg.slot, msg.ballot)) return;
     if (!this.admits(msg.config, msg.slot)) {
       fx.inc('rejected_messages');
       return;
     }
     if (compareBallots(msg.ballot, this.promisedBallot) < 0) {
       fx.inc('p2b_preempted');
-      fx.send(from, { type: 'Nack', slot: msg.slot, ballot: msg.ballot, promised: this.promisedBallot });
+      fx.send(from, {
+        type: 'Nack',
+        slot: msg.slot,
+        ballot: msg.ballot,
+        promised: this.promisedBallot,
+        retired: false,
+      });
       return;
     }
     this.promisedBallot = msg.ballot;
@@ -214,6 +267,42 @@ export class Acceptor implements Role {
       groupId: this.groupId,
       acceptorId: this.acceptorId,
     });
+  }
+
+  /**
+   * Every slot below `msg.watermark` is chosen: raise the watermark (pruning as a phase-2a's
+   * does) and answer with it. Admitted as a phase-1a is; no ballot check, since what is chosen is
+   * chosen in every ballot, and the promise is left as it is. The durable wrapper logs the raise
+   * and holds the `WatermarkB` until it is on disk.
+   */
+  private onWatermarkA(fx: Effects, from: Address, msg: WatermarkA): void {
+    if (this.refusedAsRetired(fx, from, -1, msg.ballot)) return;
+    if (!this.admits(msg.config, null)) {
+      fx.inc('rejected_messages');
+      return;
+    }
+    if (msg.watermark > this.chosenWatermark) this.advanceWatermark(msg.watermark);
+    fx.send(from, {
+      type: 'WatermarkB',
+      groupId: this.groupId,
+      acceptorId: this.acceptorId,
+      watermark: this.chosenWatermark,
+    });
+  }
+
+  /**
+   * Retire, if addressed to this acceptor (a `Retire` for another identity, say the one that
+   * replaced it, is refused): from now on every phase message gets `Nack { retired }`. Sent only
+   * once no live configuration lists this acceptor, so no ballot check; a repeated one is
+   * answered again. The durable wrapper logs it and holds the `RetireB` until it is on disk.
+   */
+  private onRetire(fx: Effects, from: Address, msg: Retire): void {
+    if (msg.groupId !== this.groupId || msg.acceptorId !== this.acceptorId) {
+      fx.inc('rejected_messages');
+      return;
+    }
+    this.isRetired = true;
+    fx.send(from, { type: 'RetireB', groupId: this.groupId, acceptorId: this.acceptorId });
   }
 }
 

@@ -169,7 +169,13 @@ export class ProxyLeader implements Role {
     if (entry === undefined || !ballotEquals(entry.ballot, msg.ballot)) return;
     this.inflight.delete(msg.slot);
     fx.inc('p2b_preempted');
-    fx.send(entry.leader, { type: 'Nack', slot: msg.slot, ballot: msg.ballot, promised: msg.promised });
+    fx.send(entry.leader, {
+      type: 'Nack',
+      slot: msg.slot,
+      ballot: msg.ballot,
+      promised: msg.promised,
+      retired: msg.retired,
+    });
     fx.gauge('inflight_slots', this.inflight.size);
   }
 
