@@ -80,6 +80,18 @@ export function configSpecId(spec: ConfigSpec): number {
   return fnv1a(`f=${spec.f};groups=${groups}`);
 }
 
+/**
+ * The `ConfigSpec` of a configuration, as matchmakers record it: f, `version`, and each group's id
+ * with its acceptor ids, which are the acceptors' indexes 0..2f (`acceptors[i]` has id `i`).
+ */
+export function configSpecOf(config: Configuration, version: number): ConfigSpec {
+  return {
+    f: config.f,
+    version,
+    groups: config.groups.map((g) => ({ groupId: g.groupId, acceptorIds: g.acceptors.map((_, i) => i) })),
+  };
+}
+
 const isU32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 
 /**

@@ -45,7 +45,9 @@ export type MetricName =
   | 'rejected_messages'
   | 'batches_refused'
   | 'proxy_leaders_suspected'
-  | 'malformed_batches';
+  | 'malformed_batches'
+  | 'match_preempted'
+  | 'foreign_configurations';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =

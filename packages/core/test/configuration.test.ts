@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type ConfigSpec, configSpecId, configurationId, validateConfigSpec } from '../src/index.ts';
+import {
+  type ConfigSpec,
+  configSpecId,
+  configSpecOf,
+  configurationId,
+  validateConfigSpec,
+} from '../src/index.ts';
 
 const spec = (f: number, version: number, ...groups: Array<[number, number[]]>): ConfigSpec => ({
   f,
@@ -50,5 +56,28 @@ describe('validateConfigSpec', () => {
       [spec(0, 1, [3, [2 ** 32]]), 'acceptor id 4294967296 of group 3 is not a non-negative integer'],
     ];
     for (const [bad, message] of cases) expect(() => validateConfigSpec(bad)).toThrow(message);
+  });
+});
+
+describe('configSpecOf', () => {
+  it('lists each group with acceptor ids 0..2f, keeps the order and the version', () => {
+    const config = {
+      f: 1,
+      groups: [
+        { groupId: 7, acceptors: ['x', 'y', 'z'] },
+        { groupId: 3, acceptors: ['u', 'v', 'w'] },
+      ],
+    };
+    const spec = configSpecOf(config, 4);
+    expect(spec).toEqual({
+      f: 1,
+      version: 4,
+      groups: [
+        { groupId: 7, acceptorIds: [0, 1, 2] },
+        { groupId: 3, acceptorIds: [0, 1, 2] },
+      ],
+    });
+    expect(() => validateConfigSpec(spec)).not.toThrow();
+    expect(configSpecId(configSpecOf(config, 9))).toBe(configSpecId(spec));
   });
 });

@@ -3,9 +3,13 @@ import {
   type AcceptedEntry,
   type Ballot,
   type Command,
+  type ConfigEntry,
+  type ConfigSpec,
   type Configuration,
+  configSpecOf,
   configStamp,
   encodeBatch,
+  type MatchB,
   NOOP,
   type Phase1b,
   Proposer,
@@ -458,5 +462,168 @@ describe('Proposer: failure detection that sees one-way faults', () => {
     const out = deliver(p, 'p1', hb(1000, 3), 1700);
     expect(p.status).toBe('candidate');
     expect(sendsOf(out, 'Phase1a')[0]?.message.ballot).toEqual({ round: 10, proposerId: 2 });
+  });
+});
+
+describe('Proposer: election through matchmakers', () => {
+  const mms = ['m0', 'm1', 'm2'];
+  const own = configSpecOf(config, 0);
+  function matched(id = 1) {
+    return new Proposer({
+      address: `p${id}`,
+      proposerId: id,
+      config,
+      members: { proposers: ['p1', 'p2'], batchers: ['b0'], proxyLeaders: ['x0'] },
+      random: () => 0.5,
+      timing: { phase1RetryMs: 40 },
+      matchmakers: { addresses: mms, f: 1 },
+    });
+  }
+  const entry = (round: number, proposerId: number, spec: ConfigSpec = own): ConfigEntry => ({
+    ballot: { round, proposerId },
+    spec,
+    startSlot: -1,
+  });
+  function matchB(p: Proposer, matchmakerId: number, entries: ConfigEntry[] = [entry(0, 0)], gc = 0): MatchB {
+    return {
+      type: 'MatchB',
+      epoch: 0,
+      ballot: p.currentBallot,
+      matchmakerId,
+      gcBallot: { round: gc, proposerId: 0 },
+      entries,
+    };
+  }
+
+  it('sends MatchA with its spec to every matchmaker first, and resends only to those that have not answered', () => {
+    const p = matched();
+    const first = fire(p, 'election');
+    expect(sendsOf(first, 'Phase1a')).toEqual([]);
+    const out = sendsOf(first, 'MatchA');
+    expect(out.map((s) => s.to)).toEqual(mms);
+    expect(out[0]?.message).toEqual({
+      type: 'MatchA',
+      epoch: 0,
+      ballot: { round: 1, proposerId: 1 },
+      spec: own,
+    });
+    expect(timers(first)).toContain('phase1Retry');
+    expect(p.status).toBe('candidate');
+    deliver(p, 'm1', matchB(p, 1));
+    expect(sendsOf(fire(p, 'phase1Retry'), 'MatchA').map((s) => s.to)).toEqual(['m0', 'm2']);
+  });
+
+  it('runs phase 1 once f+1 distinct matchmakers answered; duplicates, strangers and other ballots do not count', () => {
+    const p = matched();
+    fire(p, 'election');
+    expect(sendsOf(deliver(p, 'm0', matchB(p, 0)), 'Phase1a')).toEqual([]);
+    expect(sendsOf(deliver(p, 'm0', matchB(p, 0)), 'Phase1a')).toEqual([]);
+    expect(sendsOf(deliver(p, 'stranger', matchB(p, 5)), 'Phase1a')).toEqual([]);
+    const stale = { ...matchB(p, 2), ballot: { round: 0, proposerId: 1 } };
+    expect(sendsOf(deliver(p, 'm2', stale), 'Phase1a')).toEqual([]);
+    const phase1 = sendsOf(deliver(p, 'm2', matchB(p, 2)), 'Phase1a');
+    expect(phase1.map((s) => s.to).sort()).toEqual(config.groups.flatMap((g) => g.acceptors).sort());
+    // The phase-1 timer now resends Phase1a, no longer MatchA.
+    const retry = fire(p, 'phase1Retry');
+    expect(sendsOf(retry, 'MatchA')).toEqual([]);
+    expect(sendsOf(retry, 'Phase1a')).toHaveLength(6);
+    for (const [g, a] of [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+    ] as const)
+      deliver(p, `a/${g}/${a}`, promise(p, g, a));
+    expect(p.status).toBe('leader');
+  });
+
+  it('a MatchNack above its ballot makes it a follower that runs later with a higher round', () => {
+    const p = matched();
+    fire(p, 'election');
+    // A nack that is not above its ballot changes nothing.
+    deliver(p, 'm0', { type: 'MatchNack', epoch: 0, ballot: p.currentBallot, higher: p.currentBallot });
+    expect(p.status).toBe('candidate');
+    const out = deliver(p, 'm0', {
+      type: 'MatchNack',
+      epoch: 0,
+      ballot: p.currentBallot,
+      higher: { round: 7, proposerId: 2 },
+    });
+    expect(p.status).toBe('follower');
+    expect(out).toContainEqual({ kind: 'metric', name: 'match_preempted', op: 'inc', value: 1 });
+    expect(timers(out)).toContain('election');
+    // Matching state is gone: a late MatchB of the old ballot does nothing.
+    deliver(p, 'm1', matchB(p, 1));
+    deliver(p, 'm2', matchB(p, 2));
+    expect(p.status).toBe('follower');
+    expect(sendsOf(fire(p, 'election'), 'MatchA')[0]?.message.ballot).toEqual({ round: 8, proposerId: 1 });
+  });
+
+  it('stepping down on a higher heartbeat while matching clears the matching state', () => {
+    const p = matched();
+    fire(p, 'election');
+    const ballot = p.currentBallot;
+    deliver(p, 'p2', {
+      type: 'Heartbeat',
+      ballot: { round: 5, proposerId: 2 },
+      watermark: 0,
+      progress: 0,
+      pending: 0,
+    });
+    expect(p.status).toBe('follower');
+    const late = { ...matchB(p, 0), ballot };
+    expect(sendsOf(deliver(p, 'm0', late), 'Phase1a')).toEqual([]);
+    expect(sendsOf(deliver(p, 'm1', { ...late, matchmakerId: 1 }), 'Phase1a')).toEqual([]);
+    expect(sendsOf(fire(p, 'phase1Retry'), 'MatchA')).toEqual([]);
+  });
+
+  it('prior configurations: the union of entries at or above the highest gcBallot, one per ballot', () => {
+    class Exposed extends Proposer {
+      priors(replies: MatchB[]) {
+        return this.priorConfigurations(replies);
+      }
+    }
+    const p = new Exposed({
+      address: 'p1',
+      proposerId: 1,
+      config,
+      members: { proposers: ['p1'], batchers: [], proxyLeaders: [] },
+      random: () => 0.5,
+      matchmakers: { addresses: mms, f: 1 },
+    });
+    const priors = p.priors([
+      matchB(p, 0, [entry(0, 0), entry(2, 1)], 0),
+      matchB(p, 1, [entry(2, 1), entry(3, 2), entry(4, 1)], 2),
+    ]);
+    expect(priors.map((e) => e.ballot)).toEqual([
+      { round: 2, proposerId: 1 },
+      { round: 3, proposerId: 2 },
+      { round: 4, proposerId: 1 },
+    ]);
+  });
+
+  it('does not lead when an earlier ballot used another configuration (multi-configuration phase 1 is not here yet)', () => {
+    const p = matched();
+    fire(p, 'election');
+    const other: ConfigSpec = { f: 1, version: 1, groups: [{ groupId: 10, acceptorIds: [0, 1, 3] }] };
+    deliver(p, 'm0', matchB(p, 0, [entry(0, 0), entry(3, 2, other)]));
+    const out = deliver(p, 'm1', matchB(p, 1, [entry(0, 0)]));
+    expect(sendsOf(out, 'Phase1a')).toEqual([]);
+    expect(out).toContainEqual({ kind: 'metric', name: 'foreign_configurations', op: 'inc', value: 1 });
+    expect(p.status).toBe('follower');
+  });
+
+  it('without matchmakers (absent or empty) elections go straight to phase 1', () => {
+    const p = new Proposer({
+      address: 'p1',
+      proposerId: 1,
+      config,
+      members: { proposers: ['p1'], batchers: [], proxyLeaders: [] },
+      random: () => 0.5,
+      matchmakers: { addresses: [], f: 1 },
+    });
+    const out = fire(p, 'election');
+    expect(sendsOf(out, 'MatchA')).toEqual([]);
+    expect(sendsOf(out, 'Phase1a')).toHaveLength(6);
   });
 });

@@ -2,6 +2,8 @@ import { ballotEquals, compareBallots, maxBallot, ZERO_BALLOT } from '../ballot.
 import {
   type AcceptorGroup,
   type Configuration,
+  configSpecId,
+  configSpecOf,
   configStamp,
   groupForSlot,
   quorumSize,
@@ -14,9 +16,13 @@ import {
   type Ballot,
   type Chosen,
   type ClientBatch,
+  type ConfigEntry,
+  type ConfigSpec,
   type ConfigStamp,
   type Heartbeat,
   type LeaderInfo,
+  type MatchB,
+  type MatchNack,
   type Nack,
   NOOP,
   type Phase1b,
@@ -87,6 +93,20 @@ export interface ProposerOptions {
   readonly random: () => number;
   readonly timing?: Partial<ProposerTiming>;
   readonly limits?: Partial<ProposerLimits>;
+  /**
+   * The matchmakers of epoch 0 (Matchmaker MultiPaxos, issue 16). Absent or with no addresses,
+   * elections go straight to phase 1 as before; present, each election first records this
+   * proposer's configuration for its ballot at f+1 matchmakers (MatchA/MatchB).
+   */
+  readonly matchmakers?: MatchmakerSet;
+  /** The version of `config` in the `ConfigSpec` sent to matchmakers (default 0). */
+  readonly configVersion?: number;
+}
+
+/** A matchmaker set as a proposer addresses it: 2f+1 matchmakers, any f of them may fail. */
+export interface MatchmakerSet {
+  readonly addresses: readonly Address[];
+  readonly f: number;
 }
 
 export type ProposerStatus = 'follower' | 'candidate' | 'leader';
@@ -115,6 +135,14 @@ interface PromiseStream {
   readonly acceptedEnd: number;
   /** When the next page was asked for (null: not asked, or it arrived). */
   requestedAt: number | null;
+}
+
+/** An election's matchmaking: MatchA sent for `ballot`, MatchB replies gathered by matchmaker id. */
+interface MatchingState {
+  readonly ballot: Ballot;
+  readonly replies: Map<number, MatchB>;
+  /** Matchmakers (by address) that answered with a MatchB: the MatchA is not resent to them. */
+  readonly answered: Set<Address>;
 }
 
 interface Phase1State {
@@ -154,6 +182,11 @@ export class Proposer implements Role {
   protected readonly timing: ProposerTiming;
   private readonly limits: ProposerLimits;
   private readonly stamp: ConfigStamp;
+  /** Matchmakers to match each ballot at (null: elections skip matchmaking). */
+  private readonly matchmakers: MatchmakerSet | null;
+  /** This proposer's configuration as matchmakers record it, and its id. */
+  readonly spec: ConfigSpec;
+  private readonly specId: number;
   private readonly random: () => number;
   private members: Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'>;
 
@@ -165,6 +198,8 @@ export class Proposer implements Role {
   private knownLeader: Address | null = null;
   private knownLeaderBallot: Ballot = ZERO_BALLOT;
   private phase1: Phase1State | null = null;
+  /** While a candidate waits for f+1 MatchB of its ballot (before its phase 1). */
+  private matching: MatchingState | null = null;
   /** Batches waiting for a slot (FIFO from `pendingHead`). */
   private pendingBatches: ClientBatch[] = [];
   private pendingHead = 0;
@@ -203,6 +238,12 @@ export class Proposer implements Role {
     this.proposerId = options.proposerId;
     this.config = options.config;
     this.stamp = configStamp(options.config);
+    this.matchmakers =
+      options.matchmakers === undefined || options.matchmakers.addresses.length === 0
+        ? null
+        : options.matchmakers;
+    this.spec = configSpecOf(options.config, options.configVersion ?? 0);
+    this.specId = configSpecId(this.spec);
     this.members = options.members;
     this.random = options.random;
     this.timing = { ...DEFAULT_PROPOSER_TIMING, ...options.timing };
@@ -269,6 +310,12 @@ export class Proposer implements Role {
             break;
           case 'LeaderInfo':
             this.onLeaderInfo(message);
+            break;
+          case 'MatchB':
+            this.onMatchB(fx, from, message);
+            break;
+          case 'MatchNack':
+            this.onMatchNack(fx, message);
             break;
           default:
             break;
@@ -508,7 +555,8 @@ export class Proposer implements Role {
         else this.startElection(fx);
         break;
       case TIMER_PHASE1:
-        if (this.statusValue === 'candidate') this.sendPhase1a(fx);
+        if (this.statusValue === 'candidate' && this.matching !== null) this.sendMatchA(fx);
+        else if (this.statusValue === 'candidate') this.sendPhase1a(fx);
         else if (this.statusValue === 'leader' && this.recovery !== null) {
           this.requestPages(fx, now, true);
           fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
@@ -543,11 +591,95 @@ export class Proposer implements Role {
     this.statusValue = 'candidate';
     this.ballot = { round: this.highestSeen.round + 1, proposerId: this.proposerId };
     this.highestSeen = this.ballot;
-    this.phase1 = { ballot: this.ballot, fromSlot: this.chosenWatermark, streams: new Map() };
     this.knownLeader = null;
     this.stall = null;
     fx.inc('leader_elections');
+    if (this.matchmakers !== null) {
+      this.phase1 = null;
+      this.matching = { ballot: this.ballot, replies: new Map(), answered: new Set() };
+      this.sendMatchA(fx);
+      return;
+    }
+    this.startPhase1(fx);
+  }
+
+  private startPhase1(fx: Effects): void {
+    this.phase1 = { ballot: this.ballot, fromSlot: this.chosenWatermark, streams: new Map() };
     this.sendPhase1a(fx);
+  }
+
+  // ---- matchmaking ------------------------------------------------------------------------
+
+  /** Sends the election's MatchA to the matchmakers that have not answered it; retried on the phase-1 timer. */
+  private sendMatchA(fx: Effects): void {
+    const matching = this.matching;
+    const matchmakers = this.matchmakers;
+    if (matching === null || matchmakers === null) return;
+    for (const matchmaker of matchmakers.addresses) {
+      if (matching.answered.has(matchmaker)) continue;
+      fx.send(matchmaker, { type: 'MatchA', epoch: 0, ballot: matching.ballot, spec: this.spec });
+    }
+    fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
+  }
+
+  private onMatchB(fx: Effects, from: Address, msg: MatchB): void {
+    const matching = this.matching;
+    if (
+      this.statusValue !== 'candidate' ||
+      matching === null ||
+      msg.epoch !== 0 ||
+      !ballotEquals(msg.ballot, matching.ballot) ||
+      !this.matchmakers?.addresses.includes(from)
+    )
+      return;
+    matching.answered.add(from);
+    matching.replies.set(msg.matchmakerId, msg);
+    if (matching.replies.size < this.matchQuorum()) return;
+    const priors = this.priorConfigurations([...matching.replies.values()]);
+    this.matching = null;
+    if (priors.some((entry) => configSpecId(entry.spec) !== this.specId)) {
+      // An earlier ballot used another configuration, and phase 1 over several configurations
+      // comes with reconfiguration (increment 5): leading now could miss values accepted there.
+      fx.inc('foreign_configurations');
+      this.stepDown(fx, null, this.ballot);
+      return;
+    }
+    this.startPhase1(fx);
+  }
+
+  private onMatchNack(fx: Effects, msg: MatchNack): void {
+    this.highestSeen = maxBallot(this.highestSeen, msg.higher);
+    const matching = this.matching;
+    if (this.statusValue !== 'candidate' || matching === null || msg.epoch !== 0) return;
+    if (!ballotEquals(msg.ballot, matching.ballot) || compareBallots(msg.higher, matching.ballot) <= 0)
+      return;
+    // A higher ballot was matched: like a Nack, run again later with a higher round.
+    fx.inc('match_preempted');
+    this.stepDown(fx, null, msg.higher);
+  }
+
+  /** MatchB replies an election needs: f+1 distinct matchmakers. Protected so tests can plant f. */
+  protected matchQuorum(): number {
+    return (this.matchmakers?.f ?? 0) + 1;
+  }
+
+  /**
+   * The configurations phase 1 must cover, from the MatchB replies: every entry with a ballot at
+   * or above the highest gcBallot among them (older ones were garbage collected), one per
+   * ballot, in ballot order. Protected so tests can plant the bug of skipping one.
+   */
+  protected priorConfigurations(replies: readonly MatchB[]): ConfigEntry[] {
+    let gc = ZERO_BALLOT;
+    for (const reply of replies) gc = maxBallot(gc, reply.gcBallot);
+    const byBallot = new Map<string, ConfigEntry>();
+    for (const reply of replies) {
+      for (const entry of reply.entries) {
+        if (compareBallots(entry.ballot, gc) < 0) continue;
+        const key = `${entry.ballot.round}.${entry.ballot.proposerId}`;
+        if (!byBallot.has(key)) byBallot.set(key, entry);
+      }
+    }
+    return [...byBallot.values()].sort((a, b) => compareBallots(a.ballot, b.ballot));
   }
 
   private sendPhase1a(fx: Effects): void {
@@ -619,6 +751,7 @@ export class Proposer implements Role {
   private stepDown(fx: Effects, leader: Address | null, ballot: Ballot): void {
     this.statusValue = 'follower';
     this.phase1 = null;
+    this.matching = null;
     this.recovery = null;
     this.pendingBatches = [];
     this.pendingHead = 0;
