@@ -3,9 +3,11 @@ import {
   bytesEqual,
   type Command,
   type Configuration,
+  configSpecId,
   decodeBatch,
   formatBallot,
   groupForSlot,
+  type MatchB,
   quorumSize,
   type Value,
   valuesEqual,
@@ -31,6 +33,8 @@ export class SafetyChecker {
   /** Every slot below this is chosen. */
   private contiguous = 0;
   private highestChosen = -1;
+  /** Ballot → the configuration (spec id) matchmakers said it has, and who said so first. */
+  private readonly configurations = new Map<string, { readonly specId: number; readonly source: string }>();
 
   constructor(private readonly config: Configuration) {
     this.quorum = quorumSize(config);
@@ -84,6 +88,34 @@ export class SafetyChecker {
       return `slot ${slot}: two values chosen (${describe(earlier)} and, in ballot ${key}, ${describe(value)})`;
     }
     return null;
+  }
+
+  /**
+   * A matchmaker sent `reply`; `ownSpecId` is the spec it recorded for `reply.ballot` (undefined
+   * if unknown). One configuration per ballot: every MatchB that lists a ballot, and every
+   * matchmaker that recorded it, must name the same spec id. Returns a violation, or null.
+   */
+  recordMatchB(from: string, reply: MatchB, ownSpecId: number | undefined): string | null {
+    const seen: [Ballot, number, string][] = reply.entries.map((e) => [
+      e.ballot,
+      configSpecId(e.spec),
+      `${from}'s MatchB for ${formatBallot(reply.ballot)}`,
+    ]);
+    if (ownSpecId !== undefined)
+      seen.push([reply.ballot, ownSpecId, `${from}, which recorded it and answered MatchB`]);
+    for (const [ballot, specId, source] of seen) {
+      const key = formatBallot(ballot);
+      const known = this.configurations.get(key);
+      if (known === undefined) this.configurations.set(key, { specId, source });
+      else if (known.specId !== specId)
+        return `ballot ${key} has two configurations: spec ${known.specId} (${known.source}) and spec ${specId} (${source})`;
+    }
+    return null;
+  }
+
+  /** The spec id matchmakers reported for `ballot`, if any did. */
+  configurationOf(ballot: Ballot): number | undefined {
+    return this.configurations.get(formatBallot(ballot))?.specId;
   }
 
   /** A proxy leader announced `slot` chosen (with its value, or without when telling the leader). */

@@ -20,6 +20,12 @@ const program = new Command()
   .option('--steps <n>', 'steps with faults injected before recovery', integer('--steps', 1), 300)
   .option('--f <n>', 'failures tolerated per acceptor group', integer('--f', 1), 1)
   .option('--proposers <n>', 'proposers in the cluster', integer('--proposers', 1), 2)
+  .option(
+    '--matchmakers <n>',
+    'matchmakers (0: none; otherwise an odd 2f+1) that every election goes through',
+    integer('--matchmakers', 0),
+    0,
+  )
   .option('--seeds <n>', 'sweep this many consecutive seeds starting at --seed', integer('--seeds', 1))
   .option('--wire', 'encode and decode every message with the protobuf codec')
   .option('--no-fsync', 'acceptors do not sync their log: a crash loses what was not synced')
@@ -31,6 +37,7 @@ const opts = program.opts<{
   steps: number;
   f: number;
   proposers: number;
+  matchmakers: number;
   seeds?: number;
   wire?: boolean;
   fsync: boolean;
@@ -44,16 +51,17 @@ if (opts.seeds !== undefined) {
     steps: opts.steps,
     f: opts.f,
     proposers: opts.proposers,
+    matchmakers: opts.matchmakers,
     wire: opts.wire ?? false,
     fsync: opts.fsync,
   });
   for (const failure of result.failures) {
     console.log(
-      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers, opts.fsync)}`,
+      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers, opts.fsync, opts.matchmakers)}`,
     );
   }
   console.log(
-    `${result.runs} seeds x ${opts.steps} steps (f=${opts.f}): ${result.runs - result.failures.length} ok, ${result.failures.length} failed, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+    `${result.runs} seeds x ${opts.steps} steps (f=${opts.f}${opts.matchmakers > 0 ? `, ${opts.matchmakers} matchmakers` : ''}): ${result.runs - result.failures.length} ok, ${result.failures.length} failed, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
   );
   process.exitCode = result.failures.length === 0 ? 0 : 1;
 } else {
@@ -62,6 +70,7 @@ if (opts.seeds !== undefined) {
     steps: opts.steps,
     f: opts.f,
     proposers: opts.proposers,
+    matchmakers: opts.matchmakers,
     wire: opts.wire ?? false,
     fsync: opts.fsync,
     ...(opts.trace ? { trace: (line: string) => console.log(line) } : {}),
@@ -71,9 +80,11 @@ if (opts.seeds !== undefined) {
     `seed ${result.seed}: ${result.ok ? 'ok' : `VIOLATION (${result.violation?.kind}) at step ${result.violation?.step}: ${result.violation?.message}`}`,
   );
   console.log(
-    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes (${s.groupCrashes} of whole acceptor groups, ${s.acceptorRestarts} acceptor restarts from their logs), ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back`,
+    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes (${s.groupCrashes} of whole acceptor groups, ${s.acceptorRestarts} acceptor restarts from their logs, ${s.matchmakerRestarts} matchmaker restarts), ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back`,
   );
   if (!result.ok)
-    console.log(`  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers, opts.fsync)}`);
+    console.log(
+      `  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers, opts.fsync, opts.matchmakers)}`,
+    );
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -3,7 +3,12 @@ import {
   type AcceptorRecords,
   type DurableAcceptor,
   type DurableAcceptorIo,
+  type DurableMatchmaker,
   durableAcceptor,
+  durableMatchmaker,
+  type GroupCommitIo,
+  type MatchmakerStateStore,
+  MatchmakerStore,
   MemoryStorage,
 } from '@paxos/acceptor-log';
 import {
@@ -15,13 +20,17 @@ import {
   type BatcherOptions,
   ballotEquals,
   Client,
+  type ConfigSpec,
   type Configuration,
   compareBallots,
   configSpecId,
+  configSpecOf,
   decodeEnvelope,
   type Effect,
   encodeEnvelope,
   formatBallot,
+  type MatchB,
+  Matchmaker,
   type Members,
   MemberView,
   type Message,
@@ -131,6 +140,12 @@ export interface SimulationOptions {
   readonly proxyLeaders?: number;
   readonly unbatchers?: number;
   readonly clients?: number;
+  /**
+   * Matchmakers (Matchmaker MultiPaxos): 0 (default) runs without any, as before; otherwise an odd
+   * number 2f'+1 of matchmaker processes, each with its own disk, that every election goes
+   * through first (f' of them may be down at once through crashes).
+   */
+  readonly matchmakers?: number;
   /** Each client submits commands in a closed loop while faults are injected, up to this many. */
   readonly commandsPerClient?: number;
   /** Commands each client keeps outstanding. */
@@ -163,6 +178,12 @@ export interface SimulationOptions {
     log: AcceptorRecords,
     io: Required<DurableAcceptorIo>,
   ) => DurableAcceptor;
+  /** How a matchmaker is bound to its state file (the runtime's group commit unless a test plants a bug). */
+  readonly makeDurableMatchmaker?: (
+    matchmaker: Matchmaker,
+    store: MatchmakerStateStore,
+    io: GroupCommitIo,
+  ) => DurableMatchmaker;
 }
 
 export interface Violation {
@@ -180,6 +201,8 @@ export interface SimulationStats {
   crashes: number;
   groupCrashes: number;
   acceptorRestarts: number;
+  /** Matchmaker restarts (each from its state file). */
+  matchmakerRestarts: number;
   /** Acceptor restarts whose log had rolled: recovery started from a checkpoint. */
   checkpointRecoveries: number;
   restarts: number;
@@ -210,7 +233,7 @@ export interface SimulationResult {
   readonly stats: SimulationStats;
 }
 
-type RoleKind = 'proposer' | 'batcher' | 'proxyLeader' | 'acceptor' | 'unbatcher' | 'client';
+type RoleKind = 'proposer' | 'batcher' | 'proxyLeader' | 'acceptor' | 'matchmaker' | 'unbatcher' | 'client';
 type DirectoryKind = 'Proposers' | 'Batchers' | 'ProxyLeaders' | 'Unbatchers';
 
 /** The directory kind each role registers under, and the kinds it watches. */
@@ -220,6 +243,7 @@ const REGISTERS: Record<RoleKind, DirectoryKind | null> = {
   proxyLeader: 'ProxyLeaders',
   unbatcher: 'Unbatchers',
   acceptor: null,
+  matchmaker: null,
   client: null,
 };
 const WATCHES: Record<RoleKind, readonly DirectoryKind[]> = {
@@ -228,6 +252,7 @@ const WATCHES: Record<RoleKind, readonly DirectoryKind[]> = {
   proxyLeader: ['Unbatchers'],
   unbatcher: [],
   acceptor: [],
+  matchmaker: [],
   client: ['Batchers'],
 };
 const MEMBERS_KEY: Record<DirectoryKind, keyof Members> = {
@@ -242,6 +267,7 @@ const PREFIX: Record<RoleKind, string> = {
   proxyLeader: 'proxy',
   unbatcher: 'unbatcher',
   acceptor: 'acceptor',
+  matchmaker: 'matchmaker',
   client: 'client',
 };
 
@@ -252,6 +278,8 @@ interface Process {
   role: Role;
   /** An acceptor's role inside its durable wrapper, and the disk its log is on. */
   acceptor: Acceptor | null;
+  /** A matchmaker's role inside its durable wrapper. */
+  matchmaker: Matchmaker | null;
   /**
    * What it accepted, by `slot/ballot`, as each phase 2a was handled: its vote leaves only after
    * the commit, when a later message of the burst may already have moved the entry out of memory.
@@ -369,6 +397,7 @@ export class Simulation {
       | 'makeBatcher'
       | 'makeAcceptor'
       | 'makeDurableAcceptor'
+      | 'makeDurableMatchmaker'
       | 'faults'
     >
   >;
@@ -390,6 +419,19 @@ export class Simulation {
   private readonly makeBatcher: (options: BatcherOptions) => Role;
   private readonly makeAcceptor: (options: AcceptorOptions) => Acceptor;
   private readonly makeDurableAcceptor: NonNullable<SimulationOptions['makeDurableAcceptor']>;
+  private readonly makeDurableMatchmaker: NonNullable<SimulationOptions['makeDurableMatchmaker']>;
+  /** The configuration as matchmakers record it: the genesis of every matchmaker. */
+  readonly spec: ConfigSpec;
+  /** f of the matchmaker set (its size is 2f+1); unused without matchmakers. */
+  private readonly matchmakerF: number;
+  /**
+   * What each matchmaker told proposers in MatchB replies: the highest ballot it answered, and
+   * every entry it returned or recorded (by ballot, with its spec id); all must survive crashes.
+   */
+  private readonly announcedMatches = new Map<
+    Address,
+    { maxBallot: Ballot; readonly entries: Map<string, { readonly ballot: Ballot; readonly specId: number }> }
+  >();
   /** Per client incarnation: commands submitted and acknowledged (a crashed incarnation is dropped). */
   private readonly clientProgress = new Map<Address, { submitted: number; acknowledged: number }>();
   /** Each acceptor's promise in memory, which never goes down while it runs. */
@@ -418,6 +460,7 @@ export class Simulation {
     crashes: 0,
     groupCrashes: 0,
     acceptorRestarts: 0,
+    matchmakerRestarts: 0,
     checkpointRecoveries: 0,
     restarts: 0,
     partitions: 0,
@@ -449,6 +492,7 @@ export class Simulation {
       proxyLeaders: options.proxyLeaders ?? 2,
       unbatchers: options.unbatchers ?? 2,
       clients: options.clients ?? 3,
+      matchmakers: options.matchmakers ?? 0,
       commandsPerClient: options.commandsPerClient ?? Number.POSITIVE_INFINITY,
       clientWindow: options.clientWindow ?? 2,
       batchSize: options.batchSize ?? 3,
@@ -464,6 +508,7 @@ export class Simulation {
     this.makeBatcher = options.makeBatcher ?? ((o) => new Batcher(o));
     this.makeAcceptor = options.makeAcceptor ?? ((o) => new Acceptor(o));
     this.makeDurableAcceptor = options.makeDurableAcceptor ?? durableAcceptor;
+    this.makeDurableMatchmaker = options.makeDurableMatchmaker ?? durableMatchmaker;
     this.rng = new Rng(options.seed);
 
     const o = this.options;
@@ -475,6 +520,14 @@ export class Simulation {
       })),
     };
     this.checker = new SafetyChecker(this.config);
+    this.spec = configSpecOf(this.config, 0);
+    if (
+      !Number.isInteger(o.matchmakers) ||
+      o.matchmakers < 0 ||
+      (o.matchmakers > 0 && o.matchmakers % 2 === 0)
+    )
+      throw new Error(`matchmakers must be 0 or an odd number 2f+1, got ${o.matchmakers}`);
+    this.matchmakerF = Math.max(0, (o.matchmakers - 1) / 2);
 
     // Everyone registers first, so the first poll shows each process the whole cluster.
     const planned: [RoleKind, number][] = [];
@@ -490,6 +543,7 @@ export class Simulation {
     for (const group of this.config.groups) {
       for (const [i, address] of group.acceptors.entries()) this.addProcess('acceptor', address, i);
     }
+    for (let i = 0; i < o.matchmakers; i++) this.addProcess('matchmaker', `${PREFIX.matchmaker}/${i}`, i);
     for (const p of this.processes.values()) {
       this.poll(p, true);
       p.role = this.newRole(p);
@@ -527,8 +581,9 @@ export class Simulation {
       index,
       role: PLACEHOLDER_ROLE,
       acceptor: null,
+      matchmaker: null,
       acceptedAt: new Map(),
-      disk: kind === 'acceptor' ? new MemoryStorage(`disk of ${address}`) : null,
+      disk: kind === 'acceptor' || kind === 'matchmaker' ? new MemoryStorage(`disk of ${address}`) : null,
       alive: true,
       retired: false,
       leaving: false,
@@ -585,6 +640,9 @@ export class Simulation {
           random,
           timing: SIM_TIMING.proposer,
           limits: SIM_TIMING.proposerLimits,
+          ...(this.options.matchmakers > 0
+            ? { matchmakers: { addresses: this.matchmakerAddresses(), f: this.matchmakerF } }
+            : {}),
         });
       case 'batcher':
         return this.makeBatcher({
@@ -597,6 +655,8 @@ export class Simulation {
         return this.makeProxyLeader({ address: p.address, members, timing: SIM_TIMING.proxyLeader });
       case 'acceptor':
         return this.newAcceptor(p);
+      case 'matchmaker':
+        return this.newMatchmaker(p);
       case 'unbatcher':
         return new Unbatcher({ address: p.address });
       case 'client':
@@ -639,6 +699,99 @@ export class Simulation {
         this.queue.push(this.now + delay, { kind: 'commit', to: p.address, incarnation, commit });
       },
     });
+  }
+
+  private matchmakerAddresses(): Address[] {
+    return Array.from({ length: this.options.matchmakers }, (_, i) => `${PREFIX.matchmaker}/${i}`);
+  }
+
+  /**
+   * A matchmaker opens its state file and starts from what it holds; a new one (first boot) from
+   * the genesis configuration, saved before it answers anything. Replies that announce a change
+   * wait for the save, a later event, as acceptors' replies wait for their commit.
+   */
+  private newMatchmaker(p: Process): Role {
+    const { store, state } = MatchmakerStore.open(p.disk as MemoryStorage, {
+      identity: { cluster: 'sim', matchmakerId: p.index },
+    });
+    const matchmaker = new Matchmaker({
+      address: p.address,
+      matchmakerId: p.index,
+      ...(state !== null ? { recovered: state } : {}),
+      // Only a brand-new matchmaker starts from genesis; a restarted one without a state stays silent.
+      ...(p.incarnation === 0 ? { genesis: this.spec } : {}),
+    });
+    p.matchmaker = matchmaker;
+    const incarnation = p.incarnation;
+    return this.makeDurableMatchmaker(matchmaker, store, {
+      release: (effects) => this.apply(p, effects),
+      schedule: (commit) => {
+        const delay = this.rng.int(SIM_TIMING.commitMs[0], SIM_TIMING.commitMs[1]);
+        this.queue.push(this.now + delay, { kind: 'commit', to: p.address, incarnation, commit });
+      },
+    });
+  }
+
+  /**
+   * A restarted matchmaker answers as its old self: its maxBallot is at least every ballot it
+   * answered with a MatchB, and it still holds every entry at or above its gcBallot that it
+   * returned in a MatchB or recorded for one, with the same configuration.
+   */
+  private checkMatchmakerRecovered(p: Process): void {
+    const announced = this.announcedMatches.get(p.address);
+    if (!this.options.restartChecks || announced === undefined) return;
+    const state = (p.matchmaker as Matchmaker).state;
+    if (state === null) {
+      this.fail(
+        'safety',
+        `${p.address} restarted with no state, though it answered MatchB before it crashed`,
+      );
+      return;
+    }
+    if (compareBallots(state.maxBallot, announced.maxBallot) < 0) {
+      this.fail(
+        'safety',
+        `${p.address} restarted with maxBallot ${formatBallot(state.maxBallot)}, below the ${formatBallot(announced.maxBallot)} it answered with a MatchB before it crashed`,
+      );
+      return;
+    }
+    for (const { ballot, specId } of announced.entries.values()) {
+      if (compareBallots(ballot, state.gcBallot) < 0) continue;
+      const kept = state.entries.find((e) => ballotEquals(e.ballot, ballot));
+      if (kept === undefined || configSpecId(kept.spec) !== specId) {
+        this.fail(
+          'safety',
+          `${p.address} restarted without its entry for ${formatBallot(ballot)} (spec ${specId}) that it answered before it crashed (it holds ${kept === undefined ? 'nothing' : `spec ${configSpecId(kept.spec)}`} there, gcBallot ${formatBallot(state.gcBallot)})`,
+        );
+        return;
+      }
+    }
+  }
+
+  /**
+   * A MatchB a matchmaker sends: one configuration per ballot across all replies (the checker),
+   * and what it announced, which it must still know after a crash.
+   */
+  private observeMatchB(p: Process, reply: MatchB): void {
+    const own = (p.matchmaker as Matchmaker).state?.entries.find((e) => ballotEquals(e.ballot, reply.ballot));
+    const ownSpecId = own === undefined ? undefined : configSpecId(own.spec);
+    const violation = this.checker.recordMatchB(p.address, reply, ownSpecId);
+    if (violation !== null) {
+      this.fail('safety', violation);
+      return;
+    }
+    let announced = this.announcedMatches.get(p.address);
+    if (announced === undefined) {
+      announced = { maxBallot: reply.ballot, entries: new Map() };
+      this.announcedMatches.set(p.address, announced);
+    }
+    if (compareBallots(reply.ballot, announced.maxBallot) > 0) announced.maxBallot = reply.ballot;
+    const entries: { readonly ballot: Ballot; readonly specId: number }[] = reply.entries.map((e) => ({
+      ballot: e.ballot,
+      specId: configSpecId(e.spec),
+    }));
+    if (ownSpecId !== undefined) entries.push({ ballot: reply.ballot, specId: ownSpecId });
+    for (const e of entries) announced.entries.set(formatBallot(e.ballot), e);
   }
 
   /**
@@ -961,6 +1114,7 @@ export class Simulation {
   /** Ground truth comes from what acceptors vote and what proxy leaders announce. */
   private observeSend(p: Process, to: Address, message: Message): void {
     if (p.kind === 'acceptor') this.observeAnnouncement(p, message);
+    if (p.kind === 'matchmaker' && message.type === 'MatchB') this.observeMatchB(p, message);
     if (p.kind === 'acceptor' && message.type === 'Phase2b') {
       const accepted = this.acceptedFor(p, message.slot, message.ballot);
       if (accepted === undefined) {
@@ -1155,10 +1309,14 @@ export class Simulation {
         crashedPerGroup.set(g, (crashedPerGroup.get(g) ?? 0) + 1);
       }
     }
+    const matchmakersDown = [...this.processes.values()].filter(
+      (p) => p.kind === 'matchmaker' && !p.alive,
+    ).length;
     const candidates = this.live().filter(
       (p) =>
         p.kind !== 'client' &&
-        (p.kind !== 'acceptor' || (crashedPerGroup.get(groupOfAcceptor(p.address)) ?? 0) < this.options.f),
+        (p.kind !== 'acceptor' || (crashedPerGroup.get(groupOfAcceptor(p.address)) ?? 0) < this.options.f) &&
+        (p.kind !== 'matchmaker' || matchmakersDown < this.matchmakerF),
     );
     if (candidates.length === 0) return;
     const victim = this.rng.pick(candidates);
@@ -1227,6 +1385,10 @@ export class Simulation {
     if (p.kind === 'acceptor') {
       this.stats.acceptorRestarts++;
       this.checkRecovered(p);
+    }
+    if (p.kind === 'matchmaker') {
+      this.stats.matchmakerRestarts++;
+      this.checkMatchmakerRecovered(p);
     }
     if (p.kind === 'client') {
       this.clientProgress.set(p.address, { submitted: 0, acknowledged: 0 });

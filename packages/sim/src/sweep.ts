@@ -26,6 +26,13 @@ export function sweep(options: SweepOptions): SweepResult {
 }
 
 /** The one-line command that replays a seed with a readable trace. */
-export function replayCommand(seed: number, steps: number, f: number, proposers = 2, fsync = true): string {
-  return `pnpm sim --seed ${seed} --steps ${steps} --f ${f}${proposers === 2 ? '' : ` --proposers ${proposers}`}${fsync ? '' : ' --no-fsync'} --trace`;
+export function replayCommand(
+  seed: number,
+  steps: number,
+  f: number,
+  proposers = 2,
+  fsync = true,
+  matchmakers = 0,
+): string {
+  return `pnpm sim --seed ${seed} --steps ${steps} --f ${f}${proposers === 2 ? '' : ` --proposers ${proposers}`}${matchmakers === 0 ? '' : ` --matchmakers ${matchmakers}`}${fsync ? '' : ' --no-fsync'} --trace`;
 }

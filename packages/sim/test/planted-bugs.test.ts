@@ -3,7 +3,14 @@
  * production code) and asserts the simulator catches it within an ordinary sweep. A checker
  * that cannot fail is worthless.
  */
-import type { AcceptorRecords, DurableAcceptor, DurableAcceptorIo } from '@paxos/acceptor-log';
+import type {
+  AcceptorRecords,
+  DurableAcceptor,
+  DurableAcceptorIo,
+  DurableMatchmaker,
+  GroupCommitIo,
+  MatchmakerStateStore,
+} from '@paxos/acceptor-log';
 import {
   type AcceptedEntry,
   Acceptor,
@@ -15,6 +22,7 @@ import {
   encodeBatch,
   groupForSlot,
   type InFlightSlot,
+  type Matchmaker,
   NOOP,
   Proposer,
   ProxyLeader,
@@ -127,6 +135,25 @@ function replyingBeforeTheRecordIsDurable(
   };
 }
 
+/**
+ * Saves the genesis state as the real wrapper does, then never again, and lets every reply leave
+ * at once: a restarted matchmaker has forgotten the ballots it matched and the entries it returned.
+ */
+function matchmakerNeverSaving(
+  matchmaker: Matchmaker,
+  store: MatchmakerStateStore,
+  _io: GroupCommitIo,
+): DurableMatchmaker {
+  if (matchmaker.state !== null && store.saved === null) store.save(matchmaker.state);
+  return {
+    address: matchmaker.address,
+    start: () => matchmaker.start(),
+    commit: () => {},
+    heldMessages: 0,
+    step: (now, event) => matchmaker.step(now, event),
+  };
+}
+
 /** The other proposer was started with its groups in another order (another slot → group mapping). */
 const withGroupsReversed = (config: Configuration): Configuration => ({
   ...config,
@@ -141,7 +168,7 @@ function firstViolations(planted: Partial<SimulationOptions>, seeds: number, ste
   }
   if (found[0] !== undefined) {
     console.log(
-      `caught at ${found.length}/${seeds} seeds, first seed ${found[0].seed}: ${found[0].message}\n  replay (with the bug planted): ${replayCommand(found[0].seed, steps, 1)}`,
+      `caught at ${found.length}/${seeds} seeds, first seed ${found[0].seed}: ${found[0].message}\n  replay (with the bug planted): ${replayCommand(found[0].seed, steps, 1, 2, planted.fsync ?? true, planted.matchmakers ?? 0)}`,
     );
   }
   return found;
@@ -259,6 +286,48 @@ describe('the simulator catches planted bugs', () => {
       if (result.violation?.kind === 'safety') unsafe.push(`seed ${seed}: ${result.violation.message}`);
     }
     expect(misconfigured).toBeGreaterThan(50);
+    expect(unsafe).toEqual([]);
+  });
+
+  it('a matchmaker that forgets what it matched when it restarts (it never saves after genesis)', () => {
+    const found = firstViolations({ matchmakers: 3, makeDurableMatchmaker: matchmakerNeverSaving }, 300);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found[0]?.message).toMatch(/matchmaker\/\d restarted (with maxBallot|without its entry)/);
+  });
+
+  it('the same roles with matchmakers pass the same seeds', () => {
+    expect(firstViolations({ matchmakers: 3 }, 300)).toEqual([]);
+  });
+
+  it('with matchmakers, a proposer with a different configuration sees the other configuration in the MatchB replies and never leads', () => {
+    // Without matchmakers the same proposer breaks safety (above). Here its spec differs from the
+    // genesis every reply lists, so it refuses to lead; the others refuse once its ballot is
+    // recorded (phase 1 over two configurations comes with reconfiguration), which may cost
+    // liveness but never safety.
+    const unsafe: string[] = [];
+    let refusals = 0;
+    for (let seed = 1; seed <= 100; seed++) {
+      const result = runSimulation({
+        seed,
+        steps: 300,
+        matchmakers: 3,
+        makeProposer: (o) => {
+          const p = new Proposer(
+            o.address === 'proposer/1' ? { ...o, config: withGroupsReversed(o.config) } : o,
+          );
+          const step = p.step.bind(p);
+          p.step = (now, event) => {
+            const effects = step(now, event);
+            for (const e of effects)
+              if (e.kind === 'metric' && e.name === 'foreign_configurations') refusals++;
+            return effects;
+          };
+          return p;
+        },
+      });
+      if (result.violation?.kind === 'safety') unsafe.push(`seed ${seed}: ${result.violation.message}`);
+    }
+    expect(refusals).toBeGreaterThan(25);
     expect(unsafe).toEqual([]);
   });
 });

@@ -2,23 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { replayCommand, sweep } from '../src/sweep.ts';
 
 /** Prints each failing seed with the one line that replays it, then fails the test. */
-function expectNoFailures(result: ReturnType<typeof sweep>, steps: number, f: number, proposers = 2): void {
+function expectNoFailures(
+  result: ReturnType<typeof sweep>,
+  steps: number,
+  f: number,
+  proposers = 2,
+  matchmakers = 0,
+): void {
   const lines = result.failures.map(
     (r) =>
-      `seed ${r.seed}: ${r.violation?.kind} violation at step ${r.violation?.step}: ${r.violation?.message}\n  replay: ${replayCommand(r.seed, steps, f, proposers)}`,
+      `seed ${r.seed}: ${r.violation?.kind} violation at step ${r.violation?.step}: ${r.violation?.message}\n  replay: ${replayCommand(r.seed, steps, f, proposers, true, matchmakers)}`,
   );
   if (lines.length > 0) console.error(lines.join('\n'));
   expect(lines).toEqual([]);
 }
 
 describe('seeded sweep with faults (messages lost, duplicated, delayed and held back for seconds; crashes (acceptors restart from their logs, whole groups at once too), pauses, one-way and overlapping partitions, quorum losses, directory restarts, joins and leaves, stale views, client crashes, one fault for good)', () => {
-  it('f=1: 2,000 seeds x 1,000 steps keep every invariant and finish every command', () => {
-    const result = sweep({ firstSeed: 1, seeds: 2000, steps: 1000, f: 1 });
+  it('f=1 with 3 matchmakers (elections go through them; they crash, pause and restart from their state): 2,000 seeds x 1,000 steps keep every invariant and finish every command', () => {
+    const result = sweep({ firstSeed: 1, seeds: 2000, steps: 1000, f: 1, matchmakers: 3 });
     console.log(
-      `f=1 sweep: ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+      `f=1 sweep (3 matchmakers): ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
     );
     expect(result.totalSteps).toBeGreaterThanOrEqual(2000 * 1000);
-    expectNoFailures(result, 1000, 1);
+    expectNoFailures(result, 1000, 1, 2, 3);
   });
 
   it('f=2: 500 seeds x 1,000 steps (groups of five acceptors, two of them may be down at once)', () => {
@@ -29,12 +35,19 @@ describe('seeded sweep with faults (messages lost, duplicated, delayed and held 
     expectNoFailures(result, 1000, 2);
   });
 
-  it('three proposers: 1,000 seeds x 1,000 steps (slots that see three or more leaders)', () => {
-    const result = sweep({ firstSeed: 400_001, seeds: 1000, steps: 1000, f: 1, proposers: 3 });
+  it('three proposers and 3 matchmakers: 1,000 seeds x 1,000 steps (slots that see three or more leaders)', () => {
+    const result = sweep({
+      firstSeed: 400_001,
+      seeds: 1000,
+      steps: 1000,
+      f: 1,
+      proposers: 3,
+      matchmakers: 3,
+    });
     console.log(
-      `3-proposer sweep: ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+      `3-proposer sweep (3 matchmakers): ${result.runs} seeds, ${result.totalSteps} steps in ${(result.elapsedMs / 1000).toFixed(1)} s`,
     );
-    expectNoFailures(result, 1000, 1, 3);
+    expectNoFailures(result, 1000, 1, 3, 3);
   });
 
   it('every message through the protobuf codec: 200 seeds x 1,000 steps', () => {
