@@ -627,3 +627,21 @@ describe('Proposer: election through matchmakers', () => {
     expect(sendsOf(out, 'Phase1a')).toHaveLength(6);
   });
 });
+
+describe('Proposer: a promise that arrives after it leads', () => {
+  it('takes its higher watermark as chosen, so slots it left out are never filled with noops', () => {
+    const p = proposer();
+    fire(p, 'election');
+    // f+1 promises per group, each with one more page to come: recovery of [0, 6) waits.
+    for (const g of [0, 1])
+      for (const a of [0, 1])
+        deliver(p, `a/${g}/${a}`, promise(p, g, a, [], 0, { more: true, nextSlot: 0, acceptedEnd: 6 }), 1);
+    expect(p.status).toBe('leader');
+    expect(p.watermark).toBe(0);
+    // The third acceptor of group 10 voted in slots below 6 and knows them chosen: it leaves them out.
+    const late = deliver(p, 'a/0/2', promise(p, 0, 2, [], 6, { acceptedEnd: 6 }), 2);
+    expect(p.watermark).toBe(6);
+    expect(sendsOf(late, 'Phase2a').filter((s) => s.message.slot < 6)).toEqual([]);
+    expect(p.recoveringSlots).toBe(0);
+  });
+});

@@ -425,6 +425,10 @@ export class Proposer implements Role {
         requestedAt: null,
       };
       byAcceptor.set(msg.acceptorId, stream);
+      // A promise that arrives after we lead may report a higher watermark: it leaves out its
+      // votes below it, so those slots must be known chosen now, or its page would count as
+      // "nothing accepted there" and a chosen slot could be filled with a noop.
+      if (this.statusValue === 'leader') this.learnWatermark(fx, msg.watermark);
     } else if (msg.fromSlot !== stream.coveredTo) {
       return; // a duplicate, or a page we no longer need
     }
@@ -478,6 +482,18 @@ export class Proposer implements Role {
       if (this.statusValue === 'candidate') fx.inc('p1b_preempted');
       this.stepDown(fx, null, msg.promised);
     }
+  }
+
+  /** Every slot below `watermark` is chosen (an acceptor reported it): advance ours to it. */
+  private learnWatermark(fx: Effects, watermark: number): void {
+    if (watermark <= this.chosenWatermark) return;
+    this.chosenWatermark = watermark;
+    for (const slot of this.chosenAbove) if (slot < watermark) this.chosenAbove.delete(slot);
+    while (this.chosenAbove.delete(this.chosenWatermark)) this.chosenWatermark++;
+    for (const slot of [...this.outstanding.keys()])
+      if (slot < this.chosenWatermark) this.outstanding.delete(slot);
+    fx.gauge('chosen_watermark', this.chosenWatermark);
+    fx.gauge('inflight_slots', this.outstanding.size);
   }
 
   private isKnownChosen(slot: number): boolean {
