@@ -25,10 +25,10 @@ describe('simulation', () => {
     expect(result.stats.crashes + result.stats.partitions + result.stats.dropped).toBe(0);
   });
 
-  it('injects every kind of fault across a sweep', () => {
+  it('injects every kind of fault across a sweep (matchmakers in every other run)', () => {
     const totals: Record<string, number> = {};
     for (let seed = 1; seed <= 50; seed++) {
-      const { stats } = runSimulation({ seed, steps: 1000 });
+      const { stats } = runSimulation({ seed, steps: 1000, matchmakers: seed % 2 === 0 ? 3 : 0 });
       for (const [key, value] of Object.entries(stats)) totals[key] = (totals[key] ?? 0) + value;
     }
     for (const [key, value] of Object.entries(totals)) expect({ [key]: value }).not.toEqual({ [key]: 0 });
