@@ -24,6 +24,15 @@ await runApp({
       schema: integer(0),
       default: '0',
     }),
+    leaderTimeoutMs: setting({
+      env: 'BATCHER_LEADER_TIMEOUT_MS',
+      flag: '--leader-timeout-ms',
+      description:
+        'follow the highest-ballot leader until it is silent this long, then any proposer that says it leads',
+      expected: 'an integer >= 1 (milliseconds)',
+      schema: integer(1),
+      default: '1000',
+    }),
   },
   async main(s, logger) {
     const node = await Node.start(nodeOptions(s, logger, 'batcher', [endpoint(s.privateIp, s.port)]));
@@ -42,6 +51,7 @@ await runApp({
       members: { proposers },
       batchSize: s.batchSize,
       batchTimeoutMs: s.batchTimeoutMs,
+      leaderTimeoutMs: s.leaderTimeoutMs,
     });
     node.attach(batcher);
     await node.register('Batchers');

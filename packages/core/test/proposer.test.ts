@@ -323,6 +323,26 @@ describe('Proposer: bounded phase 1', () => {
     expect(sendsOf(out, 'Phase2a').map((s) => s.message.slot)).toEqual([2, 3, 4, 5]);
   });
 
+  it('a page whose watermark is above its first slot marks the slots below it chosen, never noops over them', () => {
+    // Simulator seed 1967 (f=1): acceptor 1 of the even group had not promised; asked during
+    // recovery from slot 2, it answers with watermark 6 and nothing below it (those slots are
+    // chosen, so phase 1 never reports them). Its silence there is not "nothing accepted".
+    const p = proposer();
+    fire(p, 'election');
+    deliver(p, 'a/0/0', promise(p, 0, 0, [], 0, { more: true, nextSlot: 2, acceptedEnd: 8 }));
+    deliver(p, 'a/0/2', promise(p, 0, 2, [], 0, { acceptedEnd: 0 }));
+    for (const a of [0, 1]) deliver(p, `a/1/${a}`, promise(p, 1, a));
+    expect(p.status).toBe('leader');
+    fire(p, 'phase1Retry', 1000); // acceptor 1 is asked from slot 2
+    const late = deliver(p, 'a/0/1', promise(p, 0, 1, [entry(6, 106)], 6, { fromSlot: 2, acceptedEnd: 8 }));
+    // With acceptor 2's complete answer it covers the even slots: 2 and 4 are chosen, not holes.
+    expect(sendsOf(late, 'Phase2a').map((s) => [s.message.slot, s.message.value])).toEqual([
+      [6, batch(106)],
+      [7, NOOP],
+    ]);
+    expect(p.watermark).toBe(6);
+  });
+
   it('does not re-propose a recovered slot an earlier ballot’s proxy leader already announced', () => {
     const p = proposer();
     fire(p, 'election');
@@ -431,6 +451,18 @@ describe('Proposer: failure detection that sees one-way faults', () => {
     elect(alone);
     for (const now of [200, 400, 600, 800]) fire(alone, 'resend', now);
     expect(alone.status).toBe('leader');
+  });
+
+  it('a deaf leader steps down for a proposer its view lost while deaf (a paused one whose lease ran out)', () => {
+    // Simulator seed 3544: the other proposer was paused, dropped from the view, then the leader
+    // lost its inbound for good; believing itself alone it led on, deaf, and held every batch.
+    const p = proposer();
+    elect(p);
+    p.step(10, { type: 'membership', members: { proposers: ['p1'] } });
+    fire(p, 'resend', 200);
+    fire(p, 'resend', 350);
+    fire(p, 'resend', 400);
+    expect(p.status).toBe('follower');
   });
 
   it('a leader whose slots hear nothing steps down although it hears itself', () => {
@@ -625,23 +657,5 @@ describe('Proposer: election through matchmakers', () => {
     const out = fire(p, 'election');
     expect(sendsOf(out, 'MatchA')).toEqual([]);
     expect(sendsOf(out, 'Phase1a')).toHaveLength(6);
-  });
-});
-
-describe('Proposer: a promise that arrives after it leads', () => {
-  it('takes its higher watermark as chosen, so slots it left out are never filled with noops', () => {
-    const p = proposer();
-    fire(p, 'election');
-    // f+1 promises per group, each with one more page to come: recovery of [0, 6) waits.
-    for (const g of [0, 1])
-      for (const a of [0, 1])
-        deliver(p, `a/${g}/${a}`, promise(p, g, a, [], 0, { more: true, nextSlot: 0, acceptedEnd: 6 }), 1);
-    expect(p.status).toBe('leader');
-    expect(p.watermark).toBe(0);
-    // The third acceptor of group 10 voted in slots below 6 and knows them chosen: it leaves them out.
-    const late = deliver(p, 'a/0/2', promise(p, 0, 2, [], 6, { acceptedEnd: 6 }), 2);
-    expect(p.watermark).toBe(6);
-    expect(sendsOf(late, 'Phase2a').filter((s) => s.message.slot < 6)).toEqual([]);
-    expect(p.recoveringSlots).toBe(0);
   });
 });

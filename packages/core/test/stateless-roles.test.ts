@@ -72,6 +72,40 @@ describe('Batcher', () => {
       () => new Batcher({ address: 'b', members: { proposers: [] }, batchSize: 0, batchTimeoutMs: 1 }),
     ).toThrow(/batchSize/);
   });
+
+  it('follows another proposer with a lower ballot once the one it follows sent nothing for leaderTimeoutMs', () => {
+    const b = new Batcher({
+      address: 'b',
+      members: { proposers: ['p1', 'p2'] },
+      batchSize: 1,
+      batchTimeoutMs: 5,
+      leaderTimeoutMs: 100,
+    });
+    const info = (leader: string, round: number) =>
+      ({ type: 'LeaderInfo', leader, ballot: { round, proposerId: 1 }, backoffMs: 0 }) as const;
+    deliver(b, 'p2', info('p2', 4), 0);
+    deliver(b, 'p1', info('p1', 3), 50); // p2 spoke 50 ms ago: still followed
+    expect(b.leader).toBe('p2');
+    deliver(b, 'p2', info('p2', 4), 90);
+    deliver(b, 'p1', info('p1', 3), 150); // 60 ms since p2: still p2
+    expect(b.leader).toBe('p2');
+    // p2 stepped down (or went deaf for good) and fell silent: p1 still believes it leads.
+    deliver(b, 'p1', info('p1', 3), 200);
+    expect(b.leader).toBe('p1');
+    const sent = sendsOf(
+      deliver(
+        b,
+        'c',
+        { type: 'ClientRequest', command: { clientId: 'c', requestId: 1, payload: new Uint8Array([1]) } },
+        210,
+      ),
+      'ClientBatch',
+    );
+    expect(sent.map((s) => s.to)).toEqual(['p1']);
+    // A higher ballot takes over again at once.
+    deliver(b, 'p2', info('p2', 5), 220);
+    expect(b.leader).toBe('p2');
+  });
 });
 
 describe('Unbatcher', () => {

@@ -355,6 +355,8 @@ export const SIM_TIMING = {
   acceptorPageEntries: 3,
   proxyLeader: { thriftyTimeoutMs: 15 },
   batchTimeoutMs: 2,
+  /** Two election timeouts without LeaderInfo from the leader it follows. */
+  batcherLeaderTimeoutMs: 200,
   clientResendMs: 200,
   pollMs: 30,
   leaseTimeoutMs: 120,
@@ -650,6 +652,7 @@ export class Simulation {
           members,
           batchSize: this.options.batchSize,
           batchTimeoutMs: SIM_TIMING.batchTimeoutMs,
+          leaderTimeoutMs: SIM_TIMING.batcherLeaderTimeoutMs,
         });
       case 'proxyLeader':
         return this.makeProxyLeader({ address: p.address, members, timing: SIM_TIMING.proxyLeader });

@@ -15,7 +15,15 @@ export interface BatcherOptions {
    * are dropped and their clients resend. Default 64 batches.
    */
   readonly maxHeldCommands?: number;
+  /**
+   * The leader it follows is the one with the highest ballot, until that one has sent no
+   * LeaderInfo for this long: then another proposer's LeaderInfo is followed even with a lower
+   * ballot (a leader that stepped down, or went away, must not keep its batches). Default 1 s.
+   */
+  readonly leaderTimeoutMs?: number;
 }
+
+export const DEFAULT_BATCHER_LEADER_TIMEOUT_MS = 1000;
 
 const TIMER_FLUSH = 'flush';
 
@@ -31,6 +39,8 @@ export class Batcher implements Role {
   private buffer: Command[] = [];
   private leaderHint: Address | null = null;
   private leaderBallot: Ballot = ZERO_BALLOT;
+  private leaderInfoAt = Number.NEGATIVE_INFINITY;
+  private readonly leaderTimeoutMs: number;
 
   constructor(options: BatcherOptions) {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
@@ -41,6 +51,7 @@ export class Batcher implements Role {
     this.batchSize = options.batchSize;
     this.batchTimeoutMs = options.batchTimeoutMs;
     this.maxHeldCommands = options.maxHeldCommands ?? 64 * options.batchSize;
+    this.leaderTimeoutMs = options.leaderTimeoutMs ?? DEFAULT_BATCHER_LEADER_TIMEOUT_MS;
   }
 
   get leader(): Address | null {
@@ -90,9 +101,11 @@ export class Batcher implements Role {
   }
 
   private onLeaderInfo(fx: Effects, now: number, msg: LeaderInfo): void {
-    if (compareBallots(msg.ballot, this.leaderBallot) < 0) return;
+    const silent = now - this.leaderInfoAt >= this.leaderTimeoutMs && msg.leader !== this.leaderHint;
+    if (compareBallots(msg.ballot, this.leaderBallot) < 0 && !silent) return;
     this.leaderHint = msg.leader;
     this.leaderBallot = msg.ballot;
+    this.leaderInfoAt = now;
     if (msg.backoffMs > 0) {
       this.holdUntil = now + msg.backoffMs;
       fx.setTimer(TIMER_FLUSH, msg.backoffMs);

@@ -231,6 +231,7 @@ export class Proposer implements Role {
   private lastHeardSelfAt = 0;
   /** Resend scans in a row that found the leader deaf or stuck (one could follow a stall of this process). */
   private silentScans = 0;
+  private sawOtherProposer = false;
 
   constructor(options: ProposerOptions) {
     validateConfiguration(options.config);
@@ -245,6 +246,7 @@ export class Proposer implements Role {
     this.spec = configSpecOf(options.config, options.configVersion ?? 0);
     this.specId = configSpecId(this.spec);
     this.members = options.members;
+    this.noteOtherProposers();
     this.random = options.random;
     this.timing = { ...DEFAULT_PROPOSER_TIMING, ...options.timing };
     this.limits = { ...DEFAULT_PROPOSER_LIMITS, ...options.limits };
@@ -327,6 +329,7 @@ export class Proposer implements Role {
         break;
       case 'membership':
         this.members = { ...this.members, ...event.members };
+        this.noteOtherProposers();
         if (event.members.proxyLeaders !== undefined && this.statusValue === 'leader')
           this.onProxyLeadersChanged(fx, now);
         break;
@@ -425,14 +428,11 @@ export class Proposer implements Role {
         requestedAt: null,
       };
       byAcceptor.set(msg.acceptorId, stream);
-      // A promise that arrives after we lead may report a higher watermark: it leaves out its
-      // votes below it, so those slots must be known chosen now, or its page would count as
-      // "nothing accepted there" and a chosen slot could be filled with a noop.
-      if (this.statusValue === 'leader') this.learnWatermark(fx, msg.watermark);
     } else if (msg.fromSlot !== stream.coveredTo) {
       return; // a duplicate, or a page we no longer need
     }
     this.addPage(stream, msg);
+    if (this.statusValue === 'leader') this.learnChosenBelow(fx, msg.watermark);
     if (this.statusValue === 'candidate' && this.phase1 !== null) {
       const quorum = quorumSize(this.config);
       for (const g of this.config.groups) {
@@ -484,14 +484,22 @@ export class Proposer implements Role {
     }
   }
 
-  /** Every slot below `watermark` is chosen (an acceptor reported it): advance ours to it. */
-  private learnWatermark(fx: Effects, watermark: number): void {
+  /**
+   * Every slot below `watermark` is chosen: an acceptor's page says so, and reports nothing below
+   * its watermark. A page asked for during recovery (a retry to an acceptor that had not answered)
+   * can carry a higher watermark than phase 1 found; without this its silence below the watermark
+   * would read as "nothing accepted" and the leader would propose noops over chosen slots.
+   */
+  private learnChosenBelow(fx: Effects, watermark: number): void {
     if (watermark <= this.chosenWatermark) return;
     this.chosenWatermark = watermark;
     for (const slot of this.chosenAbove) if (slot < watermark) this.chosenAbove.delete(slot);
     while (this.chosenAbove.delete(this.chosenWatermark)) this.chosenWatermark++;
-    for (const slot of [...this.outstanding.keys()])
+    for (const slot of this.outstanding.keys())
       if (slot < this.chosenWatermark) this.outstanding.delete(slot);
+    // Phase 1's quorums make the recovery end at least any acceptor's watermark; never propose a
+    // new batch below one all the same.
+    this.nextSlot = Math.max(this.nextSlot, this.chosenWatermark);
     fx.gauge('chosen_watermark', this.chosenWatermark);
     fx.gauge('inflight_slots', this.outstanding.size);
   }
@@ -1030,8 +1038,17 @@ export class Proposer implements Role {
    * although proxy leaders exist. Only when another proposer could take over. Protected so tests
    * can plant the bug of a leader that keeps heartbeating while it hears nothing.
    */
+  /**
+   * Whether another proposer was ever in view. A leader that stops hearing stops reading the
+   * directory too, so its view may have lost a proposer that was only paused: it must still
+   * step down for it. Only a proposer that never saw another one keeps leading while deaf.
+   */
+  private noteOtherProposers(): void {
+    if (this.members.proposers.some((p) => p !== this.address)) this.sawOtherProposer = true;
+  }
+
   protected shouldStepDown(now: number): boolean {
-    if (!this.members.proposers.some((p) => p !== this.address)) return false;
+    if (!this.sawOtherProposer) return false;
     if (now - this.lastHeardSelfAt >= this.timing.stepDownMs) return true;
     if (this.outstanding.size === 0 || this.members.proxyLeaders.length === 0) return false;
     return now - Math.max(this.lastHeardAt, this.awaitingSince) >= this.timing.stepDownMs;
