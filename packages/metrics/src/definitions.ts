@@ -159,6 +159,16 @@ export const METRIC_DEFINITIONS = [
     help: 'Chosen batches this unbatcher could not decode (skipped; their clients resend)',
   },
   {
+    name: 'paxos_match_preempted_total',
+    type: 'counter',
+    help: 'Elections this proposer gave up because a matchmaker had recorded a higher ballot',
+  },
+  {
+    name: 'paxos_foreign_configurations_total',
+    type: 'counter',
+    help: 'Elections this proposer did not lead because an earlier ballot used another configuration',
+  },
+  {
     name: 'paxos_directory_reregistrations_total',
     type: 'counter',
     help: 'Times this process registered again because the directory had lost its entry (a directory restart)',
@@ -212,6 +222,8 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   batches_refused: { metric: 'paxos_batches_refused_total', scale: 1 },
   proxy_leaders_suspected: { metric: 'paxos_proxy_leader_suspicions_total', scale: 1 },
   malformed_batches: { metric: 'paxos_malformed_batches_total', scale: 1 },
+  match_preempted: { metric: 'paxos_match_preempted_total', scale: 1 },
+  foreign_configurations: { metric: 'paxos_foreign_configurations_total', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

@@ -92,8 +92,10 @@ describe('metric definitions', () => {
       phase2_latency_seconds: 'histogram',
       batch_size: 'histogram',
       paxos_malformed_batches_total: 'counter',
+      paxos_match_preempted_total: 'counter',
+      paxos_foreign_configurations_total: 'counter',
     });
-    expect(METRIC_NAMES).toHaveLength(29);
+    expect(METRIC_NAMES).toHaveLength(31);
   });
 
   it('uses the agreed buckets', () => {
