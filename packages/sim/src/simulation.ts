@@ -694,14 +694,22 @@ export class Simulation {
     });
     p.acceptor = acceptor;
     if (recovery.segments > 1) this.stats.checkpointRecoveries++;
+    return this.makeDurableAcceptor(acceptor, log, this.commitIo(p));
+  }
+
+  /**
+   * How a durable process's group commit runs here: its commit is an event 0–2 ms after the burst
+   * (so a crash can fall in between), and what it held is then performed as the process's effects.
+   */
+  private commitIo(p: Process): Required<DurableAcceptorIo> {
     const incarnation = p.incarnation;
-    return this.makeDurableAcceptor(acceptor, log, {
+    return {
       release: (effects) => this.apply(p, effects),
       schedule: (commit) => {
         const delay = this.rng.int(SIM_TIMING.commitMs[0], SIM_TIMING.commitMs[1]);
         this.queue.push(this.now + delay, { kind: 'commit', to: p.address, incarnation, commit });
       },
-    });
+    };
   }
 
   private matchmakerAddresses(): Address[] {
@@ -725,14 +733,7 @@ export class Simulation {
       ...(p.incarnation === 0 ? { genesis: this.spec } : {}),
     });
     p.matchmaker = matchmaker;
-    const incarnation = p.incarnation;
-    return this.makeDurableMatchmaker(matchmaker, store, {
-      release: (effects) => this.apply(p, effects),
-      schedule: (commit) => {
-        const delay = this.rng.int(SIM_TIMING.commitMs[0], SIM_TIMING.commitMs[1]);
-        this.queue.push(this.now + delay, { kind: 'commit', to: p.address, incarnation, commit });
-      },
-    });
+    return this.makeDurableMatchmaker(matchmaker, store, this.commitIo(p));
   }
 
   /**
