@@ -1,4 +1,4 @@
-import type { Address, ConfigSpec, ConfigStamp } from './messages.ts';
+import type { Address, ConfigSpec, ConfigSpecGroup, ConfigStamp } from './messages.ts';
 
 /**
  * One acceptor group: 2f+1 acceptors. `acceptors[i]` has acceptor id `acceptorIds[i]`, or `i`
@@ -156,6 +156,81 @@ export function validateConfigSpec(spec: ConfigSpec): void {
       ids.add(id);
     }
   }
+}
+
+/** A change an operator (or the autoscaler) asks of the acceptor groups. */
+export type ConfigChange =
+  /** Grow to `groups` groups (new groups get ids from `nextGroupId`), or shrink by dropping the last ones. */
+  | { readonly kind: 'groups'; readonly groups: number; readonly nextGroupId: number }
+  /** Drop one group, wherever it is in the order. */
+  | { readonly kind: 'removeGroup'; readonly groupId: number }
+  /** Replace acceptor `acceptorId` of group `groupId` with a new acceptor `newAcceptorId` (empty log). */
+  | {
+      readonly kind: 'replace';
+      readonly groupId: number;
+      readonly acceptorId: number;
+      readonly newAcceptorId: number;
+    };
+
+/** What a change needs: the target configuration, and the acceptors to start before writing it. */
+export interface ConfigPlan {
+  readonly target: ConfigSpec;
+  readonly start: readonly { readonly groupId: number; readonly acceptorId: number }[];
+}
+
+/**
+ * The next target configuration for `change` applied to `current` (version + 1), and the new
+ * acceptors to start first. Group ids and acceptor ids are never reused: the caller passes the
+ * next free ones. Throws a clear error for a change that cannot be made.
+ */
+export function planConfigChange(current: ConfigSpec, change: ConfigChange): ConfigPlan {
+  const size = 2 * current.f + 1;
+  let groups: ConfigSpecGroup[];
+  const start: { groupId: number; acceptorId: number }[] = [];
+  switch (change.kind) {
+    case 'groups': {
+      if (!Number.isInteger(change.groups) || change.groups < 1)
+        throw new Error(`a configuration needs at least one acceptor group, asked for ${change.groups}`);
+      groups = current.groups.slice(0, change.groups);
+      const used = Math.max(change.nextGroupId, ...current.groups.map((g) => g.groupId + 1));
+      for (let i = 0; groups.length < change.groups; i++) {
+        const groupId = used + i;
+        const acceptorIds = Array.from({ length: size }, (_, a) => a);
+        groups.push({ groupId, acceptorIds });
+        for (const acceptorId of acceptorIds) start.push({ groupId, acceptorId });
+      }
+      break;
+    }
+    case 'removeGroup': {
+      if (!current.groups.some((g) => g.groupId === change.groupId))
+        throw new Error(`acceptor group ${change.groupId} is not in the configuration`);
+      if (current.groups.length === 1) throw new Error('the last acceptor group cannot be removed');
+      groups = current.groups.filter((g) => g.groupId !== change.groupId);
+      break;
+    }
+    case 'replace': {
+      const group = current.groups.find((g) => g.groupId === change.groupId);
+      if (group === undefined || !group.acceptorIds.includes(change.acceptorId))
+        throw new Error(`acceptor ${change.groupId}/${change.acceptorId} is not in the configuration`);
+      if (change.newAcceptorId <= Math.max(...group.acceptorIds))
+        throw new Error(
+          `acceptor ids are never reused: ${change.groupId}/${change.newAcceptorId} is not above every id group ${change.groupId} has had`,
+        );
+      groups = current.groups.map((g) =>
+        g === group
+          ? {
+              groupId: g.groupId,
+              acceptorIds: g.acceptorIds.map((id) => (id === change.acceptorId ? change.newAcceptorId : id)),
+            }
+          : g,
+      );
+      start.push({ groupId: change.groupId, acceptorId: change.newAcceptorId });
+      break;
+    }
+  }
+  const target: ConfigSpec = { f: current.f, version: current.version + 1, groups };
+  validateConfigSpec(target);
+  return { target, start };
 }
 
 /** The stamp phase-1a and phase-2a messages of `config` carry (a configuration fixed for life). */

@@ -4,6 +4,7 @@ import {
   configSpecId,
   configSpecOf,
   configurationId,
+  planConfigChange,
   validateConfigSpec,
 } from '../src/index.ts';
 
@@ -79,5 +80,58 @@ describe('configSpecOf', () => {
     });
     expect(() => validateConfigSpec(spec)).not.toThrow();
     expect(configSpecId(configSpecOf(config, 9))).toBe(configSpecId(spec));
+  });
+});
+
+describe('planConfigChange', () => {
+  const v3: ConfigSpec = {
+    f: 1,
+    version: 3,
+    groups: [
+      { groupId: 0, acceptorIds: [0, 1, 2] },
+      { groupId: 2, acceptorIds: [0, 3, 2] },
+    ],
+  };
+
+  it('grows with new group ids (never reused) and lists their 2f+1 acceptors to start first', () => {
+    const plan = planConfigChange(v3, { kind: 'groups', groups: 3, nextGroupId: 4 });
+    expect(plan.target).toEqual({
+      f: 1,
+      version: 4,
+      groups: [...v3.groups, { groupId: 4, acceptorIds: [0, 1, 2] }],
+    });
+    expect(plan.start).toEqual([0, 1, 2].map((acceptorId) => ({ groupId: 4, acceptorId })));
+    // nextGroupId below an id in use is raised above it.
+    expect(
+      planConfigChange(v3, { kind: 'groups', groups: 3, nextGroupId: 0 }).target.groups[2]?.groupId,
+    ).toBe(3);
+  });
+
+  it('shrinks by dropping the last groups, or one named group; never below one group', () => {
+    expect(planConfigChange(v3, { kind: 'groups', groups: 1, nextGroupId: 3 })).toEqual({
+      target: { f: 1, version: 4, groups: [v3.groups[0]] },
+      start: [],
+    });
+    expect(planConfigChange(v3, { kind: 'removeGroup', groupId: 0 }).target.groups).toEqual([v3.groups[1]]);
+    expect(() => planConfigChange(v3, { kind: 'groups', groups: 0, nextGroupId: 3 })).toThrow(
+      /at least one acceptor group/,
+    );
+    expect(() => planConfigChange(v3, { kind: 'removeGroup', groupId: 7 })).toThrow(
+      /group 7 is not in the configuration/,
+    );
+    const one = planConfigChange(v3, { kind: 'groups', groups: 1, nextGroupId: 3 }).target;
+    expect(() => planConfigChange(one, { kind: 'removeGroup', groupId: 0 })).toThrow(/last acceptor group/);
+  });
+
+  it('replaces one acceptor by a new id in its place, and refuses an id the group has used', () => {
+    const plan = planConfigChange(v3, { kind: 'replace', groupId: 2, acceptorId: 3, newAcceptorId: 4 });
+    expect(plan.target.groups[1]).toEqual({ groupId: 2, acceptorIds: [0, 4, 2] });
+    expect(plan.start).toEqual([{ groupId: 2, acceptorId: 4 }]);
+    expect(() =>
+      planConfigChange(v3, { kind: 'replace', groupId: 2, acceptorId: 3, newAcceptorId: 1 }),
+    ).toThrow(/never reused/);
+    expect(() =>
+      planConfigChange(v3, { kind: 'replace', groupId: 2, acceptorId: 1, newAcceptorId: 9 }),
+    ).toThrow(/acceptor 2\/1 is not in the configuration/);
   });
 });

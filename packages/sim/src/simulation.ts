@@ -21,6 +21,7 @@ import {
   type BatcherOptions,
   ballotEquals,
   Client,
+  type ConfigChange,
   type ConfigSpec,
   type Configuration,
   compareBallots,
@@ -39,6 +40,7 @@ import {
   type ProposerOptions,
   ProxyLeader,
   type ProxyLeaderOptions,
+  planConfigChange,
   type Role,
   type RoleEvent,
   Unbatcher,
@@ -1422,18 +1424,11 @@ export class Simulation {
     const groups = this.target.groups;
     const f = this.options.f;
     const kind = this.rng.int(0, 2);
-    let next: ConfigSpec['groups'];
+    let change: ConfigChange;
     if (kind === 0 && groups.length < MAX_GROUPS) {
-      const groupId = this.nextGroupId++;
-      const ids = Array.from({ length: 2 * f + 1 }, (_, i) => i);
-      this.nextAcceptorId.set(groupId, ids.length);
-      for (const id of ids) this.startAcceptor(groupId, id);
-      next = [...groups, { groupId, acceptorIds: ids }];
-      this.log(`RECONFIGURE add group ${groupId}`);
+      change = { kind: 'groups', groups: groups.length + 1, nextGroupId: this.nextGroupId };
     } else if (kind === 1 && groups.length > 1) {
-      const removed = this.rng.pick(groups);
-      next = groups.filter((g) => g !== removed);
-      this.log(`RECONFIGURE remove group ${removed.groupId}`);
+      change = { kind: 'removeGroup', groupId: this.rng.pick(groups).groupId };
     } else {
       const group = this.rng.pick(groups);
       const old = this.rng.pick(group.acceptorIds);
@@ -1443,15 +1438,17 @@ export class Simulation {
       ).length;
       // Sometimes its host is lost for good first (never more than f of the group down).
       if (oldProcess.alive && groupDown < f && this.rng.chance(0.5)) this.stop(oldProcess, 'GONE FOR GOOD');
-      const id = this.nextAcceptorId.get(group.groupId) as number;
-      this.nextAcceptorId.set(group.groupId, id + 1);
-      this.startAcceptor(group.groupId, id);
-      next = groups.map((g) =>
-        g === group ? { groupId: g.groupId, acceptorIds: g.acceptorIds.map((a) => (a === old ? id : a)) } : g,
-      );
-      this.log(`RECONFIGURE replace acceptor ${group.groupId}/${old} with ${group.groupId}/${id}`);
+      const newAcceptorId = this.nextAcceptorId.get(group.groupId) as number;
+      change = { kind: 'replace', groupId: group.groupId, acceptorId: old, newAcceptorId };
     }
-    this.target = { f, version: this.target.version + 1, groups: next };
+    const plan = planConfigChange(this.target, change);
+    for (const { groupId, acceptorId } of plan.start) {
+      this.nextGroupId = Math.max(this.nextGroupId, groupId + 1);
+      this.nextAcceptorId.set(groupId, Math.max(this.nextAcceptorId.get(groupId) ?? 0, acceptorId + 1));
+      this.startAcceptor(groupId, acceptorId);
+    }
+    this.log(`RECONFIGURE ${JSON.stringify(change)} -> version ${plan.target.version}`);
+    this.target = plan.target;
     this.stats.reconfigurations++;
     return true;
   }
