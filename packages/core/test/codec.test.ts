@@ -620,12 +620,16 @@ describe('decodeEnvelope on malformed input', () => {
       decodeEnvelope(rawFrame({ from: 'a', clientReply: { slot: 1 } })),
       'ClientReply.clientId is empty',
     );
-    expectError(
-      decodeEnvelope(
-        rawFrame({ from: 'a', phase2a: { ballot: {}, value: { noop: {} }, acceptors: ['x', ''] } }),
-      ),
-      'Phase2a.acceptors[1] is empty',
+  });
+
+  it('keeps an empty entry in Phase2a.acceptors: an acceptor whose address the leader does not know yet', () => {
+    const res = decodeEnvelope(
+      rawFrame({ from: 'a', phase2a: { ballot: {}, value: { noop: {} }, acceptors: ['x', ''] } }),
     );
+    expect(res.ok && res.envelope.message.type === 'Phase2a' && res.envelope.message.acceptors).toEqual([
+      'x',
+      '',
+    ]);
   });
 
   it('rejects uint64 values beyond Number.MAX_SAFE_INTEGER, naming the field and the value', () => {

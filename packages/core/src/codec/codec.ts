@@ -506,7 +506,8 @@ function pbPhase2a(m: Phase2a): object {
   checkU64(m.watermark, 'Phase2a.watermark');
   checkU32(m.groupId, 'Phase2a.groupId');
   checkArray(m.acceptors, 'Phase2a.acceptors');
-  for (const a of m.acceptors) checkAddress(a, 'Phase2a.acceptors[]');
+  // '' stands for an acceptor whose address the leader does not know yet (proxy leaders skip it).
+  for (const a of m.acceptors) if (a !== '') checkAddress(a, 'Phase2a.acceptors[]');
   checkConfigStamp(m.config, 'Phase2a.config');
   return {
     slot: m.slot,
@@ -892,13 +893,8 @@ function phase1b(m: PbPhase1b): Phase1b {
 }
 
 function phase2a(m: PbPhase2a): Phase2a {
-  const src = m.acceptors;
-  const acceptors = new Array<Address>(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const a = src[i] as string;
-    if (a.length === 0) throw new DecodeError(`Phase2a.acceptors[${i}] is empty (expected an address)`);
-    acceptors[i] = a;
-  }
+  // An empty entry is an acceptor whose address the leader does not know yet: it keeps its index.
+  const acceptors: Address[] = [...m.acceptors];
   return {
     type: 'Phase2a',
     slot: u64(m.slot, 'Phase2a.slot'),
