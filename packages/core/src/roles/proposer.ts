@@ -1484,23 +1484,26 @@ export class Proposer implements Role {
   }
 
   /**
-   * Whether the leader should step down (two scans in a row must agree): for `stepDownMs` it has
-   * not heard its own heartbeats, or it waited for slots and heard nothing about any of them
-   * although proxy leaders exist. Only when another proposer could take over. Protected so tests
-   * can plant the bug of a leader that keeps heartbeating while it hears nothing.
-   */
-  /**
    * Whether another proposer was ever in view. A leader that stops hearing stops reading the
    * directory too, so its view may have lost a proposer that was only paused: it must still
-   * step down for it. Only a proposer that never saw another one keeps leading while deaf.
+   * step down for it.
    */
   private noteOtherProposers(): void {
     if (this.members.proposers.some((p) => p !== this.address)) this.sawOtherProposer = true;
   }
 
+  /**
+   * Whether the leader should step down (two scans in a row must agree): for `stepDownMs` it has
+   * not heard its own heartbeats, or (when another proposer could take over) it waited for slots
+   * and heard nothing about any of them although proxy leaders exist. Protected so tests can
+   * plant the bug of a leader that keeps heartbeating while it hears nothing.
+   */
   protected shouldStepDown(now: number): boolean {
-    if (!this.sawOtherProposer) return false;
+    // A leader that cannot hear itself steps down even if it never saw another proposer: its
+    // view may be empty because the others were paused when it started, and its heartbeats
+    // would keep batchers following a leader that can never hear a Chosen.
     if (now - this.lastHeardSelfAt >= this.timing.stepDownMs) return true;
+    if (!this.sawOtherProposer) return false;
     if (this.outstanding.size === 0 || this.members.proxyLeaders.length === 0) return false;
     return now - Math.max(this.lastHeardAt, this.awaitingSince) >= this.timing.stepDownMs;
   }
