@@ -94,8 +94,10 @@ describe('metric definitions', () => {
       paxos_malformed_batches_total: 'counter',
       paxos_match_preempted_total: 'counter',
       paxos_foreign_configurations_total: 'counter',
+      paxos_matchmaker_requests_total: 'counter',
+      paxos_live_configurations: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(31);
+    expect(METRIC_NAMES).toHaveLength(33);
   });
 
   it('uses the agreed buckets', () => {

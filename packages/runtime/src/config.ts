@@ -197,6 +197,25 @@ export const PAYLOAD_BYTES_SETTING = setting({
   default: '16',
 });
 
+/** The cluster's shape, which proposers and matchmakers (its genesis configuration) both read. */
+export const F_SETTING = setting({
+  env: 'F',
+  flag: '--f',
+  description: 'failures tolerated per acceptor group (and among the 2f+1 matchmakers)',
+  expected: 'an integer >= 0',
+  schema: integer(0),
+  default: '1',
+});
+
+export const ACCEPTOR_GROUPS_SETTING = setting({
+  env: 'ACCEPTOR_GROUPS',
+  flag: '--acceptor-groups',
+  description: 'acceptor groups 0..N-1 in the configuration',
+  expected: 'an integer >= 1',
+  schema: integer(1),
+  default: '2',
+});
+
 /**
  * Parses flags (which win) and environment variables against `spec`. Throws ConfigError with one
  * line naming the variable, the bad value and what is expected; `--help` prints and exits 0.
