@@ -1,4 +1,4 @@
-import { Matchmaker } from '@paxos/core';
+import { genesisState, Matchmaker } from '@paxos/core';
 import {
   durableMatchmaker,
   endpoint,
@@ -20,18 +20,17 @@ await runApp({
     // The state's identity: another cluster's or matchmaker's state is refused (exit 2), and so
     // are a missing state with MATCHMAKER_STATE=existing and a state there with replacement.
     const identity = { cluster: s.annaKeyPrefix || 'paxos', matchmakerId: s.matchmakerId };
-    const genesis = genesisSpec(s.f, s.groups);
-    const { store, state, dir, warning } = openMatchmakerStore(s.dataDir, identity, {
-      fsync: s.fsync,
-      state: s.state,
-    });
+    const opened = openMatchmakerStore(s.dataDir, identity, { fsync: s.fsync, state: s.state });
+    const { store, dir, warning } = opened;
     // Genesis only for a new matchmaker with no state: never over a state, never on a restart.
-    const fromGenesis = state === null && s.state === 'new';
+    // Saved before anything else can fail (a port in use), so a restart (`existing`) finds it.
+    if (opened.state === null && s.state === 'new') store.save(genesisState(genesisSpec(s.f, s.groups)));
+    const state = store.saved;
     logger.info(
       { dir, state: s.state, fsync: s.fsync, entries: state?.entries.length ?? null },
-      state !== null
+      opened.state !== null
         ? 'matchmaker state recovered'
-        : fromGenesis
+        : state !== null
           ? 'matchmaker state created from the genesis configuration'
           : 'matchmaker started with no state (pending: answers nothing)',
     );
@@ -40,7 +39,7 @@ await runApp({
     const matchmaker = new Matchmaker({
       address: node.address,
       matchmakerId: s.matchmakerId,
-      ...(state !== null ? { recovered: state } : fromGenesis ? { genesis } : {}),
+      ...(state === null ? {} : { recovered: state }),
     });
     const gauge = () => node.metrics.setLiveConfigurations(matchmaker.state?.entries.length ?? 0);
     // Replies wait for the state they announce: one atomic replace (fsync with DATA_FSYNC) per read burst.
