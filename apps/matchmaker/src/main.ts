@@ -2,6 +2,7 @@ import { genesisState, Matchmaker } from '@paxos/core';
 import {
   durableMatchmaker,
   endpoint,
+  failStopCommit,
   genesisSpec,
   Node,
   nodeOptions,
@@ -45,21 +46,8 @@ await runApp({
     // Replies wait for the state they announce: one atomic replace (fsync with DATA_FSYNC) per read burst.
     const durable = durableMatchmaker(matchmaker, store, {
       release: (effects) => node.perform(durable, effects),
-      schedule: (commit) =>
-        setImmediate(() => {
-          try {
-            commit();
-            gauge();
-          } catch (err) {
-            // Fail-stop, as the acceptor: never answer for a state that is not on disk.
-            const e = err instanceof Error ? err : new Error(String(err));
-            logger.fatal(
-              { dir, heldMessages: durable.heldMessages },
-              `matchmaker state write failed, stopping without sending the held replies: ${e.message}`,
-            );
-            process.exit(1);
-          }
-        }),
+      // Fail-stop, as the acceptor: never answer for a state that is not on disk.
+      schedule: failStopCommit(logger, 'matchmaker state', dir, () => durable.heldMessages, gauge),
     });
     gauge();
     node.attach({

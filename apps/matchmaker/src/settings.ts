@@ -1,12 +1,12 @@
 import {
   ACCEPTOR_GROUPS_SETTING,
-  boolean,
+  dataDirSetting,
+  dataFsyncSetting,
   F_SETTING,
   integer,
   MATCHMAKER_STATE_SETTING,
   port,
   setting,
-  text,
 } from '@paxos/runtime';
 
 /** The matchmaker's own settings (the common ones are added by `runApp`). */
@@ -19,22 +19,8 @@ export const MATCHMAKER_SETTINGS = {
     expected: 'an integer >= 0',
     schema: integer(0),
   }),
-  dataDir: setting({
-    env: 'DATA_DIR',
-    flag: '--data-dir',
-    description: 'directory of the state: this one is <ANNA_KEY_PREFIX or paxos>-m<id> in it',
-    expected: 'a directory path',
-    schema: text(),
-    default: './paxos-data',
-  }),
-  fsync: setting({
-    env: 'DATA_FSYNC',
-    flag: '--fsync',
-    description: 'fsync each new state (and its directory) before the replies that announce it',
-    expected: 'true or false',
-    schema: boolean(),
-    default: 'true',
-  }),
+  dataDir: dataDirSetting('directory of the state: this one is <ANNA_KEY_PREFIX or paxos>-m<id> in it'),
+  fsync: dataFsyncSetting('fsync each new state (and its directory) before the replies that announce it'),
   f: F_SETTING,
   groups: ACCEPTOR_GROUPS_SETTING,
   state: MATCHMAKER_STATE_SETTING,

@@ -197,6 +197,28 @@ export const PAYLOAD_BYTES_SETTING = setting({
   default: '16',
 });
 
+/** DATA_DIR of a process that keeps durable state (acceptor, matchmaker): `description` says what is in it. */
+export const dataDirSetting = (description: string) =>
+  setting({
+    env: 'DATA_DIR',
+    flag: '--data-dir',
+    description,
+    expected: 'a directory path',
+    schema: text(),
+    default: './paxos-data',
+  });
+
+/** DATA_FSYNC of a process that keeps durable state: `description` says what is synced when. */
+export const dataFsyncSetting = (description: string) =>
+  setting({
+    env: 'DATA_FSYNC',
+    flag: '--fsync',
+    description,
+    expected: 'true or false',
+    schema: boolean(),
+    default: 'true',
+  });
+
 /** The cluster's shape, which proposers and matchmakers (its genesis configuration) both read. */
 export const F_SETTING = setting({
   env: 'F',
