@@ -167,11 +167,12 @@ describe('acceptor log at start-up', () => {
       identity: { cluster: 'paxos', groupId: 0, acceptorId },
       fsync: true,
     });
-    log.promised({ round: 1, proposerId: 0 }, { id: 1, groups: [0] });
+    log.promised({ round: 1, proposerId: 0 }, { id: 1, groups: [0], acceptorIds: [] });
     for (let slot = 0; slot < 3; slot++)
       log.accepted({ slot, ballot: { round: 1, proposerId: 0 }, value: { kind: 'noop' } }, 0, {
         id: 1,
         groups: [0],
+        acceptorIds: [],
       });
     log.close();
     return dataDir;

@@ -24,7 +24,7 @@ import {
 
 /** The configuration a mock leader stamps: its groups in order, under a fixed id per group list. */
 function mockStamp(groups: readonly number[]): ConfigStamp {
-  return { id: 0x6d6f636b + groups.reduce((sum, g) => sum * 31 + g + 1, 0), groups };
+  return { id: 0x6d6f636b + groups.reduce((sum, g) => sum * 31 + g + 1, 0), groups, acceptorIds: [] };
 }
 
 export interface MockCounters {

@@ -119,7 +119,7 @@ describe('output mocks answer where the real neighbour would', () => {
           watermark: 0,
           groupId: 0,
           acceptors: [],
-          config: { id: 1, groups: [0] },
+          config: { id: 1, groups: [0], acceptorIds: [] },
         },
       }),
     );
@@ -137,7 +137,7 @@ describe('output mocks answer where the real neighbour would', () => {
       mock.step(0, {
         type: 'message',
         from: 'p',
-        message: { type: 'Phase1a', ballot, fromSlot: 0, config: { id: 1, groups: [2] } },
+        message: { type: 'Phase1a', ballot, fromSlot: 0, config: { id: 1, groups: [2], acceptorIds: [] } },
       }),
     );
     expect(p1b?.message).toEqual({

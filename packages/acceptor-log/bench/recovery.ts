@@ -18,7 +18,7 @@ import { AcceptorLog, nodeStorage, scanLog } from '../src/index.ts';
 const segmentMiB = Number(process.argv[2] ?? 64);
 const counts = (process.argv[3] ?? '1,10,100').split(',').map(Number);
 const identity = { cluster: 'bench', groupId: 0, acceptorId: 0 };
-const config = { id: 1, groups: [0] };
+const config = { id: 1, groups: [0], acceptorIds: [] };
 const batch = new Uint8Array(1024).map((_, i) => i & 0xff);
 
 for (const segments of counts) {

@@ -408,7 +408,9 @@ function emptyCheckpoint(identity: LogIdentity): Checkpoint {
 }
 
 function summaryOf(c: Checkpoint): Summary {
-  return { promised: c.promised, watermark: c.watermark, config: c.config, retired: c.retired };
+  // A checkpoint written before stamps listed acceptor ids has none: the same as an empty list.
+  const config = c.config === null ? null : { ...c.config, acceptorIds: c.config.acceptorIds ?? [] };
+  return { promised: c.promised, watermark: c.watermark, config, retired: c.retired };
 }
 
 /**

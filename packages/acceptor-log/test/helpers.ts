@@ -10,7 +10,7 @@ import {
 import { type AcceptorLog, type LogIdentity, type LogStorage, scanLog } from '../src/index.ts';
 
 export const identity: LogIdentity = { cluster: 'test', groupId: 1, acceptorId: 2 };
-export const config = { id: 7, groups: [0, 1] };
+export const config = { id: 7, groups: [0, 1], acceptorIds: [] };
 export const b = (round: number, proposerId = 0): Ballot => ({ round, proposerId });
 
 /** A batch value of `size` bytes, its content derived from `seed`. */

@@ -28,7 +28,7 @@ const GENESIS: ConfigSpec = { f: 1, version: 1, groups: [{ groupId: 0, acceptorI
 const REPLACED: ConfigSpec = { f: 1, version: 2, groups: [{ groupId: 0, acceptorIds: [0, 1, 3] }] };
 const matchA = (ballot: Ballot, spec = REPLACED) => ({ type: 'MatchA', epoch: 0, ballot, spec }) as const;
 const garbageA = (gcBallot: Ballot, startSlot: number) =>
-  ({ type: 'GarbageA', epoch: 0, gcBallot, startSlot }) as const;
+  ({ type: 'GarbageA', epoch: 0, gcBallot, startSlot, spec: REPLACED }) as const;
 const open = (storage: MemoryStorage, create?: 'if-missing' | 'never' | 'always') =>
   MatchmakerStore.open(storage, { identity, ...(create ? { create } : {}) });
 const sent = (effects: Effect[]): Message[] => effects.flatMap((e) => (e.kind === 'send' ? [e.message] : []));
@@ -193,7 +193,7 @@ describe('durableMatchmaker', () => {
       { type: 'MatchB', epoch: 0, ballot: b(3), matchmakerId: 1, gcBallot: b(3), entries: [] },
     ]);
     expect(sent(again.deliver(matchA(b(2))))).toEqual([
-      { type: 'MatchNack', epoch: 0, ballot: b(2), higher: b(3) },
+      { type: 'MatchNack', epoch: 0, ballot: b(2), higher: b(3), newer: null },
     ]);
   });
 

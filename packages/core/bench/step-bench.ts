@@ -84,7 +84,7 @@ const results: Result[] = [];
         watermark: i,
         groupId: 0,
         acceptors: [],
-        config: { id: 1, groups: [0] },
+        config: { id: 1, groups: [0], acceptorIds: [] },
       }),
     ),
   );

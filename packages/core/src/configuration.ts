@@ -1,9 +1,37 @@
 import type { Address, ConfigSpec, ConfigStamp } from './messages.ts';
 
-/** One acceptor group: 2f+1 acceptors; `acceptors[i]` has acceptor id `i`. */
+/**
+ * One acceptor group: 2f+1 acceptors. `acceptors[i]` has acceptor id `acceptorIds[i]`, or `i`
+ * without `acceptorIds` (a group no acceptor was ever replaced in). Ids are never reused: a
+ * replacement gets a new one.
+ */
 export interface AcceptorGroup {
   readonly groupId: number;
   readonly acceptors: readonly Address[];
+  readonly acceptorIds?: readonly number[];
+}
+
+/** The acceptor id of each member of `group`, in order. */
+export function acceptorIdsOf(group: AcceptorGroup): readonly number[] {
+  return group.acceptorIds ?? group.acceptors.map((_, i) => i);
+}
+
+/**
+ * The configuration a spec names, with each acceptor at the address `addressOf` gives it; an
+ * acceptor whose address is not known yet gets '' (messages to it are skipped until it is).
+ */
+export function configurationOf(
+  spec: ConfigSpec,
+  addressOf: (groupId: number, acceptorId: number) => Address | undefined,
+): Configuration {
+  return {
+    f: spec.f,
+    groups: spec.groups.map((g) => ({
+      groupId: g.groupId,
+      acceptors: g.acceptorIds.map((id) => addressOf(g.groupId, id) ?? ''),
+      acceptorIds: g.acceptorIds,
+    })),
+  };
 }
 
 /**
@@ -47,6 +75,11 @@ export function validateConfiguration(config: Configuration): void {
         `acceptor group ${group.groupId} has ${group.acceptors.length} acceptors, expected 2f+1 = ${2 * config.f + 1}`,
       );
     }
+    const acceptorIds = acceptorIdsOf(group);
+    if (acceptorIds.length !== group.acceptors.length || new Set(acceptorIds).size !== acceptorIds.length)
+      throw new Error(
+        `acceptor group ${group.groupId} needs one distinct acceptor id per acceptor, got [${acceptorIds.join(', ')}]`,
+      );
   }
 }
 
@@ -82,13 +115,13 @@ export function configSpecId(spec: ConfigSpec): number {
 
 /**
  * The `ConfigSpec` of a configuration, as matchmakers record it: f, `version`, and each group's id
- * with its acceptor ids, which are the acceptors' indexes 0..2f (`acceptors[i]` has id `i`).
+ * with its acceptor ids.
  */
 export function configSpecOf(config: Configuration, version: number): ConfigSpec {
   return {
     f: config.f,
     version,
-    groups: config.groups.map((g) => ({ groupId: g.groupId, acceptorIds: g.acceptors.map((_, i) => i) })),
+    groups: config.groups.map((g) => ({ groupId: g.groupId, acceptorIds: acceptorIdsOf(g) })),
   };
 }
 
@@ -125,9 +158,19 @@ export function validateConfigSpec(spec: ConfigSpec): void {
   }
 }
 
-/** The stamp phase-1a and phase-2a messages of `config` carry. */
+/** The stamp phase-1a and phase-2a messages of `config` carry (a configuration fixed for life). */
 export function configStamp(config: Configuration): ConfigStamp {
-  return { id: configurationId(config), groups: config.groups.map((g) => g.groupId) };
+  return { id: configurationId(config), groups: config.groups.map((g) => g.groupId), acceptorIds: [] };
+}
+
+/**
+ * The stamps of a ballot's configuration under matchmakers, one per group: each also lists that
+ * group's acceptor ids, so an acceptor the configuration does not list refuses the message.
+ */
+export function groupStamps(config: Configuration): Map<number, ConfigStamp> {
+  const id = configurationId(config);
+  const groups = config.groups.map((g) => g.groupId);
+  return new Map(config.groups.map((g) => [g.groupId, { id, groups, acceptorIds: acceptorIdsOf(g) }]));
 }
 
 /** The group that owns `slot` under a stamp, or undefined for an unstamped message. */

@@ -1,4 +1,4 @@
-import type { Address, Message } from './messages.ts';
+import type { Address, ConfigSpec, Message } from './messages.ts';
 
 /**
  * What a role asks its runtime to do after a step (the etcd-raft "Ready" idea): the runtime
@@ -47,13 +47,28 @@ export type MetricName =
   | 'proxy_leaders_suspected'
   | 'malformed_batches'
   | 'match_preempted'
-  | 'foreign_configurations';
+  | 'stale_configurations'
+  | 'reconfigurations'
+  | 'configuration_version'
+  | 'garbage_collections'
+  | 'retired_acceptors';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =
   | { readonly type: 'message'; readonly from: Address; readonly message: Message }
   | { readonly type: 'timer'; readonly name: string }
-  | { readonly type: 'membership'; readonly members: Partial<Members> };
+  | { readonly type: 'membership'; readonly members: Partial<Members> }
+  /** Where acceptors listen, by identity (proposers under matchmakers; from the directory). */
+  | { readonly type: 'acceptors'; readonly acceptors: readonly AcceptorAddress[] }
+  /** The operator's target configuration (proposers under matchmakers; a directory key). */
+  | { readonly type: 'target'; readonly spec: ConfigSpec };
+
+/** One acceptor's identity and address. */
+export interface AcceptorAddress {
+  readonly groupId: number;
+  readonly acceptorId: number;
+  readonly address: Address;
+}
 
 /** Live processes of the stateless roles, as the directory reports them. */
 export interface Members {

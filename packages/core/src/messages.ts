@@ -73,6 +73,12 @@ export interface LeaderInfo {
 export interface ConfigStamp {
   readonly id: number;
   readonly groups: readonly number[];
+  /**
+   * Under matchmakers (issue 16): the acceptor ids of the group this message is for, in the
+   * ballot's configuration; an acceptor not listed refuses it (it was replaced or removed there).
+   * Empty: a configuration fixed for the cluster's life, pinned by each acceptor at first use.
+   */
+  readonly acceptorIds: readonly number[];
 }
 
 /**
@@ -227,6 +233,11 @@ export interface MatchNack {
   readonly epoch: number;
   readonly ballot: Ballot;
   readonly higher: Ballot;
+  /**
+   * Set when the refusal is for the configuration's version: the matchmaker holds this newer
+   * configuration, and configuration versions never go back (null otherwise).
+   */
+  readonly newer: ConfigSpec | null;
 }
 
 /**
@@ -238,6 +249,11 @@ export interface GarbageA {
   readonly epoch: number;
   readonly gcBallot: Ballot;
   readonly startSlot: number;
+  /**
+   * `gcBallot`'s configuration. A matchmaker that never recorded it keeps it as its entry, so
+   * every matchmaker's oldest entry is its gcBallot's and its version bounds what it accepts.
+   */
+  readonly spec: ConfigSpec;
 }
 
 /** matchmaker → proposer: its own gcBallot (≥ the one asked for once the request is applied). */
@@ -320,4 +336,8 @@ export interface Envelope {
 export const NOOP: Value = Object.freeze({ kind: 'noop' });
 
 /** The stamp of no configuration: what a frame or log record without one decodes to. */
-export const UNSTAMPED: ConfigStamp = Object.freeze({ id: 0, groups: Object.freeze([]) });
+export const UNSTAMPED: ConfigStamp = Object.freeze({
+  id: 0,
+  groups: Object.freeze([]),
+  acceptorIds: Object.freeze([]),
+});

@@ -17,8 +17,8 @@ const value: Value = {
   batch: encodeBatch([{ clientId: 'c', requestId: 1, payload: new Uint8Array([124]) }]),
 };
 /** One group owns every slot, so any slot is the acceptor's to accept. */
-const solo: ConfigStamp = { id: 7, groups: [0] };
-const solo1: ConfigStamp = { id: 8, groups: [1] };
+const solo: ConfigStamp = { id: 7, groups: [0], acceptorIds: [] };
+const solo1: ConfigStamp = { id: 8, groups: [1], acceptorIds: [] };
 const phase2a = (slot: number, ballot: Ballot, v: Value = value, watermark = 0, config = solo) =>
   ({ type: 'Phase2a', slot, ballot, value: v, watermark, groupId: 0, acceptors: [], config }) as const;
 const phase1a = (ballot: Ballot, fromSlot: number, config = solo) =>
@@ -126,7 +126,7 @@ describe('Acceptor', () => {
     const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
     deliver(a, 'p1', phase1a(b(1, 1), 0));
     expect(a.config).toEqual(solo);
-    const other: ConfigStamp = { id: 99, groups: [0] };
+    const other: ConfigStamp = { id: 99, groups: [0], acceptorIds: [] };
     const refused = deliver(a, 'p2', phase1a(b(5, 2), 0, other));
     expect(sends(refused)).toEqual([]);
     expect(refused).toContainEqual({ kind: 'metric', name: 'rejected_messages', op: 'inc', value: 1 });
@@ -138,12 +138,29 @@ describe('Acceptor', () => {
   });
 
   it('refuses a slot its group does not own, whoever sends it', () => {
-    const two: ConfigStamp = { id: 5, groups: [0, 1] };
+    const two: ConfigStamp = { id: 5, groups: [0, 1], acceptorIds: [] };
     const a = new Acceptor({ address: 'a', groupId: 1, acceptorId: 0 });
     expect(sendsOf(deliver(a, 'proxy', phase2a(3, b(1, 1), value, 0, two)), 'Phase2b')).toHaveLength(1);
     const refused = deliver(a, 'proxy', phase2a(4, b(1, 1), value, 0, two));
     expect(sends(refused)).toEqual([]);
     expect(a.accepted(4)).toBeUndefined();
+  });
+
+  it('under matchmakers, serves each ballot in its own configuration: no pin, but refuses one that does not list it', () => {
+    const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 3 });
+    const withMe: ConfigStamp = { id: 11, groups: [0], acceptorIds: [0, 1, 3] };
+    const grown: ConfigStamp = { id: 12, groups: [0, 1], acceptorIds: [0, 1, 3] };
+    expect(sendsOf(deliver(a, 'p1', phase1a(b(1, 1), 0, withMe)), 'Phase1b')).toHaveLength(1);
+    // Another configuration in a later ballot is served too (matchmakers recorded it first).
+    expect(sendsOf(deliver(a, 'proxy', phase2a(2, b(2, 1), value, 0, grown)), 'Phase2b')).toHaveLength(1);
+    expect(a.config).toBeNull();
+    // A configuration whose group 0 is [0, 1, 2] (before this acceptor replaced acceptor 2) gets nothing.
+    const without: ConfigStamp = { id: 13, groups: [0], acceptorIds: [0, 1, 2] };
+    const refused = deliver(a, 'p2', phase1a(b(5, 2), 0, without));
+    expect(sends(refused)).toEqual([]);
+    expect(refused).toContainEqual({ kind: 'metric', name: 'rejected_messages', op: 'inc', value: 1 });
+    expect(sends(deliver(a, 'proxy', phase2a(4, b(5, 2), value, 0, without)))).toEqual([]);
+    expect(a.promised).toEqual(b(2, 1));
   });
 
   it('recovers its pinned configuration with its state', () => {
@@ -153,7 +170,9 @@ describe('Acceptor', () => {
       acceptorId: 0,
       recovered: { promised: b(3, 1), watermark: 0, accepted: [], config: solo },
     });
-    expect(sends(deliver(a, 'p', phase1a(b(4, 1), 0, { id: 1234, groups: [0] })))).toEqual([]);
+    expect(sends(deliver(a, 'p', phase1a(b(4, 1), 0, { id: 1234, groups: [0], acceptorIds: [] })))).toEqual(
+      [],
+    );
     expect(sendsOf(deliver(a, 'p', phase1a(b(4, 1), 0)), 'Phase1b')).toHaveLength(1);
   });
 
@@ -196,7 +215,7 @@ describe('Acceptor', () => {
       const a = new Acceptor({ address: 'a', groupId: 0, acceptorId: 0 });
       deliver(a, 'p', watermarkA(1));
       expect(a.config).toEqual(solo);
-      const refused = deliver(a, 'p', watermarkA(9, b(1, 1), { id: 99, groups: [0] }));
+      const refused = deliver(a, 'p', watermarkA(9, b(1, 1), { id: 99, groups: [0], acceptorIds: [] }));
       expect(sends(refused)).toEqual([]);
       expect(refused).toContainEqual({ kind: 'metric', name: 'rejected_messages', op: 'inc', value: 1 });
       expect(a.watermark).toBe(1);
@@ -248,7 +267,9 @@ describe('Acceptor', () => {
         sends(deliver(a, 'p', { type: 'WatermarkA', ballot: b(9, 2), watermark: 1, config: solo })),
       ).toEqual([{ to: 'p', message: nack(-1, b(9, 2), b(2, 1)) }]);
       // Even a message of another configuration gets the retired answer: it is checked first.
-      expect(sendsOf(deliver(a, 'p', phase1a(b(9, 2), 0, { id: 99, groups: [0] })), 'Nack')).toHaveLength(1);
+      expect(
+        sendsOf(deliver(a, 'p', phase1a(b(9, 2), 0, { id: 99, groups: [0], acceptorIds: [] })), 'Nack'),
+      ).toHaveLength(1);
       expect(a.promised).toEqual(b(2, 1));
       expect(a.accepted(1)).toBeUndefined();
       expect(a.watermark).toBe(0);

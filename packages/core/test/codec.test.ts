@@ -146,7 +146,7 @@ const examples: Array<[string, Envelope]> = [
         type: 'Phase1a',
         ballot: b(0xffffffff, 0xffffffff),
         fromSlot: 0,
-        config: { id: 0xffffffff, groups: [0, 7, 0xffffffff] },
+        config: { id: 0xffffffff, groups: [0, 7, 0xffffffff], acceptorIds: [] },
       },
     },
   ],
@@ -206,7 +206,7 @@ const examples: Array<[string, Envelope]> = [
         watermark: MAX_SAFE - 10,
         groupId: 0xffffffff,
         acceptors: ['a-0-0', 'a-0-1', 'tcp://h:1'],
-        config: { id: 1, groups: [0xffffffff, 0] },
+        config: { id: 1, groups: [0xffffffff, 0], acceptorIds: [] },
       },
     },
   ],
@@ -315,11 +315,23 @@ const examples: Array<[string, Envelope]> = [
   ],
   [
     'MatchNack',
-    { from: 'mm-1', message: { type: 'MatchNack', epoch: 7, ballot: b(2, 1), higher: b(3, 0xffffffff) } },
+    {
+      from: 'mm-1',
+      message: { type: 'MatchNack', epoch: 7, ballot: b(2, 1), higher: b(3, 0xffffffff), newer: null },
+    },
   ],
   [
     'GarbageA',
-    { from: 'p-1', message: { type: 'GarbageA', epoch: 0, gcBallot: b(4, 1), startSlot: MAX_SAFE } },
+    {
+      from: 'p-1',
+      message: {
+        type: 'GarbageA',
+        epoch: 0,
+        gcBallot: b(4, 1),
+        startSlot: MAX_SAFE,
+        spec: { f: 1, version: 3, groups: [{ groupId: 2, acceptorIds: [0, 4, 9] }] },
+      },
+    },
   ],
   [
     'GarbageB',
@@ -333,7 +345,7 @@ const examples: Array<[string, Envelope]> = [
         type: 'WatermarkA',
         ballot: b(4, 1),
         watermark: MAX_SAFE,
-        config: { id: 9, groups: [0, 1] },
+        config: { id: 9, groups: [0, 1], acceptorIds: [] },
       },
     },
   ],
@@ -753,7 +765,13 @@ describe('encodeEnvelope on invalid input', () => {
     expect(() =>
       encodeEnvelope({
         from: 'a',
-        message: { type: 'GarbageA', epoch: 0, gcBallot: b(1, 1), startSlot: -1 },
+        message: {
+          type: 'GarbageA',
+          epoch: 0,
+          gcBallot: b(1, 1),
+          startSlot: -1,
+          spec: { f: 0, version: 0, groups: [{ groupId: 0, acceptorIds: [0] }] },
+        },
       }),
     ).toThrow(/GarbageA\.startSlot/);
     // The shared writer recovers: the next frame is fine.
@@ -795,7 +813,11 @@ const valueArb: fc.Arbitrary<Value> = fc.oneof(
   rec({ kind: fc.constant('batch' as const), batch: batchBytesArb }),
 );
 
-const stampArb: fc.Arbitrary<ConfigStamp> = rec({ id: u32Arb, groups: fc.array(u32Arb, { maxLength: 4 }) });
+const stampArb: fc.Arbitrary<ConfigStamp> = rec({
+  id: u32Arb,
+  groups: fc.array(u32Arb, { maxLength: 4 }),
+  acceptorIds: fc.array(u32Arb, { maxLength: 5 }),
+});
 const specArb: fc.Arbitrary<ConfigSpec> = rec({
   f: u32Arb,
   version: u32Arb,
@@ -872,8 +894,20 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
     gcBallot: ballotArb,
     entries: fc.array(entryArb, { maxLength: 3 }),
   }),
-  rec({ type: fc.constant('MatchNack' as const), epoch: u32Arb, ballot: ballotArb, higher: ballotArb }),
-  rec({ type: fc.constant('GarbageA' as const), epoch: u32Arb, gcBallot: ballotArb, startSlot: u64Arb }),
+  rec({
+    type: fc.constant('MatchNack' as const),
+    epoch: u32Arb,
+    ballot: ballotArb,
+    higher: ballotArb,
+    newer: fc.option(specArb, { nil: null }),
+  }),
+  rec({
+    type: fc.constant('GarbageA' as const),
+    epoch: u32Arb,
+    gcBallot: ballotArb,
+    startSlot: u64Arb,
+    spec: specArb,
+  }),
   rec({ type: fc.constant('GarbageB' as const), epoch: u32Arb, matchmakerId: u32Arb, gcBallot: ballotArb }),
   rec({ type: fc.constant('WatermarkA' as const), ballot: ballotArb, watermark: u64Arb, config: stampArb }),
   rec({ type: fc.constant('WatermarkB' as const), groupId: u32Arb, acceptorId: u32Arb, watermark: u64Arb }),

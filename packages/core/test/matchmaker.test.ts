@@ -25,8 +25,8 @@ const REPLACED = spec(3, [0, 1, 3], [0, 1, 2]);
 
 const matchA = (ballot: Ballot, s: ConfigSpec = TWO_GROUPS, epoch = 0) =>
   ({ type: 'MatchA', epoch, ballot, spec: s }) as const;
-const garbageA = (gcBallot: Ballot, startSlot: number, epoch = 0) =>
-  ({ type: 'GarbageA', epoch, gcBallot, startSlot }) as const;
+const garbageA = (gcBallot: Ballot, startSlot: number, epoch = 0, spec = GENESIS) =>
+  ({ type: 'GarbageA', epoch, gcBallot, startSlot, spec }) as const;
 
 const fresh = () => new Matchmaker({ address: 'mm-1', matchmakerId: 1, genesis: GENESIS });
 /** The one message a step sent (to the proposer `p`). */
@@ -77,6 +77,7 @@ describe('Matchmaker', () => {
         epoch: 0,
         ballot,
         higher: b(5, 2),
+        newer: null,
       });
     }
     expect(mm.changes).toBe(changes);
@@ -106,24 +107,48 @@ describe('Matchmaker', () => {
   it('nacks a MatchA below gcBallot, with a ballot at or above gcBallot to retry from', () => {
     const mm = fresh();
     deliver(mm, 'p', matchA(b(2)));
-    // A leader of (6,0) collected here although this matchmaker never saw its MatchA.
-    deliver(mm, 'p', garbageA(b(6, 0), 40));
+    // A leader of (6,0) collected here although this matchmaker never saw its MatchA: the
+    // entry is kept from the GarbageA, and its ballot counts as recorded.
+    deliver(mm, 'p', garbageA(b(6, 0), 40, 0, TWO_GROUPS));
+    expect(mm.state?.entries).toEqual([{ ballot: b(6, 0), spec: TWO_GROUPS, startSlot: 40 }]);
+    expect(mm.state?.maxBallot).toEqual(b(6, 0));
     expect(reply(deliver(mm, 'p', matchA(b(5))))).toEqual({
       type: 'MatchNack',
       epoch: 0,
       ballot: b(5),
       higher: b(6, 0),
+      newer: null,
     });
-    // At gcBallot or above it may be recorded.
-    expect(reply(deliver(mm, 'p', matchA(b(6, 0))))).toMatchObject({ type: 'MatchB', entries: [] });
+    // Above gcBallot it may be recorded, and the kept entry is reported.
+    expect(reply(deliver(mm, 'p', matchA(b(7, 0))))).toMatchObject({
+      type: 'MatchB',
+      entries: [{ ballot: b(6, 0), spec: TWO_GROUPS, startSlot: 40 }],
+    });
+  });
+
+  it('nacks a MatchA whose configuration is older than a recorded one, naming the newer', () => {
+    const mm = fresh();
+    deliver(mm, 'p', matchA(b(2), REPLACED));
+    const changes = mm.changes;
+    // Version 2 after version 3, though the ballot is higher: versions never go back.
+    expect(reply(deliver(mm, 'p', matchA(b(9), TWO_GROUPS)))).toEqual({
+      type: 'MatchNack',
+      epoch: 0,
+      ballot: b(9),
+      higher: b(2),
+      newer: REPLACED,
+    });
+    expect(mm.changes).toBe(changes);
+    // The same version (or a newer one) is recorded as usual.
+    expect(reply(deliver(mm, 'p', matchA(b(9), REPLACED)))).toMatchObject({ type: 'MatchB' });
   });
 
   it('answers MatchB with only the entries at or above gcBallot once garbage is collected', () => {
     const mm = fresh();
     deliver(mm, 'p', matchA(b(1)));
     deliver(mm, 'p', matchA(b(2), REPLACED));
-    deliver(mm, 'p', garbageA(b(2), 812));
-    expect(reply(deliver(mm, 'p', matchA(b(3))))).toEqual({
+    deliver(mm, 'p', garbageA(b(2), 812, 0, REPLACED));
+    expect(reply(deliver(mm, 'p', matchA(b(3), REPLACED)))).toEqual({
       type: 'MatchB',
       epoch: 0,
       ballot: b(3),

@@ -17,7 +17,7 @@ const phase2a = (slot: number, b: Ballot = ballot) =>
     watermark: 5,
     groupId: 0,
     acceptors,
-    config: { id: 3, groups: [0] },
+    config: { id: 3, groups: [0], acceptorIds: [] },
   }) as const;
 const vote = (slot: number, acceptorId: number, b: Ballot = ballot) =>
   ({ type: 'Phase2b', slot, ballot: b, groupId: 0, acceptorId }) as const;
@@ -93,6 +93,15 @@ describe('ProxyLeader', () => {
     deliver(p, 'impostor', vote(1, 1));
     expect(sends(deliver(p, 'g0/0', vote(1, 0)))).toEqual([]);
     expect(sendsOf(deliver(p, 'g0/2', vote(1, 2)), 'Chosen')).toHaveLength(2);
+  });
+
+  it('with acceptor ids in the stamp (a replaced acceptor), counts votes by the id listed at each address', () => {
+    const p = proxy();
+    deliver(p, 'leader', { ...phase2a(1), config: { id: 3, groups: [0], acceptorIds: [0, 1, 5] } });
+    // Acceptor 5 sits at g0/2 (index 2); id 2 is not in this configuration.
+    expect(sends(deliver(p, 'g0/2', vote(1, 2)))).toEqual([]);
+    expect(sends(deliver(p, 'g0/1', vote(1, 1)))).toEqual([]);
+    expect(sendsOf(deliver(p, 'g0/2', vote(1, 5)), 'Chosen')).toHaveLength(2);
   });
 
   it('forwards a nack with the higher ballot to the leader and forgets the slot', () => {

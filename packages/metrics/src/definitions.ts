@@ -170,9 +170,29 @@ export const METRIC_DEFINITIONS = [
     help: 'Elections this proposer gave up because a matchmaker had recorded a higher ballot',
   },
   {
-    name: 'paxos_foreign_configurations_total',
+    name: 'paxos_stale_configurations_total',
     type: 'counter',
-    help: 'Elections this proposer did not lead because an earlier ballot used another configuration',
+    help: 'Matchings a matchmaker refused because it holds a newer configuration version (the proposer adopts it)',
+  },
+  {
+    name: 'paxos_reconfigurations_total',
+    type: 'counter',
+    help: 'Times this leader moved to a new ballot with a new configuration while serving (phase-1 bypass)',
+  },
+  {
+    name: 'paxos_configuration_version',
+    type: 'gauge',
+    help: "Version of the configuration this leader's ballot uses",
+  },
+  {
+    name: 'paxos_garbage_collections_total',
+    type: 'counter',
+    help: 'Garbage collections this leader completed at the matchmakers (configurations of older ballots dropped)',
+  },
+  {
+    name: 'paxos_retired_acceptors_total',
+    type: 'counter',
+    help: 'Acceptors this leader retired after garbage collection (they never vote again)',
   },
   // Added with the matchmaker process (issue 16).
   {
@@ -242,7 +262,11 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   proxy_leaders_suspected: { metric: 'paxos_proxy_leader_suspicions_total', scale: 1 },
   malformed_batches: { metric: 'paxos_malformed_batches_total', scale: 1 },
   match_preempted: { metric: 'paxos_match_preempted_total', scale: 1 },
-  foreign_configurations: { metric: 'paxos_foreign_configurations_total', scale: 1 },
+  stale_configurations: { metric: 'paxos_stale_configurations_total', scale: 1 },
+  reconfigurations: { metric: 'paxos_reconfigurations_total', scale: 1 },
+  configuration_version: { metric: 'paxos_configuration_version', scale: 1 },
+  garbage_collections: { metric: 'paxos_garbage_collections_total', scale: 1 },
+  retired_acceptors: { metric: 'paxos_retired_acceptors_total', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

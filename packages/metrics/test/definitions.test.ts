@@ -93,11 +93,15 @@ describe('metric definitions', () => {
       batch_size: 'histogram',
       paxos_malformed_batches_total: 'counter',
       paxos_match_preempted_total: 'counter',
-      paxos_foreign_configurations_total: 'counter',
+      paxos_stale_configurations_total: 'counter',
+      paxos_reconfigurations_total: 'counter',
+      paxos_configuration_version: 'gauge',
+      paxos_garbage_collections_total: 'counter',
+      paxos_retired_acceptors_total: 'counter',
       paxos_matchmaker_requests_total: 'counter',
       paxos_live_configurations: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(33);
+    expect(METRIC_NAMES).toHaveLength(37);
   });
 
   it('uses the agreed buckets', () => {

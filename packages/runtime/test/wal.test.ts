@@ -45,7 +45,7 @@ const value: Value = {
   ]),
 };
 const b = (round: number) => ({ round, proposerId: 9 });
-const config = { id: 77, groups: [0, 1] };
+const config = { id: 77, groups: [0, 1], acceptorIds: [] };
 const phase1a = (round: number, stamp = config) =>
   ({ type: 'Phase1a', ballot: b(round), fromSlot: 0, config: stamp }) as const;
 const phase2a = (slot: number, round: number, watermark: number) =>
@@ -130,7 +130,7 @@ describe('acceptor log', () => {
     const refused = reborn.step(0, {
       type: 'message',
       from: 'q',
-      message: phase1a(9, { id: 78, groups: [1, 0] }),
+      message: phase1a(9, { id: 78, groups: [1, 0], acceptorIds: [] }),
     });
     expect(refused.filter((e) => e.kind === 'send')).toEqual([]);
     expect(reborn.promised).toEqual(b(2));

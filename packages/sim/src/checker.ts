@@ -2,13 +2,14 @@ import {
   type Ballot,
   bytesEqual,
   type Command,
+  type ConfigSpec,
   type Configuration,
+  compareBallots,
   configSpecId,
+  configSpecOf,
   decodeBatch,
   formatBallot,
-  groupForSlot,
   type MatchB,
-  quorumSize,
   type Value,
   valuesEqual,
 } from '@paxos/core';
@@ -20,24 +21,48 @@ interface BallotVotes {
 
 /**
  * The ground truth the simulator checks the cluster against. A value is chosen at slot `s` when
- * f+1 distinct acceptors of `s`'s own group voted for it in one ballot; votes are recorded as
- * acceptors cast them, so nothing a proxy leader or leader believes is taken on trust.
+ * f+1 distinct acceptors of `s`'s own group, in the configuration of the ballot they voted in,
+ * voted for it in that ballot; votes are recorded as acceptors cast them, so nothing a proxy
+ * leader or leader believes is taken on trust. A ballot's configuration is what matchmakers
+ * recorded for it (the genesis for a ballot none did, or without matchmakers).
  */
 export class SafetyChecker {
   private readonly votes = new Map<number, Map<string, BallotVotes>>();
   private readonly chosenLog = new Map<number, Value>();
+  /** The ballot in which each chosen slot was first chosen. */
+  private readonly chosenIn = new Map<number, Ballot>();
   /** The commands of each chosen batch, decoded once where they are checked (as an unbatcher would). */
   private readonly chosenCommands = new Map<number, readonly Command[]>();
   private readonly submitted = new Map<string, Uint8Array>();
-  private readonly quorum: number;
   /** Every slot below this is chosen. */
   private contiguous = 0;
   private highestChosen = -1;
-  /** Ballot → the configuration (spec id) matchmakers said it has, and who said so first. */
-  private readonly configurations = new Map<string, { readonly specId: number; readonly source: string }>();
+  /** Ballot → the configuration matchmakers said it has, and who said so first. */
+  private readonly configurations = new Map<
+    string,
+    { readonly specId: number; readonly spec: ConfigSpec | undefined; readonly source: string }
+  >();
+  private readonly genesis: ConfigSpec;
 
-  constructor(private readonly config: Configuration) {
-    this.quorum = quorumSize(config);
+  /**
+   * `strictGroups`: a vote outside the slot's group in its ballot's configuration is a violation
+   * (under matchmakers acceptors refuse such messages); otherwise it is only ignored.
+   */
+  constructor(
+    config: Configuration,
+    private readonly strictGroups = false,
+  ) {
+    this.genesis = configSpecOf(config, 0);
+  }
+
+  /** The configuration of `ballot`: what matchmakers recorded, else the genesis. */
+  specOf(ballot: Ballot): ConfigSpec {
+    return this.configurations.get(formatBallot(ballot))?.spec ?? this.genesis;
+  }
+
+  /** The ballot slot `slot` was first chosen in (undefined: not chosen). */
+  chosenBallot(slot: number): Ballot | undefined {
+    return this.chosenIn.get(slot);
   }
 
   get chosen(): ReadonlyMap<number, Value> {
@@ -59,8 +84,14 @@ export class SafetyChecker {
 
   /** An acceptor voted for `value` at `slot` in `ballot`. Returns a violation, or null. */
   recordVote(groupId: number, acceptorId: number, slot: number, ballot: Ballot, value: Value): string | null {
+    const spec = this.specOf(ballot);
+    const group = spec.groups[slot % spec.groups.length];
     // Votes cast outside the slot's group never make a value chosen.
-    if (groupForSlot(this.config, slot).groupId !== groupId) return null;
+    if (group?.groupId !== groupId || !group.acceptorIds.includes(acceptorId)) {
+      return this.strictGroups
+        ? `acceptor g${groupId}/${acceptorId} voted for slot ${slot} in ballot ${formatBallot(ballot)}, whose configuration gives it to group ${group?.groupId} [${group?.acceptorIds.join(',')}]`
+        : null;
+    }
     let bySlot = this.votes.get(slot);
     if (bySlot === undefined) {
       bySlot = new Map();
@@ -75,9 +106,11 @@ export class SafetyChecker {
       return `slot ${slot}: two different values accepted in ballot ${key}`;
     }
     entry.voters.add(acceptorId);
-    if (entry.voters.size < this.quorum) return null;
+    if (entry.voters.size < spec.f + 1) return null;
 
     const earlier = this.chosenLog.get(slot);
+    const firstIn = this.chosenIn.get(slot);
+    if (firstIn === undefined || compareBallots(ballot, firstIn) < 0) this.chosenIn.set(slot, ballot);
     if (earlier === undefined) {
       this.chosenLog.set(slot, value);
       this.highestChosen = Math.max(this.highestChosen, slot);
@@ -95,27 +128,63 @@ export class SafetyChecker {
    * if unknown). One configuration per ballot: every MatchB that lists a ballot, and every
    * matchmaker that recorded it, must name the same spec id. Returns a violation, or null.
    */
-  recordMatchB(from: string, reply: MatchB, ownSpecId: number | undefined): string | null {
-    const seen: [Ballot, number, string][] = reply.entries.map((e) => [
+  recordMatchB(from: string, reply: MatchB, ownSpec: ConfigSpec | undefined): string | null {
+    const seen: [Ballot, ConfigSpec, string][] = reply.entries.map((e) => [
       e.ballot,
-      configSpecId(e.spec),
+      e.spec,
       `${from}'s MatchB for ${formatBallot(reply.ballot)}`,
     ]);
-    if (ownSpecId !== undefined)
-      seen.push([reply.ballot, ownSpecId, `${from}, which recorded it and answered MatchB`]);
-    for (const [ballot, specId, source] of seen) {
+    if (ownSpec !== undefined)
+      seen.push([reply.ballot, ownSpec, `${from}, which recorded it and answered MatchB`]);
+    for (const [ballot, spec, source] of seen) {
       const key = formatBallot(ballot);
+      const specId = configSpecId(spec);
       const known = this.configurations.get(key);
-      if (known === undefined) this.configurations.set(key, { specId, source });
+      if (known === undefined) this.configurations.set(key, { specId, spec, source });
       else if (known.specId !== specId)
         return `ballot ${key} has two configurations: spec ${known.specId} (${known.source}) and spec ${specId} (${source})`;
     }
     return null;
   }
 
-  /** The spec id matchmakers reported for `ballot`, if any did. */
+  /** The spec id matchmakers reported for `ballot`, if any did (no genesis default). */
   configurationOf(ballot: Ballot): number | undefined {
     return this.configurations.get(formatBallot(ballot))?.specId;
+  }
+
+  /**
+   * A leader proposes `value` at `slot` in `ballot`: a slot chosen in an earlier ballot may only
+   * be proposed with its chosen value (true of any correct Paxos; it catches a phase 1 that
+   * missed a configuration before a second value gets chosen).
+   */
+  checkProposal(slot: number, ballot: Ballot, value: Value): string | null {
+    const chosenIn = this.chosenIn.get(slot);
+    const chosen = this.chosenLog.get(slot);
+    if (chosenIn === undefined || chosen === undefined || compareBallots(chosenIn, ballot) >= 0) return null;
+    if (valuesEqual(chosen, value)) return null;
+    return `slot ${slot} proposed in ${formatBallot(ballot)} with ${describe(value)}, but ${describe(chosen)} is chosen there in ${formatBallot(chosenIn)}`;
+  }
+
+  /**
+   * A leader asks matchmakers to drop the configurations of ballots below `gcBallot`, whose own
+   * configuration starts at slot `k`: every slot below `k` must be chosen, and f+1 acceptors of
+   * every group of `gcBallot`'s configuration must have announced (durably) a watermark ≥ k, so
+   * that any later phase 1 learns it. `watermarkOf` gives what an acceptor announced.
+   */
+  checkGarbageCollection(
+    gcBallot: Ballot,
+    k: number,
+    watermarkOf: (groupId: number, acceptorId: number) => number,
+  ): string | null {
+    if (this.contiguous < k)
+      return `garbage collection dropped ballots below ${formatBallot(gcBallot)} while slot ${this.contiguous} (below its start slot ${k}) is not chosen`;
+    const spec = this.specOf(gcBallot);
+    for (const group of spec.groups) {
+      const durable = group.acceptorIds.filter((id) => watermarkOf(group.groupId, id) >= k).length;
+      if (durable < spec.f + 1)
+        return `garbage collection dropped ballots below ${formatBallot(gcBallot)} while only ${durable} acceptors of group ${group.groupId} announced a watermark ≥ ${k} (slots below it would not be below the durable watermark)`;
+    }
+    return null;
   }
 
   /** A proxy leader announced `slot` chosen (with its value, or without when telling the leader). */

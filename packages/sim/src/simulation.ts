@@ -13,6 +13,7 @@ import {
 } from '@paxos/acceptor-log';
 import {
   Acceptor,
+  type AcceptorAddress,
   type AcceptorOptions,
   type Address,
   type Ballot,
@@ -92,6 +93,12 @@ export interface FaultRates {
    * dead, or a proposer that cannot hear) and the rest of the cluster must still finish.
    */
   readonly permanent: number;
+  /**
+   * With matchmakers: the operator changes the configuration (adds a group, removes one, or
+   * replaces an acceptor, sometimes after killing it for good). One change at a time; every run
+   * with matchmakers also gets one at a random step of the fault phase.
+   */
+  readonly reconfigure: number;
 }
 
 export const DEFAULT_FAULTS: FaultRates = {
@@ -110,6 +117,7 @@ export const DEFAULT_FAULTS: FaultRates = {
   staleView: 0.003,
   clientCrash: 0.001,
   permanent: 0.5,
+  reconfigure: 0.002,
 };
 export const NO_FAULTS: FaultRates = {
   drop: 0,
@@ -127,6 +135,7 @@ export const NO_FAULTS: FaultRates = {
   staleView: 0,
   clientCrash: 0,
   permanent: 0,
+  reconfigure: 0,
 };
 
 export interface SimulationOptions {
@@ -203,6 +212,14 @@ export interface SimulationStats {
   acceptorRestarts: number;
   /** Matchmaker restarts (each from its state file). */
   matchmakerRestarts: number;
+  /** Configuration changes the operator asked for (targets written). */
+  reconfigurations: number;
+  /** Acceptors retired (they answered a Retire) and stopped. */
+  retiredAcceptors: number;
+  /** Moves of a leader to a new configuration without phase 1 (bypass). */
+  bypasses: number;
+  /** Garbage collections completed at the matchmakers. */
+  garbageCollections: number;
   /** Acceptor restarts whose log had rolled: recovery started from a checkpoint. */
   checkpointRecoveries: number;
   restarts: number;
@@ -308,6 +325,8 @@ interface Process {
   entry: string | null;
   view: MemberView;
   lease: number;
+  /** A proposer: the target version it was told (it reads the target key on its polls). */
+  knownTarget: number;
 }
 
 type SimEvent =
@@ -384,6 +403,8 @@ const STATELESS: readonly RoleKind[] = ['proxyLeader', 'batcher', 'unbatcher'];
 
 /** Processes of one stateless kind may grow to this many above the initial count through joins. */
 const MAX_JOINS_PER_KIND = 2;
+/** The operator never grows the configuration beyond this many acceptor groups. */
+const MAX_GROUPS = 4;
 
 /**
  * Runs a whole cluster in one process on a virtual clock. Every random choice (latency, faults,
@@ -424,6 +445,13 @@ export class Simulation {
   private readonly makeDurableMatchmaker: NonNullable<SimulationOptions['makeDurableMatchmaker']>;
   /** The configuration as matchmakers record it: the genesis of every matchmaker. */
   readonly spec: ConfigSpec;
+  /** The operator's target configuration (the genesis until it changes one). */
+  private target: ConfigSpec;
+  private nextGroupId: number;
+  /** Per group: the next acceptor id, never reused. */
+  private readonly nextAcceptorId = new Map<number, number>();
+  /** The step at which the run's guaranteed reconfiguration happens (-1: none, or done). */
+  private forcedReconfigureAt = -1;
   /** f of the matchmaker set (its size is 2f+1); unused without matchmakers. */
   private readonly matchmakerF: number;
   /**
@@ -463,6 +491,10 @@ export class Simulation {
     groupCrashes: 0,
     acceptorRestarts: 0,
     matchmakerRestarts: 0,
+    reconfigurations: 0,
+    retiredAcceptors: 0,
+    bypasses: 0,
+    garbageCollections: 0,
     checkpointRecoveries: 0,
     restarts: 0,
     partitions: 0,
@@ -518,11 +550,14 @@ export class Simulation {
       f: o.f,
       groups: Array.from({ length: o.groups }, (_, g) => ({
         groupId: g,
-        acceptors: Array.from({ length: 2 * o.f + 1 }, (_, a) => `acceptor/g${g}/${a}`),
+        acceptors: Array.from({ length: 2 * o.f + 1 }, (_, a) => acceptorAddress(g, a)),
       })),
     };
-    this.checker = new SafetyChecker(this.config);
+    this.checker = new SafetyChecker(this.config, o.matchmakers > 0);
     this.spec = configSpecOf(this.config, 0);
+    this.target = this.spec;
+    this.nextGroupId = o.groups;
+    for (const group of this.spec.groups) this.nextAcceptorId.set(group.groupId, 2 * o.f + 1);
     if (
       !Number.isInteger(o.matchmakers) ||
       o.matchmakers < 0 ||
@@ -530,6 +565,7 @@ export class Simulation {
     )
       throw new Error(`matchmakers must be 0 or an odd number 2f+1, got ${o.matchmakers}`);
     this.matchmakerF = Math.max(0, (o.matchmakers - 1) / 2);
+    if (o.matchmakers > 0) this.forcedReconfigureAt = this.rng.int(1, Math.max(1, o.steps - 1));
 
     // Everyone registers first, so the first poll shows each process the whole cluster.
     const planned: [RoleKind, number][] = [];
@@ -601,6 +637,7 @@ export class Simulation {
       entry: null,
       view: new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs }),
       lease: -1,
+      knownTarget: -1,
     };
     this.processes.set(address, p);
     if (kind === 'client') this.clientProgress.set(address, { submitted: 0, acknowledged: 0 });
@@ -779,7 +816,7 @@ export class Simulation {
   private observeMatchB(p: Process, reply: MatchB): void {
     const own = (p.matchmaker as Matchmaker).state?.entries.find((e) => ballotEquals(e.ballot, reply.ballot));
     const ownSpecId = own === undefined ? undefined : configSpecId(own.spec);
-    const violation = this.checker.recordMatchB(p.address, reply, ownSpecId);
+    const violation = this.checker.recordMatchB(p.address, reply, own?.spec);
     if (violation !== null) {
       this.fail('safety', violation);
       return;
@@ -880,7 +917,12 @@ export class Simulation {
     const deadline = this.now + this.options.livenessTimeoutMs;
     while (
       this.violation === null &&
-      !(this.allClientsDone() && this.checker.logComplete && this.leaderCaughtUp())
+      !(
+        this.allClientsDone() &&
+        this.checker.logComplete &&
+        this.leaderCaughtUp() &&
+        (this.options.matchmakers === 0 || this.targetServed())
+      )
     ) {
       const next = this.queue.peekTime();
       if (next === undefined || next > deadline) {
@@ -891,6 +933,18 @@ export class Simulation {
             .map((p) => `${p.address}: ${(p.role as Client).pendingRequestIds().join(',') || 'none'}`)
             .join('; ');
           this.fail('liveness', `commands still pending ${after} (${pending})`);
+        } else if (this.options.matchmakers > 0 && !this.targetServed()) {
+          const leaders = this.live('proposer')
+            .map((p) => p.role as Proposer)
+            .filter((r) => r.status === 'leader')
+            .map(
+              (r) =>
+                `${r.address} serving version ${r.configuration.version}${r.collected ? '' : ' (older configurations not yet collected)'}`,
+            );
+          this.fail(
+            'liveness',
+            `the target configuration (version ${this.target.version}) is not served alone ${after}: ${leaders.join('; ') || 'no leader'}`,
+          );
         } else if (!this.checker.logComplete) {
           this.fail(
             'liveness',
@@ -1097,6 +1151,8 @@ export class Simulation {
         case 'metric':
           if (effect.name === 'leader_elections') this.stats.elections += effect.value;
           if (effect.name === 'leader_step_downs') this.stats.stepDowns += effect.value;
+          if (effect.name === 'reconfigurations') this.stats.bypasses += effect.value;
+          if (effect.name === 'garbage_collections') this.stats.garbageCollections += effect.value;
           break;
         case 'acknowledged': {
           const violation = this.checker.checkAcknowledged(p.address, effect.requestId, effect.slot);
@@ -1117,6 +1173,32 @@ export class Simulation {
 
   /** Ground truth comes from what acceptors vote and what proxy leaders announce. */
   private observeSend(p: Process, to: Address, message: Message): void {
+    if (
+      p.kind === 'acceptor' &&
+      this.announcedRetired.has(p.address) &&
+      (message.type === 'Phase2b' || message.type === 'Phase1b' || message.type === 'WatermarkB')
+    ) {
+      this.fail('safety', `${p.address} sent a ${message.type} after it retired`);
+      return;
+    }
+    if (p.kind === 'proposer' && message.type === 'Phase2a') {
+      const violation = this.checker.checkProposal(message.slot, message.ballot, message.value);
+      if (violation !== null) {
+        this.fail('safety', `${p.address}: ${violation}`);
+        return;
+      }
+    }
+    if (p.kind === 'proposer' && message.type === 'GarbageA') {
+      const violation = this.checker.checkGarbageCollection(
+        message.gcBallot,
+        message.startSlot,
+        (groupId, acceptorId) => this.announcedWatermarks.get(acceptorAddress(groupId, acceptorId)) ?? 0,
+      );
+      if (violation !== null) {
+        this.fail('safety', `${p.address}: ${violation}`);
+        return;
+      }
+    }
     if (p.kind === 'acceptor') this.observeAnnouncement(p, message);
     if (p.kind === 'matchmaker' && message.type === 'MatchB') this.observeMatchB(p, message);
     if (p.kind === 'acceptor' && message.type === 'Phase2b') {
@@ -1160,7 +1242,12 @@ export class Simulation {
       return;
     }
     if (message.type === 'RetireB') {
-      this.announcedRetired.add(p.address);
+      if (!this.announcedRetired.has(p.address)) {
+        this.announcedRetired.add(p.address);
+        this.stats.retiredAcceptors++;
+        // Retired for good: the operator stops the process (its log stays, archived).
+        this.queue.push(this.now + 1, { kind: 'retire', to: p.address, incarnation: p.incarnation });
+      }
       return;
     }
     let ballot: Ballot;
@@ -1283,6 +1370,12 @@ export class Simulation {
       );
     }
     if (any) this.apply(p, p.role.step(this.now, { type: 'membership', members: changed }));
+    if (p.kind === 'proposer' && !initial && p.knownTarget < this.target.version) {
+      // The acceptors and target keys, read on the same poll.
+      p.knownTarget = this.target.version;
+      this.apply(p, p.role.step(this.now, { type: 'acceptors', acceptors: this.acceptorBook() }));
+      this.apply(p, p.role.step(this.now, { type: 'target', spec: this.target }));
+    }
   }
 
   // ---- faults ------------------------------------------------------------------------------
@@ -1299,6 +1392,88 @@ export class Simulation {
     if (this.rng.chance(f.membership)) this.changeMembership();
     if (this.rng.chance(f.staleView)) this.staleView();
     if (this.rng.chance(f.clientCrash)) this.crashClient();
+    if (this.options.matchmakers > 0) {
+      const forced = this.forcedReconfigureAt >= 0 && this.stepCount >= this.forcedReconfigureAt;
+      if ((forced || this.rng.chance(f.reconfigure)) && this.reconfigure()) this.forcedReconfigureAt = -1;
+    }
+  }
+
+  // ---- the operator (reconfiguration) ------------------------------------------------------
+
+  /**
+   * Whether a live leader serves the target configuration and the matchmakers dropped the older
+   * ones (the operator's last change is done: no live configuration lists what it replaced).
+   */
+  private targetServed(): boolean {
+    return this.live('proposer').some((p) => {
+      const r = p.role as Proposer;
+      return r.status === 'leader' && r.configuration.version >= this.target.version && r.collected;
+    });
+  }
+
+  /**
+   * The operator changes the target configuration, as `pnpm cluster reconfigure` / `replace`
+   * would: new acceptors start first (empty logs, new never-reused ids), then the target is
+   * written. One change at a time: nothing until the last one is served. Returns whether it
+   * changed anything.
+   */
+  private reconfigure(): boolean {
+    if (!this.targetServed()) return false;
+    const groups = this.target.groups;
+    const f = this.options.f;
+    const kind = this.rng.int(0, 2);
+    let next: ConfigSpec['groups'];
+    if (kind === 0 && groups.length < MAX_GROUPS) {
+      const groupId = this.nextGroupId++;
+      const ids = Array.from({ length: 2 * f + 1 }, (_, i) => i);
+      this.nextAcceptorId.set(groupId, ids.length);
+      for (const id of ids) this.startAcceptor(groupId, id);
+      next = [...groups, { groupId, acceptorIds: ids }];
+      this.log(`RECONFIGURE add group ${groupId}`);
+    } else if (kind === 1 && groups.length > 1) {
+      const removed = this.rng.pick(groups);
+      next = groups.filter((g) => g !== removed);
+      this.log(`RECONFIGURE remove group ${removed.groupId}`);
+    } else {
+      const group = this.rng.pick(groups);
+      const old = this.rng.pick(group.acceptorIds);
+      const oldProcess = this.processes.get(acceptorAddress(group.groupId, old)) as Process;
+      const groupDown = group.acceptorIds.filter(
+        (id) => !(this.processes.get(acceptorAddress(group.groupId, id)) as Process).alive,
+      ).length;
+      // Sometimes its host is lost for good first (never more than f of the group down).
+      if (oldProcess.alive && groupDown < f && this.rng.chance(0.5)) this.stop(oldProcess, 'GONE FOR GOOD');
+      const id = this.nextAcceptorId.get(group.groupId) as number;
+      this.nextAcceptorId.set(group.groupId, id + 1);
+      this.startAcceptor(group.groupId, id);
+      next = groups.map((g) =>
+        g === group ? { groupId: g.groupId, acceptorIds: g.acceptorIds.map((a) => (a === old ? id : a)) } : g,
+      );
+      this.log(`RECONFIGURE replace acceptor ${group.groupId}/${old} with ${group.groupId}/${id}`);
+    }
+    this.target = { f, version: this.target.version + 1, groups: next };
+    this.stats.reconfigurations++;
+    return true;
+  }
+
+  private startAcceptor(groupId: number, acceptorId: number): void {
+    const p = this.addProcess('acceptor', acceptorAddress(groupId, acceptorId), acceptorId);
+    this.boot(p);
+  }
+
+  /** Every acceptor's address by identity, as the directory lists them for proposers. */
+  private acceptorBook(): AcceptorAddress[] {
+    return [...this.processes.values()]
+      .filter((p) => p.kind === 'acceptor')
+      .map((p) => ({ groupId: groupOfAcceptor(p.address), acceptorId: p.index, address: p.address }));
+  }
+
+  /** The acceptor groups of the target configuration, with their processes' addresses. */
+  private groupsNow(): { readonly groupId: number; readonly acceptors: readonly Address[] }[] {
+    return this.target.groups.map((g) => ({
+      groupId: g.groupId,
+      acceptors: g.acceptorIds.map((id) => acceptorAddress(g.groupId, id)),
+    }));
   }
 
   private live(kind?: RoleKind): Process[] {
@@ -1308,7 +1483,7 @@ export class Simulation {
   private crashSomeone(): void {
     const crashedPerGroup = new Map<number, number>();
     for (const p of this.processes.values()) {
-      if (p.kind === 'acceptor' && !p.alive) {
+      if (p.kind === 'acceptor' && !p.alive && !this.announcedRetired.has(p.address)) {
         const g = groupOfAcceptor(p.address);
         crashedPerGroup.set(g, (crashedPerGroup.get(g) ?? 0) + 1);
       }
@@ -1344,7 +1519,7 @@ export class Simulation {
 
   /** Power fails under a whole group: all 2f+1 acceptors crash, and each restarts from its log. */
   private crashGroup(): void {
-    const group = this.rng.pick(this.config.groups);
+    const group = this.rng.pick(this.groupsNow());
     const victims = group.acceptors.map((a) => this.processes.get(a) as Process).filter((p) => p.alive);
     if (victims.length === 0) return;
     this.stats.groupCrashes++;
@@ -1381,6 +1556,7 @@ export class Simulation {
     p.timers.clear();
     p.wokeAt = this.now;
     p.view = new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs });
+    p.knownTarget = -1;
     this.register(p);
     this.stats.restarts++;
     this.log(`RESTART ${p.address} (incarnation ${p.incarnation})`);
@@ -1483,7 +1659,7 @@ export class Simulation {
 
   /** More than f acceptors of a group go quiet for a while: nothing of that group can be chosen. */
   private loseQuorum(): void {
-    const group = this.rng.pick(this.config.groups);
+    const group = this.rng.pick(this.groupsNow());
     const alive = group.acceptors
       .map((a) => this.processes.get(a) as Process)
       .filter((p) => p.alive && p.pausedUntil === null);
@@ -1615,6 +1791,10 @@ export class Simulation {
 
 /** Stands in for a role until the first poll has built the process's view. */
 const PLACEHOLDER_ROLE: Role = { address: '', start: () => [], step: () => [] };
+
+function acceptorAddress(groupId: number, acceptorId: number): Address {
+  return `acceptor/g${groupId}/${acceptorId}`;
+}
 
 function groupOfAcceptor(address: Address): number {
   return Number(address.split('/')[1]?.slice(1));

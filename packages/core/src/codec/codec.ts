@@ -159,6 +159,7 @@ interface PbLeaderInfo {
 interface PbConfigStamp {
   readonly id: number;
   readonly groups: readonly number[];
+  readonly acceptorIds: readonly number[];
 }
 interface PbPhase1a {
   readonly ballot: PbBallot | null;
@@ -234,11 +235,13 @@ interface PbMatchNack {
   readonly epoch: number;
   readonly ballot: PbBallot | null;
   readonly higher: PbBallot | null;
+  readonly newer: PbConfigSpec | null;
 }
 interface PbGarbageA {
   readonly epoch: number;
   readonly gcBallot: PbBallot | null;
   readonly startSlot: Int64;
+  readonly spec: PbConfigSpec | null;
 }
 interface PbGarbageB {
   readonly epoch: number;
@@ -418,12 +421,14 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       checkU32(m.epoch, 'MatchNack.epoch');
       checkBallot(m.ballot, 'MatchNack.ballot');
       checkBallot(m.higher, 'MatchNack.higher');
+      if (m.newer !== null) checkConfigSpec(m.newer, 'MatchNack.newer');
       pb = { from: env.from, matchNack: m };
       break;
     case 'GarbageA':
       checkU32(m.epoch, 'GarbageA.epoch');
       checkBallot(m.gcBallot, 'GarbageA.gcBallot');
       checkU64(m.startSlot, 'GarbageA.startSlot');
+      checkConfigSpec(m.spec, 'GarbageA.spec');
       pb = { from: env.from, garbageA: m };
       break;
     case 'GarbageB':
@@ -565,6 +570,8 @@ function checkConfigStamp(c: ConfigStamp, what: string): void {
   checkU32(c.id, `${what}.id`);
   checkArray(c.groups, `${what}.groups`);
   for (const g of c.groups) checkU32(g, `${what}.groups[]`);
+  checkArray(c.acceptorIds, `${what}.acceptorIds`);
+  for (const id of c.acceptorIds) checkU32(id, `${what}.acceptorIds[]`);
 }
 
 function checkConfigSpec(c: ConfigSpec, what: string): void {
@@ -785,6 +792,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         epoch: m.epoch,
         ballot: ballot(m.ballot, 'MatchNack.ballot'),
         higher: ballot(m.higher, 'MatchNack.higher'),
+        newer: m.newer == null ? null : configSpec(m.newer, 'MatchNack.newer'),
       };
       break;
     }
@@ -795,6 +803,7 @@ function toEnvelope(pb: PbEnvelope): Envelope {
         epoch: m.epoch,
         gcBallot: ballot(m.gcBallot, 'GarbageA.gcBallot'),
         startSlot: u64(m.startSlot, 'GarbageA.startSlot'),
+        spec: configSpec(m.spec, 'GarbageA.spec'),
       };
       break;
     }
@@ -942,7 +951,7 @@ function configSpec(c: PbConfigSpec | null, where: string): ConfigSpec {
 function configStamp(c: PbConfigStamp | null): ConfigStamp {
   // `groups` is a fresh array of numbers per decode (or protobufjs' frozen empty one): nothing
   // of the frame is aliased, so no copy is needed.
-  return c == null ? UNSTAMPED : { id: c.id, groups: c.groups };
+  return c == null ? UNSTAMPED : { id: c.id, groups: c.groups, acceptorIds: c.acceptorIds };
 }
 
 function ballot(b: PbBallot | null, where: string): Ballot {

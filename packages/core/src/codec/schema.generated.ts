@@ -281,6 +281,12 @@ export const paxosSchema = {
               "rule": "repeated",
               "type": "uint32",
               "id": 2
+            },
+            "acceptorIds": {
+              "rule": "repeated",
+              "type": "uint32",
+              "id": 3,
+              "protoName": "acceptor_ids"
             }
           }
         },
@@ -564,6 +570,10 @@ export const paxosSchema = {
             "higher": {
               "type": "Ballot",
               "id": 3
+            },
+            "newer": {
+              "type": "ConfigSpec",
+              "id": 4
             }
           }
         },
@@ -582,6 +592,10 @@ export const paxosSchema = {
               "type": "uint64",
               "id": 3,
               "protoName": "start_slot"
+            },
+            "spec": {
+              "type": "ConfigSpec",
+              "id": 4
             }
           }
         },

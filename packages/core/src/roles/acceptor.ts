@@ -141,15 +141,23 @@ export class Acceptor implements Role {
   }
 
   /**
-   * Whether a message of configuration `stamp` (for `slot`, in phase 2) may be served; the first
-   * stamp seen is pinned. A leader of another configuration maps slots to other groups, and a
+   * Whether a message of configuration `stamp` (for `slot`, in phase 2) may be served; without
+   * matchmakers, the first stamp seen is pinned. A leader of another configuration maps slots to other groups, and a
    * slot of another group is never this group's to accept: both are refused. Protected so tests
    * can plant the unpinned acceptor of old, which served any configuration.
    */
   protected admits(stamp: ConfigStamp, slot: number | null): boolean {
     if (!stamp.groups.includes(this.groupId)) return false;
-    if (this.pinned === null) this.pinned = { id: stamp.id, groups: [...stamp.groups] };
-    else if (this.pinned.id !== stamp.id) return false;
+    if (stamp.acceptorIds.length > 0) {
+      // Under matchmakers each ballot has its own configuration, recorded before the ballot is
+      // used: no pin, but a configuration that does not list this acceptor (it was replaced or
+      // removed there) gets nothing from it.
+      if (!stamp.acceptorIds.includes(this.acceptorId)) return false;
+    } else if (this.pinned === null) {
+      this.pinned = { id: stamp.id, groups: [...stamp.groups], acceptorIds: [] };
+    } else if (this.pinned.id !== stamp.id) {
+      return false;
+    }
     return slot === null || groupIdForSlot(stamp, slot) === this.groupId;
   }
 

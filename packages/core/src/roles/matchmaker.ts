@@ -46,13 +46,15 @@ export function genesisState(spec: ConfigSpec): MatchmakerState {
  * before the ballot's leader uses it, and tells that leader the configurations of the earlier
  * ballots still live, so its phase 1 can cover every one of them.
  *
- * - `MatchA(b, spec)`: `b` below `gcBallot` → `MatchNack`; `b` equal to the highest recorded
+ * - `MatchA(b, spec)`: `spec`'s version below a recorded entry's → `MatchNack { newer }` (operator
+ *   targets only move forward, so an older one may list retired acceptors); `b` below `gcBallot`
+ *   → `MatchNack`; `b` equal to the highest recorded
  *   ballot with the same spec (by `configSpecId`) → the `MatchB` again (a resend); `b` not above
  *   the highest recorded ballot otherwise → `MatchNack`; else record `(b, spec)` and reply
  *   `MatchB` with the entries of ballots in [gcBallot, b). So a matchmaker never records two
  *   specs for one ballot, and never records a ballot below one it already answered.
- * - `GarbageA(g, k)`: `gcBallot = max(gcBallot, g)`, entries below it dropped, `k` recorded as the
- *   start slot of entry `g` (if it has one); always answered with `GarbageB` and its own
+ * - `GarbageA(g, k, spec)`: `gcBallot = max(gcBallot, g)`, entries below it dropped, `k` recorded
+ *   as the start slot of entry `g` (kept with `spec` if it was never recorded here); always answered with `GarbageB` and its own
  *   gcBallot, stale requests included: the leader needs the acknowledgement either way.
  *
  * A matchmaker with neither `recovered` nor `genesis` answers nothing. An empty matchmaker in a
@@ -131,7 +133,18 @@ export class Matchmaker implements Role {
       return;
     }
     const vsMax = compareBallots(msg.ballot, state.maxBallot);
-    if (compareBallots(msg.ballot, state.gcBallot) >= 0 && vsMax > 0) {
+    const newer = this.newerThan(state, msg.spec);
+    if (newer !== null) {
+      // Versions never go back: a configuration older than one already recorded was built before
+      // it, and may list acceptors it retired.
+      fx.send(from, {
+        type: 'MatchNack',
+        epoch: state.epoch,
+        ballot: msg.ballot,
+        higher: maxBallot(state.maxBallot, state.gcBallot),
+        newer,
+      });
+    } else if (compareBallots(msg.ballot, state.gcBallot) >= 0 && vsMax > 0) {
       const next: MatchmakerState = {
         ...state,
         maxBallot: msg.ballot,
@@ -147,8 +160,18 @@ export class Matchmaker implements Role {
         epoch: state.epoch,
         ballot: msg.ballot,
         higher: maxBallot(state.maxBallot, state.gcBallot),
+        newer: null,
       });
     }
+  }
+
+  /** The newest recorded configuration if its version is above `spec`'s, else null. */
+  private newerThan(state: MatchmakerState, spec: ConfigSpec): ConfigSpec | null {
+    let newest: ConfigSpec | null = null;
+    for (const entry of state.entries)
+      if (entry.spec.version > spec.version && (newest === null || entry.spec.version > newest.version))
+        newest = entry.spec;
+    return newest;
   }
 
   /** Whether the last recorded entry is `msg`'s ballot with the same configuration. */
@@ -179,6 +202,15 @@ export class Matchmaker implements Role {
     const gcBallot = maxBallot(state.gcBallot, msg.gcBallot);
     let changed = compareBallots(gcBallot, state.gcBallot) !== 0;
     const entries: ConfigEntry[] = [];
+    if (
+      compareBallots(gcBallot, msg.gcBallot) === 0 &&
+      !state.entries.some((entry) => compareBallots(entry.ballot, gcBallot) === 0)
+    ) {
+      // Never recorded here (this matchmaker was not among the f+1 that answered its MatchA):
+      // keep it, so the oldest entry always bounds the versions accepted after it.
+      entries.push({ ballot: gcBallot, spec: msg.spec, startSlot: msg.startSlot });
+      changed = true;
+    }
     for (const entry of state.entries) {
       const order = compareBallots(entry.ballot, gcBallot);
       if (order < 0) continue;
@@ -193,7 +225,10 @@ export class Matchmaker implements Role {
         entries.push(entry);
       }
     }
-    const next = changed ? { ...state, gcBallot, entries } : state;
+    // A kept entry is a recorded ballot: never record another configuration for it.
+    const next = changed
+      ? { ...state, gcBallot, maxBallot: maxBallot(state.maxBallot, gcBallot), entries }
+      : state;
     if (changed) this.update(next);
     fx.send(from, {
       type: 'GarbageB',

@@ -1,15 +1,24 @@
 import { ballotEquals, compareBallots, maxBallot, ZERO_BALLOT } from '../ballot.ts';
 import {
   type AcceptorGroup,
+  acceptorIdsOf,
   type Configuration,
-  configSpecId,
   configSpecOf,
   configStamp,
+  configurationOf,
   groupForSlot,
-  quorumSize,
+  groupStamps,
+  validateConfigSpec,
   validateConfiguration,
 } from '../configuration.ts';
-import { type Effect, Effects, type Members, type Role, type RoleEvent } from '../effects.ts';
+import {
+  type AcceptorAddress,
+  type Effect,
+  Effects,
+  type Members,
+  type Role,
+  type RoleEvent,
+} from '../effects.ts';
 import {
   type AcceptedEntry,
   type Address,
@@ -19,6 +28,7 @@ import {
   type ConfigEntry,
   type ConfigSpec,
   type ConfigStamp,
+  type GarbageB,
   type Heartbeat,
   type LeaderInfo,
   type MatchB,
@@ -26,7 +36,10 @@ import {
   type Nack,
   NOOP,
   type Phase1b,
+  type RetireB,
+  UNSTAMPED,
   type Value,
+  type WatermarkB,
 } from '../messages.ts';
 
 export interface ProposerTiming {
@@ -114,7 +127,10 @@ export type ProposerStatus = 'follower' | 'candidate' | 'leader';
 /** A slot proposed in phase 2 and not yet known chosen. */
 interface Outstanding {
   readonly value: Value;
-  readonly group: AcceptorGroup;
+  /** The ballot it is proposed in: ours, or after a reconfiguration the previous one's. */
+  ballot: Ballot;
+  group: AcceptorGroup;
+  stamp: ConfigStamp;
   sentAt: number;
   readonly firstSentAt: number;
   /** The proxy leader it was last sent through (null: none was known). */
@@ -137,19 +153,57 @@ interface PromiseStream {
   requestedAt: number | null;
 }
 
-/** An election's matchmaking: MatchA sent for `ballot`, MatchB replies gathered by matchmaker id. */
+/**
+ * Matchmaking for `ballot` with configuration `spec` (an election's, or a leader's move to a new
+ * configuration): MatchA sent, MatchB replies gathered by matchmaker id.
+ */
 interface MatchingState {
   readonly ballot: Ballot;
+  readonly spec: ConfigSpec;
   readonly replies: Map<number, MatchB>;
   /** Matchmakers (by address) that answered with a MatchB: the MatchA is not resent to them. */
   readonly answered: Set<Address>;
 }
 
+/** A ballot's configuration as this proposer uses it: the spec, its addresses, its stamps by group. */
+interface BallotConfig {
+  readonly spec: ConfigSpec;
+  readonly config: Configuration;
+  readonly stamps: ReadonlyMap<number, ConfigStamp>;
+}
+
+/** Acceptor identities as map keys: `groupId/acceptorId`. */
+const identityKey = (groupId: number, acceptorId: number): string => `${groupId}/${acceptorId}`;
+
 interface Phase1State {
   readonly ballot: Ballot;
   readonly fromSlot: number;
-  /** groupId → acceptorId → what it promised and reported; quorums count distinct acceptors. */
-  readonly streams: Map<number, Map<number, PromiseStream>>;
+  /** The configurations phase 1 covers: every earlier one still live (one without matchmakers). */
+  configs: readonly BallotConfig[];
+  /** Acceptor identity → what it promised and reported; quorums count distinct identities. */
+  readonly streams: Map<string, PromiseStream>;
+}
+
+/**
+ * Garbage collection after a ballot's start (design §6): once every slot below `k` is chosen and
+ * f+1 acceptors of every group of the ballot's configuration hold a watermark ≥ k durably, the
+ * matchmakers drop the configurations of earlier ballots, and acceptors only those listed are
+ * retired.
+ */
+interface GcTask {
+  readonly ballot: Ballot;
+  readonly k: number;
+  config: BallotConfig;
+  /** Identities listed by an earlier configuration and not by this ballot's. */
+  readonly toRetire: readonly { readonly groupId: number; readonly acceptorId: number }[];
+  stage: 'waitChosen' | 'watermark' | 'collect' | 'retire' | 'done';
+  /** Identity → the watermark it acknowledged durably. */
+  readonly watermarks: Map<string, number>;
+  /** Matchmaker ids whose gcBallot reached ours. */
+  readonly collected: Set<number>;
+  readonly retired: Set<string>;
+  /** Resends of the current stage; the retire stage gives up on silent acceptors after a while. */
+  tries: number;
 }
 
 /**
@@ -159,7 +213,8 @@ interface Phase1State {
  */
 interface Recovery {
   readonly ballot: Ballot;
-  readonly streams: Map<number, Map<number, PromiseStream>>;
+  configs: readonly BallotConfig[];
+  readonly streams: Map<string, PromiseStream>;
   cursor: number;
   readonly end: number;
 }
@@ -168,6 +223,10 @@ const TIMER_ELECTION = 'election';
 const TIMER_HEARTBEAT = 'heartbeat';
 const TIMER_PHASE1 = 'phase1Retry';
 const TIMER_RESEND = 'resend';
+/** The leader's matchmaking for a new configuration and its garbage collection. */
+const TIMER_CONTROL = 'control';
+/** Retire messages sent to a silent acceptor before the leader stops trying (it may be gone for good). */
+const MAX_RETIRE_TRIES = 50;
 
 /**
  * Proposer: one of them leads. The leader assigns slots to batches, sends each slot's phase-2a
@@ -181,12 +240,29 @@ export class Proposer implements Role {
   readonly config: Configuration;
   protected readonly timing: ProposerTiming;
   private readonly limits: ProposerLimits;
+  /** Without matchmakers: the one stamp of the configuration fixed for the cluster's life. */
   private readonly stamp: ConfigStamp;
   /** Matchmakers to match each ballot at (null: elections skip matchmaking). */
   private readonly matchmakers: MatchmakerSet | null;
-  /** This proposer's configuration as matchmakers record it, and its id. */
+  /** This proposer's configuration at start, as matchmakers record it. */
   readonly spec: ConfigSpec;
-  private readonly specId: number;
+  /** Acceptor addresses by identity: the start configuration's, then `acceptors` events. */
+  private readonly addressBook = new Map<string, Address>();
+  /** The newest configuration known (by version): what elections and reconfigurations use. */
+  private latest: ConfigSpec;
+  /** The configuration of our ballot (the start one until an election or reconfiguration). */
+  private active: BallotConfig;
+  /** After a reconfiguration: the old ballot, which finishes its slots below `until` in its configuration. */
+  private previous: {
+    readonly ballot: Ballot;
+    readonly config: BallotConfig;
+    readonly until: number;
+  } | null = null;
+  /** A leader's matchmaking for a new configuration (while it goes on serving). */
+  private reconfig: MatchingState | null = null;
+  /** No new reconfiguration before this time (after a matchmaker refused one). */
+  private reconfigNotBefore = 0;
+  private gc: GcTask | null = null;
   private readonly random: () => number;
   private members: Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'>;
 
@@ -244,7 +320,13 @@ export class Proposer implements Role {
         ? null
         : options.matchmakers;
     this.spec = configSpecOf(options.config, options.configVersion ?? 0);
-    this.specId = configSpecId(this.spec);
+    for (const group of options.config.groups) {
+      acceptorIdsOf(group).forEach((id, i) => {
+        this.addressBook.set(identityKey(group.groupId, id), group.acceptors[i] as Address);
+      });
+    }
+    this.latest = this.spec;
+    this.active = this.bind(this.spec);
     this.members = options.members;
     this.noteOtherProposers();
     this.random = options.random;
@@ -274,6 +356,21 @@ export class Proposer implements Role {
   /** The proposers, batchers and proxy leaders this proposer knows of. */
   get knownMembers(): Pick<Members, 'proposers' | 'batchers' | 'proxyLeaders'> {
     return this.members;
+  }
+  /** The configuration of this proposer's ballot. */
+  get configuration(): ConfigSpec {
+    return this.active.spec;
+  }
+  /** The newest configuration this proposer knows of (a target it has not moved to yet, say). */
+  get latestConfiguration(): ConfigSpec {
+    return this.latest;
+  }
+  /**
+   * Whether the matchmakers dropped every configuration older than this leader's ballot's
+   * (retiring the acceptors only those listed may still be under way).
+   */
+  get collected(): boolean {
+    return this.gc?.stage === 'retire' || this.gc?.stage === 'done';
   }
   /** Slots a new leader still has to re-propose from phase 1. */
   get recoveringSlots(): number {
@@ -314,10 +411,19 @@ export class Proposer implements Role {
             this.onLeaderInfo(message);
             break;
           case 'MatchB':
-            this.onMatchB(fx, from, message);
+            this.onMatchB(fx, now, from, message);
             break;
           case 'MatchNack':
-            this.onMatchNack(fx, message);
+            this.onMatchNack(fx, now, message);
+            break;
+          case 'WatermarkB':
+            this.onWatermarkB(fx, from, message);
+            break;
+          case 'GarbageB':
+            this.onGarbageB(fx, from, message);
+            break;
+          case 'RetireB':
+            this.onRetireB(fx, message);
             break;
           default:
             break;
@@ -332,6 +438,12 @@ export class Proposer implements Role {
         this.noteOtherProposers();
         if (event.members.proxyLeaders !== undefined && this.statusValue === 'leader')
           this.onProxyLeadersChanged(fx, now);
+        break;
+      case 'acceptors':
+        this.onAcceptors(event.acceptors);
+        break;
+      case 'target':
+        this.onTarget(fx, now, event.spec);
         break;
     }
     return fx.list;
@@ -400,22 +512,17 @@ export class Proposer implements Role {
 
   private onPhase1b(fx: Effects, now: number, from: Address, msg: Phase1b): void {
     this.highestSeen = maxBallot(this.highestSeen, msg.ballot);
-    const streams =
+    const target =
       this.statusValue === 'candidate' && this.phase1 !== null && ballotEquals(msg.ballot, this.phase1.ballot)
-        ? this.phase1.streams
+        ? this.phase1
         : this.statusValue === 'leader' && this.recovery !== null && ballotEquals(msg.ballot, this.ballot)
-          ? this.recovery.streams
+          ? this.recovery
           : null;
-    if (streams === null) return;
-    const group = this.config.groups.find((g) => g.groupId === msg.groupId);
-    if (group === undefined || group.acceptors[msg.acceptorId] !== from) return;
+    if (target === null || !isListedAt(target.configs, msg.groupId, msg.acceptorId, from)) return;
+    const streams = target.streams;
     this.lastHeardAt = now;
-    let byAcceptor = streams.get(msg.groupId);
-    if (byAcceptor === undefined) {
-      byAcceptor = new Map();
-      streams.set(msg.groupId, byAcceptor);
-    }
-    let stream = byAcceptor.get(msg.acceptorId);
+    const key = identityKey(msg.groupId, msg.acceptorId);
+    let stream = streams.get(key);
     if (stream === undefined) {
       // Its first page is its promise.
       stream = {
@@ -427,18 +534,14 @@ export class Proposer implements Role {
         acceptedEnd: msg.acceptedEnd,
         requestedAt: null,
       };
-      byAcceptor.set(msg.acceptorId, stream);
+      streams.set(key, stream);
     } else if (msg.fromSlot !== stream.coveredTo) {
       return; // a duplicate, or a page we no longer need
     }
     this.addPage(stream, msg);
-    if (this.statusValue === 'leader') this.learnChosenBelow(fx, msg.watermark);
+    if (this.statusValue === 'leader') this.learnChosenBelow(fx, now, msg.watermark);
     if (this.statusValue === 'candidate' && this.phase1 !== null) {
-      const quorum = quorumSize(this.config);
-      for (const g of this.config.groups) {
-        if ((this.phase1.streams.get(g.groupId)?.size ?? 0) < quorum) return;
-      }
-      this.becomeLeader(fx, now, this.phase1);
+      if (promisedEverywhere(this.phase1)) this.becomeLeader(fx, now, this.phase1);
     } else {
       this.pump(fx, now);
     }
@@ -469,15 +572,41 @@ export class Proposer implements Role {
     fx.inc('slots_chosen');
     const before = this.chosenWatermark;
     while (this.chosenAbove.delete(this.chosenWatermark)) this.chosenWatermark++;
-    if (this.chosenWatermark !== before) fx.gauge('chosen_watermark', this.chosenWatermark);
+    if (this.chosenWatermark !== before) {
+      fx.gauge('chosen_watermark', this.chosenWatermark);
+      this.watermarkMoved(fx, now);
+    }
     if (this.statusValue === 'leader') this.pump(fx, now);
     fx.gauge('inflight_slots', this.outstanding.size);
+  }
+
+  /** The chosen watermark moved: the previous ballot may be done, and garbage collection may go on. */
+  private watermarkMoved(fx: Effects, now: number): void {
+    if (this.statusValue !== 'leader') return;
+    if (this.previous !== null && this.chosenWatermark >= this.previous.until) {
+      this.previous = null;
+      this.maybeReconfigure(fx, now);
+    }
+    if (this.gc?.stage === 'waitChosen') this.advanceGc(fx);
   }
 
   private onNack(fx: Effects, now: number, from: Address, msg: Nack): void {
     this.highestSeen = maxBallot(this.highestSeen, msg.promised);
     if (msg.slot >= 0) this.heardFromProxy(from, now);
     if (this.statusValue === 'follower') return;
+    const old = msg.slot >= 0 ? this.outstanding.get(msg.slot) : undefined;
+    if (
+      this.statusValue === 'leader' &&
+      old !== undefined &&
+      ballotEquals(old.ballot, msg.ballot) &&
+      compareBallots(old.ballot, this.ballot) < 0 &&
+      compareBallots(msg.promised, this.ballot) <= 0
+    ) {
+      // A slot of the previous ballot, refused by an acceptor our new ballot reached first:
+      // propose it again, same value, in the new ballot (design §4.2 step 4).
+      this.resend(fx, now, msg.slot, old);
+      return;
+    }
     if (compareBallots(msg.promised, this.ballot) > 0) {
       if (this.statusValue === 'candidate') fx.inc('p1b_preempted');
       this.stepDown(fx, null, msg.promised);
@@ -490,7 +619,7 @@ export class Proposer implements Role {
    * can carry a higher watermark than phase 1 found; without this its silence below the watermark
    * would read as "nothing accepted" and the leader would propose noops over chosen slots.
    */
-  private learnChosenBelow(fx: Effects, watermark: number): void {
+  private learnChosenBelow(fx: Effects, now: number, watermark: number): void {
     if (watermark <= this.chosenWatermark) return;
     this.chosenWatermark = watermark;
     for (const slot of this.chosenAbove) if (slot < watermark) this.chosenAbove.delete(slot);
@@ -502,6 +631,7 @@ export class Proposer implements Role {
     this.nextSlot = Math.max(this.nextSlot, this.chosenWatermark);
     fx.gauge('chosen_watermark', this.chosenWatermark);
     fx.gauge('inflight_slots', this.outstanding.size);
+    this.watermarkMoved(fx, now);
   }
 
   private isKnownChosen(slot: number): boolean {
@@ -579,8 +709,10 @@ export class Proposer implements Role {
         else this.startElection(fx);
         break;
       case TIMER_PHASE1:
-        if (this.statusValue === 'candidate' && this.matching !== null) this.sendMatchA(fx);
-        else if (this.statusValue === 'candidate') this.sendPhase1a(fx);
+        if (this.statusValue === 'candidate' && this.matching !== null) {
+          this.sendMatchA(fx, this.matching);
+          fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
+        } else if (this.statusValue === 'candidate') this.sendPhase1a(fx);
         else if (this.statusValue === 'leader' && this.recovery !== null) {
           this.requestPages(fx, now, true);
           fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
@@ -591,6 +723,9 @@ export class Proposer implements Role {
         break;
       case TIMER_RESEND:
         if (this.statusValue === 'leader') this.onResendScan(fx, now);
+        break;
+      case TIMER_CONTROL:
+        if (this.statusValue === 'leader') this.onControlTimer(fx, now);
         break;
       default:
         break;
@@ -620,36 +755,33 @@ export class Proposer implements Role {
     fx.inc('leader_elections');
     if (this.matchmakers !== null) {
       this.phase1 = null;
-      this.matching = { ballot: this.ballot, replies: new Map(), answered: new Set() };
-      this.sendMatchA(fx);
+      this.matching = { ballot: this.ballot, spec: this.latest, replies: new Map(), answered: new Set() };
+      this.sendMatchA(fx, this.matching);
+      fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
       return;
     }
-    this.startPhase1(fx);
+    this.startPhase1(fx, [this.active]);
   }
 
-  private startPhase1(fx: Effects): void {
-    this.phase1 = { ballot: this.ballot, fromSlot: this.chosenWatermark, streams: new Map() };
+  private startPhase1(fx: Effects, configs: readonly BallotConfig[]): void {
+    this.phase1 = { ballot: this.ballot, fromSlot: this.chosenWatermark, configs, streams: new Map() };
     this.sendPhase1a(fx);
   }
 
   // ---- matchmaking ------------------------------------------------------------------------
 
-  /** Sends the election's MatchA to the matchmakers that have not answered it; retried on the phase-1 timer. */
-  private sendMatchA(fx: Effects): void {
-    const matching = this.matching;
-    const matchmakers = this.matchmakers;
-    if (matching === null || matchmakers === null) return;
-    for (const matchmaker of matchmakers.addresses) {
+  /** Sends a matching's MatchA to the matchmakers that have not answered it (resent on a timer). */
+  private sendMatchA(fx: Effects, matching: MatchingState): void {
+    for (const matchmaker of this.matchmakers?.addresses ?? []) {
       if (matching.answered.has(matchmaker)) continue;
-      fx.send(matchmaker, { type: 'MatchA', epoch: 0, ballot: matching.ballot, spec: this.spec });
+      fx.send(matchmaker, { type: 'MatchA', epoch: 0, ballot: matching.ballot, spec: matching.spec });
     }
-    fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
   }
 
-  private onMatchB(fx: Effects, from: Address, msg: MatchB): void {
-    const matching = this.matching;
+  private onMatchB(fx: Effects, now: number, from: Address, msg: MatchB): void {
+    const matching =
+      this.statusValue === 'candidate' ? this.matching : this.statusValue === 'leader' ? this.reconfig : null;
     if (
-      this.statusValue !== 'candidate' ||
       matching === null ||
       msg.epoch !== 0 ||
       !ballotEquals(msg.ballot, matching.ballot) ||
@@ -660,21 +792,37 @@ export class Proposer implements Role {
     matching.replies.set(msg.matchmakerId, msg);
     if (matching.replies.size < this.matchQuorum()) return;
     const priors = this.priorConfigurations([...matching.replies.values()]);
-    this.matching = null;
-    if (priors.some((entry) => configSpecId(entry.spec) !== this.specId)) {
-      // An earlier ballot used another configuration, and phase 1 over several configurations
-      // comes with reconfiguration (increment 5): leading now could miss values accepted there.
-      fx.inc('foreign_configurations');
-      this.stepDown(fx, null, this.ballot);
+    for (const entry of priors) this.learnSpec(entry.spec);
+    if (this.statusValue === 'leader') {
+      this.reconfig = null;
+      this.onReconfigMatched(fx, now, matching, priors);
       return;
     }
-    this.startPhase1(fx);
+    this.matching = null;
+    this.active = this.bind(matching.spec);
+    const configs = priors.map((entry) => this.bind(entry.spec));
+    this.startPhase1(fx, configs.length > 0 ? configs : [this.active]);
   }
 
-  private onMatchNack(fx: Effects, msg: MatchNack): void {
+  private onMatchNack(fx: Effects, now: number, msg: MatchNack): void {
     this.highestSeen = maxBallot(this.highestSeen, msg.higher);
+    if (msg.newer !== null && this.learnSpec(msg.newer)) fx.inc('stale_configurations');
+    const reconfig = this.reconfig;
+    if (this.statusValue === 'leader' && reconfig !== null && ballotEquals(msg.ballot, reconfig.ballot)) {
+      // Another proposer matched a higher ballot (it is running for election), or our target is
+      // older than one recorded: try again later, with what we learnt.
+      this.reconfig = null;
+      this.reconfigNotBefore = now + this.timing.electionTimeoutMs;
+      fx.inc('match_preempted');
+      return;
+    }
     const matching = this.matching;
     if (this.statusValue !== 'candidate' || matching === null || msg.epoch !== 0) return;
+    if (msg.newer !== null && ballotEquals(msg.ballot, matching.ballot)) {
+      fx.inc('match_preempted');
+      this.stepDown(fx, null, maxBallot(msg.higher, matching.ballot));
+      return;
+    }
     if (!ballotEquals(msg.ballot, matching.ballot) || compareBallots(msg.higher, matching.ballot) <= 0)
       return;
     // A higher ballot was matched: like a Nack, run again later with a higher round.
@@ -703,24 +851,39 @@ export class Proposer implements Role {
         if (!byBallot.has(key)) byBallot.set(key, entry);
       }
     }
-    return [...byBallot.values()].sort((a, b) => compareBallots(a.ballot, b.ballot));
+    // An entry above the gcBallot with an older version than the gcBallot's own configuration
+    // never reached f+1 matchmakers (each of the f+1 that recorded the newer one refuses older
+    // versions after it), so phase 2 never ran in it; and its acceptors may be retired.
+    const floor = byBallot.get(`${gc.round}.${gc.proposerId}`)?.spec.version ?? 0;
+    return [...byBallot.values()]
+      .filter((entry) => entry.spec.version >= floor)
+      .sort((a, b) => compareBallots(a.ballot, b.ballot));
   }
 
+  /**
+   * One Phase1a per acceptor identity that has not promised, stamped with a configuration phase 1
+   * covers that lists it: one promise covers every configuration the acceptor is in.
+   */
   private sendPhase1a(fx: Effects): void {
     const phase1 = this.phase1;
     if (phase1 === null) return;
-    for (const group of this.config.groups) {
-      const promised = phase1.streams.get(group.groupId);
-      group.acceptors.forEach((acceptor, acceptorId) => {
-        if (promised?.has(acceptorId)) return;
-        fx.send(acceptor, {
-          type: 'Phase1a',
-          ballot: phase1.ballot,
-          fromSlot: phase1.fromSlot,
-          config: this.stamp,
+    const asked = new Set<string>();
+    for (const bc of phase1.configs) {
+      for (const group of bc.config.groups) {
+        acceptorIdsOf(group).forEach((id, i) => {
+          const key = identityKey(group.groupId, id);
+          const acceptor = group.acceptors[i] as Address;
+          if (phase1.streams.has(key) || asked.has(key) || acceptor === '') return;
+          asked.add(key);
+          fx.send(acceptor, {
+            type: 'Phase1a',
+            ballot: phase1.ballot,
+            fromSlot: phase1.fromSlot,
+            config: stampOf(bc, group.groupId),
+          });
+          fx.inc('p1a');
         });
-        fx.inc('p1a');
-      });
+      }
     }
     fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
   }
@@ -730,11 +893,9 @@ export class Proposer implements Role {
     // slot any promising acceptor accepted, nothing needs recovering.
     let watermark = Math.max(this.chosenWatermark, phase1.fromSlot);
     let end = 0;
-    for (const byAcceptor of phase1.streams.values()) {
-      for (const s of byAcceptor.values()) {
-        watermark = Math.max(watermark, s.watermark);
-        end = Math.max(end, s.acceptedEnd);
-      }
+    for (const s of phase1.streams.values()) {
+      watermark = Math.max(watermark, s.watermark);
+      end = Math.max(end, s.acceptedEnd);
     }
     end = Math.max(end, watermark);
 
@@ -752,10 +913,17 @@ export class Proposer implements Role {
     this.lastHeardSelfAt = now;
     this.silentScans = 0;
     this.recovery =
-      end > watermark ? { ballot: this.ballot, streams: phase1.streams, cursor: watermark, end } : null;
+      end > watermark
+        ? { ballot: this.ballot, configs: phase1.configs, streams: phase1.streams, cursor: watermark, end }
+        : null;
+    this.previous = null;
+    this.reconfig = null;
+    this.gc = this.matchmakers === null ? null : this.newGc(this.ballot, end, phase1.configs);
     fx.cancelTimer(TIMER_ELECTION);
     fx.gauge('is_leader', 1);
     fx.gauge('chosen_watermark', watermark);
+    fx.gauge('configuration_version', this.active.spec.version);
+    if (this.matchmakers !== null) fx.setTimer(TIMER_CONTROL, this.timing.phase1RetryMs);
     if (this.recovery !== null) fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
     else fx.cancelTimer(TIMER_PHASE1);
 
@@ -777,6 +945,9 @@ export class Proposer implements Role {
     this.phase1 = null;
     this.matching = null;
     this.recovery = null;
+    this.previous = null;
+    this.reconfig = null;
+    this.gc = null;
     this.pendingBatches = [];
     this.pendingHead = 0;
     this.outstanding.clear();
@@ -788,6 +959,7 @@ export class Proposer implements Role {
     fx.cancelTimer(TIMER_PHASE1);
     fx.cancelTimer(TIMER_HEARTBEAT);
     fx.cancelTimer(TIMER_RESEND);
+    fx.cancelTimer(TIMER_CONTROL);
     fx.gauge('is_leader', 0);
     fx.gauge('inflight_slots', 0);
     this.armElectionTimer(fx);
@@ -820,6 +992,273 @@ export class Proposer implements Role {
     fx.setTimer(TIMER_HEARTBEAT, this.timing.heartbeatIntervalMs);
   }
 
+  // ---- configurations and reconfiguration (issue 16) ---------------------------------------
+
+  /** A configuration with the addresses known now, and its stamps. */
+  private bind(spec: ConfigSpec): BallotConfig {
+    const config = configurationOf(spec, (groupId, acceptorId) =>
+      this.addressBook.get(identityKey(groupId, acceptorId)),
+    );
+    const stamps =
+      this.matchmakers === null
+        ? new Map(config.groups.map((g) => [g.groupId, this.stamp] as const))
+        : groupStamps(config);
+    return { spec, config, stamps };
+  }
+
+  private onAcceptors(acceptors: readonly AcceptorAddress[]): void {
+    let changed = false;
+    for (const { groupId, acceptorId, address } of acceptors) {
+      const key = identityKey(groupId, acceptorId);
+      if (this.addressBook.get(key) === address) continue;
+      this.addressBook.set(key, address);
+      changed = true;
+    }
+    if (!changed || this.matchmakers === null) return;
+    // An acceptor that had no address yet (a new one, or one this proposer never heard of) is
+    // reachable from now on, in phase 1 too.
+    this.active = this.bind(this.active.spec);
+    for (const phase of [this.phase1, this.recovery])
+      if (phase !== null) phase.configs = phase.configs.map((bc) => this.bind(bc.spec));
+    if (this.gc !== null) this.gc.config = this.bind(this.gc.config.spec);
+  }
+
+  /** Keeps `spec` if it is newer than every configuration known; true if it was. */
+  private learnSpec(spec: ConfigSpec): boolean {
+    if (spec.version <= this.latest.version) return false;
+    this.latest = spec;
+    return true;
+  }
+
+  private onTarget(fx: Effects, now: number, spec: ConfigSpec): void {
+    if (this.matchmakers === null) return;
+    try {
+      validateConfigSpec(spec);
+    } catch {
+      fx.inc('rejected_messages');
+      return;
+    }
+    if (this.learnSpec(spec)) this.maybeReconfigure(fx, now);
+  }
+
+  /**
+   * A leader moves to the newest configuration once it may: recovery is over (every slot below
+   * `nextSlot` has a value it knows), the previous move is finished, and none is being matched.
+   * It matches a new ballot with the new configuration and keeps serving in the old one meanwhile.
+   */
+  private maybeReconfigure(fx: Effects, now: number): void {
+    if (
+      this.statusValue !== 'leader' ||
+      this.matchmakers === null ||
+      this.latest.version <= this.active.spec.version ||
+      this.recovery !== null ||
+      this.previous !== null ||
+      this.reconfig !== null ||
+      now < this.reconfigNotBefore
+    )
+      return;
+    const ballot = {
+      round: Math.max(this.highestSeen.round, this.ballot.round) + 1,
+      proposerId: this.proposerId,
+    };
+    this.highestSeen = maxBallot(this.highestSeen, ballot);
+    this.reconfig = { ballot, spec: this.latest, replies: new Map(), answered: new Set() };
+    this.sendMatchA(fx, this.reconfig);
+  }
+
+  /**
+   * f+1 matchmakers recorded the new ballot's configuration. With no configuration between our
+   * ballot and the new one, the new ballot needs no phase 1 (phase-1 bypass): every slot from
+   * `nextSlot` on is unproposed in ours, and ours covered every earlier ballot. Slots below it
+   * finish in our ballot, or are proposed again, same value, in the new one.
+   */
+  private onReconfigMatched(
+    fx: Effects,
+    now: number,
+    matching: MatchingState,
+    priors: readonly ConfigEntry[],
+  ): void {
+    if (priors.some((entry) => compareBallots(entry.ballot, this.ballot) > 0)) {
+      // Another proposer matched a ballot in between: it may have run phase 1 and proposed, so
+      // ours can no longer skip it. Step down; an election covers it.
+      fx.inc('match_preempted');
+      this.stepDown(fx, null, matching.ballot);
+      return;
+    }
+    if (matching.spec.version < this.latest.version) return; // a newer target: the next move takes it
+    const k = this.bypassStart(this.nextSlot);
+    this.previous = { ballot: this.ballot, config: this.active, until: k };
+    this.ballot = matching.ballot;
+    this.knownLeaderBallot = matching.ballot;
+    this.active = this.bind(matching.spec);
+    this.nextSlot = k;
+    this.progress = 0;
+    this.gc = this.newGc(
+      matching.ballot,
+      k,
+      priors.map((entry) => this.bind(entry.spec)),
+    );
+    fx.inc('reconfigurations');
+    fx.gauge('configuration_version', matching.spec.version);
+    this.sendHeartbeats(fx);
+    if (this.chosenWatermark >= k) this.previous = null;
+    this.pump(fx, now);
+    this.advanceGc(fx);
+  }
+
+  /**
+   * The first slot a reconfigured ballot proposes in: the next unproposed one. Protected so tests
+   * can plant the bug of reusing a slot the old ballot proposed.
+   */
+  protected bypassStart(nextSlot: number): number {
+    return nextSlot;
+  }
+
+  /**
+   * The watermark garbage collection of a ballot starting at `k` waits for: every slot below it
+   * chosen, and durable at f+1 acceptors of each group. Protected so tests can plant the bug of
+   * collecting one slot early.
+   */
+  protected gcWatermark(k: number): number {
+    return k;
+  }
+
+  private newGc(ballot: Ballot, k: number, priors: readonly BallotConfig[]): GcTask {
+    const keep = new Set<string>();
+    for (const group of this.active.spec.groups)
+      for (const id of group.acceptorIds) keep.add(identityKey(group.groupId, id));
+    const toRetire = new Map<string, { groupId: number; acceptorId: number }>();
+    for (const prior of priors)
+      for (const group of prior.spec.groups)
+        for (const acceptorId of group.acceptorIds) {
+          const key = identityKey(group.groupId, acceptorId);
+          if (!keep.has(key)) toRetire.set(key, { groupId: group.groupId, acceptorId });
+        }
+    return {
+      ballot,
+      k,
+      config: this.active,
+      toRetire: [...toRetire.values()],
+      stage: 'waitChosen',
+      watermarks: new Map(),
+      collected: new Set(),
+      retired: new Set(),
+      tries: 0,
+    };
+  }
+
+  /** Moves garbage collection to its next stage when the current one is done, and sends for it. */
+  private advanceGc(fx: Effects): void {
+    const gc = this.gc;
+    if (gc === null || this.statusValue !== 'leader') return;
+    const before = gc.stage;
+    if (gc.stage === 'waitChosen' && this.chosenWatermark >= this.gcWatermark(gc.k)) gc.stage = 'watermark';
+    if (gc.stage === 'watermark' && this.watermarksDurable(gc)) gc.stage = 'collect';
+    if (gc.stage === 'collect' && gc.collected.size >= this.matchQuorum()) {
+      gc.stage = gc.toRetire.length > 0 ? 'retire' : 'done';
+      fx.inc('garbage_collections');
+    }
+    if (gc.stage === 'retire' && gc.retired.size >= gc.toRetire.length) gc.stage = 'done';
+    if (gc.stage !== before) {
+      gc.tries = 0;
+      this.sendGcStage(fx, gc);
+    }
+  }
+
+  /** Whether f+1 acceptors of every group of the ballot's configuration acknowledged the watermark. */
+  private watermarksDurable(gc: GcTask): boolean {
+    const needed = this.gcWatermark(gc.k);
+    for (const group of gc.config.spec.groups) {
+      let acked = 0;
+      for (const id of group.acceptorIds)
+        if ((gc.watermarks.get(identityKey(group.groupId, id)) ?? -1) >= needed) acked++;
+      if (acked < gc.config.spec.f + 1) return false;
+    }
+    return true;
+  }
+
+  /** Sends (or resends, to those that have not answered) what the current stage waits for. */
+  private sendGcStage(fx: Effects, gc: GcTask): void {
+    switch (gc.stage) {
+      case 'watermark':
+        for (const group of gc.config.config.groups) {
+          acceptorIdsOf(group).forEach((id, i) => {
+            const acceptor = group.acceptors[i] as Address;
+            const acked = gc.watermarks.get(identityKey(group.groupId, id)) ?? -1;
+            if (acceptor === '' || acked >= this.gcWatermark(gc.k)) return;
+            fx.send(acceptor, {
+              type: 'WatermarkA',
+              ballot: gc.ballot,
+              watermark: this.chosenWatermark,
+              config: stampOf(gc.config, group.groupId),
+            });
+          });
+        }
+        break;
+      case 'collect':
+        for (const matchmaker of this.matchmakers?.addresses ?? [])
+          fx.send(matchmaker, {
+            type: 'GarbageA',
+            epoch: 0,
+            gcBallot: gc.ballot,
+            startSlot: gc.k,
+            spec: gc.config.spec,
+          });
+        break;
+      case 'retire':
+        for (const { groupId, acceptorId } of gc.toRetire) {
+          const key = identityKey(groupId, acceptorId);
+          const acceptor = this.addressBook.get(key);
+          if (acceptor === undefined || gc.retired.has(key)) continue;
+          fx.send(acceptor, { type: 'Retire', ballot: gc.ballot, groupId, acceptorId });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onWatermarkB(fx: Effects, from: Address, msg: WatermarkB): void {
+    const gc = this.gc;
+    if (gc === null || gc.stage !== 'watermark') return;
+    const key = identityKey(msg.groupId, msg.acceptorId);
+    if (this.addressBook.get(key) !== from) return;
+    gc.watermarks.set(key, Math.max(gc.watermarks.get(key) ?? -1, msg.watermark));
+    this.advanceGc(fx);
+  }
+
+  private onGarbageB(fx: Effects, from: Address, msg: GarbageB): void {
+    const gc = this.gc;
+    if (gc === null || gc.stage !== 'collect' || msg.epoch !== 0) return;
+    if (!this.matchmakers?.addresses.includes(from) || compareBallots(msg.gcBallot, gc.ballot) < 0) return;
+    gc.collected.add(msg.matchmakerId);
+    this.advanceGc(fx);
+  }
+
+  private onRetireB(fx: Effects, msg: RetireB): void {
+    const gc = this.gc;
+    if (gc === null || gc.stage !== 'retire') return;
+    const key = identityKey(msg.groupId, msg.acceptorId);
+    if (!gc.toRetire.some((a) => identityKey(a.groupId, a.acceptorId) === key) || gc.retired.has(key)) return;
+    gc.retired.add(key);
+    fx.inc('retired_acceptors');
+    this.advanceGc(fx);
+  }
+
+  /** The leader's control tick: resend an unanswered MatchA or garbage-collection stage, or start a move. */
+  private onControlTimer(fx: Effects, now: number): void {
+    if (this.reconfig !== null) this.sendMatchA(fx, this.reconfig);
+    else this.maybeReconfigure(fx, now);
+    const gc = this.gc;
+    if (gc !== null && gc.stage !== 'done' && gc.stage !== 'waitChosen') {
+      gc.tries++;
+      if (gc.stage === 'retire' && gc.tries > MAX_RETIRE_TRIES)
+        gc.stage = 'done'; // gone for good
+      else this.sendGcStage(fx, gc);
+    }
+    fx.setTimer(TIMER_CONTROL, this.timing.phase1RetryMs);
+  }
+
   // ---- phase 1 recovery -------------------------------------------------------------------
 
   /**
@@ -832,75 +1271,70 @@ export class Proposer implements Role {
     const recovery = this.recovery;
     if (recovery === null) return;
     const horizon = recovery.cursor + this.limits.maxOutstandingSlots;
-    const quorum = quorumSize(this.config);
-    for (const group of this.config.groups) {
-      let byAcceptor = recovery.streams.get(group.groupId);
-      if (byAcceptor === undefined) {
-        byAcceptor = new Map();
-        recovery.streams.set(group.groupId, byAcceptor);
-      }
-      let covering = 0;
-      const groupNext = this.nextSlotOfGroup(recovery.cursor, group.groupId);
-      for (const stream of byAcceptor.values()) {
-        if (stream.coveredFrom <= groupNext && groupNext < stream.coveredTo) covering++;
-        if (stream.coveredTo >= recovery.end || stream.coveredTo >= horizon) continue;
-        const asked = stream.requestedAt;
-        if (asked !== null && !(retry && now - asked >= this.timing.phase1RetryMs)) continue;
-        stream.requestedAt = now;
-        fx.send(stream.address, {
-          type: 'Phase1a',
-          ballot: recovery.ballot,
-          fromSlot: stream.coveredTo,
-          config: this.stamp,
-        });
-      }
-      if (retry && covering < quorum && groupNext < recovery.end) {
-        group.acceptors.forEach((acceptor, acceptorId) => {
-          if (byAcceptor.has(acceptorId)) return;
-          fx.send(acceptor, {
+    for (const bc of recovery.configs) {
+      const quorum = bc.config.f + 1;
+      for (const group of bc.config.groups) {
+        const ids = acceptorIdsOf(group);
+        let covering = 0;
+        const groupNext = nextSlotOfGroup(bc.config, recovery.cursor, group.groupId);
+        for (const id of ids) {
+          const stream = recovery.streams.get(identityKey(group.groupId, id));
+          if (stream === undefined) continue;
+          if (stream.coveredFrom <= groupNext && groupNext < stream.coveredTo) covering++;
+          if (stream.coveredTo >= recovery.end || stream.coveredTo >= horizon) continue;
+          const asked = stream.requestedAt;
+          if (asked !== null && !(retry && now - asked >= this.timing.phase1RetryMs)) continue;
+          stream.requestedAt = now;
+          fx.send(stream.address, {
             type: 'Phase1a',
             ballot: recovery.ballot,
-            fromSlot: groupNext,
-            config: this.stamp,
+            fromSlot: stream.coveredTo,
+            config: stampOf(bc, group.groupId),
           });
-        });
+        }
+        if (retry && covering < quorum && groupNext < recovery.end) {
+          ids.forEach((id, i) => {
+            const acceptor = group.acceptors[i] as Address;
+            if (recovery.streams.has(identityKey(group.groupId, id)) || acceptor === '') return;
+            fx.send(acceptor, {
+              type: 'Phase1a',
+              ballot: recovery.ballot,
+              fromSlot: groupNext,
+              config: stampOf(bc, group.groupId),
+            });
+          });
+        }
       }
     }
-  }
-
-  /** The first slot ≥ `from` that belongs to group `groupId`. */
-  private nextSlotOfGroup(from: number, groupId: number): number {
-    const groups = this.config.groups;
-    for (let slot = from; slot < from + groups.length; slot++) {
-      if (groupForSlot(this.config, slot).groupId === groupId) return slot;
-    }
-    return from;
   }
 
   /**
-   * The value to re-propose at the recovery cursor, once f+1 acceptors of its group have
-   * reported on it (undefined: not yet; null: nothing to propose, the slot is known chosen, as
-   * an earlier ballot's proxy leader may announce before we get there).
+   * The value to re-propose at the recovery cursor, once f+1 acceptors of its group in every
+   * configuration phase 1 covers have reported on it (undefined: not yet; null: nothing to
+   * propose, the slot is known chosen, as an earlier ballot's proxy leader may announce before we
+   * get there). The value reported with the highest ballot wins, whichever configuration it came
+   * from.
    */
   private recoveredValue(recovery: Recovery, slot: number): Value | null | undefined {
-    const group = groupForSlot(this.config, slot);
-    const byAcceptor = recovery.streams.get(group.groupId);
     if (this.isKnownChosen(slot)) {
-      for (const stream of byAcceptor?.values() ?? []) stream.entries.delete(slot);
+      for (const stream of recovery.streams.values()) stream.entries.delete(slot);
       return null;
     }
-    if (byAcceptor === undefined) return undefined;
-    let covering = 0;
     let best: AcceptedEntry | undefined;
-    for (const stream of byAcceptor.values()) {
-      if (slot < stream.coveredFrom || slot >= stream.coveredTo) continue;
-      covering++;
-      const entry = stream.entries.get(slot);
-      if (entry !== undefined && (best === undefined || compareBallots(entry.ballot, best.ballot) > 0))
-        best = entry;
+    for (const bc of recovery.configs) {
+      const group = groupForSlot(bc.config, slot);
+      let covering = 0;
+      for (const id of acceptorIdsOf(group)) {
+        const stream = recovery.streams.get(identityKey(group.groupId, id));
+        if (stream === undefined || slot < stream.coveredFrom || slot >= stream.coveredTo) continue;
+        covering++;
+        const entry = stream.entries.get(slot);
+        if (entry !== undefined && (best === undefined || compareBallots(entry.ballot, best.ballot) > 0))
+          best = entry;
+      }
+      if (covering < bc.config.f + 1) return undefined;
     }
-    if (covering < quorumSize(this.config)) return undefined;
-    for (const stream of byAcceptor.values()) stream.entries.delete(slot);
+    for (const stream of recovery.streams.values()) stream.entries.delete(slot);
     return this.valueAfterPhase1(slot, best);
   }
 
@@ -924,6 +1358,7 @@ export class Proposer implements Role {
       if (recovery.cursor >= recovery.end) {
         this.recovery = null;
         fx.cancelTimer(TIMER_PHASE1);
+        this.maybeReconfigure(fx, now);
       } else {
         this.requestPages(fx, now, false);
       }
@@ -937,7 +1372,15 @@ export class Proposer implements Role {
 
   private propose(fx: Effects, now: number, slot: number, value: Value): void {
     const group = this.groupForProposal(slot, value);
-    const entry: Outstanding = { value, group, sentAt: now, firstSentAt: now, proxy: null };
+    const entry: Outstanding = {
+      value,
+      ballot: this.ballot,
+      group,
+      stamp: stampOf(this.active, group.groupId),
+      sentAt: now,
+      firstSentAt: now,
+      proxy: null,
+    };
     if (this.outstanding.size === 0) this.awaitingSince = now;
     this.outstanding.set(slot, entry);
     this.sendPhase2a(fx, now, slot, entry, null);
@@ -949,7 +1392,7 @@ export class Proposer implements Role {
    * tests can plant the original's bug of sending holes elsewhere.
    */
   protected groupForProposal(slot: number, _value: Value): AcceptorGroup {
-    return groupForSlot(this.config, slot);
+    return groupForSlot(this.active.config, slot);
   }
 
   /**
@@ -990,17 +1433,25 @@ export class Proposer implements Role {
     fx.send(proxy, {
       type: 'Phase2a',
       slot,
-      ballot: this.ballot,
+      ballot: entry.ballot,
       value: entry.value,
       watermark: this.chosenWatermark,
       groupId: entry.group.groupId,
       acceptors: entry.group.acceptors,
-      config: this.stamp,
+      config: entry.stamp,
     });
   }
 
   private resend(fx: Effects, now: number, slot: number, entry: Outstanding): void {
     const failed = entry.proxy;
+    if (compareBallots(entry.ballot, this.ballot) < 0) {
+      // A slot of the previous ballot goes again in ours, with the same value: it was safe in the
+      // previous ballot, which proposed nothing else there, and no ballot between the two has a
+      // configuration (design §4.2 step 4). In our configuration it belongs to another group.
+      entry.ballot = this.ballot;
+      entry.group = this.groupForProposal(slot, entry.value);
+      entry.stamp = stampOf(this.active, entry.group.groupId);
+    }
     this.outstanding.delete(slot);
     entry.sentAt = now;
     this.outstanding.set(slot, entry);
@@ -1053,4 +1504,46 @@ export class Proposer implements Role {
     if (this.outstanding.size === 0 || this.members.proxyLeaders.length === 0) return false;
     return now - Math.max(this.lastHeardAt, this.awaitingSince) >= this.timing.stepDownMs;
   }
+}
+
+/** The stamp of `bc`'s messages for group `groupId`. */
+function stampOf(bc: BallotConfig, groupId: number): ConfigStamp {
+  return bc.stamps.get(groupId) ?? UNSTAMPED;
+}
+
+/** Whether some configuration lists acceptor `(groupId, acceptorId)` at address `from`. */
+function isListedAt(
+  configs: readonly BallotConfig[],
+  groupId: number,
+  acceptorId: number,
+  from: Address,
+): boolean {
+  for (const bc of configs) {
+    const group = bc.config.groups.find((g) => g.groupId === groupId);
+    if (group === undefined) continue;
+    const index = acceptorIdsOf(group).indexOf(acceptorId);
+    if (index >= 0 && group.acceptors[index] === from) return true;
+  }
+  return false;
+}
+
+/** Whether f+1 acceptors of every group of every configuration phase 1 covers have promised. */
+function promisedEverywhere(phase1: Phase1State): boolean {
+  for (const bc of phase1.configs) {
+    for (const group of bc.config.groups) {
+      let promised = 0;
+      for (const id of acceptorIdsOf(group))
+        if (phase1.streams.has(identityKey(group.groupId, id))) promised++;
+      if (promised < bc.config.f + 1) return false;
+    }
+  }
+  return true;
+}
+
+/** The first slot ≥ `from` that belongs to group `groupId` under `config`. */
+function nextSlotOfGroup(config: Configuration, from: number, groupId: number): number {
+  for (let slot = from; slot < from + config.groups.length; slot++) {
+    if (groupForSlot(config, slot).groupId === groupId) return slot;
+  }
+  return from;
 }

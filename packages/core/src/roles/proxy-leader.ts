@@ -31,9 +31,10 @@ export interface InFlightSlot {
   readonly acceptors: readonly Address[];
   readonly watermark: number;
   readonly config: ConfigStamp;
+  /** Indexes in `acceptors` of the acceptors that voted. */
   readonly voters: Set<number>;
   readonly startedAt: number;
-  /** The acceptor ids the thrifty send went to. */
+  /** The indexes in `acceptors` the thrifty send went to. */
   readonly thrifty: readonly number[];
   sentToAll: boolean;
 }
@@ -139,9 +140,13 @@ export class ProxyLeader implements Role {
     const entry = this.inflight.get(msg.slot);
     if (entry === undefined || !ballotEquals(entry.ballot, msg.ballot) || entry.groupId !== msg.groupId)
       return;
-    if (entry.acceptors[msg.acceptorId] !== from) return;
+    // Votes are counted by index in the group: under matchmakers the stamp lists each index's
+    // acceptor id (a replacement has a new id); otherwise the id is the index.
+    const ids = entry.config.acceptorIds;
+    const index = ids.length > 0 ? ids.indexOf(msg.acceptorId) : msg.acceptorId;
+    if (index < 0 || entry.acceptors[index] !== from) return;
     this.suspectUntil.delete(from);
-    if (this.countVote(entry, msg.acceptorId) < quorumForGroupSize(entry.acceptors.length)) return;
+    if (this.countVote(entry, index) < quorumForGroupSize(entry.acceptors.length)) return;
 
     this.inflight.delete(msg.slot);
     fx.observe('phase2_latency_ms', now - entry.startedAt);
@@ -159,8 +164,8 @@ export class ProxyLeader implements Role {
    * Records a vote and returns how many count towards the quorum: distinct acceptors, never
    * messages, since the network may duplicate a phase-2b (design rule 4).
    */
-  protected countVote(entry: InFlightSlot, acceptorId: number): number {
-    entry.voters.add(acceptorId);
+  protected countVote(entry: InFlightSlot, index: number): number {
+    entry.voters.add(index);
     return entry.voters.size;
   }
 
@@ -230,6 +235,10 @@ export class ProxyLeader implements Role {
       acceptors: [],
       config: entry.config,
     };
-    for (const id of ids) fx.send(entry.acceptors[id] as Address, phase2a);
+    for (const id of ids) {
+      const acceptor = entry.acceptors[id] as Address;
+      // An acceptor whose address the leader does not know yet (it is not in the directory).
+      if (acceptor !== '') fx.send(acceptor, phase2a);
+    }
   }
 }
