@@ -1,10 +1,12 @@
 import { Acceptor } from '@paxos/core';
 import {
   ACCEPTOR_LOG_STATE_SETTING,
-  boolean,
   DEFAULT_SEGMENT_BYTES,
+  dataDirSetting,
+  dataFsyncSetting,
   durableAcceptor,
   endpoint,
+  failStopCommit,
   integer,
   Node,
   nodeOptions,
@@ -13,7 +15,6 @@ import {
   registerAcceptor,
   runApp,
   setting,
-  text,
 } from '@paxos/runtime';
 
 await runApp({
@@ -36,24 +37,12 @@ await runApp({
       expected: 'an integer >= 0',
       schema: integer(0),
     }),
-    dataDir: setting({
-      env: 'DATA_DIR',
-      flag: '--data-dir',
-      description:
-        'directory of the acceptor logs: this one is <ANNA_KEY_PREFIX or paxos>-g<group>-a<id> in it',
-      expected: 'a directory path',
-      schema: text(),
-      default: './paxos-data',
-    }),
-    fsync: setting({
-      env: 'DATA_FSYNC',
-      flag: '--fsync',
-      description:
-        'fdatasync the log (once per read burst) before replying, so votes survive a machine crash',
-      expected: 'true or false',
-      schema: boolean(),
-      default: 'true',
-    }),
+    dataDir: dataDirSetting(
+      'directory of the acceptor logs: this one is <ANNA_KEY_PREFIX or paxos>-g<group>-a<id> in it',
+    ),
+    fsync: dataFsyncSetting(
+      'fdatasync the log (once per read burst) before replying, so votes survive a machine crash',
+    ),
     logState: ACCEPTOR_LOG_STATE_SETTING,
     segmentBytes: setting({
       env: 'DATA_SEGMENT_BYTES',
@@ -89,25 +78,8 @@ await runApp({
     // Replies wait for their records: one write (and fdatasync with DATA_FSYNC) per read burst.
     const durable = durableAcceptor(acceptor, log, {
       release: (effects) => node.perform(durable, effects),
-      schedule: (commit) =>
-        setImmediate(() => {
-          try {
-            commit();
-          } catch (err) {
-            // Fail-stop: a log that cannot write (disk full, I/O error) must not answer for what
-            // it did not write. One line naming the file and the error, then exit 1 before
-            // anything else runs; the held replies die with the process.
-            const e = err instanceof Error ? err : new Error(String(err));
-            const code =
-              (e.cause as NodeJS.ErrnoException | undefined)?.code ?? (e as NodeJS.ErrnoException).code;
-            const held = durable.heldMessages;
-            logger.fatal(
-              { dir, code, heldMessages: held },
-              `acceptor log write failed, stopping without sending the ${held} message${held === 1 ? '' : 's'} held for it: ${e.message}`,
-            );
-            process.exit(1);
-          }
-        }),
+      // Fail-stop: a failed write logs one line and exits 1; the held replies die with the process.
+      schedule: failStopCommit(logger, 'acceptor log', dir, () => durable.heldMessages),
     });
     node.attach(durable);
     await registerAcceptor(node, s.groupId, s.acceptorId);

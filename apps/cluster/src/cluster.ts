@@ -5,9 +5,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { AnnaClient } from '@paxos/anna-client';
 import {
-  acceptorLogDirOf,
   clientPorts,
-  holdsAcceptorLog,
+  holdsDurableState,
   type LauncherEvent,
   type LocalInstance,
   LocalLauncher,
@@ -20,6 +19,7 @@ import {
   STATELESS_ROLES,
   type StatelessRole,
   specPorts,
+  stateDirOf,
   type TopologyOptions,
 } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
@@ -110,18 +110,19 @@ export type ClientLine =
 
 /**
  * The specs `up` starts, as first starts in this cluster's data directory. Where an acceptor log
- * of this cluster (same key prefix) is already there, the cluster was brought up on this
- * directory before and every one of its acceptors has run: each starts as a restart would
- * (`restartEnv`: ACCEPTOR_LOG_STATE=existing), so one whose log went missing meanwhile is refused
- * rather than started empty. Otherwise every acceptor starts as planned (`new`).
+ * or a matchmaker state of this cluster (same key prefix) is already there, the cluster was
+ * brought up on this directory before and every one of its acceptors and matchmakers has run:
+ * each starts as a restart would (`restartEnv`: ACCEPTOR_LOG_STATE or MATCHMAKER_STATE=existing),
+ * so one whose state went missing meanwhile is refused rather than started empty (or from
+ * genesis). Otherwise every one starts as planned (`new`).
  */
 export function firstStarts(specs: readonly ProcessSpec[]): ProcessSpec[] {
   const ranBefore = specs.some((spec) => {
-    const dir = acceptorLogDirOf(spec.env);
-    return dir !== null && holdsAcceptorLog(dir);
+    const dir = stateDirOf(spec.env);
+    return dir !== null && holdsDurableState(dir);
   });
   return specs.map((spec) =>
-    ranBefore && spec.restartEnv !== undefined && acceptorLogDirOf(spec.env) !== null
+    ranBefore && spec.restartEnv !== undefined && stateDirOf(spec.env) !== null
       ? { ...spec, env: { ...spec.env, ...spec.restartEnv } }
       : spec,
   );

@@ -61,7 +61,7 @@ export interface SandwichResult {
 }
 
 interface Layout {
-  /** Processes in launch order: output mocks first, then the role, then the input mock. */
+  /** Processes in launch order: output mocks (and what the role needs, e.g. matchmakers) first, then the role, then the input mock. */
   readonly processes: { name: string; role: RoleName; env: Record<string, string> }[];
   /** The mock whose num_received_mock_messages counts output, and how many commands each is. */
   readonly output: { name: string; commandsPer: number };
@@ -97,6 +97,12 @@ function layout(role: MeasuredRole, batchSize: number, window: number): Layout {
       return {
         processes: [
           ...acceptors,
+          // Real matchmakers: the proposer elects through them (once, before the measurement).
+          ...[0, 1, 2].map((m) => ({
+            name: `matchmaker-${m}`,
+            role: 'matchmaker' as const,
+            env: { MATCHMAKER_ID: String(m), F: '1', ACCEPTOR_GROUPS: '1', DATA_FSYNC: 'false' },
+          })),
           mock('mock-proxy-leader', 'proxy-leader-to-proposer'),
           { name: 'proposer', role: 'proposer', env: { ACCEPTOR_GROUPS: '1', F: '1' } },
           mock('mock-batcher', 'batcher'),
@@ -154,6 +160,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       ACCEPTOR_PORT: String(port),
       BATCHER_PORT: String(port),
       UNBATCHER_PORT: String(port),
+      MATCHMAKER_PORT: String(port),
       PROXY_LEADER_PORT: String(port),
       PROXY_LEADER_ACCEPTOR_PORT: String(port2),
       PROPOSER_PORT: String(port),
@@ -181,7 +188,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       ports: [port, port2, port3],
       metricsPort,
       restart: false,
-      ...(p.role !== 'mock' && o.cpuQuota !== undefined ? { cpuQuota: o.cpuQuota } : {}),
+      ...(p.role === o.role && o.cpuQuota !== undefined ? { cpuQuota: o.cpuQuota } : {}),
     };
   });
   const directory: ProcessSpec = {
@@ -216,7 +223,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
       // A role under a small CPU quota takes seconds to start: wait until it serves metrics
       // (it registers in the directory right after), then let it register before the next looks it up.
       await waitUntilServing(host, spec.metricsPort as number, 30_000);
-      await sleep(spec.role === 'mock' ? 400 : 1500);
+      await sleep(spec.role === o.role ? 1500 : 400);
     }
     await sleep(o.warmupS * 1000);
     const metricsOf = async (name: string) => {
@@ -229,7 +236,7 @@ export async function runSandwich(o: SandwichOptions): Promise<SandwichResult> {
         outgoing: sum('num_outgoing_messages'),
       };
     };
-    const underTest = specs.find((s) => s.role !== 'mock') as ProcessSpec;
+    const underTest = specs.find((s) => s.role === o.role) as ProcessSpec;
     const pid = launcher.child(underTest.name)?.pid as number;
     const cpu0 = cpuTicks(pid);
     const out0 = await metricsOf(plan.output.name);

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { acceptorLogDirOf } from '@paxos/launcher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, startCluster, waitFor } from './helpers.ts';
+import { sleep, startCluster, startEnvOf, waitFor } from './helpers.ts';
 
 // Ports 31500-31899: roles from 31500, metrics from 31700 (below Linux's ephemeral range).
 const SHAPE = {
@@ -24,13 +24,7 @@ afterAll(async () => {
 });
 
 /** The ACCEPTOR_LOG_STATE a running process was started with. */
-function logStateOf(name: string): string | undefined {
-  const pid = env.cluster.instances().find((i) => i.name === name)?.pid;
-  return readFileSync(`/proc/${pid}/environ`, 'utf8')
-    .split('\0')
-    .find((kv) => kv.startsWith('ACCEPTOR_LOG_STATE='))
-    ?.slice('ACCEPTOR_LOG_STATE='.length);
-}
+const logStateOf = (name: string) => startEnvOf(env.cluster, name, 'ACCEPTOR_LOG_STATE');
 
 describe('an acceptor whose log is deleted while the cluster runs', () => {
   it('is refused when the supervisor restarts it (exit 2, the reason reported, no more restarts); the cluster serves on', async () => {

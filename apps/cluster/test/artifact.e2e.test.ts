@@ -24,6 +24,7 @@ const BUILD_AMI = path.join(ROOT, 'infra', 'ami', 'build-ami.sh');
 const ROLES = Object.keys({
   directory: true,
   acceptor: true,
+  matchmaker: true,
   'proxy-leader': true,
   unbatcher: true,
   proposer: true,

@@ -70,7 +70,8 @@ describe('the cluster CLI', () => {
     const status = cli('status');
     expect(status.status).toBe(0);
     expect(status.stdout).toMatch(/proposer-\d\s+ready\s+\d+\s+0\s+yes/);
-    expect(status.stdout.match(/ ready /g)?.length).toBeGreaterThanOrEqual(15);
+    expect(status.stdout).toMatch(/matchmaker-2\s+ready\s+\d+/);
+    expect(status.stdout.match(/ ready /g)?.length).toBeGreaterThanOrEqual(18);
 
     // Resized by hand while it runs: new batchers start on fresh ports, the highest-numbered drain first.
     const out = cli('scale', 'batcher', '4');
@@ -92,6 +93,8 @@ describe('the cluster CLI', () => {
 
     const kill = spawnSync(process.execPath, [CLI, 'kill', 'batcher-0', '--dir', dir], { encoding: 'utf8' });
     expect(kill.stdout).toMatch(/killed batcher-0/);
+    const killMatchmaker = cli('kill', 'matchmaker-1');
+    expect(killMatchmaker.stdout).toMatch(/killed matchmaker-1/);
     expect(
       spawnSync(process.execPath, [CLI, 'kill', 'nobody', '--dir', dir], { encoding: 'utf8' }).status,
     ).toBe(1);
@@ -182,11 +185,11 @@ describe('the cluster CLI', () => {
     );
     const processes = LocalCluster.readState(dir)?.processes ?? [];
     const count = (role: string) => processes.filter((p) => p.role === role).length;
-    expect(['acceptor', 'proxy-leader', 'unbatcher', 'proposer', 'batcher'].map(count)).toEqual([
-      3, 1, 1, 2, 3,
-    ]);
+    expect(['acceptor', 'matchmaker', 'proxy-leader', 'unbatcher', 'proposer', 'batcher'].map(count)).toEqual(
+      [3, 3, 1, 1, 2, 3],
+    );
     const groups = processes.filter((p) => p.name !== 'directory').map((p) => p.cgroup);
-    expect(groups).toHaveLength(10);
+    expect(groups).toHaveLength(13);
     expect(processes.find((p) => p.name === 'directory')?.cgroup).toBeNull();
     if (/no CPU quota: /.test(output())) {
       // Not root, or no cpu controller: the cluster runs uncapped and says why.

@@ -44,6 +44,13 @@ const cases: [RoleName, Record<string, string>, string[], RegExp][] = [
     [],
     /^paxos-acceptor: ACCEPTOR_LOG_STATE \(--log-state\): got "restored", expected one of new, existing, replacement$/,
   ],
+  [
+    'matchmaker',
+    { ...ok, MATCHMAKER_ID: '0', MATCHMAKER_STATE: 'restored' },
+    [],
+    /^paxos-matchmaker: MATCHMAKER_STATE \(--state\): got "restored", expected one of new, existing, replacement$/,
+  ],
+  ['matchmaker', { ...ok }, [], /^paxos-matchmaker: MATCHMAKER_ID \(--matchmaker-id\) is required/],
   ['proposer', { ...ok, F: 'one' }, [], /F \(--f\): got "one", expected an integer >= 0/],
   ['proposer', { ...ok }, ['--election-timeout-ms', '0'], /ELECTION_TIMEOUT_MS .*got "0"/],
   [
@@ -93,20 +100,48 @@ describe('bad settings', () => {
   });
 });
 
+describe('a matchmaker started existing with no state', () => {
+  it('is refused before it binds anything: exit 2, one line naming the directory, nothing created', () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'paxos-mm-config-'));
+    try {
+      const { code, stderr } = run('matchmaker', {
+        ...ok,
+        MATCHMAKER_ID: '1',
+        MATCHMAKER_STATE: 'existing',
+        DATA_DIR: dataDir,
+        ANNA_KEY_PREFIX: 'cfg-',
+      });
+      const dir = path.join(dataDir, 'cfg--m1');
+      expect(code).toBe(2);
+      expect(stderr).toBe(
+        `paxos-matchmaker: matchmaker state ${dir} is missing, but MATCHMAKER_STATE (--state) is "existing": this matchmaker (cluster "cfg-" matchmaker 1) has run before, and starting it from genesis would forget the configurations it recorded, which can let a leader skip one that holds chosen values. Restore the state there; or, if it is lost for good, start it with MATCHMAKER_STATE=replacement (--state replacement), which answers nothing until a matchmaker reconfiguration bootstraps it`,
+      );
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('DEFAULT_PORTS (what a host per process listens on, and what the security group opens)', () => {
   const help = (role: RoleName) =>
     spawnSync(process.execPath, [roleBinary(role), '--help'], { encoding: 'utf8' }).stdout;
 
-  it.each(['acceptor', 'proposer', 'batcher', 'proxy-leader', 'unbatcher', 'client'] as RoleName[])(
-    'agree with the defaults %s prints in --help',
-    (role) => {
-      const defaults = [...help(role).matchAll(/env ([A-Z_]+_PORT); default "(\d+)"/g)];
-      expect(defaults.length).toBeGreaterThan(0);
-      for (const [, env, value] of defaults) {
-        expect(DEFAULT_PORTS[env as keyof typeof DEFAULT_PORTS], env).toBe(Number(value));
-      }
-    },
-  );
+  it.each([
+    'acceptor',
+    'matchmaker',
+    'proposer',
+    'batcher',
+    'proxy-leader',
+    'unbatcher',
+    'client',
+  ] as RoleName[])('agree with the defaults %s prints in --help', (role) => {
+    const defaults = [...help(role).matchAll(/env ([A-Z_]+_PORT); default "(\d+)"/g)];
+    expect(defaults.length).toBeGreaterThan(0);
+    for (const [, env, value] of defaults) {
+      expect(DEFAULT_PORTS[env as keyof typeof DEFAULT_PORTS], env).toBe(Number(value));
+    }
+  });
 
   it('agree with the directory defaults', () => {
     const text = help('directory').replace(/\s+/g, ' ');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -66,6 +66,15 @@ export async function startCluster(
       rmSync(workDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The value of `key` in the environment a running process of `cluster` was started with. */
+export function startEnvOf(cluster: LocalCluster, name: string, key: string): string | undefined {
+  const pid = cluster.instances().find((i) => i.name === name)?.pid;
+  return readFileSync(`/proc/${pid}/environ`, 'utf8')
+    .split('\0')
+    .find((kv) => kv.startsWith(`${key}=`))
+    ?.slice(key.length + 1);
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */

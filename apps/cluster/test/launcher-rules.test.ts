@@ -1,8 +1,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { acceptorLogDirOf, DEFAULT_TOPOLOGY, drainTimeoutOf, planCluster } from '@paxos/launcher';
-import { acceptorLogDir, COMMON_SETTINGS, loadSettings, resolveDrainTimeoutMs } from '@paxos/runtime';
+import { acceptorLogDirOf, DEFAULT_TOPOLOGY, drainTimeoutOf, planCluster, stateDirOf } from '@paxos/launcher';
+import {
+  acceptorLogDir,
+  COMMON_SETTINGS,
+  loadSettings,
+  matchmakerStoreDir,
+  resolveDrainTimeoutMs,
+} from '@paxos/runtime';
 import { describe, expect, it } from 'vitest';
 import { firstStarts } from '../src/cluster.ts';
 
@@ -37,7 +43,35 @@ describe("an acceptor's log directory", () => {
   });
 });
 
+describe("a matchmaker's state directory", () => {
+  it('is the same for the launcher (which starts it new or existing) as for the matchmaker', () => {
+    for (const cluster of ['', 'run1-', 'a/b c']) {
+      const env = { DATA_DIR: '/data', ANNA_KEY_PREFIX: cluster, MATCHMAKER_ID: '2' };
+      expect(stateDirOf(env), cluster).toBe(
+        matchmakerStoreDir('/data', { cluster: cluster || 'paxos', matchmakerId: 2 }),
+      );
+    }
+  });
+});
+
 describe('LocalCluster.up on a data directory', () => {
+  it('starts every matchmaker new in a fresh one, and existing (acceptors too) where a matchmaker state of the cluster is there', () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'paxos-first-starts-'));
+    try {
+      const { processes } = planCluster({ ...DEFAULT_TOPOLOGY, keyPrefix: 'again-', dataDir });
+      const states = () =>
+        firstStarts(processes)
+          .filter((p) => p.role === 'matchmaker' || p.role === 'acceptor')
+          .map((p) => p.env.MATCHMAKER_STATE ?? p.env.ACCEPTOR_LOG_STATE);
+      expect(states()).toEqual(Array(9).fill('new'));
+      mkdirSync(path.join(dataDir, 'again--m1'));
+      writeFileSync(path.join(dataDir, 'again--m1', 'matchmaker'), '');
+      expect(states()).toEqual(Array(9).fill('existing'));
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('starts every acceptor new in a fresh one, and existing where an acceptor log of the cluster is there', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'paxos-first-starts-'));
     try {
@@ -58,10 +92,11 @@ describe('LocalCluster.up on a data directory', () => {
       // Nothing else changes, and no other role gets the setting.
       const started = firstStarts(processes);
       for (const [i, p] of started.entries()) {
-        const { ACCEPTOR_LOG_STATE: _, ...rest } = p.env;
-        const { ACCEPTOR_LOG_STATE: __, ...planned } = processes[i]?.env ?? {};
+        const { ACCEPTOR_LOG_STATE: _, MATCHMAKER_STATE: _m, ...rest } = p.env;
+        const { ACCEPTOR_LOG_STATE: __, MATCHMAKER_STATE: __m, ...planned } = processes[i]?.env ?? {};
         expect(rest).toEqual(planned);
         if (p.role !== 'acceptor') expect(p.env.ACCEPTOR_LOG_STATE).toBeUndefined();
+        if (p.role !== 'matchmaker') expect(p.env.MATCHMAKER_STATE).toBeUndefined();
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

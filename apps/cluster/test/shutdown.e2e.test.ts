@@ -49,8 +49,9 @@ describe('SIGTERM while a role is still starting', () => {
     );
     expect(exits.has(proposer.name)).toBe(false);
 
-    // Now the acceptor group appears: start-up finishes, the proposer registers, then stops.
-    for (const spec of plan.processes.filter((p) => p.role === 'acceptor')) await launcher.launch(spec);
+    // Now the acceptor group and the matchmakers appear: start-up finishes, the proposer registers, then stops.
+    for (const spec of plan.processes.filter((p) => p.role === 'acceptor' || p.role === 'matchmaker'))
+      await launcher.launch(spec);
     await until('the proposer to exit', 20_000, () => exits.has(proposer.name));
     expect(exits.get(proposer.name)).toEqual({ code: 0, signal: null });
 

@@ -6,7 +6,7 @@ import {
   boolean,
   endpoint,
   integer,
-  liveAcceptors,
+  liveById,
   liveMembers,
   type MemberKind,
   Node,
@@ -120,10 +120,10 @@ await runApp({
       const live = (kind: MemberKind) => liveMembers(node.membership, kind);
       const groups = new Map<number, Address[]>();
       for (const id of (await live('AcceptorGroups')).map(Number).filter(Number.isInteger)) {
-        const members = await liveAcceptors(node.membership, id);
+        const byId = await liveById(node.membership, `${id}`);
         groups.set(
           id,
-          members.sort((a, b) => a.acceptorId - b.acceptorId).map((m) => m.address),
+          [...byId].sort(([a], [b]) => a - b).map(([, address]) => address),
         );
       }
       const members: MockMembers = {

@@ -1,8 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { describeConfiguration, type Members, Proposer } from '@paxos/core';
 import {
+  ACCEPTOR_GROUPS_SETTING,
   assertSameConfiguration,
   endpoint,
+  F_SETTING,
   integer,
   type MemberKind,
   Node,
@@ -14,6 +16,7 @@ import {
   setting,
   shapeOf,
   waitForConfiguration,
+  waitForMatchmakers,
 } from '@paxos/runtime';
 
 const KIND_TO_MEMBERS: Partial<Record<MemberKind, keyof Members>> = {
@@ -29,22 +32,8 @@ await runApp({
     batchPort: port('PROPOSER_PORT', '--port', 'batches from batchers', 11000),
     replyPort: port('PROPOSER_REPLY_PORT', '--reply-port', 'phase-1b, chosen and nacks', 11100),
     electionPort: port('PROPOSER_ELECTION_PORT', '--election-port', 'heartbeats between proposers', 11200),
-    f: setting({
-      env: 'F',
-      flag: '--f',
-      description: 'failures tolerated per acceptor group',
-      expected: 'an integer >= 0',
-      schema: integer(0),
-      default: '1',
-    }),
-    groups: setting({
-      env: 'ACCEPTOR_GROUPS',
-      flag: '--acceptor-groups',
-      description: 'acceptor groups 0..N-1 in the configuration (waits until the directory lists them)',
-      expected: 'an integer >= 1',
-      schema: integer(1),
-      default: '2',
-    }),
+    f: F_SETTING,
+    groups: ACCEPTOR_GROUPS_SETTING,
     heartbeatMs: setting({
       env: 'HEARTBEAT_INTERVAL_MS',
       flag: '--heartbeat-interval-ms',
@@ -120,6 +109,13 @@ await runApp({
     const config = await waitForConfiguration(node.membership, { shape, pollMs: s.directoryPollMs, logger });
     await pinConfiguration(node, config);
     logger.info({ configuration: describeConfiguration(config) }, 'configuration ready');
+    // Elections go through the 2f+1 matchmakers (MatchA → f+1 MatchB → phase 1); the set is static for now.
+    const matchmakers = await waitForMatchmakers(node.membership, {
+      f: s.f,
+      pollMs: s.directoryPollMs,
+      logger,
+    });
+    logger.info({ matchmakers }, 'matchmakers ready');
     let proposer: Proposer | null = null;
     const members: { -readonly [K in keyof Members]: readonly string[] } = {
       proposers: [],
@@ -142,6 +138,7 @@ await runApp({
       // Unique per incarnation, so a restarted proposer never reuses a ballot of its past life.
       proposerId: randomInt(1, 2 ** 31 - 1),
       config,
+      matchmakers: { addresses: matchmakers, f: s.f },
       members,
       random: Math.random,
       timing: {

@@ -19,6 +19,12 @@ import { type LogStorage, TEMP_SUFFIX } from './storage.ts';
 export interface NodeStorageOptions {
   /** Stands in for `fs.writeSync` (tests give short and failing writes). */
   readonly writeSync?: (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
+  /**
+   * `writeAtomic` syncs the file and its directory (default true). False (DATA_FSYNC=false):
+   * still replaced whole by a rename, so a process crash leaves the old or the new file, but a
+   * machine crash may lose the last replacement.
+   */
+  readonly syncAtomic?: boolean;
 }
 
 /**
@@ -28,6 +34,7 @@ export interface NodeStorageOptions {
  */
 export function nodeStorage(dir: string, options: NodeStorageOptions = {}): LogStorage {
   const write = options.writeSync ?? writeSync;
+  const syncAtomic = options.syncAtomic ?? true;
   const appendFds = new Map<string, number>();
   const readFds = new Map<string, number>();
   const pathOf = (name: string) => path.join(dir, name);
@@ -123,13 +130,13 @@ export function nodeStorage(dir: string, options: NodeStorageOptions = {}): LogS
       const fd = openSync(temp, 'w');
       try {
         writeAll(fd, temp, data, data.length);
-        fsyncSync(fd);
+        if (syncAtomic) fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
       forget(name); // descriptors of the file being replaced would read the old one
       renameSync(temp, pathOf(name));
-      syncDirectory(dir);
+      if (syncAtomic) syncDirectory(dir);
     },
     close: () => {
       for (const name of new Set([...appendFds.keys(), ...readFds.keys()])) forget(name);

@@ -21,6 +21,8 @@ export type MemberKind =
   | 'ProxyLeaders'
   | 'AcceptorGroups'
   | 'Unbatchers'
+  /** Matchmakers (issue 16), each as `<matchmakerId>=<address>`. */
+  | 'Matchmakers'
   | `${number}`;
 
 /** One read of a kind's two sets (null: the key does not exist, e.g. after a directory restart). */

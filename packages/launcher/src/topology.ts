@@ -6,6 +6,7 @@ import path from 'node:path';
 export type RoleName =
   | 'directory'
   | 'acceptor'
+  | 'matchmaker'
   | 'proxy-leader'
   | 'unbatcher'
   | 'proposer'
@@ -102,6 +103,7 @@ export const DEFAULT_PORTS = {
   PROXY_LEADER_ACCEPTOR_PORT: 12200,
   BATCHER_PORT: 13000,
   UNBATCHER_PORT: 14000,
+  MATCHMAKER_PORT: 15000,
   METRICS_PORT: 16000,
 } as const;
 
@@ -133,6 +135,7 @@ export function planCluster(o: TopologyOptions): {
     annaRouting,
     host: o.host,
     dataDir: o.dataDir,
+    matchmakers: true,
   });
   return { directory, processes, annaRouting };
 }
@@ -149,6 +152,8 @@ export function planHostPerProcess(
     metricsPort: () => DEFAULT_PORTS.METRICS_PORT,
     annaRouting: o.annaRouting,
     dataDir: o.dataDir,
+    // Not yet on EC2 (issue 16, increment 8): the EC2 launcher refuses a cluster that needs them.
+    matchmakers: false,
   });
 }
 
@@ -215,6 +220,8 @@ interface Placement {
   readonly annaRouting: string;
   readonly host?: string;
   readonly dataDir: string;
+  /** Plan the 2f+1 matchmakers (local clusters; not yet on EC2, see `planHostPerProcess`). */
+  readonly matchmakers: boolean;
 }
 
 /**
@@ -222,10 +229,27 @@ interface Placement {
  * missing or empty; `existing` needs it there, since the acceptor has run before; `replacement`
  * starts a new empty one for an acceptor whose log is lost for good. A plan starts every acceptor
  * with `new` and restarts it with `existing` (`restartEnv`); a supervisor that finds a log
- * already there at the first start (`holdsAcceptorLog`) starts it with `existing` too.
+ * already there at the first start (`holdsDurableState`) starts it with `existing` too.
  */
 export const ACCEPTOR_LOG_STATE = 'ACCEPTOR_LOG_STATE';
 export const ACCEPTOR_RESTART_ENV: Readonly<Record<string, string>> = { [ACCEPTOR_LOG_STATE]: 'existing' };
+
+/**
+ * MATCHMAKER_STATE (the matchmaker app's setting), with ACCEPTOR_LOG_STATE's values and the same
+ * rule: `new` at the first start (the genesis state), `existing` on every restart.
+ */
+export const MATCHMAKER_STATE = 'MATCHMAKER_STATE';
+export const MATCHMAKER_RESTART_ENV: Readonly<Record<string, string>> = { [MATCHMAKER_STATE]: 'existing' };
+
+/** `DATA_DIR/<ANNA_KEY_PREFIX or paxos>-<suffix>`, with characters a file name cannot hold as `_`. */
+function stateDirIn(
+  env: Readonly<Record<string, string | undefined>>,
+  dataDir: string,
+  suffix: string,
+): string {
+  const cluster = (env.ANNA_KEY_PREFIX || 'paxos').replace(/[^A-Za-z0-9._-]/g, '_');
+  return path.join(dataDir, `${cluster}-${suffix}`);
+}
 
 /**
  * An acceptor's log directory from its environment: `DATA_DIR/<ANNA_KEY_PREFIX or paxos>-g<group>-a<id>`,
@@ -236,17 +260,31 @@ export const ACCEPTOR_RESTART_ENV: Readonly<Record<string, string>> = { [ACCEPTO
 export function acceptorLogDirOf(env: Readonly<Record<string, string | undefined>>): string | null {
   const { DATA_DIR, ACCEPTOR_GROUP_ID, ACCEPTOR_ID } = env;
   if (DATA_DIR === undefined || ACCEPTOR_GROUP_ID === undefined || ACCEPTOR_ID === undefined) return null;
-  const cluster = (env.ANNA_KEY_PREFIX || 'paxos').replace(/[^A-Za-z0-9._-]/g, '_');
-  return path.join(DATA_DIR, `${cluster}-g${ACCEPTOR_GROUP_ID}-a${ACCEPTOR_ID}`);
+  return stateDirIn(env, DATA_DIR, `g${ACCEPTOR_GROUP_ID}-a${ACCEPTOR_ID}`);
 }
 
 /**
- * Whether `dir` holds an acceptor log: a segment (`<12 digits>.seg`) or a state file. A missing
- * or empty directory, or one with only a crash's leftover temporary files, holds none.
+ * The directory of a process's durable state from its environment: an acceptor's log
+ * (`acceptorLogDirOf`) or a matchmaker's state (`DATA_DIR/<prefix>-m<id>`, the runtime's
+ * `matchmakerStoreDir`); null for a stateless process.
  */
-export function holdsAcceptorLog(dir: string): boolean {
+export function stateDirOf(env: Readonly<Record<string, string | undefined>>): string | null {
+  const { DATA_DIR, MATCHMAKER_ID } = env;
+  if (DATA_DIR !== undefined && MATCHMAKER_ID !== undefined)
+    return stateDirIn(env, DATA_DIR, `m${MATCHMAKER_ID}`);
+  return acceptorLogDirOf(env);
+}
+
+/**
+ * Whether `dir` holds durable state: an acceptor log's segment (`<12 digits>.seg`) or state
+ * file, or a matchmaker's state file. A missing or empty directory, or one with only a crash's
+ * leftover temporary files, holds none.
+ */
+export function holdsDurableState(dir: string): boolean {
   if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((name) => /^\d{12}\.seg$/.test(name) || name === 'state');
+  return readdirSync(dir).some(
+    (name) => /^\d{12}\.seg$/.test(name) || name === 'state' || name === 'matchmaker',
+  );
 }
 
 /** The roles whose instances come and go while the cluster serves (see `planAddedProcess`). */
@@ -254,8 +292,11 @@ export type StatelessRole = 'batcher' | 'proxy-leader' | 'unbatcher';
 export const STATELESS_ROLES: readonly StatelessRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
 
 /** The ports each role listens on, in the order of its port table. */
-const ROLE_PORTS: Readonly<Record<'acceptor' | 'proposer' | StatelessRole, readonly PortName[]>> = {
+const ROLE_PORTS: Readonly<
+  Record<'acceptor' | 'matchmaker' | 'proposer' | StatelessRole, readonly PortName[]>
+> = {
   acceptor: ['ACCEPTOR_PORT'],
+  matchmaker: ['MATCHMAKER_PORT'],
   'proxy-leader': ['PROXY_LEADER_PORT', 'PROXY_LEADER_ACCEPTOR_PORT'],
   unbatcher: ['UNBATCHER_PORT'],
   proposer: ['PROPOSER_PORT', 'PROPOSER_REPLY_PORT', 'PROPOSER_ELECTION_PORT'],
@@ -304,9 +345,16 @@ function statelessEnv(o: ClusterShape, role: StatelessRole): Record<string, stri
   return role === 'batcher' ? { BATCH_SIZE: String(o.batchSize) } : {};
 }
 
-/** The role processes in the seed's launch order: acceptors, proxy leaders and unbatchers, proposers, batchers. */
+/**
+ * The role processes in the seed's launch order: acceptors, matchmakers (with `placement.matchmakers`),
+ * proxy leaders and unbatchers, proposers, batchers.
+ */
 function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   const processes: ProcessSpec[] = [];
+  // Said here, not only left to the apps' default, so it shows in every stateful process's
+  // environment (the EC2 env file included); `extraEnv` may still turn it off.
+  const fsync = (role: 'acceptor' | 'matchmaker') =>
+    o.roleExtraEnv?.[role]?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true';
   for (let g = 0; g < o.groups; g++) {
     for (let a = 0; a < 2 * o.f + 1; a++) {
       processes.push(
@@ -319,9 +367,7 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
             ACCEPTOR_GROUP_ID: String(g),
             ACCEPTOR_ID: String(a),
             DATA_DIR: placement.dataDir,
-            // Said here, not only left to the app's default, so it shows in every acceptor's
-            // environment (the EC2 env file included); `extraEnv` may still turn it off.
-            DATA_FSYNC: o.roleExtraEnv?.acceptor?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true',
+            DATA_FSYNC: fsync('acceptor'),
             // The first start creates the log; every restart must find it (restartEnv).
             [ACCEPTOR_LOG_STATE]: 'new',
           },
@@ -329,6 +375,25 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
         ),
       );
     }
+  }
+  for (let m = 0; placement.matchmakers && m < 2 * o.f + 1; m++) {
+    processes.push(
+      roleProcess(
+        o,
+        placement,
+        `matchmaker-${m}`,
+        'matchmaker',
+        {
+          MATCHMAKER_ID: String(m),
+          ACCEPTOR_GROUPS: String(o.groups),
+          DATA_DIR: placement.dataDir,
+          DATA_FSYNC: fsync('matchmaker'),
+          // The first start writes the genesis state; every restart must find it (restartEnv).
+          [MATCHMAKER_STATE]: 'new',
+        },
+        MATCHMAKER_RESTART_ENV,
+      ),
+    );
   }
   const stateless = (role: StatelessRole, count: number) => {
     for (let i = 0; i < count; i++)
@@ -359,7 +424,14 @@ export function planAddedProcess(
 ): ProcessSpec {
   return roleProcess(
     o,
-    { port: nextPort, metricsPort: nextMetricsPort, annaRouting, host: o.host, dataDir: o.dataDir },
+    {
+      port: nextPort,
+      metricsPort: nextMetricsPort,
+      annaRouting,
+      host: o.host,
+      dataDir: o.dataDir,
+      matchmakers: false,
+    },
     `${role}-${index}`,
     role,
     statelessEnv(o, role),

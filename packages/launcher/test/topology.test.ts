@@ -7,7 +7,7 @@ import {
   annaRoutingAt,
   DEFAULT_PORTS,
   DEFAULT_TOPOLOGY,
-  holdsAcceptorLog,
+  holdsDurableState,
   hostPerProcessDirectory,
   planCluster,
   planHostPerProcess,
@@ -42,7 +42,8 @@ describe('planCluster (one host)', () => {
     const firstIndex = (r: string) => roles.indexOf(r as never);
     const lastIndex = (r: string) => roles.lastIndexOf(r as never);
     expect(roles.filter((r) => r === 'acceptor')).toHaveLength(2 * 3);
-    expect(lastIndex('acceptor')).toBeLessThan(firstIndex('proxy-leader'));
+    expect(lastIndex('acceptor')).toBeLessThan(firstIndex('matchmaker'));
+    expect(lastIndex('matchmaker')).toBeLessThan(firstIndex('proxy-leader'));
     expect(lastIndex('unbatcher')).toBeLessThan(firstIndex('proposer'));
     expect(lastIndex('proposer')).toBeLessThan(firstIndex('batcher'));
   });
@@ -63,6 +64,22 @@ describe('planCluster (one host)', () => {
     // Off only when asked for (a benchmark of the write path without the disk).
     const unsynced = planCluster({ ...shape, extraEnv: { DATA_FSYNC: 'false' } }).processes;
     expect(unsynced.find((p) => p.role === 'acceptor')?.env.DATA_FSYNC).toBe('false');
+    expect(unsynced.find((p) => p.role === 'matchmaker')?.env.DATA_FSYNC).toBe('false');
+  });
+
+  it('plans 2f+1 matchmakers with the genesis shape, their own ids and ports', () => {
+    const matchmakers = plan.processes.filter((p) => p.role === 'matchmaker');
+    expect(matchmakers.map((p) => p.name)).toEqual(['matchmaker-0', 'matchmaker-1', 'matchmaker-2']);
+    for (const [i, p] of matchmakers.entries()) {
+      expect(p.env).toMatchObject({
+        MATCHMAKER_ID: String(i),
+        MATCHMAKER_PORT: String(p.ports[0]),
+        F: '1',
+        ACCEPTOR_GROUPS: '2',
+        DATA_FSYNC: 'true',
+      });
+    }
+    expect(planCluster({ ...shape, f: 2 }).processes.filter((p) => p.role === 'matchmaker')).toHaveLength(5);
   });
 
   it('adds the environment of roleExtraEnv to that role only, after extraEnv', () => {
@@ -86,11 +103,14 @@ describe('planCluster (one host)', () => {
     expect(env('proposer')?.TRACE_SAMPLE).toBeUndefined();
   });
 
-  it('starts every acceptor with ACCEPTOR_LOG_STATE=new and restarts it with existing; no other role', () => {
+  it('starts every acceptor with ACCEPTOR_LOG_STATE=new and restarts it with existing; matchmakers with MATCHMAKER_STATE; no other role', () => {
     for (const p of plan.processes) {
       if (p.role === 'acceptor') {
         expect(p.env.ACCEPTOR_LOG_STATE, p.name).toBe('new');
         expect(p.restartEnv, p.name).toEqual({ ACCEPTOR_LOG_STATE: 'existing' });
+      } else if (p.role === 'matchmaker') {
+        expect(p.env.MATCHMAKER_STATE, p.name).toBe('new');
+        expect(p.restartEnv, p.name).toEqual({ MATCHMAKER_STATE: 'existing' });
       } else {
         expect(p.env.ACCEPTOR_LOG_STATE, p.name).toBeUndefined();
         expect(p.restartEnv, p.name).toBeUndefined();
@@ -111,13 +131,13 @@ describe("an acceptor's log directory", () => {
   it('holds a log once it has a segment or a state file; missing, empty or leftover temporary files do not count', () => {
     const dir = path.join(mkdtempSync(path.join(tmpdir(), 'paxos-logdir-')), 'paxos-g0-a0');
     try {
-      expect(holdsAcceptorLog(dir)).toBe(false);
+      expect(holdsDurableState(dir)).toBe(false);
       mkdirSync(dir);
-      expect(holdsAcceptorLog(dir)).toBe(false);
+      expect(holdsDurableState(dir)).toBe(false);
       writeFileSync(path.join(dir, '000000000000.seg.tmp'), '');
-      expect(holdsAcceptorLog(dir)).toBe(false);
+      expect(holdsDurableState(dir)).toBe(false);
       writeFileSync(path.join(dir, '000000000000.seg'), '');
-      expect(holdsAcceptorLog(dir)).toBe(true);
+      expect(holdsDurableState(dir)).toBe(true);
     } finally {
       rmSync(path.dirname(dir), { recursive: true, force: true });
     }
@@ -135,7 +155,8 @@ describe('planHostPerProcess (a host per process, as on EC2)', () => {
   });
 
   it('uses the same names and roles as the local plan', () => {
-    const local = planCluster({ ...shape, f: 2, groups: 3 }).processes;
+    // Matchmakers are not yet on EC2: the EC2 launcher refuses to start a cluster (see its `up`).
+    const local = planCluster({ ...shape, f: 2, groups: 3 }).processes.filter((p) => p.role !== 'matchmaker');
     expect(processes.map((p) => [p.name, p.role])).toEqual(local.map((p) => [p.name, p.role]));
     expect(processes.filter((p) => p.role === 'acceptor')).toHaveLength(3 * 5);
   });

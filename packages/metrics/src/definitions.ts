@@ -3,6 +3,7 @@ import type { MetricName } from '@paxos/core';
 /** The `role` label value: which kind of process exports the metrics. */
 export type RoleLabel =
   | 'acceptor'
+  | 'matchmaker'
   | 'proposer'
   | 'batcher'
   | 'proxy_leader'
@@ -13,6 +14,7 @@ export type RoleLabel =
 
 export const ROLE_LABELS: readonly RoleLabel[] = [
   'acceptor',
+  'matchmaker',
   'proposer',
   'batcher',
   'proxy_leader',
@@ -31,6 +33,10 @@ export interface MetricDefinition {
   readonly help: string;
   /** Histograms only: bucket upper bounds (in the metric's unit; `+Inf` is implicit). */
   readonly buckets?: readonly number[];
+  /** Labels of its own beyond `role` and `instance` (e.g. `type`). */
+  readonly labelNames?: readonly string[];
+  /** Label sets exported at 0 from the first scrape, like every unlabelled metric. */
+  readonly initialLabels?: readonly Readonly<Record<string, string>>[];
 }
 
 /** 0.1 ms … 2 s, in seconds. */
@@ -187,6 +193,19 @@ export const METRIC_DEFINITIONS = [
     name: 'paxos_retired_acceptors_total',
     type: 'counter',
     help: 'Acceptors this leader retired after garbage collection (they never vote again)',
+  },
+  // Added with the matchmaker process (issue 16).
+  {
+    name: 'paxos_matchmaker_requests_total',
+    type: 'counter',
+    help: 'Requests this matchmaker received, by message type (MatchA, GarbageA, ...)',
+    labelNames: ['type'],
+    initialLabels: [{ type: 'MatchA' }, { type: 'GarbageA' }],
+  },
+  {
+    name: 'paxos_live_configurations',
+    type: 'gauge',
+    help: 'Configurations this matchmaker holds (entries at or above its GC ballot; 0 while it has no state)',
   },
   {
     name: 'paxos_directory_reregistrations_total',

@@ -58,10 +58,18 @@ export class Metrics {
   }
 
   private create(def: MetricDefinition): AnyMetric {
-    const common = { name: def.name, help: def.help, registers: [this.registry] };
+    const common = {
+      name: def.name,
+      help: def.help,
+      registers: [this.registry],
+      ...(def.labelNames === undefined ? {} : { labelNames: [...def.labelNames] }),
+    };
     switch (def.type) {
-      case 'counter':
-        return { type: 'counter', metric: new Counter(common) };
+      case 'counter': {
+        const counter = new Counter(common);
+        for (const labels of def.initialLabels ?? []) counter.inc(labels, 0);
+        return { type: 'counter', metric: counter };
+      }
       case 'gauge':
         return { type: 'gauge', metric: new Gauge(common) };
       case 'histogram':
@@ -135,6 +143,18 @@ export class Metrics {
   /** `num_received_mock_messages`: messages a mock component received. */
   mockReceived(n = 1): void {
     this.count('num_received_mock_messages', n);
+  }
+
+  /** `paxos_matchmaker_requests_total{type}`: a request a matchmaker received. */
+  matchmakerRequest(type: string): void {
+    const target = this.metrics.get('paxos_matchmaker_requests_total');
+    if (target?.type === 'counter') target.metric.inc({ type });
+  }
+
+  /** `paxos_live_configurations` gauge: the configurations a matchmaker holds. */
+  setLiveConfigurations(n: number): void {
+    const target = this.metrics.get('paxos_live_configurations');
+    if (target?.type === 'gauge' && Number.isFinite(n)) target.metric.set(n);
   }
 
   /** `is_leader` gauge: 1 or 0. */

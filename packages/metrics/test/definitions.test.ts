@@ -98,8 +98,10 @@ describe('metric definitions', () => {
       paxos_configuration_version: 'gauge',
       paxos_garbage_collections_total: 'counter',
       paxos_retired_acceptors_total: 'counter',
+      paxos_matchmaker_requests_total: 'counter',
+      paxos_live_configurations: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(35);
+    expect(METRIC_NAMES).toHaveLength(37);
   });
 
   it('uses the agreed buckets', () => {

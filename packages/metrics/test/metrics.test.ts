@@ -176,6 +176,17 @@ describe('runtime counters', () => {
     m.setLeader(false);
     expect(await value(m, 'is_leader')).toBe(0);
   });
+
+  it('matchmakerRequest counts by type; setLiveConfigurations sets its gauge', async () => {
+    const m = fresh();
+    m.matchmakerRequest('MatchA');
+    m.matchmakerRequest('MatchA');
+    m.matchmakerRequest('GarbageA');
+    expect(await value(m, 'paxos_matchmaker_requests_total', { type: 'MatchA' })).toBe(2);
+    expect(await value(m, 'paxos_matchmaker_requests_total', { type: 'GarbageA' })).toBe(1);
+    m.setLiveConfigurations(2);
+    expect(await value(m, 'paxos_live_configurations')).toBe(2);
+  });
 });
 
 describe('registry', () => {

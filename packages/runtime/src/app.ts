@@ -139,3 +139,36 @@ export function nodeOptions(
     ...extra,
   };
 }
+
+/**
+ * The `schedule` of a durable role's group commit (`durableAcceptor`, `durableMatchmaker`): the
+ * commit runs once the read burst is handled, then `after`. Fail-stop: a store that cannot write
+ * (disk full, I/O error) must not answer for what it did not write, so a failed commit logs one
+ * line naming `dir` and the error and exits 1 before anything else runs; the held replies die
+ * with the process.
+ */
+export function failStopCommit(
+  logger: Logger,
+  what: string,
+  dir: string,
+  heldMessages: () => number,
+  after: () => void = () => {},
+): (commit: () => void) => void {
+  return (commit) =>
+    setImmediate(() => {
+      try {
+        commit();
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        const code =
+          (e.cause as NodeJS.ErrnoException | undefined)?.code ?? (e as NodeJS.ErrnoException).code;
+        const held = heldMessages();
+        logger.fatal(
+          { dir, code, heldMessages: held },
+          `${what} write failed, stopping without sending the ${held} message${held === 1 ? '' : 's'} held for it: ${e.message}`,
+        );
+        process.exit(1);
+      }
+      after();
+    });
+}

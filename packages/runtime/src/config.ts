@@ -197,6 +197,47 @@ export const PAYLOAD_BYTES_SETTING = setting({
   default: '16',
 });
 
+/** DATA_DIR of a process that keeps durable state (acceptor, matchmaker): `description` says what is in it. */
+export const dataDirSetting = (description: string) =>
+  setting({
+    env: 'DATA_DIR',
+    flag: '--data-dir',
+    description,
+    expected: 'a directory path',
+    schema: text(),
+    default: './paxos-data',
+  });
+
+/** DATA_FSYNC of a process that keeps durable state: `description` says what is synced when. */
+export const dataFsyncSetting = (description: string) =>
+  setting({
+    env: 'DATA_FSYNC',
+    flag: '--fsync',
+    description,
+    expected: 'true or false',
+    schema: boolean(),
+    default: 'true',
+  });
+
+/** The cluster's shape, which proposers and matchmakers (its genesis configuration) both read. */
+export const F_SETTING = setting({
+  env: 'F',
+  flag: '--f',
+  description: 'failures tolerated per acceptor group (and among the 2f+1 matchmakers)',
+  expected: 'an integer >= 0',
+  schema: integer(0),
+  default: '1',
+});
+
+export const ACCEPTOR_GROUPS_SETTING = setting({
+  env: 'ACCEPTOR_GROUPS',
+  flag: '--acceptor-groups',
+  description: 'acceptor groups 0..N-1 in the configuration',
+  expected: 'an integer >= 1',
+  schema: integer(1),
+  default: '2',
+});
+
 /**
  * Parses flags (which win) and environment variables against `spec`. Throws ConfigError with one
  * line naming the variable, the bad value and what is expected; `--help` prints and exits 0.

@@ -5,28 +5,31 @@ import { parseAddress } from './address.ts';
 import { ConfigError } from './config.ts';
 import type { Node } from './node.ts';
 
-/** An acceptor's entry in its group's member key: `<acceptorId>=<address>`. */
-export function acceptorMember(acceptorId: number, address: string): string {
-  return `${acceptorId}=${address}`;
+/**
+ * A member that has an id of its own (an acceptor in its group's key, a matchmaker under
+ * `Matchmakers`): `<id>=<address>`.
+ */
+export function idMember(id: number, address: string): string {
+  return `${id}=${address}`;
 }
 
-export function parseAcceptorMember(member: string): { acceptorId: number; address: string } | null {
+export function parseIdMember(member: string): { id: number; address: string } | null {
   const eq = member.indexOf('=');
-  const acceptorId = Number(member.slice(0, eq));
+  const id = Number(member.slice(0, eq));
   const address = member.slice(eq + 1);
-  if (eq < 1 || !Number.isInteger(acceptorId) || acceptorId < 0) return null;
+  if (eq < 1 || !Number.isInteger(id) || id < 0) return null;
   try {
     parseAddress(address);
   } catch {
     return null;
   }
-  return { acceptorId, address };
+  return { id, address };
 }
 
 /** Registers an acceptor in its group: the group id under AcceptorGroups, `<id>=<address>` under the group. */
 export async function registerAcceptor(node: Node, groupId: number, acceptorId: number): Promise<void> {
   await node.register('AcceptorGroups', String(groupId));
-  await node.register(`${groupId}`, acceptorMember(acceptorId, node.address));
+  await node.register(`${groupId}`, idMember(acceptorId, node.address));
 }
 
 /** The live members of `kind`, without their incarnation tags. */
@@ -34,12 +37,17 @@ export async function liveMembers(membership: Membership, kind: MemberKind): Pro
   return withoutIncarnations(await membership.live(kind));
 }
 
-/** The live acceptors of group `groupId` (entries that do not parse are skipped). */
-export async function liveAcceptors(
-  membership: Membership,
-  groupId: number,
-): Promise<{ acceptorId: number; address: string }[]> {
-  return (await liveMembers(membership, `${groupId}`)).flatMap((m) => parseAcceptorMember(m) ?? []);
+/**
+ * The live `<id>=<address>` members of `kind` (entries that do not parse are skipped), one
+ * address per id: with two live entries for one id, the later registration (listed last) wins.
+ */
+export async function liveById(membership: Membership, kind: MemberKind): Promise<Map<number, string>> {
+  const byId = new Map<number, string>();
+  for (const m of await liveMembers(membership, kind)) {
+    const parsed = parseIdMember(m);
+    if (parsed !== null) byId.set(parsed.id, parsed.address);
+  }
+  return byId;
 }
 
 /** The shape that decides safety: f and the group ids in slot order (groups 0..G-1). */
@@ -114,19 +122,47 @@ export async function waitForConfiguration(
     if (options.signal?.aborted) throw new Error('stopped while waiting for acceptor groups');
     const groups = [];
     for (const groupId of options.shape.groups) {
-      const members = await liveAcceptors(membership, groupId).catch(() => []);
-      const acceptors: string[] = [];
-      for (let id = 0; id < size; id++) {
-        const found = members.filter((m) => m.acceptorId === id);
-        // With two live entries for one id, the later registration (listed last) wins.
-        const chosen = found[found.length - 1];
-        if (chosen !== undefined) acceptors.push(chosen.address);
-      }
-      groups.push({ groupId, acceptors });
+      const members = await liveById(membership, `${groupId}`).catch(() => new Map<number, string>());
+      groups.push({ groupId, acceptors: idsUpTo(members, size) });
     }
     if (groups.every((g) => g.acceptors.length === size)) return { f, groups };
     const report = `have ${groups.map((g) => `${g.groupId}:${g.acceptors.length}/${size}`).join(' ')}`;
     if (report !== lastReport) options.logger.info({ status: report }, 'waiting for acceptor groups');
+    lastReport = report;
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+  }
+}
+
+/** The addresses of ids 0..size-1 that `byId` has, in id order. */
+function idsUpTo(byId: ReadonlyMap<number, string>, size: number): string[] {
+  return Array.from({ length: size }, (_, id) => byId.get(id)).filter((a) => a !== undefined);
+}
+
+/** Registers a matchmaker: `<matchmakerId>=<address>` under Matchmakers (design §9). */
+export async function registerMatchmaker(node: Node, matchmakerId: number): Promise<void> {
+  await node.register('Matchmakers', idMember(matchmakerId, node.address));
+}
+
+/**
+ * Reads the matchmakers from the directory and returns their addresses, sorted by id, once
+ * matchmakers 0..2f are all listed. The set is static for now (matchmaker replacement is a
+ * later step of issue 16).
+ */
+export async function waitForMatchmakers(
+  membership: Membership,
+  options: { f: number; pollMs: number; logger: Logger; signal?: AbortSignal },
+): Promise<string[]> {
+  const size = 2 * options.f + 1;
+  let lastReport = '';
+  for (;;) {
+    if (options.signal?.aborted) throw new Error('stopped while waiting for matchmakers');
+    const byId = await liveById(membership, 'Matchmakers').catch(() => new Map<number, string>());
+    const addresses = idsUpTo(byId, size);
+    if (addresses.length === size) return addresses;
+    const missing = Array.from({ length: size }, (_, id) => id).filter((id) => !byId.has(id));
+    const report = `have ${addresses.length}/${size}, missing matchmaker ${missing.join(', ')}`;
+    if (report !== lastReport)
+      options.logger.info({ status: report }, 'waiting for matchmakers (2f+1 must be registered)');
     lastReport = report;
     await new Promise((resolve) => setTimeout(resolve, options.pollMs));
   }

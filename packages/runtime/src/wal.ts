@@ -48,7 +48,8 @@ export const ACCEPTOR_LOG_STATE_SETTING = setting({
   default: 'new',
 });
 
-const CREATE: Readonly<Record<AcceptorLogState, CreateMode>> = {
+/** What each state lets the store do when it opens (the acceptor's log and the matchmaker's state alike). */
+export const CREATE_MODE: Readonly<Record<AcceptorLogState, CreateMode>> = {
   new: 'if-missing',
   existing: 'never',
   replacement: 'always',
@@ -61,8 +62,12 @@ const CREATE: Readonly<Record<AcceptorLogState, CreateMode>> = {
  * test checks they agree).
  */
 export function acceptorLogDir(dataDir: string, identity: LogIdentity): string {
-  const cluster = identity.cluster.replace(/[^A-Za-z0-9._-]/g, '_');
-  return path.join(dataDir, `${cluster}-g${identity.groupId}-a${identity.acceptorId}`);
+  return stateDir(dataDir, identity.cluster, `g${identity.groupId}-a${identity.acceptorId}`);
+}
+
+/** `dataDir/<cluster>-<suffix>`, the cluster key's characters a file name cannot hold as `_`. */
+export function stateDir(dataDir: string, cluster: string, suffix: string): string {
+  return path.join(dataDir, `${cluster.replace(/[^A-Za-z0-9._-]/g, '_')}-${suffix}`);
 }
 
 /**
@@ -93,7 +98,7 @@ export function openAcceptorLog(
       identity,
       fsync: options.fsync,
       ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
-      create: CREATE[logState],
+      create: CREATE_MODE[logState],
     });
   } catch (err) {
     if (err instanceof LogIdentityError) throw new ConfigError(err.message);
