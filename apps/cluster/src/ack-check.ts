@@ -64,26 +64,30 @@ export function readAcceptorLogs(workDir: string): AcceptorVotes {
 
 /**
  * Ground truth after the cluster stopped: per slot, the values each acceptor's log holds.
- * A command is chosen at `slot` when f+1 acceptors of the slot's group accepted one value
- * holding it in one ballot.
+ * A command is chosen at `slot` when f+1 acceptors of one group accepted one value holding it in
+ * one ballot. Which group a slot belongs to depends on the ballot's configuration (groups change
+ * with `cluster reconfigure`); acceptors accept only slots their group owns in the ballot they
+ * vote in, so votes are counted per group without knowing the configurations. Retired acceptors'
+ * logs stay in the data directory and count.
  */
-export function chosenFromLogs(workDir: string, f: number, groups: number): Map<number, Command[]> {
-  return chosenFromVotes(readAcceptorLogs(workDir), f, groups);
+export function chosenFromLogs(workDir: string, f: number): Map<number, Command[]> {
+  return chosenFromVotes(readAcceptorLogs(workDir), f);
 }
 
 /** `chosenFromLogs` over logs already read. */
-export function chosenFromVotes(accepted: AcceptorVotes, f: number, groups: number): Map<number, Command[]> {
+export function chosenFromVotes(accepted: AcceptorVotes, f: number): Map<number, Command[]> {
   const chosen = new Map<number, Command[]>();
-  const bySlot = new Map<number, { value: Value; ballot: string; votes: number }[]>();
+  const bySlot = new Map<number, { value: Value; ballot: string; group: string; votes: number }[]>();
   for (const [key, votes] of accepted) {
-    const group = Number(key.split('/')[0]);
+    const group = key.split('/')[0] as string;
     for (const entry of votes.values()) {
-      if (entry.slot % groups !== group) continue;
       const ballot = `${entry.ballot.round}.${entry.ballot.proposerId}`;
       const list = bySlot.get(entry.slot) ?? [];
-      const same = list.find((x) => x.ballot === ballot && valuesEqual(x.value, entry.value));
+      const same = list.find(
+        (x) => x.ballot === ballot && x.group === group && valuesEqual(x.value, entry.value),
+      );
       if (same) same.votes++;
-      else list.push({ value: entry.value, ballot, votes: 1 });
+      else list.push({ value: entry.value, ballot, group, votes: 1 });
       bySlot.set(entry.slot, list);
     }
   }

@@ -12,6 +12,7 @@ import {
   LocalLauncher,
   lastLogLine,
   type ProcessSpec,
+  planAddedAcceptor,
   planAddedProcess,
   planCluster,
   type RoleName,
@@ -296,9 +297,7 @@ export class LocalCluster {
     if (!Number.isInteger(count) || count < 1) {
       return Promise.reject(new Error(`cannot scale ${role} to ${count}: expected an integer >= 1`));
     }
-    const run = this.scaling.then(() => this.resize(role, count));
-    this.scaling = run.catch(() => {});
-    return run;
+    return this.exclusive(() => this.resize(role, count));
   }
 
   private async resize(role: StatelessRole, count: number): Promise<ScaleResult> {
@@ -316,12 +315,28 @@ export class LocalCluster {
     const used = new Set(this.specs.filter((p) => p.role === role).map((p) => instanceIndex(p.name)));
     let index = 0;
     while (used.has(index)) index++;
+    return this.launchAdded((topology, nextPort, nextMetricsPort) =>
+      planAddedProcess(topology, this.annaRouting, role, index, nextPort, nextMetricsPort),
+    );
+  }
+
+  /**
+   * Starts acceptor `acceptorId` of group `groupId` with a new empty log (a new group's, or the
+   * replacement of another acceptor under a new id) while the cluster serves.
+   */
+  addAcceptor(groupId: number, acceptorId: number): Promise<ProcessSpec> {
+    return this.launchAdded((topology, nextPort, nextMetricsPort) =>
+      planAddedAcceptor(topology, this.annaRouting, groupId, acceptorId, nextPort, nextMetricsPort),
+    );
+  }
+
+  /** Plans a process on the next free added ports and launches it. */
+  private async launchAdded(
+    plan: (topology: TopologyOptions, nextPort: () => number, nextMetricsPort: () => number) => ProcessSpec,
+  ): Promise<ProcessSpec> {
     const ports: number[] = [];
-    const spec = planAddedProcess(
+    const spec = plan(
       { ...this.topology, dataDir: path.join(this.workDir, 'data') },
-      this.annaRouting,
-      role,
-      index,
       () => {
         const port = this.nextAddedPort++;
         ports.push(port);
@@ -335,11 +350,27 @@ export class LocalCluster {
     );
     // A port something else took since (a load generator, another program) is skipped for good.
     const inUse = await firstPortInUse(this.topology.host, ports, this.options.commandPrefix);
-    if (inUse !== null) return this.addProcess(role);
+    if (inUse !== null) return this.launchAdded(plan);
     const capped = this.withQuota(spec);
     this.specs.push(capped);
     await this.launcher.launch(capped);
     return capped;
+  }
+
+  /**
+   * Runs `operation` after every scale or reconfiguration asked before it has finished, so that
+   * concurrent requests (a person and the autoscaler) see each other's result.
+   */
+  exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.scaling.then(operation);
+    this.scaling = run.catch(() => {});
+    return run;
+  }
+
+  /** Stops a process for good (it is not restarted): SIGTERM, then SIGKILL after the grace time. */
+  async stop(name: string): Promise<void> {
+    await this.launcher.stop(name);
+    this.writeState();
   }
 
   /**

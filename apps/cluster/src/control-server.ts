@@ -7,11 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
 import { z } from 'zod';
 import type { LocalCluster } from './cluster.ts';
+import { reconfigureLocal } from './reconfigure.ts';
 
 const scaleRequest = z.object({
   role: z.enum(STATELESS_ROLES as [StatelessRole, ...StatelessRole[]]),
   count: z.number().int().min(1),
 });
+
+const reconfigureRequest = z.union([
+  z.object({ groups: z.number().int().min(1) }).strict(),
+  z.object({ replace: z.string().min(1) }).strict(),
+]);
 
 export interface ControlServer {
   readonly url: string;
@@ -23,7 +29,9 @@ type MetricsSource = { metricsText(): Promise<string>; readonly contentType: str
 
 /**
  * `GET /status` → each process with its phase; `POST /scale {role, count}` → the processes added
- * and removed; `GET /metrics` → the autoscaler's metrics while one runs.
+ * and removed; `POST /reconfigure {groups} | {replace}` → the target configuration once served,
+ * with the acceptors started and retired and how long it took; `GET /metrics` → the autoscaler's
+ * metrics while one runs.
  */
 export async function serveControl(
   cluster: LocalCluster,
@@ -56,7 +64,19 @@ export async function serveControl(
         return json(res, 409, { error: (err as Error).message });
       }
     }
-    json(res, 404, { error: 'expected GET /status or POST /scale' });
+    if (req.method === 'POST' && path === '/reconfigure') {
+      const parsed = reconfigureRequest.safeParse(await body(req).catch(() => null));
+      if (!parsed.success)
+        return json(res, 400, {
+          error: 'expected {"groups": an integer >= 1} or {"replace": an acceptor name}',
+        });
+      try {
+        return json(res, 200, await reconfigureLocal(cluster, parsed.data));
+      } catch (err) {
+        return json(res, 409, { error: (err as Error).message });
+      }
+    }
+    json(res, 404, { error: 'expected GET /status, POST /scale or POST /reconfigure' });
   };
   const server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve, reject) => {

@@ -240,10 +240,7 @@ program.action(async (flags: DemoFlags) => {
   await cluster.down();
 
   const acks = readAcks(acksFile);
-  const lost = unchosenAcks(
-    acks,
-    chosenFromLogs(workDir, DEFAULT_TOPOLOGY.f, DEFAULT_TOPOLOGY.groups),
-  ).length;
+  const lost = unchosenAcks(acks, chosenFromLogs(workDir, DEFAULT_TOPOLOGY.f)).length;
   const unacknowledged = summary.submitted - summary.acknowledged;
   const { p99TargetMs } = flags;
   const figures = autoscaleFigures({

@@ -22,6 +22,7 @@ import {
 import { type InstancePhaseView, isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
 import { serveControl } from './control-server.ts';
 import { runDemo } from './demo.ts';
+import { parseAcceptorName, type ReconfigureRequest, type ReconfigureResult } from './reconfigure.ts';
 
 interface TopologyFlags extends ClusterShapeFlags {
   dir: string;
@@ -212,6 +213,31 @@ program
   });
 
 program
+  .command('reconfigure')
+  .description(
+    'change the acceptor groups of the running cluster while it serves: new groups start with empty logs, the leader moves to the new configuration without stopping, dropped acceptors retire (their logs stay in the data directory)',
+  )
+  .requiredOption('--groups <n>', 'acceptor groups it should have', integer('--groups', 1))
+  .option('--dir <path>', 'working directory of the cluster', '.cluster')
+  .action(async (flags: { groups: number; dir: string }) => {
+    await reconfigureCommand('reconfigure', flags.dir, { groups: flags.groups });
+  });
+
+program
+  .command('replace <acceptor>')
+  .description(
+    'replace one acceptor (e.g. acceptor-g1-a2, lost or not) with a new one under a new id and an empty log, while the cluster serves; the old one retires',
+  )
+  .option('--dir <path>', 'working directory of the cluster', '.cluster')
+  .action(async (acceptor: string, flags: { dir: string }) => {
+    if (parseAcceptorName(acceptor) === null) {
+      console.error(`cluster replace: expected an acceptor name such as acceptor-g1-a2, got "${acceptor}"`);
+      process.exit(2);
+    }
+    await reconfigureCommand('replace', flags.dir, { replace: acceptor });
+  });
+
+program
   .command('kill <process>')
   .description('SIGKILL one process (the cluster restarts it; acceptors recover from their log)')
   .option('--dir <path>', 'working directory of the cluster', '.cluster')
@@ -290,3 +316,30 @@ function isAlive(pid: number): boolean {
 }
 
 await program.parseAsync();
+
+/** Sends a reconfiguration to the running manager and prints what it did and how long it took. */
+async function reconfigureCommand(command: string, dir: string, request: ReconfigureRequest): Promise<void> {
+  const state = LocalCluster.readState(path.resolve(dir));
+  if (state === null || !isAlive(state.managerPid) || state.controlUrl === null) {
+    console.error(`no running cluster in ${dir} (start one with \`pnpm cluster up\`)`);
+    process.exit(1);
+  }
+  const response = await fetch(`${state.controlUrl}/reconfigure`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+  });
+  const result = (await response.json()) as Partial<ReconfigureResult> & { error?: string };
+  if (!response.ok || result.target === undefined) {
+    console.error(`cluster ${command}: ${result.error}`);
+    process.exit(1);
+  }
+  const groups = result.target.groups.map((g) => `${g.groupId}[${g.acceptorIds.join(',')}]`).join(' ');
+  console.log(`configuration version ${result.target.version}: groups ${groups}`);
+  if (result.started?.length) console.log(`started ${result.started.join(', ')}`);
+  console.log(`served ${Math.round(result.serveMs ?? 0)} ms after the target was written`);
+  if (result.retired?.length)
+    console.log(
+      `retired ${result.retired.join(', ')} (logs kept) ${Math.round(result.retireMs ?? 0)} ms after the target was written`,
+    );
+}

@@ -294,7 +294,7 @@ describe('acceptors crash and run out of disk under load, fsync on', () => {
     const e = ready(env);
     await e.cluster.down(); // the proxy leaders write what they still hold of their traces
     const accepted = readAcceptorLogs(e.workDir);
-    const chosen = chosenFromVotes(accepted, F, GROUPS);
+    const chosen = chosenFromVotes(accepted, F);
     let acks = 0;
     for (const file of acksFiles) {
       const list = readAcks(file);

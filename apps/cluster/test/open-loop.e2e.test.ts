@@ -121,7 +121,7 @@ describe('open-loop load generator', () => {
     expect([...perClient.values()].sort((a, b) => a - b)).toEqual([892, 892, 893, 893]);
 
     await env.cluster.down();
-    expect(unchosenAcks(acks, chosenFromLogs(env.workDir, 1, 1))).toEqual([]);
+    expect(unchosenAcks(acks, chosenFromLogs(env.workDir, 1))).toEqual([]);
     expect(env.exits.filter((e) => e.name.startsWith('client-'))).toEqual([
       { name: 'client-0', code: 0, signal: null },
       { name: 'client-1', code: 0, signal: null },

@@ -1,22 +1,33 @@
 import { randomInt } from 'node:crypto';
-import { describeConfiguration, type Members, Proposer } from '@paxos/core';
+import {
+  type AcceptorAddress,
+  type Configuration,
+  type ConfigSpec,
+  describeConfiguration,
+  type Members,
+  Proposer,
+} from '@paxos/core';
 import {
   ACCEPTOR_GROUPS_SETTING,
   assertSameConfiguration,
+  configurationAt,
   endpoint,
   F_SETTING,
   integer,
+  liveAcceptorAddresses,
   type MemberKind,
   Node,
   nodeOptions,
   pinConfiguration,
   port,
+  readTargetConfiguration,
   recordedConfiguration,
   runApp,
   setting,
   shapeOf,
   waitForConfiguration,
   waitForMatchmakers,
+  writeTargetConfiguration,
 } from '@paxos/runtime';
 
 const KIND_TO_MEMBERS: Partial<Record<MemberKind, keyof Members>> = {
@@ -106,9 +117,21 @@ await runApp({
     // groups: it refuses to start (exit 2) before it waits for anything.
     const shape = shapeOf(s.f, s.groups);
     assertSameConfiguration(shape, await recordedConfiguration(node.membership));
-    const config = await waitForConfiguration(node.membership, { shape, pollMs: s.directoryPollMs, logger });
-    await pinConfiguration(node, config);
-    logger.info({ configuration: describeConfiguration(config) }, 'configuration ready');
+    // Once the configuration has changed (a target in the directory), the genesis groups may be
+    // gone: start from the target, at the addresses the directory lists. Otherwise wait for the
+    // genesis groups to form.
+    const target = await readTargetConfiguration(node.membership);
+    let config: Configuration;
+    if (target === null) {
+      config = await waitForConfiguration(node.membership, { shape, pollMs: s.directoryPollMs, logger });
+      await pinConfiguration(node, config);
+    } else {
+      config = configurationAt(target, await liveAcceptorAddresses(node.membership));
+    }
+    logger.info(
+      { configuration: describeConfiguration(config), version: target?.version ?? 0 },
+      'configuration ready',
+    );
     // Elections go through the 2f+1 matchmakers (MatchA → f+1 MatchB → phase 1); the set is static for now.
     const matchmakers = await waitForMatchmakers(node.membership, {
       f: s.f,
@@ -134,6 +157,7 @@ await runApp({
       () => proposer,
     );
     proposer = new Proposer({
+      configVersion: target?.version ?? 0,
       address: node.address,
       // Unique per incarnation, so a restarted proposer never reuses a ballot of its past life.
       proposerId: randomInt(1, 2 ** 31 - 1),
@@ -154,6 +178,55 @@ await runApp({
     });
     node.attach(proposer);
     await node.register('Proposers');
-    return { node, isDrained: () => (proposer?.inflightSlots ?? 0) === 0 };
+    const watcher = watchConfiguration(node, proposer, s.directoryPollMs, logger);
+    return {
+      node,
+      isDrained: () => (proposer?.inflightSlots ?? 0) === 0,
+      onStopped: () => clearInterval(watcher),
+    };
   },
 });
+
+/**
+ * Every poll: the acceptors' addresses (new ones join, replaced ones leave) and the operator's
+ * target configuration go to the proposer, which moves to a newer target once it leads. A target
+ * the directory lost (a restart) is written again from what this proposer knows: by version, so
+ * it never undoes a newer one.
+ */
+function watchConfiguration(
+  node: Node,
+  proposer: Proposer,
+  pollMs: number,
+  logger: Parameters<Parameters<typeof runApp>[0]['main']>[1],
+): NodeJS.Timeout {
+  let acceptorsSeen = '';
+  let targetVersion = -1;
+  let polling = false;
+  const poll = async (): Promise<void> => {
+    const acceptors: AcceptorAddress[] = await liveAcceptorAddresses(node.membership);
+    const key = JSON.stringify(acceptors);
+    if (key !== acceptorsSeen) {
+      acceptorsSeen = key;
+      node.deliver(proposer, { type: 'acceptors', acceptors });
+    }
+    const target: ConfigSpec | null = await readTargetConfiguration(node.membership);
+    if (target !== null && target.version > targetVersion) {
+      targetVersion = target.version;
+      logger.info({ version: target.version, groups: target.groups }, 'target configuration');
+      node.deliver(proposer, { type: 'target', spec: target });
+    } else if (target === null && proposer.latestConfiguration.version > 0) {
+      await writeTargetConfiguration(node.membership, proposer.latestConfiguration);
+    }
+  };
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    poll()
+      .catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'configuration poll failed'))
+      .finally(() => {
+        polling = false;
+      });
+  }, pollMs);
+  timer.unref();
+  return timer;
+}

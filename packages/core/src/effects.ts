@@ -51,7 +51,8 @@ export type MetricName =
   | 'reconfigurations'
   | 'configuration_version'
   | 'garbage_collections'
-  | 'retired_acceptors';
+  | 'retired_acceptors'
+  | 'acceptor_retired';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =

@@ -104,6 +104,20 @@ describe('ProxyLeader', () => {
     expect(sendsOf(deliver(p, 'g0/2', vote(1, 5)), 'Chosen')).toHaveLength(2);
   });
 
+  it('rotates the thrifty f+1 over the group’s own slots: with three groups of three, every acceptor gets its share', () => {
+    const p = proxy();
+    const chosenBy = new Set<string>();
+    // Group 0 of three owns slots 0, 3, 6, …: rotating by the slot itself would pick the same two.
+    for (const slot of [0, 3, 6]) {
+      const out = deliver(p, 'leader', {
+        ...phase2a(slot),
+        config: { id: 3, groups: [0, 1, 2], acceptorIds: [] },
+      });
+      for (const s of sendsOf(out, 'Phase2a')) chosenBy.add(s.to);
+    }
+    expect([...chosenBy].sort()).toEqual(acceptors);
+  });
+
   it('forwards a nack with the higher ballot to the leader and forgets the slot', () => {
     const p = proxy();
     deliver(p, 'leader', phase2a(3));

@@ -351,30 +351,8 @@ function statelessEnv(o: ClusterShape, role: StatelessRole): Record<string, stri
  */
 function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   const processes: ProcessSpec[] = [];
-  // Said here, not only left to the apps' default, so it shows in every stateful process's
-  // environment (the EC2 env file included); `extraEnv` may still turn it off.
-  const fsync = (role: 'acceptor' | 'matchmaker') =>
-    o.roleExtraEnv?.[role]?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true';
   for (let g = 0; g < o.groups; g++) {
-    for (let a = 0; a < 2 * o.f + 1; a++) {
-      processes.push(
-        roleProcess(
-          o,
-          placement,
-          `acceptor-g${g}-a${a}`,
-          'acceptor',
-          {
-            ACCEPTOR_GROUP_ID: String(g),
-            ACCEPTOR_ID: String(a),
-            DATA_DIR: placement.dataDir,
-            DATA_FSYNC: fsync('acceptor'),
-            // The first start creates the log; every restart must find it (restartEnv).
-            [ACCEPTOR_LOG_STATE]: 'new',
-          },
-          ACCEPTOR_RESTART_ENV,
-        ),
-      );
-    }
+    for (let a = 0; a < 2 * o.f + 1; a++) processes.push(acceptorProcess(o, placement, g, a));
   }
   for (let m = 0; placement.matchmakers && m < 2 * o.f + 1; m++) {
     processes.push(
@@ -387,7 +365,7 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
           MATCHMAKER_ID: String(m),
           ACCEPTOR_GROUPS: String(o.groups),
           DATA_DIR: placement.dataDir,
-          DATA_FSYNC: fsync('matchmaker'),
+          DATA_FSYNC: dataFsyncOf(o, 'matchmaker'),
           // The first start writes the genesis state; every restart must find it (restartEnv).
           [MATCHMAKER_STATE]: 'new',
         },
@@ -408,6 +386,53 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   }
   stateless('batcher', o.batchers);
   return processes;
+}
+
+/**
+ * DATA_FSYNC of a stateful process: said here, not only left to the apps' default, so it shows in
+ * every stateful process's environment (the EC2 env file included); `extraEnv` may turn it off.
+ */
+function dataFsyncOf(o: ClusterShape, role: 'acceptor' | 'matchmaker'): string {
+  return o.roleExtraEnv?.[role]?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true';
+}
+
+/** Acceptor `acceptorId` of group `groupId`, named `acceptor-g<group>-a<id>`, with a new log. */
+function acceptorProcess(o: ClusterShape, placement: Placement, groupId: number, acceptorId: number): ProcessSpec {
+  return roleProcess(
+    o,
+    placement,
+    `acceptor-g${groupId}-a${acceptorId}`,
+    'acceptor',
+    {
+      ACCEPTOR_GROUP_ID: String(groupId),
+      ACCEPTOR_ID: String(acceptorId),
+      DATA_DIR: placement.dataDir,
+      DATA_FSYNC: dataFsyncOf(o, 'acceptor'),
+      // The first start creates the log; every restart must find it (restartEnv).
+      [ACCEPTOR_LOG_STATE]: 'new',
+    },
+    ACCEPTOR_RESTART_ENV,
+  );
+}
+
+/**
+ * One more acceptor for a running one-host cluster (a new group's, or one that replaces another
+ * with a new id): a new empty log, on the ports `nextPort` and `nextMetricsPort` hand out.
+ */
+export function planAddedAcceptor(
+  o: TopologyOptions,
+  annaRouting: string,
+  groupId: number,
+  acceptorId: number,
+  nextPort: () => number,
+  nextMetricsPort: () => number,
+): ProcessSpec {
+  return acceptorProcess(
+    o,
+    { port: nextPort, metricsPort: nextMetricsPort, annaRouting, host: o.host, dataDir: o.dataDir, matchmakers: false },
+    groupId,
+    acceptorId,
+  );
 }
 
 /**

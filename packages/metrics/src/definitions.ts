@@ -190,6 +190,11 @@ export const METRIC_DEFINITIONS = [
     help: 'Garbage collections this leader completed at the matchmakers (configurations of older ballots dropped)',
   },
   {
+    name: 'paxos_acceptor_retired',
+    type: 'gauge',
+    help: '1 once this acceptor obeyed a Retire (it never promises or votes again; its log is kept)',
+  },
+  {
     name: 'paxos_retired_acceptors_total',
     type: 'counter',
     help: 'Acceptors this leader retired after garbage collection (they never vote again)',
@@ -267,6 +272,7 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   configuration_version: { metric: 'paxos_configuration_version', scale: 1 },
   garbage_collections: { metric: 'paxos_garbage_collections_total', scale: 1 },
   retired_acceptors: { metric: 'paxos_retired_acceptors_total', scale: 1 },
+  acceptor_retired: { metric: 'paxos_acceptor_retired', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

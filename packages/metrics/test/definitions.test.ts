@@ -98,10 +98,11 @@ describe('metric definitions', () => {
       paxos_configuration_version: 'gauge',
       paxos_garbage_collections_total: 'counter',
       paxos_retired_acceptors_total: 'counter',
+      paxos_acceptor_retired: 'gauge',
       paxos_matchmaker_requests_total: 'counter',
       paxos_live_configurations: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(37);
+    expect(METRIC_NAMES).toHaveLength(38);
   });
 
   it('uses the agreed buckets', () => {

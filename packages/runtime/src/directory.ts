@@ -1,5 +1,14 @@
 import type { MemberKind, Membership } from '@paxos/anna-client';
-import { type Configuration, configurationId, describeConfiguration, withoutIncarnations } from '@paxos/core';
+import {
+  type AcceptorAddress,
+  type ConfigSpec,
+  type Configuration,
+  configurationId,
+  configurationOf,
+  describeConfiguration,
+  validateConfigSpec,
+  withoutIncarnations,
+} from '@paxos/core';
 import type { Logger } from 'pino';
 import { parseAddress } from './address.ts';
 import { ConfigError } from './config.ts';
@@ -166,4 +175,57 @@ export async function waitForMatchmakers(
     lastReport = report;
     await new Promise((resolve) => setTimeout(resolve, options.pollMs));
   }
+}
+
+/**
+ * The directory name of the operator's target configuration (issue 16): a `ConfigSpec` as JSON,
+ * written by `pnpm cluster reconfigure` / `replace` (and the autoscaler) with its version as the
+ * LWW timestamp, so a newer target always wins and whoever writes an older one again (a leader
+ * republishing after a directory restart) never undoes it.
+ */
+export const TARGET_CONFIGURATION_NAME = 'targetConfiguration';
+
+/** The target configuration, or null (none written yet, the directory restarted, or not a valid spec). */
+export async function readTargetConfiguration(membership: Membership): Promise<ConfigSpec | null> {
+  const bytes = await membership.getValue(TARGET_CONFIGURATION_NAME);
+  if (bytes === null) return null;
+  try {
+    const spec = JSON.parse(new TextDecoder().decode(bytes)) as ConfigSpec;
+    validateConfigSpec(spec);
+    return spec;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the target configuration (LWW, timestamp = its version). */
+export async function writeTargetConfiguration(membership: Membership, spec: ConfigSpec): Promise<void> {
+  validateConfigSpec(spec);
+  await membership.putValue(
+    TARGET_CONFIGURATION_NAME,
+    new TextEncoder().encode(JSON.stringify(spec)),
+    spec.version + 1,
+  );
+}
+
+/** Every live acceptor's identity and address: the groups under AcceptorGroups, `<id>=<address>` in each. */
+export async function liveAcceptorAddresses(membership: Membership): Promise<AcceptorAddress[]> {
+  const groups = (await liveMembers(membership, 'AcceptorGroups'))
+    .map(Number)
+    .filter((g) => Number.isInteger(g) && g >= 0);
+  const found: AcceptorAddress[] = [];
+  for (const groupId of groups) {
+    for (const [acceptorId, address] of await liveById(membership, `${groupId}`))
+      found.push({ groupId, acceptorId, address });
+  }
+  return found;
+}
+
+/**
+ * A configuration's acceptors at the addresses the directory lists (an acceptor it does not list
+ * gets '' until it does).
+ */
+export function configurationAt(spec: ConfigSpec, acceptors: readonly AcceptorAddress[]): Configuration {
+  const byIdentity = new Map(acceptors.map((a) => [`${a.groupId}/${a.acceptorId}`, a.address]));
+  return configurationOf(spec, (groupId, acceptorId) => byIdentity.get(`${groupId}/${acceptorId}`));
 }

@@ -114,7 +114,9 @@ export class Acceptor implements Role {
   }
 
   start(): Effect[] {
-    return [];
+    const fx = new Effects();
+    fx.gauge('acceptor_retired', this.isRetired ? 1 : 0);
+    return fx.list;
   }
 
   step(_now: number, event: RoleEvent): Effect[] {
@@ -310,6 +312,7 @@ export class Acceptor implements Role {
       return;
     }
     this.isRetired = true;
+    fx.gauge('acceptor_retired', 1);
     fx.send(from, { type: 'RetireB', groupId: this.groupId, acceptorId: this.acceptorId });
   }
 }

@@ -111,7 +111,11 @@ export class ProxyLeader implements Role {
     }
     if (existing !== undefined && compareBallots(existing.ballot, msg.ballot) > 0) return;
     if (msg.acceptors.length === 0) return;
-    const thrifty = this.thriftyAcceptors(now, msg.slot, msg.acceptors);
+    // The group's own sequence of slots (every G-th slot is its), so that the rotation below
+    // moves on with each of them whatever G is: with G a multiple of the group size, rotating by
+    // the slot itself would always pick the same f+1.
+    const turn = Math.floor(msg.slot / Math.max(1, msg.config.groups.length));
+    const thrifty = this.thriftyAcceptors(now, turn, msg.acceptors);
     const entry: InFlightSlot = {
       slot: msg.slot,
       ballot: msg.ballot,
@@ -206,16 +210,16 @@ export class ProxyLeader implements Role {
   }
 
   /**
-   * Thrifty: f+1 acceptors, rotating by slot so load spreads across the group, passing over
+   * Thrifty: f+1 acceptors, rotating with the group's turn so load spreads across it, passing over
    * suspected ones while enough others remain.
    */
-  private thriftyAcceptors(now: number, slot: number, acceptors: readonly Address[]): number[] {
+  private thriftyAcceptors(now: number, turn: number, acceptors: readonly Address[]): number[] {
     const n = acceptors.length;
     const quorum = quorumForGroupSize(n);
     const chosen: number[] = [];
     const suspected: number[] = [];
     for (let i = 0; i < n; i++) {
-      const id = (slot + i) % n;
+      const id = (turn + i) % n;
       const until = this.suspectUntil.get(acceptors[id] as Address);
       if (until !== undefined && now < until) suspected.push(id);
       else if (chosen.length < quorum) chosen.push(id);

@@ -1,0 +1,176 @@
+/**
+ * Reconfiguring a running local cluster's acceptor groups (issue 16): `pnpm cluster reconfigure
+ * --groups N` and `pnpm cluster replace <acceptor>`. The protocol is the leader's (core's
+ * Proposer, through the matchmakers); this is the operator's part: start the new acceptors,
+ * write the target configuration to the directory, wait until the leader serves it and the
+ * acceptors it drops have retired, then stop those (their logs stay in DATA_DIR).
+ */
+import { AnnaClient, Membership } from '@paxos/anna-client';
+import { type ConfigChange, type ConfigSpec, planConfigChange } from '@paxos/core';
+import { readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
+import { isLeader, type LocalCluster, probeReady, sleep } from './cluster.ts';
+
+/** What an operator asks for. */
+export type ReconfigureRequest = { readonly groups: number } | { readonly replace: string };
+
+export interface ReconfigureResult {
+  /** The target configuration written (and served). */
+  readonly target: ConfigSpec;
+  /** Acceptor processes started for it. */
+  readonly started: readonly string[];
+  /** Acceptor processes it dropped: retired, then stopped (their logs are kept). */
+  readonly retired: readonly string[];
+  /** Starting the new acceptors until each was ready, before the target was written (ms). */
+  readonly prepareMs: number;
+  /** From writing the target to a leader serving it (ms). */
+  readonly serveMs: number;
+  /** From writing the target to the last dropped acceptor retired and stopped (ms). */
+  readonly retireMs: number;
+}
+
+/** `acceptor-g<group>-a<id>` → its identity, or null. */
+export function parseAcceptorName(name: string): { groupId: number; acceptorId: number } | null {
+  const match = /^acceptor-g(\d+)-a(\d+)$/.exec(name);
+  return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
+}
+
+const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
+
+/** The configuration a cluster formed with: groups 0..G-1, acceptors 0..2f each, version 0. */
+export function genesisSpec(f: number, groups: number): ConfigSpec {
+  return {
+    f,
+    version: 0,
+    groups: Array.from({ length: groups }, (_, groupId) => ({
+      groupId,
+      acceptorIds: Array.from({ length: 2 * f + 1 }, (_, a) => a),
+    })),
+  };
+}
+
+/**
+ * The change a request asks of `current`, with ids never used before in this cluster: new group
+ * ids above every group that ever had an acceptor here, a replacement's id above every acceptor
+ * its group ever had. Throws a one-line error for a request that cannot be made.
+ */
+export function changeFor(
+  request: ReconfigureRequest,
+  current: ConfigSpec,
+  everStarted: readonly string[],
+): ConfigChange {
+  const ever = everStarted.flatMap((name) => parseAcceptorName(name) ?? []);
+  if ('groups' in request) {
+    const nextGroupId = Math.max(
+      0,
+      ...ever.map((a) => a.groupId + 1),
+      ...current.groups.map((g) => g.groupId + 1),
+    );
+    return { kind: 'groups', groups: request.groups, nextGroupId };
+  }
+  const identity = parseAcceptorName(request.replace);
+  if (identity === null)
+    throw new Error(`cannot replace ${request.replace}: expected an acceptor name such as acceptor-g1-a2`);
+  const ids = ever.filter((a) => a.groupId === identity.groupId).map((a) => a.acceptorId);
+  const newAcceptorId =
+    Math.max(-1, ...ids, ...(current.groups.find((g) => g.groupId === identity.groupId)?.acceptorIds ?? [])) +
+    1;
+  return { kind: 'replace', groupId: identity.groupId, acceptorId: identity.acceptorId, newAcceptorId };
+}
+
+/** Runs one reconfiguration; concurrent ones (and scale requests) wait for each other. */
+export function reconfigureLocal(
+  cluster: LocalCluster,
+  request: ReconfigureRequest,
+  options: { timeoutMs?: number } = {},
+): Promise<ReconfigureResult> {
+  return cluster.exclusive(() => reconfigure(cluster, request, options.timeoutMs ?? 60_000));
+}
+
+async function reconfigure(
+  cluster: LocalCluster,
+  request: ReconfigureRequest,
+  timeoutMs: number,
+): Promise<ReconfigureResult> {
+  const client = await AnnaClient.connect({
+    routing: cluster.annaRouting,
+    timeoutMs: 500,
+    retries: 10,
+    ...(cluster.options.localAddress === undefined ? {} : { responseHost: cluster.options.localAddress }),
+  });
+  try {
+    const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
+    const current =
+      (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups);
+    const acceptors = cluster.processes.filter((p) => p.role === 'acceptor').map((p) => p.name);
+    const plan = planConfigChange(current, changeFor(request, current, acceptors));
+    const began = performance.now();
+    const deadline = began + timeoutMs;
+
+    const started: string[] = [];
+    for (const { groupId, acceptorId } of plan.start)
+      started.push((await cluster.addAcceptor(groupId, acceptorId)).name);
+    for (const name of started) await until(deadline, `${name} ready`, () => ready(cluster, name));
+
+    const written = performance.now();
+    await writeTargetConfiguration(membership, plan.target);
+    await until(deadline, `a leader serving configuration version ${plan.target.version}`, () =>
+      serving(cluster, plan.target.version),
+    );
+    const serveMs = performance.now() - written;
+
+    const kept = new Set(
+      plan.target.groups.flatMap((g) => g.acceptorIds.map((a) => acceptorName(g.groupId, a))),
+    );
+    const dropped = current.groups
+      .flatMap((g) => g.acceptorIds.map((a) => acceptorName(g.groupId, a)))
+      .filter((n) => !kept.has(n));
+    // An acceptor whose process is gone (its host lost) cannot answer its Retire; the leader gives up on it.
+    const running = dropped.filter((name) =>
+      cluster.instances().some((i) => i.name === name && i.state !== 'stopped'),
+    );
+    await until(deadline, `${running.join(', ')} retired`, async () =>
+      (await Promise.all(running.map((name) => retired(cluster, name)))).every(Boolean),
+    );
+    await Promise.all(running.map((name) => cluster.stop(name)));
+    return {
+      target: plan.target,
+      started,
+      retired: dropped,
+      prepareMs: written - began,
+      serveMs,
+      retireMs: performance.now() - written,
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+async function until(deadline: number, what: string, check: () => Promise<boolean>): Promise<void> {
+  while (!(await check().catch(() => false))) {
+    if (performance.now() > deadline) throw new Error(`reconfiguration timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function ready(cluster: LocalCluster, name: string): Promise<boolean> {
+  const port = cluster.spec(name).metricsPort;
+  return port !== null && (await probeReady(cluster.topology.host ?? '127.0.0.1', port, 300));
+}
+
+/** Whether a proposer leads in a ballot whose configuration has at least `version`. */
+async function serving(cluster: LocalCluster, version: number): Promise<boolean> {
+  for (const spec of cluster.processes.filter((p) => p.role === 'proposer')) {
+    const metrics = await cluster.scrape(spec.name).catch(() => null);
+    if (metrics !== null && isLeader(metrics) && gauge(metrics, 'paxos_configuration_version') >= version)
+      return true;
+  }
+  return false;
+}
+
+async function retired(cluster: LocalCluster, name: string): Promise<boolean> {
+  return gauge(await cluster.scrape(name), 'paxos_acceptor_retired') === 1;
+}
+
+function gauge(metrics: Awaited<ReturnType<LocalCluster['scrape']>>, name: string): number {
+  return metrics.get(name)?.[0]?.value ?? Number.NaN;
+}
