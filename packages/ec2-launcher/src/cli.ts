@@ -1,8 +1,9 @@
 /**
  * paxos-aws (`pnpm aws …`): a cluster on EC2.
  *
- *   up      launch a whole cluster in the seed's order (directory, acceptors, proxy leaders and
- *           unbatchers, proposers, batchers), each stage running before the next
+ *   up      launch a whole cluster in the seed's order (directory, acceptors and the 2f+1
+ *           matchmakers, proxy leaders and unbatchers, proposers, batchers), each stage running
+ *           before the next
  *   scale   run N instances of a role (launch more, or terminate the highest-numbered)
  *   status  the cluster's instances
  *   down    terminate the cluster (or one role) in reverse order
@@ -24,7 +25,7 @@ import {
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type AutoscaleFlags, runAutoscale, UsageError } from './autoscale-command.ts';
-import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES } from './cluster.ts';
+import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES, scaleRefusal } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
 import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolveRegion } from './ec2.ts';
 
@@ -206,9 +207,8 @@ clusterShapeOptions(launchOptions(program.command('up')))
 launchOptions(program.command('scale'))
   .description(`run <count> instances of <role> (${SCALABLE_ROLES.join(', ')})`)
   .argument('<role>', 'role to scale', (value: string) => {
-    if (!SCALABLE_ROLES.includes(value as RoleName)) {
-      throw new InvalidArgumentError(`expected one of ${SCALABLE_ROLES.join(', ')}, got "${value}"`);
-    }
+    const refusal = scaleRefusal(value);
+    if (refusal !== null) throw new InvalidArgumentError(refusal);
     return value as RoleName;
   })
   .argument('<count>', 'instances wanted', integer('<count>', 0))

@@ -9,7 +9,7 @@ import {
 import { type ClusterInstance, type Ec2Launcher, TAGS } from './ec2.ts';
 import { Ec2LaunchError } from './errors.ts';
 
-/** Where acceptors keep their logs on an instance (systemd's StateDirectory). */
+/** Where acceptors keep their logs and matchmakers their state on an instance (systemd's StateDirectory). */
 export const INSTANCE_DATA_DIR = '/var/lib/paxos';
 
 /** The settings of a cluster on EC2: its shape and where its directory is. */
@@ -19,11 +19,12 @@ export interface AwsClusterSettings extends ClusterShape {
 
 /**
  * Launch stages in the seed's order: the directory must be reachable first, servers register
- * before the processes that connect to them. `down` goes backwards.
+ * before the processes that connect to them (proposers wait for the 2f+1 matchmakers, which start
+ * beside the acceptors). `down` goes backwards.
  */
 export const LAUNCH_STAGES: readonly (readonly RoleName[])[] = [
   ['directory'],
-  ['acceptor'],
+  ['acceptor', 'matchmaker'],
   ['proxy-leader', 'unbatcher'],
   ['proposer'],
   ['batcher'],
@@ -32,6 +33,16 @@ export const LAUNCH_STAGES: readonly (readonly RoleName[])[] = [
 
 /** The roles `scale` changes by count (acceptor groups change by reconfiguration). */
 export const SCALABLE_ROLES: readonly RoleName[] = ['proposer', 'batcher', 'proxy-leader', 'unbatcher'];
+
+/** Why `role` cannot be scaled by count, in one line that says what to do instead; null if it can. */
+export function scaleRefusal(role: string): string | null {
+  if (SCALABLE_ROLES.includes(role as RoleName)) return null;
+  if (role === 'acceptor' || role === 'directory')
+    return `${role}s do not scale by count: acceptor groups change by reconfiguration and the directory is one process; use \`up --groups\` for a new cluster`;
+  if (role === 'matchmaker')
+    return 'matchmakers do not scale by count: the set is 2f+1 (ids 0..2f), fixed until matchmaker reconfiguration (a later step); for another size, `down` and `up --f <f>` a new cluster';
+  return `role ${role} cannot be scaled: expected one of ${SCALABLE_ROLES.join(', ')}`;
+}
 
 /** The settings, as one tag value on every instance, so `scale` starts processes like the running ones. */
 export function encodeSettings(s: AwsClusterSettings): string {
@@ -107,7 +118,9 @@ export class AwsCluster {
 
   /**
    * Launches the cluster stage by stage, each stage running before the next starts. Without
-   * `annaRouting` it first launches a directory instance and uses its private address.
+   * `annaRouting` it first launches a directory instance and uses its private address. The
+   * acceptors' stage also has the 2f+1 matchmakers (`matchmaker-<id>`, MATCHMAKER_STATE=new on
+   * the first boot, then existing: see renderUserData).
    */
   async up(shape: ClusterShape & { annaRouting?: string }): Promise<ClusterInstance[]> {
     this.launcher.assertCanLaunch();
@@ -256,15 +269,8 @@ export class AwsCluster {
   }
 
   private checkScalable(role: RoleName): void {
-    if (role === 'acceptor' || role === 'directory') {
-      throw new Ec2LaunchError(
-        `${role}s do not scale by count: acceptor groups change by reconfiguration and the directory is one process; use \`up --groups\` for a new cluster`,
-        'Unsupported',
-      );
-    }
-    if (!SCALABLE_ROLES.includes(role)) {
-      throw new Ec2LaunchError(`role ${role} cannot be scaled here`, 'Unsupported');
-    }
+    const refusal = scaleRefusal(role);
+    if (refusal !== null) throw new Ec2LaunchError(refusal, 'Unsupported');
     this.launcher.assertCanLaunch();
   }
 

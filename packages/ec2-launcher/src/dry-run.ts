@@ -97,11 +97,16 @@ export class DryRunEc2 implements Ec2Api {
   }
 }
 
-/** The user-data is base64 of a script; the dry run shows the service it starts and its environment. */
+/**
+ * The user-data is base64 of a script; the dry run shows the service it starts, its environment
+ * and, for an acceptor or a matchmaker, what the script writes over it once the first start's
+ * log or state is there (see renderUserData).
+ */
 function describeUserData(base64: string | undefined): string {
   if (base64 === undefined) return '(none)';
   const script = Buffer.from(base64, 'base64').toString('utf8');
   const exec = /^ExecStart=(.*)$/m.exec(script)?.[1] ?? '?';
   const env = /<<'PAXOS_ENV_*'\n([\s\S]*?)\nPAXOS_ENV_*\n/.exec(script)?.[1]?.split('\n').join(' ') ?? '';
-  return `<${script.length} bytes: ExecStart=${exec}; ${env}>`;
+  const switched = /must find it: (.*) from then on\.$/m.exec(script)?.[1];
+  return `<${script.length} bytes: ExecStart=${exec}; ${env}${switched === undefined ? '' : `; after the first start: ${switched}`}>`;
 }

@@ -5,7 +5,7 @@
  * artifact fetched at boot) provides Node 20 and the built apps under `appDir`.
  */
 
-import { acceptorLogDirOf, type RoleName, roleEntryPoint } from '@paxos/launcher';
+import { type RoleName, roleEntryPoint, stateDirOf } from '@paxos/launcher';
 
 export interface UserDataOptions {
   readonly role: RoleName;
@@ -15,14 +15,15 @@ export interface UserDataOptions {
   readonly args?: readonly string[];
   /**
    * Environment for every start after the first (`ProcessSpec.restartEnv`; an acceptor's
-   * ACCEPTOR_LOG_STATE=existing). Only an acceptor's: once its first start has created its log,
-   * the script writes these values over theirs in the env file.
+   * ACCEPTOR_LOG_STATE=existing, a matchmaker's MATCHMAKER_STATE=existing). Only theirs: once the
+   * first start has created its log or state, the script writes these values over theirs in the
+   * env file.
    */
   readonly restartEnv?: Readonly<Record<string, string>>;
   /** Where the built repository lives on the instance. */
   readonly appDir?: string;
   readonly nodePath?: string;
-  /** How long the script waits for the first start's log before it leaves `env` as it is (120). */
+  /** How long the script waits for the first start's log or state before it leaves `env` as it is (120). */
   readonly firstStartWaitS?: number;
 }
 
@@ -97,7 +98,7 @@ EnvironmentFile=${envFile}
 # The AMI (infra/ami/build-ami.sh) creates this user; the code in ${appDir} is root's and read-only to it.
 User=paxos
 Group=paxos
-# /var/lib/paxos, owned by paxos: acceptor logs (DATA_DIR). The rest of the file system is read-only to the role.
+# /var/lib/paxos, owned by paxos: acceptor logs and matchmaker state (DATA_DIR). The rest of the file system is read-only to the role.
 StateDirectory=paxos
 NoNewPrivileges=true
 ProtectSystem=strict
@@ -124,22 +125,36 @@ const PLAIN = /^[A-Za-z0-9._-]*$/;
 const PLAIN_PATH = /^\/[A-Za-z0-9._/-]+$/;
 
 /**
- * The end of an acceptor's boot script: user-data runs once per instance, at its first boot, and
- * starts the acceptor with ACCEPTOR_LOG_STATE=new, which creates its log. Once a segment is in
- * its log directory, `restartEnv` (existing) goes into the env file, so every later start — a
- * restart by systemd, a reboot — must find the log, and a log lost meanwhile is refused (exit 2,
- * not restarted) instead of created again empty. A restart before the log is there still says
- * new, which is right: there was no log to forget.
+ * The roles whose first start creates durable state (`stateDirOf`), what the script calls it and
+ * the file whose presence says the first start made it: a segment of an acceptor's log, a
+ * matchmaker's state file (written by atomic replacement, so it is there only once complete).
+ */
+const FIRST_START_STATE: Readonly<
+  Partial<Record<RoleName, { readonly what: string; readonly glob: string }>>
+> = {
+  acceptor: { what: 'log', glob: '*.seg' },
+  matchmaker: { what: 'state', glob: 'matchmaker' },
+};
+
+/**
+ * The end of a stateful role's boot script: user-data runs once per instance, at its first boot,
+ * and starts an acceptor with ACCEPTOR_LOG_STATE=new (a matchmaker with MATCHMAKER_STATE=new),
+ * which creates its log (its genesis state). Once that is in its state directory, `restartEnv`
+ * (existing) goes into the env file, so every later start — a restart by systemd, a reboot — must
+ * find it, and state lost meanwhile is refused (exit 2, not restarted) instead of created again
+ * empty. A restart before the state is there still says new, which is right: there was nothing to
+ * forget.
  */
 function renderAfterFirstStart(o: UserDataOptions, restartEnv: Readonly<Record<string, string>>): string {
-  const dir = acceptorLogDirOf(o.env);
-  if (o.role !== 'acceptor' || dir === null)
+  const state = FIRST_START_STATE[o.role];
+  const dir = stateDirOf(o.env);
+  if (state === undefined || dir === null)
     throw new UserDataError(
-      `restartEnv of ${o.role}: only an acceptor's is written (its log says when its first start is done); expected DATA_DIR, ACCEPTOR_GROUP_ID and ACCEPTOR_ID in its env`,
+      `restartEnv of ${o.role}: only an acceptor's or a matchmaker's is written (its log or state says when its first start is done); expected DATA_DIR and ACCEPTOR_GROUP_ID and ACCEPTOR_ID, or MATCHMAKER_ID, in its env`,
     );
   if (!PLAIN_PATH.test(dir))
     throw new UserDataError(
-      `the acceptor log directory "${dir}" is not safe in the boot script: expected letters, digits and ._/-`,
+      `the ${o.role} ${state.what} directory "${dir}" is not safe in the boot script: expected letters, digits and ._/-`,
     );
   const envFile = `/etc/paxos/${o.role}.env`;
   const edits = Object.entries(restartEnv).map(([key, value]) => {
@@ -158,11 +173,11 @@ function renderAfterFirstStart(o: UserDataOptions, restartEnv: Readonly<Record<s
   const switched = Object.entries(restartEnv)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
-  return `# First start only: it creates the acceptor's log. Once the log is there, every later start
+  return `# First start only: it creates the ${o.role}'s ${state.what}. Once the ${state.what} is there, every later start
 # (a restart by systemd, a reboot) must find it: ${switched} from then on.
 first_start_done=no
 for _ in $(seq 1 ${polls}); do
-  if compgen -G '${dir}/*.seg' > /dev/null; then
+  if compgen -G '${dir}/${state.glob}' > /dev/null; then
     sed -i ${edits.map((e) => `-e '${e}'`).join(' ')} ${envFile}
     first_start_done=yes
     break
@@ -170,7 +185,7 @@ for _ in $(seq 1 ${polls}); do
   sleep 0.2
 done
 if [ "$first_start_done" = no ]; then
-  echo "paxos-${o.role}: no log in ${dir} after ${o.firstStartWaitS ?? 120} s: ${envFile} keeps its first-start settings" >&2
+  echo "paxos-${o.role}: no ${state.what} in ${dir} after ${o.firstStartWaitS ?? 120} s: ${envFile} keeps its first-start settings" >&2
 fi
 `;
 }

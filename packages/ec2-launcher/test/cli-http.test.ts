@@ -76,12 +76,15 @@ describe('paxos-aws over HTTP with the real SDK client', () => {
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('cluster http is up: 8 instances');
+    expect(r.stdout).toContain('cluster http is up: 11 instances');
     expect(runs().map((q) => tag(q.params, 'paxos:name'))).toEqual([
       'directory',
       'acceptor-g0-a0',
       'acceptor-g0-a1',
       'acceptor-g0-a2',
+      'matchmaker-0',
+      'matchmaker-1',
+      'matchmaker-2',
       'proxy-leader-0',
       'unbatcher-0',
       'proposer-0',
@@ -122,13 +125,22 @@ describe('paxos-aws over HTTP with the real SDK client', () => {
     expect(acceptor).toContain('ACCEPTOR_LOG_STATE="new"');
     expect(acceptor).toContain(`s|^ACCEPTOR_LOG_STATE=.*$|ACCEPTOR_LOG_STATE="existing"|`);
     expect(acceptor).toMatch(/^RestartPreventExitStatus=2$/m);
+    // Matchmakers likewise: their genesis state at the first boot, then existing.
+    const matchmaker = Buffer.from(runs()[4]?.params.get('UserData') ?? '', 'base64').toString();
+    expect(tag(runs()[4]?.params as URLSearchParams, 'paxos:role')).toBe('matchmaker');
+    expect(matchmaker).toContain('MATCHMAKER_ID="0"');
+    expect(matchmaker).toContain('MATCHMAKER_STATE="new"');
+    expect(matchmaker).toContain(`s|^MATCHMAKER_STATE=.*$|MATCHMAKER_STATE="existing"|`);
+    expect(matchmaker).toMatch(/^RestartPreventExitStatus=2$/m);
   });
 
   it('status lists the instances from the XML answer', async () => {
     const r = await run(['status']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^directory\s+directory\s+i-fake00000001\s+running\s+10\.9\.0\.1\s/m);
-    expect(r.stdout).toContain('directory 1, acceptor 3, proxy-leader 1, unbatcher 1, proposer 1, batcher 1');
+    expect(r.stdout).toContain(
+      'directory 1, acceptor 3, matchmaker 3, proxy-leader 1, unbatcher 1, proposer 1, batcher 1',
+    );
   });
 
   it('retries RunInstances throttled by EC2 (503 RequestLimitExceeded) with the same ClientToken', async () => {
@@ -182,7 +194,7 @@ describe('paxos-aws over HTTP with the real SDK client', () => {
     const before = ec2.requests.length;
     const r = await run(['down', '--drain-seconds', '0']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('terminated 9 instances');
+    expect(r.stdout).toContain('terminated 12 instances');
     const byId = new Map(ec2.instances.map((i) => [i.id, i.tags.get('paxos:role')]));
     const stages = ec2.requests
       .slice(before)
@@ -198,7 +210,7 @@ describe('paxos-aws over HTTP with the real SDK client', () => {
       ['batcher'],
       ['proposer'],
       ['proxy-leader', 'unbatcher'],
-      ['acceptor'],
+      ['acceptor', 'matchmaker'],
       ['directory'],
     ]);
     expect(ec2.instances.every((i) => i.state === 'terminated')).toBe(true);

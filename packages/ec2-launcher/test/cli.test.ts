@@ -21,18 +21,25 @@ function run(args: string[], env: Record<string, string> = {}) {
 
 const LAUNCH = ['--ami', 'ami-0abcdef1234567890', '--security-group', 'sg-0123456789abcdef0'];
 
+/** The RunInstances requests a dry run printed. */
+function runInstances(stdout: string) {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('[dry run] ec2:RunInstances '))
+    .map((l) => JSON.parse(l.slice('[dry run] ec2:RunInstances '.length)));
+}
+
+/** The value of tag `key` of a printed RunInstances request. */
+const tag = (request: { TagSpecifications: { Tags: { Key: string; Value: string }[] }[] }, key: string) =>
+  request.TagSpecifications[0]?.Tags.find((t) => t.Key === key)?.Value;
+
 describe('paxos-aws', () => {
   it('up --dry-run prints every EC2 call of a whole cluster in launch order, without credentials', () => {
     const r = run(['up', '--dry-run', ...LAUNCH, '--cluster', 'ci', '--key-prefix', 'ci-1-']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const runs = r.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('[dry run] ec2:RunInstances '))
-      .map((l) => JSON.parse(l.slice('[dry run] ec2:RunInstances '.length)));
-    const names = runs.map(
-      (i) => i.TagSpecifications[0].Tags.find((t: { Key: string }) => t.Key === 'Name').Value,
-    );
+    const runs = runInstances(r.stdout);
+    const names = runs.map((i) => tag(i, 'Name'));
     expect(names).toEqual([
       'ci_directory',
       'ci_acceptor-g0-a0',
@@ -41,6 +48,9 @@ describe('paxos-aws', () => {
       'ci_acceptor-g1-a0',
       'ci_acceptor-g1-a1',
       'ci_acceptor-g1-a2',
+      'ci_matchmaker-0',
+      'ci_matchmaker-1',
+      'ci_matchmaker-2',
       'ci_proxy-leader-0',
       'ci_proxy-leader-1',
       'ci_unbatcher-0',
@@ -52,7 +62,38 @@ describe('paxos-aws', () => {
     ]);
     expect(runs.every((i) => i.InstanceInitiatedShutdownBehavior === 'terminate')).toBe(true);
     expect(runs[1].UserData).toContain('ANNA_ROUTING="tcp://10.0.0.5:6450"');
-    expect(r.stdout).toMatch(/cluster ci is up: 15 instances\n$/);
+    expect(r.stdout).toMatch(/cluster ci is up: 18 instances\n$/);
+  });
+
+  it('up --dry-run plans 2f+1 matchmakers, ids 0..2f on port 15000, started new and switched to existing', () => {
+    const r = run(['up', '--dry-run', ...LAUNCH, '--cluster', 'ci', '--key-prefix', 'ci-1-', '--f', '2']);
+    expect(r.code).toBe(0);
+    const matchmakers = runInstances(r.stdout).filter((i) => tag(i, 'paxos:role') === 'matchmaker');
+    expect(matchmakers.map((i) => [tag(i, 'Name'), tag(i, 'paxos:name')])).toEqual(
+      [0, 1, 2, 3, 4].map((id) => [`ci_matchmaker-${id}`, `matchmaker-${id}`]),
+    );
+    for (const [id, m] of matchmakers.entries()) {
+      expect(m.InstanceInitiatedShutdownBehavior).toBe('terminate');
+      expect(tag(m, 'paxos:cluster')).toBe('ci');
+      expect(tag(m, 'paxos:settings')).toMatch(/^f=2 groups=2 /);
+      for (const env of [
+        'ExecStart=/usr/bin/node /opt/paxos/apps/matchmaker/dist/main.js;',
+        `MATCHMAKER_ID="${id}"`,
+        'MATCHMAKER_PORT="15000"',
+        'MATCHMAKER_STATE="new"',
+        'DATA_DIR="/var/lib/paxos"',
+        'F="2"',
+        'ACCEPTOR_GROUPS="2"',
+        `INSTANCE="matchmaker-${id}"`,
+        'ANNA_ROUTING="tcp://10.0.0.5:6450"',
+        '; after the first start: MATCHMAKER_STATE=existing>',
+      ])
+        expect(m.UserData).toContain(env);
+    }
+    // Launched with the acceptors, before the proposers that wait for them.
+    const order = r.stdout.split('\n').filter((l) => l.startsWith('launching '));
+    expect(order[1]).toMatch(/^launching acceptor-g0-a0, .*acceptor-g1-a4, matchmaker-0, .*, matchmaker-4$/);
+    expect(r.stdout).toMatch(/cluster ci is up: 24 instances\n$/);
   });
 
   it('says which region and credentials are missing, in one line, exit 1', () => {
@@ -78,11 +119,25 @@ describe('paxos-aws', () => {
     expect(
       run(['up', '--dry-run', '--ami', 'ubuntu', '--security-group', 'sg-0123456789abcdef0']).stderr,
     ).toBe('error: invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits');
-    expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2 });
-    expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(/expected one of proposer, batcher/);
+    expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2, stdout: '' });
+    expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(
+      /^error: .*'acceptor'.*acceptors do not scale by count: .*use `up --groups` for a new cluster$/,
+    );
+    expect(run(['scale', 'router', '3', '--dry-run']).stderr).toMatch(
+      /role router cannot be scaled: expected one of proposer, batcher, proxy-leader, unbatcher$/,
+    );
     expect(run(['up', '--f', 'x'])).toMatchObject({ code: 2 });
     expect(run(['up', '--f', 'x']).stderr).toBe(
       `error: option '--f <n>' argument 'x' is invalid. --f must be an integer >= 0, got "x"`,
+    );
+  });
+
+  it('refuses to scale matchmakers, in one line that says what to do instead, before calling EC2', () => {
+    const r = run(['scale', 'matchmaker', '5', '--dry-run', ...LAUNCH]);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /^error: .*'matchmaker'.*matchmakers do not scale by count: the set is 2f\+1 \(ids 0\.\.2f\), fixed until matchmaker reconfiguration \(a later step\); for another size, `down` and `up --f <f>` a new cluster$/,
     );
   });
 

@@ -27,12 +27,13 @@ describe('AwsCluster', () => {
   it("up launches the seed's stages in order, each running before the next, all pointed at the new directory", async () => {
     const { ec2, cluster } = setup();
     const started = await cluster.up(shape);
-    expect(started).toHaveLength(1 + 6 + 2 + 2 + 2 + 2);
+    expect(started).toHaveLength(1 + 6 + 3 + 2 + 2 + 2 + 2);
 
     const roles = launched(ec2).map((l) => l.role);
     expect(roles).toEqual([
       'directory',
       ...Array(6).fill('acceptor'),
+      ...Array(3).fill('matchmaker'),
       'proxy-leader',
       'proxy-leader',
       'unbatcher',
@@ -60,8 +61,8 @@ describe('AwsCluster', () => {
       'list',
       'run1',
       'wait1',
-      'run6',
-      'wait6',
+      'run9',
+      'wait9',
       'run4',
       'wait4',
       'run2',
@@ -79,6 +80,41 @@ describe('AwsCluster', () => {
     }
   });
 
+  it('up launches 2f+1 matchmakers whose boot script starts them new, switches to existing and leaves an exit 2 stopped', async () => {
+    const { ec2, cluster } = setup();
+    await cluster.up({ ...shape, f: 2, groups: 3 });
+    const matchmakers = launched(ec2).filter((l) => l.role === 'matchmaker');
+    expect(matchmakers.map((l) => l.name)).toEqual([0, 1, 2, 3, 4].map((id) => `matchmaker-${id}`));
+    for (const [id, m] of matchmakers.entries()) {
+      const script = Buffer.from(m.userData ?? '', 'base64').toString('utf8');
+      expect(script).toContain('ExecStart=/usr/bin/node /opt/paxos/apps/matchmaker/dist/main.js\n');
+      for (const line of [
+        `MATCHMAKER_ID="${id}"`,
+        'MATCHMAKER_PORT="15000"',
+        'MATCHMAKER_STATE="new"',
+        'DATA_DIR="/var/lib/paxos"',
+        'DATA_FSYNC="true"',
+        'F="2"',
+        'ACCEPTOR_GROUPS="3"',
+      ])
+        expect(script).toContain(`\n${line}\n`);
+      expect(script).toContain(`compgen -G '/var/lib/paxos/demo-1--m${id}/matchmaker'`);
+      expect(script).toContain(
+        `sed -i -e 's|^MATCHMAKER_STATE=.*$|MATCHMAKER_STATE="existing"|' /etc/paxos/matchmaker.env`,
+      );
+      expect(script).toMatch(/^RestartPreventExitStatus=2$/m);
+      expect(script).toMatch(/^StateDirectory=paxos$/m);
+    }
+    // status lists them beside the acceptors; down --role matchmaker terminates only them.
+    const status = (await cluster.status()).map((i) => i.role);
+    expect(status.slice(1, 1 + 15 + 5)).toEqual([
+      ...Array(15).fill('acceptor'),
+      ...Array(5).fill('matchmaker'),
+    ]);
+    expect(await cluster.down('matchmaker')).toBe(5);
+    expect((await cluster.status()).filter((i) => i.role === 'matchmaker')).toEqual([]);
+  });
+
   it('up with an existing directory launches none', async () => {
     const { ec2, cluster } = setup();
     await cluster.up({ ...shape, annaRouting: 'tcp://10.1.2.3:6450' });
@@ -92,7 +128,7 @@ describe('AwsCluster', () => {
     const { cluster } = setup();
     await cluster.up(shape);
     await expect(cluster.up(shape)).rejects.toThrow(
-      'cluster demo already has 15 instances: use `scale` to change it or `down` first',
+      'cluster demo already has 18 instances: use `scale` to change it or `down` first',
     );
   });
 
@@ -179,9 +215,20 @@ describe('AwsCluster', () => {
     ]);
   });
 
-  it('scale refuses acceptors and an empty cluster', async () => {
+  it('scale refuses acceptors, matchmakers and an empty cluster', async () => {
     const { cluster } = setup();
     await expect(cluster.scale('acceptor', 9)).rejects.toThrow(/acceptors do not scale by count/);
+    const matchmakers = /^matchmakers do not scale by count: .*`down` and `up --f <f>` a new cluster$/;
+    await expect(cluster.scale('matchmaker', 5)).rejects.toThrow(matchmakers);
+    await cluster.up(shape);
+    await expect(cluster.add('matchmaker', 1)).rejects.toThrow(matchmakers);
+    await expect(cluster.removeHighest('matchmaker', 1)).rejects.toThrow(matchmakers);
+    await expect(cluster.replace('matchmaker-0')).rejects.toThrow(matchmakers);
+    expect((await cluster.status()).filter((i) => i.role === 'matchmaker')).toHaveLength(3);
+  });
+
+  it('scale refuses an empty cluster', async () => {
+    const { cluster } = setup();
     await expect(cluster.scale('proposer', 3)).rejects.toThrow(
       'cluster demo has no instances: run `up` first',
     );
@@ -192,7 +239,7 @@ describe('AwsCluster', () => {
     await cluster.up(shape);
     const byId = new Map((await cluster.status()).map((i) => [i.id, i.role]));
     expect(await cluster.down('proposer')).toBe(2);
-    expect(await cluster.down()).toBe(13);
+    expect(await cluster.down()).toBe(16);
     const stages = ec2.calls
       .filter((c) => c.action === 'TerminateInstances')
       .map((c) =>
@@ -202,7 +249,7 @@ describe('AwsCluster', () => {
       ['proposer'],
       ['batcher'],
       ['proxy-leader', 'unbatcher'],
-      ['acceptor'],
+      ['acceptor', 'matchmaker'],
       ['directory'],
     ]);
     expect(await cluster.status()).toEqual([]);

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LAUNCH_STAGES } from '../src/cluster.ts';
 import { envLine, renderEnvFile, renderUserData, UserDataError } from '../src/user-data.ts';
 
 const TRICKY: Record<string, string> = {
@@ -85,7 +86,8 @@ describe('user-data', () => {
     expect(() => renderUserData({ role: 'batcher', env: {}, args: ['$HOME'] })).toThrow(UserDataError);
   });
 
-  it.each(['directory', 'acceptor', 'proposer', 'batcher', 'proxy-leader', 'unbatcher'] as const)(
+  // Every role of a cluster (the last stage is the load generators).
+  it.each(LAUNCH_STAGES.slice(0, -1).flat())(
     'writes a %s unit that systemd-analyze verify accepts without a warning',
     (role) => {
       const script = renderUserData({
@@ -111,118 +113,137 @@ describe('user-data', () => {
     },
   );
 
-  describe("an acceptor's first start", () => {
-    const acceptorEnv = (dataDir: string) => ({
-      ANNA_ROUTING: 'tcp://10.0.0.5:6450',
-      ANNA_KEY_PREFIX: 'run1-',
-      ACCEPTOR_GROUP_ID: '0',
-      ACCEPTOR_ID: '1',
-      DATA_DIR: dataDir,
-      ACCEPTOR_LOG_STATE: 'new',
-    });
-    /**
-     * Runs the part of the script after `systemctl enable --now` against an env file in `dir`
-     * (as the script left it, PRIVATE_IP appended), calling `meanwhile` once it runs.
-     */
-    async function afterStart(dir: string, waitS: number, meanwhile: () => void) {
-      const dataDir = path.join(dir, 'data');
-      const envFile = path.join(dir, 'acceptor.env');
-      const script = renderUserData({
-        role: 'acceptor',
-        env: acceptorEnv(dataDir),
-        restartEnv: { ACCEPTOR_LOG_STATE: 'existing' },
-        firstStartWaitS: waitS,
-      });
-      const started = 'systemctl enable --now paxos-acceptor.service\n';
-      const tail = script.slice(script.indexOf(started) + started.length);
-      expect(tail.startsWith('# First start only')).toBe(true);
-      writeFileSync(envFile, `${renderEnvFile(acceptorEnv(dataDir))}PRIVATE_IP="10.0.0.9"\n`, {
-        mode: 0o600,
-      });
-      const child = spawn(
-        'bash',
-        ['-euo', 'pipefail', '-c', tail.replaceAll('/etc/paxos/acceptor.env', envFile)],
-        {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
-      );
-      let stderr = '';
-      child.stderr.on('data', (d) => {
-        stderr += String(d);
-      });
-      meanwhile();
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      return { code, stderr, env: readFileSync(envFile, 'utf8'), mode: statSync(envFile).mode & 0o777 };
-    }
+  /** How an acceptor and a matchmaker start: state directory, the file its first start creates, the state variable. */
+  const STATEFUL = {
+    acceptor: {
+      env: { ACCEPTOR_GROUP_ID: '0', ACCEPTOR_ID: '1' },
+      dir: 'run1--g0-a1',
+      file: '000000000000.seg',
+      key: 'ACCEPTOR_LOG_STATE',
+      what: 'log',
+    },
+    matchmaker: {
+      env: { MATCHMAKER_ID: '2', F: '1', ACCEPTOR_GROUPS: '2' },
+      dir: 'run1--m2',
+      file: 'matchmaker',
+      key: 'MATCHMAKER_STATE',
+      what: 'state',
+    },
+  } as const;
+  type Stateful = keyof typeof STATEFUL;
 
-    it('says existing in the env file once the first start has created the log, changing nothing else', async () => {
+  /** The env of `role` as a plan gives it, DATA_DIR `dataDir`, its state variable `new`. */
+  const statefulEnv = (role: Stateful, dataDir: string): Record<string, string> => ({
+    ANNA_ROUTING: 'tcp://10.0.0.5:6450',
+    ANNA_KEY_PREFIX: 'run1-',
+    ...STATEFUL[role].env,
+    DATA_DIR: dataDir,
+    [STATEFUL[role].key]: 'new',
+  });
+
+  /**
+   * Runs the part of `role`'s script after `systemctl enable --now` against an env file in `dir`
+   * (as the script left it, PRIVATE_IP appended), calling `meanwhile` once it runs.
+   */
+  async function afterStart(role: Stateful, dir: string, waitS: number, meanwhile: () => void) {
+    const dataDir = path.join(dir, 'data');
+    const envFile = path.join(dir, `${role}.env`);
+    const script = renderUserData({
+      role,
+      env: statefulEnv(role, dataDir),
+      restartEnv: { [STATEFUL[role].key]: 'existing' },
+      firstStartWaitS: waitS,
+    });
+    const started = `systemctl enable --now paxos-${role}.service\n`;
+    const tail = script.slice(script.indexOf(started) + started.length);
+    expect(tail.startsWith('# First start only')).toBe(true);
+    writeFileSync(envFile, `${renderEnvFile(statefulEnv(role, dataDir))}PRIVATE_IP="10.0.0.9"\n`, {
+      mode: 0o600,
+    });
+    const child = spawn(
+      'bash',
+      ['-euo', 'pipefail', '-c', tail.replaceAll(`/etc/paxos/${role}.env`, envFile)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    meanwhile();
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return { code, stderr, env: readFileSync(envFile, 'utf8'), mode: statSync(envFile).mode & 0o777 };
+  }
+
+  describe.each(['acceptor', 'matchmaker'] as const)("a %s's first start", (role) => {
+    const { dir: stateDir, file, key, what } = STATEFUL[role];
+
+    it(`says existing in the env file once the first start has created its ${what}, changing nothing else`, async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'paxos-first-start-'));
       try {
-        const result = await afterStart(dir, 10, () => {
+        const result = await afterStart(role, dir, 10, () => {
           setTimeout(() => {
-            mkdirSync(path.join(dir, 'data', 'run1--g0-a1'), { recursive: true });
-            writeFileSync(path.join(dir, 'data', 'run1--g0-a1', '000000000000.seg'), '');
+            mkdirSync(path.join(dir, 'data', stateDir), { recursive: true });
+            writeFileSync(path.join(dir, 'data', stateDir, file), '');
           }, 300);
         });
         expect(result).toMatchObject({ code: 0, stderr: '', mode: 0o600 });
         const dataDir = path.join(dir, 'data');
         expect(result.env).toBe(
-          `${renderEnvFile({ ...acceptorEnv(dataDir), ACCEPTOR_LOG_STATE: 'existing' })}PRIVATE_IP="10.0.0.9"\n`,
+          `${renderEnvFile({ ...statefulEnv(role, dataDir), [key]: 'existing' })}PRIVATE_IP="10.0.0.9"\n`,
         );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     });
 
-    it('leaves the env file as it is, and says so, when no log appears in time', async () => {
+    it(`leaves the env file as it is, and says so, when no ${what} appears in time`, async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'paxos-first-start-'));
       try {
-        const result = await afterStart(dir, 0.4, () => {});
+        const result = await afterStart(role, dir, 0.4, () => {});
         expect(result.code).toBe(0);
-        expect(result.env).toContain('ACCEPTOR_LOG_STATE="new"');
+        expect(result.env).toContain(`${key}="new"`);
         expect(result.stderr).toBe(
-          `paxos-acceptor: no log in ${dir}/data/run1--g0-a1 after 0.4 s: /etc/paxos/acceptor.env keeps its first-start settings\n`.replace(
-            '/etc/paxos/acceptor.env',
-            path.join(dir, 'acceptor.env'),
-          ),
+          `paxos-${role}: no ${what} in ${dir}/data/${stateDir} after 0.4 s: ${path.join(dir, `${role}.env`)} keeps its first-start settings\n`,
         );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     });
 
-    it('is written only for an acceptor, with plain values of variables it starts with', () => {
-      const env = acceptorEnv('/var/lib/paxos');
-      const script = renderUserData({
-        role: 'acceptor',
-        env,
-        restartEnv: { ACCEPTOR_LOG_STATE: 'existing' },
-      });
+    it('is written only for an acceptor or a matchmaker, with plain values of variables it starts with', () => {
+      const env = statefulEnv(role, '/var/lib/paxos');
+      const script = renderUserData({ role, env, restartEnv: { [key]: 'existing' } });
       expect(spawnSync('bash', ['-n', '-c', script]).status).toBe(0);
-      expect(script).toContain("compgen -G '/var/lib/paxos/run1--g0-a1/*.seg'");
       expect(script).toContain(
-        `sed -i -e 's|^ACCEPTOR_LOG_STATE=.*$|ACCEPTOR_LOG_STATE="existing"|' /etc/paxos/acceptor.env`,
+        `compgen -G '/var/lib/paxos/${stateDir}/${role === 'acceptor' ? '*.seg' : 'matchmaker'}'`,
       );
+      expect(script).toContain(`sed -i -e 's|^${key}=.*$|${key}="existing"|' /etc/paxos/${role}.env`);
       // Without restartEnv (every other role) the script ends with the start.
-      expect(renderUserData({ role: 'acceptor', env })).toMatch(
-        /systemctl enable --now paxos-acceptor.service\n$/,
+      expect(renderUserData({ role, env })).toMatch(
+        new RegExp(`systemctl enable --now paxos-${role}.service\n$`),
       );
-      expect(() =>
-        renderUserData({ role: 'batcher', env: {}, restartEnv: { ACCEPTOR_LOG_STATE: 'existing' } }),
-      ).toThrow(/restartEnv of batcher: only an acceptor's is written/);
-      expect(() => renderUserData({ role: 'acceptor', env, restartEnv: { OTHER: 'x' } })).toThrow(
-        "restartEnv's OTHER is not in the env of acceptor",
+      expect(() => renderUserData({ role: 'batcher', env: {}, restartEnv: { [key]: 'existing' } })).toThrow(
+        /restartEnv of batcher: only an acceptor's or a matchmaker's is written/,
       );
+      // Without its identity there is no state directory to watch.
       expect(() =>
-        renderUserData({ role: 'acceptor', env, restartEnv: { ACCEPTOR_LOG_STATE: "it's" } }),
-      ).toThrow(/is not safe in the boot script/);
+        renderUserData({ role, env: { [key]: 'new' }, restartEnv: { [key]: 'existing' } }),
+      ).toThrow(new RegExp(`restartEnv of ${role}: only an acceptor's or a matchmaker's is written`));
+      expect(() => renderUserData({ role, env, restartEnv: { OTHER: 'x' } })).toThrow(
+        `restartEnv's OTHER is not in the env of ${role}`,
+      );
+      expect(() => renderUserData({ role, env, restartEnv: { [key]: "it's" } })).toThrow(
+        /is not safe in the boot script/,
+      );
     });
+  });
 
-    it('every unit leaves a process that exits 2 (a refused configuration) stopped', () => {
-      for (const role of ['acceptor', 'batcher'] as const)
-        expect(renderUserData({ role, env: {} })).toMatch(
-          /^Restart=always\nRestartSec=1\n#.*\nRestartPreventExitStatus=2$/m,
-        );
-    });
+  it('every unit leaves a process that exits 2 (a refused configuration) stopped', () => {
+    for (const role of ['acceptor', 'matchmaker', 'batcher'] as const)
+      expect(renderUserData({ role, env: {} })).toMatch(
+        /^Restart=always\nRestartSec=1\n#.*\nRestartPreventExitStatus=2$/m,
+      );
   });
 });

@@ -135,7 +135,6 @@ export function planCluster(o: TopologyOptions): {
     annaRouting,
     host: o.host,
     dataDir: o.dataDir,
-    matchmakers: true,
   });
   return { directory, processes, annaRouting };
 }
@@ -152,8 +151,6 @@ export function planHostPerProcess(
     metricsPort: () => DEFAULT_PORTS.METRICS_PORT,
     annaRouting: o.annaRouting,
     dataDir: o.dataDir,
-    // Not yet on EC2 (issue 16, increment 8): the EC2 launcher refuses a cluster that needs them.
-    matchmakers: false,
   });
 }
 
@@ -220,8 +217,6 @@ interface Placement {
   readonly annaRouting: string;
   readonly host?: string;
   readonly dataDir: string;
-  /** Plan the 2f+1 matchmakers (local clusters; not yet on EC2, see `planHostPerProcess`). */
-  readonly matchmakers: boolean;
 }
 
 /**
@@ -346,7 +341,7 @@ function statelessEnv(o: ClusterShape, role: StatelessRole): Record<string, stri
 }
 
 /**
- * The role processes in the seed's launch order: acceptors, matchmakers (with `placement.matchmakers`),
+ * The role processes in the seed's launch order: acceptors, the 2f+1 matchmakers,
  * proxy leaders and unbatchers, proposers, batchers.
  */
 function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
@@ -354,7 +349,7 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   for (let g = 0; g < o.groups; g++) {
     for (let a = 0; a < 2 * o.f + 1; a++) processes.push(acceptorProcess(o, placement, g, a));
   }
-  for (let m = 0; placement.matchmakers && m < 2 * o.f + 1; m++) {
+  for (let m = 0; m < 2 * o.f + 1; m++) {
     processes.push(
       roleProcess(
         o,
@@ -455,7 +450,6 @@ export function planAddedProcess(
       annaRouting,
       host: o.host,
       dataDir: o.dataDir,
-      matchmakers: false,
     },
     `${role}-${index}`,
     role,

@@ -155,10 +155,16 @@ describe('planHostPerProcess (a host per process, as on EC2)', () => {
   });
 
   it('uses the same names and roles as the local plan', () => {
-    // Matchmakers are not yet on EC2: the EC2 launcher refuses to start a cluster (see its `up`).
-    const local = planCluster({ ...shape, f: 2, groups: 3 }).processes.filter((p) => p.role !== 'matchmaker');
+    const local = planCluster({ ...shape, f: 2, groups: 3 }).processes;
     expect(processes.map((p) => [p.name, p.role])).toEqual(local.map((p) => [p.name, p.role]));
     expect(processes.filter((p) => p.role === 'acceptor')).toHaveLength(3 * 5);
+    expect(processes.filter((p) => p.role === 'matchmaker').map((p) => p.env.MATCHMAKER_ID)).toEqual([
+      '0',
+      '1',
+      '2',
+      '3',
+      '4',
+    ]);
   });
 
   it('listens on each role default port, serves metrics on 16000 and leaves PRIVATE_IP to the host', () => {
