@@ -392,7 +392,12 @@ function dataFsyncOf(o: ClusterShape, role: 'acceptor' | 'matchmaker'): string {
 }
 
 /** Acceptor `acceptorId` of group `groupId`, named `acceptor-g<group>-a<id>`, with a new log. */
-function acceptorProcess(o: ClusterShape, placement: Placement, groupId: number, acceptorId: number): ProcessSpec {
+function acceptorProcess(
+  o: ClusterShape,
+  placement: Placement,
+  groupId: number,
+  acceptorId: number,
+): ProcessSpec {
   return roleProcess(
     o,
     placement,
@@ -424,7 +429,7 @@ export function planAddedAcceptor(
 ): ProcessSpec {
   return acceptorProcess(
     o,
-    { port: nextPort, metricsPort: nextMetricsPort, annaRouting, host: o.host, dataDir: o.dataDir, matchmakers: false },
+    { port: nextPort, metricsPort: nextMetricsPort, annaRouting, host: o.host, dataDir: o.dataDir },
     groupId,
     acceptorId,
   );
