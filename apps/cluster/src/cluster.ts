@@ -290,7 +290,7 @@ export class LocalCluster {
     if (!STATELESS_ROLES.includes(role)) {
       return Promise.reject(
         new Error(
-          `cannot scale ${role}: expected one of ${STATELESS_ROLES.join(', ')} (proposers stay at 2; acceptor groups are fixed)`,
+          `cannot scale ${role}: expected one of ${STATELESS_ROLES.join(', ')} (proposers stay at 2; acceptor groups change with 'cluster reconfigure --groups N')`,
         ),
       );
     }
@@ -547,14 +547,19 @@ export class LocalCluster {
     );
   }
 
-  /** Resolves once the directory answers a read (it retries for about 9 s before it fails). */
-  async waitForDirectory(): Promise<void> {
-    const client = await AnnaClient.connect({
+  /** A client of this cluster's directory (close it when done). */
+  directoryClient(timeoutMs: number, retries: number): Promise<AnnaClient> {
+    return AnnaClient.connect({
       routing: this.annaRouting,
-      timeoutMs: 300,
-      retries: 30,
+      timeoutMs,
+      retries,
       ...(this.options.localAddress === undefined ? {} : { responseHost: this.options.localAddress }),
     });
+  }
+
+  /** Resolves once the directory answers a read (it retries for about 9 s before it fails). */
+  async waitForDirectory(): Promise<void> {
+    const client = await this.directoryClient(300, 30);
     try {
       await client.getSet(`${this.topology.keyPrefix}probe`);
     } finally {

@@ -184,7 +184,7 @@ program
   .action(async (role: string, count: number, flags: { dir: string }) => {
     if (!STATELESS_ROLES.includes(role as StatelessRole)) {
       console.error(
-        `cluster scale: role must be one of ${STATELESS_ROLES.join(', ')}, got "${role}" (proposers stay at 2: the leader is one sequencer; acceptor groups are fixed)`,
+        `cluster scale: role must be one of ${STATELESS_ROLES.join(', ')}, got "${role}" (proposers stay at 2: the leader is one sequencer; acceptor groups change with 'cluster reconfigure --groups N')`,
       );
       process.exit(2);
     }

@@ -5,9 +5,9 @@
  * write the target configuration to the directory, wait until the leader serves it and the
  * acceptors it drops have retired, then stop those (their logs stay in DATA_DIR).
  */
-import { AnnaClient, Membership } from '@paxos/anna-client';
+import { Membership } from '@paxos/anna-client';
 import { type ConfigChange, type ConfigSpec, planConfigChange } from '@paxos/core';
-import { readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
+import { genesisSpec, readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
 import { isLeader, type LocalCluster, probeReady, sleep } from './cluster.ts';
 
 /** What an operator asks for. */
@@ -35,18 +35,6 @@ export function parseAcceptorName(name: string): { groupId: number; acceptorId: 
 }
 
 const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
-
-/** The configuration a cluster formed with: groups 0..G-1, acceptors 0..2f each, version 0. */
-export function genesisSpec(f: number, groups: number): ConfigSpec {
-  return {
-    f,
-    version: 0,
-    groups: Array.from({ length: groups }, (_, groupId) => ({
-      groupId,
-      acceptorIds: Array.from({ length: 2 * f + 1 }, (_, a) => a),
-    })),
-  };
-}
 
 /**
  * The change a request asks of `current`, with ids never used before in this cluster: new group
@@ -91,12 +79,7 @@ async function reconfigure(
   request: ReconfigureRequest,
   timeoutMs: number,
 ): Promise<ReconfigureResult> {
-  const client = await AnnaClient.connect({
-    routing: cluster.annaRouting,
-    timeoutMs: 500,
-    retries: 10,
-    ...(cluster.options.localAddress === undefined ? {} : { responseHost: cluster.options.localAddress }),
-  });
+  const client = await cluster.directoryClient(500, 10);
   try {
     const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
     const current =

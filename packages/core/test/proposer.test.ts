@@ -645,6 +645,17 @@ describe('Proposer: election through matchmakers', () => {
       { round: 3, proposerId: 2 },
       { round: 4, proposerId: 1 },
     ]);
+    // An entry above the gcBallot with an older version than the gcBallot's own never reached
+    // f+1 matchmakers (they refuse older versions), so it was never used: it is left out.
+    const v2: ConfigSpec = { ...own, version: 2 };
+    const filtered = p.priors([
+      matchB(p, 0, [entry(4, 0, v2), entry(6, 2, v2)], 4),
+      matchB(p, 1, [entry(5, 3, own)], 2),
+    ]);
+    expect(filtered.map((e) => e.ballot)).toEqual([
+      { round: 4, proposerId: 0 },
+      { round: 6, proposerId: 2 },
+    ]);
   });
 
   it('without matchmakers (absent or empty) elections go straight to phase 1', () => {

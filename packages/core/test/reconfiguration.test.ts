@@ -170,32 +170,6 @@ describe('Proposer: phase 1 over every earlier configuration', () => {
     expect(proposed[0]?.message.groupId).toBe(10);
     expect(sendsOf(out, 'MatchA')[0]?.message.spec).toEqual(reversed);
   });
-
-  it('leaves out an entry above the gcBallot whose version is older than the gcBallot’s own: it was never used', () => {
-    class Exposed extends Proposer {
-      priors(replies: MatchB[]) {
-        return this.priorConfigurations(replies);
-      }
-    }
-    const p = new Exposed({
-      address: 'p1',
-      proposerId: 1,
-      config,
-      members: { proposers: ['p1'], batchers: [], proxyLeaders: [] },
-      random: () => 0.5,
-      matchmakers: { addresses: mms, f: 1 },
-    });
-    const v2 = spec(2, [[10, [0, 1, 2]]]);
-    const gc = { round: 4, proposerId: 1 };
-    const priors = p.priors([
-      matchB({ round: 9, proposerId: 1 }, 0, [entry(gc, v2), entry({ round: 6, proposerId: 2 }, v2)], gc),
-      matchB({ round: 9, proposerId: 1 }, 1, [entry({ round: 5, proposerId: 3 }, genesis)], {
-        round: 2,
-        proposerId: 0,
-      }),
-    ]);
-    expect(priors.map((e) => e.ballot)).toEqual([gc, { round: 6, proposerId: 2 }]);
-  });
 });
 
 describe('Proposer: moving to a new configuration while leading', () => {
