@@ -91,6 +91,22 @@ describe('the cluster CLI', () => {
     expect(refused.stderr).toMatch(/role must be one of batcher, proxy-leader, unbatcher, got "proposer"/);
     expect(cli('scale', 'batcher', '0').status).toBe(2);
 
+    // An acceptor replaced while serving: a new id with an empty log; the old one retires and stops.
+    const replaced = cli('replace', 'acceptor-g0-a2');
+    expect(replaced.status, replaced.stderr).toBe(0);
+    expect(replaced.stdout).toMatch(/configuration version 1: groups 0\[0,1,3\] 1\[0,1,2\]/);
+    expect(replaced.stdout).toMatch(/started acceptor-g0-a3/);
+    expect(replaced.stdout).toMatch(/served \d+ ms after the target was written/);
+    expect(replaced.stdout).toMatch(/retired acceptor-g0-a2 \(logs kept\)/);
+    const reconfigured = cli('status').stdout;
+    expect(reconfigured).toMatch(/acceptor-g0-a3\s+(starting|ready)\s+\d+/);
+    expect(reconfigured).not.toMatch(/^acceptor-g0-a2\s/m);
+    addedPorts.push(
+      ...[...reconfigured.matchAll(/acceptor-g0-a3\s+\S+\s+\d+\s+\d+\s+(\d+)/g)].map((m) => Number(m[1])),
+    );
+    expect(cli('replace', 'proposer-0').status).toBe(2);
+    expect(cli('reconfigure', '--groups', '0').status).toBe(2);
+
     const kill = spawnSync(process.execPath, [CLI, 'kill', 'batcher-0', '--dir', dir], { encoding: 'utf8' });
     expect(kill.stdout).toMatch(/killed batcher-0/);
     const killMatchmaker = cli('kill', 'matchmaker-1');
