@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Controller, describeTimelineEntry } from '@paxos/autoscaler';
+import type { ConfigSpec } from '@paxos/core';
 import {
   type ClusterShapeFlags,
   clusterShapeOptions,
@@ -22,7 +23,12 @@ import {
 import { type InstancePhaseView, isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
 import { serveControl } from './control-server.ts';
 import { runDemo } from './demo.ts';
-import { parseAcceptorName, type ReconfigureRequest, type ReconfigureResult } from './reconfigure.ts';
+import {
+  describeSpec,
+  parseAcceptorName,
+  type ReconfigureRequest,
+  type ReconfigureResult,
+} from './reconfigure.ts';
 
 interface TopologyFlags extends ClusterShapeFlags {
   dir: string;
@@ -147,10 +153,13 @@ program
     // The manager knows each process's phase; without it, the state file and the pids are all there is.
     const live =
       alive && state.controlUrl !== null
-        ? await fetchJson<{ leader: string | null; processes: InstancePhaseView[] }>(
-            `${state.controlUrl}/status`,
-          )
+        ? await fetchJson<{
+            leader: string | null;
+            processes: InstancePhaseView[];
+            configuration: ConfigSpec | null;
+          }>(`${state.controlUrl}/status`)
         : null;
+    if (live?.configuration) console.log(`acceptor groups: ${describeSpec(live.configuration)}`);
     const rows =
       live?.processes ??
       state.processes.map((p) => ({
@@ -334,8 +343,7 @@ async function reconfigureCommand(command: string, dir: string, request: Reconfi
     console.error(`cluster ${command}: ${result.error}`);
     process.exit(1);
   }
-  const groups = result.target.groups.map((g) => `${g.groupId}[${g.acceptorIds.join(',')}]`).join(' ');
-  console.log(`configuration version ${result.target.version}: groups ${groups}`);
+  console.log(`configuration ${describeSpec(result.target)}`);
   if (result.started?.length) console.log(`started ${result.started.join(', ')}`);
   console.log(`served ${Math.round(result.serveMs ?? 0)} ms after the target was written`);
   if (result.retired?.length)

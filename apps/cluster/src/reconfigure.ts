@@ -65,6 +65,27 @@ export function changeFor(
   return { kind: 'replace', groupId: identity.groupId, acceptorId: identity.acceptorId, newAcceptorId };
 }
 
+/**
+ * The configuration the cluster serves or moves to: the target in the directory, else the one it
+ * formed with (version 0).
+ */
+export async function currentConfiguration(cluster: LocalCluster): Promise<ConfigSpec> {
+  const client = await cluster.directoryClient(300, 3);
+  try {
+    const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
+    return (
+      (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups)
+    );
+  } finally {
+    await client.close();
+  }
+}
+
+/** One line: `version 3: groups 0[0,1,3] 1[0,1,2]`. */
+export function describeSpec(spec: ConfigSpec): string {
+  return `version ${spec.version}: groups ${spec.groups.map((g) => `${g.groupId}[${g.acceptorIds.join(',')}]`).join(' ')}`;
+}
+
 /** Runs one reconfiguration; concurrent ones (and scale requests) wait for each other. */
 export function reconfigureLocal(
   cluster: LocalCluster,

@@ -69,6 +69,7 @@ describe('the cluster CLI', () => {
       spawnSync(process.execPath, [CLI, ...args, '--dir', dir], { encoding: 'utf8', timeout: 30_000 });
     const status = cli('status');
     expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/^acceptor groups: version 0: groups 0\[0,1,2\] 1\[0,1,2\]$/m);
     expect(status.stdout).toMatch(/proposer-\d\s+ready\s+\d+\s+0\s+yes/);
     expect(status.stdout).toMatch(/matchmaker-2\s+ready\s+\d+/);
     expect(status.stdout.match(/ ready /g)?.length).toBeGreaterThanOrEqual(18);
@@ -99,6 +100,7 @@ describe('the cluster CLI', () => {
     expect(replaced.stdout).toMatch(/served \d+ ms after the target was written/);
     expect(replaced.stdout).toMatch(/retired acceptor-g0-a2 \(logs kept\)/);
     const reconfigured = cli('status').stdout;
+    expect(reconfigured).toMatch(/^acceptor groups: version 1: groups 0\[0,1,3\] 1\[0,1,2\]$/m);
     expect(reconfigured).toMatch(/acceptor-g0-a3\s+(starting|ready)\s+\d+/);
     expect(reconfigured).not.toMatch(/^acceptor-g0-a2\s/m);
     addedPorts.push(
