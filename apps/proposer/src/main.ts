@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import {
   type AcceptorAddress,
-  type Configuration,
   type ConfigSpec,
+  type Configuration,
   describeConfiguration,
   type Members,
   Proposer,
