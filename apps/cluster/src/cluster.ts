@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { AnnaClient } from '@paxos/anna-client';
+import { AnnaClient, Membership } from '@paxos/anna-client';
+import { type ConfigSpec, validateConfigSpec } from '@paxos/core';
 import {
   clientPorts,
   holdsDurableState,
@@ -24,6 +25,7 @@ import {
   type TopologyOptions,
 } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
+import { writeTargetConfiguration } from '@paxos/runtime';
 import { PROMETHEUS_TARGETS_FILE, writeFileSdTargets } from './prometheus-targets.ts';
 
 export interface ClusterState {
@@ -109,6 +111,29 @@ export type ClientLine =
       histogram: string;
     };
 
+/** Where a working directory keeps the configuration its cluster last moved to. */
+const CONFIGURATION_FILE = 'configuration.json';
+
+/** The configuration `workDir`'s cluster last moved to, or null (never reconfigured). */
+export function readSavedConfiguration(workDir: string): ConfigSpec | null {
+  const file = path.join(workDir, CONFIGURATION_FILE);
+  if (!existsSync(file)) return null;
+  const spec = JSON.parse(readFileSync(file, 'utf8')) as ConfigSpec;
+  try {
+    validateConfigSpec(spec);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  return spec;
+}
+
+/** Keeps the configuration `workDir`'s cluster moved to, for its next `up` (written whole, then renamed). */
+export function saveConfiguration(workDir: string, spec: ConfigSpec): void {
+  const file = path.join(workDir, CONFIGURATION_FILE);
+  writeFileSync(`${file}.tmp`, JSON.stringify(spec, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
 /**
  * The specs `up` starts, as first starts in this cluster's data directory. Where an acceptor log
  * or a matchmaker state of this cluster (same key prefix) is already there, the cluster was
@@ -172,6 +197,8 @@ export class LocalCluster {
   private nextAddedMetricsPort: number;
   /** A queue, so that concurrent `scale` calls (a person and the autoscaler) see each other's result. */
   private scaling: Promise<unknown> = Promise.resolve();
+  /** The acceptor groups this directory's cluster last moved to (`cluster reconfigure`), or null. */
+  private readonly saved: ConfigSpec | null;
   /** Processes (by pid) whose /readyz has answered 200 once. */
   private readonly readyPids = new Set<number>();
 
@@ -184,12 +211,13 @@ export class LocalCluster {
     mkdirSync(workDir, { recursive: true });
     const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
     this.directory = plan.directory;
-    const capped = plan.processes.map((p) => this.withQuota(p));
-    this.initial = capped;
-    this.specs = [...capped];
     this.nextAddedPort = Math.max(...plan.directory.ports, ...plan.processes.flatMap((p) => p.ports)) + 50;
     this.nextAddedMetricsPort = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0)) + 50;
     this.annaRouting = plan.annaRouting;
+    this.saved = readSavedConfiguration(workDir);
+    const capped = this.withSavedAcceptors(plan.processes).map((p) => this.withQuota(p));
+    this.initial = capped;
+    this.specs = [...capped];
     this.stateFile = path.join(workDir, 'state.json');
     this.launcher = new LocalLauncher({
       logDir: path.join(workDir, 'logs'),
@@ -218,6 +246,8 @@ export class LocalCluster {
     try {
       await this.launcher.launch(this.directory);
       await this.waitForDirectory();
+      // Brought up again after a reconfiguration: proposers start from that configuration.
+      if (this.saved !== null) await this.writeTarget(this.saved);
       for (const spec of firstStarts(this.initial)) await this.launcher.launch(spec);
       await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
     } catch (err) {
@@ -226,6 +256,44 @@ export class LocalCluster {
     }
     this.ready = true;
     this.writeState();
+  }
+
+  /**
+   * The planned processes with the acceptors of the saved configuration instead of the ones the
+   * cluster formed with (those it dropped are retired): acceptors it added get the next added
+   * ports, in launch order right after the planned ones.
+   */
+  private withSavedAcceptors(planned: readonly ProcessSpec[]): ProcessSpec[] {
+    const saved = this.saved;
+    if (saved === null) return [...planned];
+    const names = saved.groups.flatMap((g) => g.acceptorIds.map((a) => `acceptor-g${g.groupId}-a${a}`));
+    const kept = planned.filter((p) => p.role !== 'acceptor' || names.includes(p.name));
+    const added = saved.groups.flatMap((g) =>
+      g.acceptorIds
+        .filter((a) => !planned.some((p) => p.name === `acceptor-g${g.groupId}-a${a}`))
+        .map((a) =>
+          planAddedAcceptor(
+            { ...this.topology, dataDir: path.join(this.workDir, 'data') },
+            this.annaRouting,
+            g.groupId,
+            a,
+            () => this.nextAddedPort++,
+            () => this.nextAddedMetricsPort++,
+          ),
+        ),
+    );
+    const afterAcceptors = kept.filter((p) => p.role === 'acceptor').length;
+    return [...kept.slice(0, afterAcceptors), ...added, ...kept.slice(afterAcceptors)];
+  }
+
+  /** Writes the target configuration to this cluster's directory. */
+  async writeTarget(spec: ConfigSpec): Promise<void> {
+    const client = await this.directoryClient(500, 10);
+    try {
+      await writeTargetConfiguration(new Membership(client, { keyPrefix: this.topology.keyPrefix }), spec);
+    } finally {
+      await client.close();
+    }
   }
 
   /** Resolves once `spec`'s process answers /readyz, or has stopped, or after a minute. */

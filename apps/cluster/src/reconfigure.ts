@@ -5,10 +5,12 @@
  * write the target configuration to the directory, wait until the leader serves it and the
  * acceptors it drops have retired, then stop those (their logs stay in DATA_DIR).
  */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { Membership } from '@paxos/anna-client';
 import { type ConfigChange, type ConfigSpec, planConfigChange } from '@paxos/core';
 import { genesisSpec, readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
-import { isLeader, type LocalCluster, probeReady, sleep } from './cluster.ts';
+import { isLeader, type LocalCluster, probeReady, saveConfiguration, sleep } from './cluster.ts';
 
 /** What an operator asks for. */
 export type ReconfigureRequest = { readonly groups: number } | { readonly replace: string };
@@ -26,6 +28,15 @@ export interface ReconfigureResult {
   readonly serveMs: number;
   /** From writing the target to the last dropped acceptor retired and stopped (ms). */
   readonly retireMs: number;
+}
+
+/** The acceptors whose logs are in `dataDir` (`<prefix>-g<group>-a<id>`), as process names. */
+function loggedAcceptors(dataDir: string): string[] {
+  if (!existsSync(dataDir)) return [];
+  return readdirSync(dataDir).flatMap((entry) => {
+    const match = /-g(\d+)-a(\d+)$/.exec(entry);
+    return match === null ? [] : [acceptorName(Number(match[1]), Number(match[2]))];
+  });
 }
 
 /** `acceptor-g<group>-a<id>` → its identity, or null. */
@@ -105,7 +116,11 @@ async function reconfigure(
     const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
     const current =
       (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups);
-    const acceptors = cluster.processes.filter((p) => p.role === 'acceptor').map((p) => p.name);
+    // Ids are never reused, those of retired acceptors (their logs stay in the data directory) included.
+    const acceptors = [
+      ...cluster.processes.filter((p) => p.role === 'acceptor').map((p) => p.name),
+      ...loggedAcceptors(path.join(cluster.workDir, 'data')),
+    ];
     const plan = planConfigChange(current, changeFor(request, current, acceptors));
     const began = performance.now();
     const deadline = began + timeoutMs;
@@ -136,6 +151,7 @@ async function reconfigure(
       (await Promise.all(running.map((name) => retired(cluster, name)))).every(Boolean),
     );
     await Promise.all(running.map((name) => cluster.stop(name)));
+    saveConfiguration(cluster.workDir, plan.target);
     return {
       target: plan.target,
       started,

@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { sumSamples } from '@paxos/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCluster } from '../src/cluster.ts';
 import { parseAcceptorName, type ReconfigureResult, reconfigureLocal } from '../src/reconfigure.ts';
 import {
   ackGaps,
@@ -9,6 +11,7 @@ import {
   readAcks,
   sleep,
   startCluster,
+  startEnvOf,
   throughput,
   unchosenAcks,
   waitFor,
@@ -50,7 +53,7 @@ interface Figures {
 }
 
 describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () => {
-  it('adds a group, removes one and replaces a lost acceptor while serving; every acknowledgement is chosen in the logs, the retired ones included', async () => {
+  it('adds a group, removes one and replaces a lost acceptor while serving, then comes up again in that configuration; every acknowledgement is chosen in the logs, the retired ones included', async () => {
     const acksFile = path.join(env.workDir, 'acks.csv');
     const progress: ProgressSample[] = [];
     let done = false;
@@ -144,8 +147,36 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
       ).toBe(false);
 
     await env.cluster.down();
-    const acks = readAcks(acksFile);
-    expect(acks.length).toBe(summary.acknowledged);
+
+    // Brought up again on the same directory: the acceptors of version 3 start (existing), the
+    // retired ones do not, and the leader serves version 3 from the first election.
+    const again = new LocalCluster(env.cluster.topology, env.workDir);
+    const againAcks = path.join(env.workDir, 'acks-again.csv');
+    try {
+      await again.up({ leaderTimeoutMs: 60_000 });
+      const acceptors = again
+        .instances()
+        .filter((i) => i.role === 'acceptor')
+        .map((i) => i.name);
+      expect(acceptors.sort()).toEqual([
+        'acceptor-g0-a0',
+        'acceptor-g0-a1',
+        'acceptor-g0-a2',
+        'acceptor-g1-a0',
+        'acceptor-g1-a1',
+        'acceptor-g1-a3',
+      ]);
+      expect(startEnvOf(again, 'acceptor-g1-a3', 'ACCEPTOR_LOG_STATE')).toBe('existing');
+      const rerun = await again.runClient({ clients: 4, window: 2, commands: 400, acksFile: againAcks });
+      expect(rerun.acknowledged).toBe(400);
+      const leader = await again.waitForLeader(10_000);
+      expect(sumSamples(await again.scrape(leader), 'paxos_configuration_version')).toBe(3);
+    } finally {
+      await again.down();
+    }
+
+    const acks = [...readAcks(acksFile), ...readAcks(againAcks)];
+    expect(acks.length).toBe(summary.acknowledged + 400);
     const logs = readAcceptorLogs(env.workDir);
     // The new acceptors voted: group 2 while it served, and g1/a3 after it replaced g1/a2.
     for (const key of ['2/0', '2/1', '2/2', '1/3']) expect(logs.get(key)?.size ?? 0, key).toBeGreaterThan(0);
