@@ -34,7 +34,24 @@ export function parseAcceptorName(name: string): { groupId: number; acceptorId: 
   return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
 }
 
-const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
+export const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
+
+/** The configuration the cluster is asked to serve: the directory's target, or the genesis one. */
+async function targetOf(cluster: LocalCluster, membership: Membership): Promise<ConfigSpec> {
+  return (
+    (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups)
+  );
+}
+
+/** Reads the cluster's target configuration (as `reconfigureLocal` starts from) with a client of its own. */
+export async function readLocalConfiguration(cluster: LocalCluster): Promise<ConfigSpec> {
+  const client = await cluster.directoryClient(500, 2);
+  try {
+    return await targetOf(cluster, new Membership(client, { keyPrefix: cluster.topology.keyPrefix }));
+  } finally {
+    await client.close();
+  }
+}
 
 /**
  * The change a request asks of `current`, with ids never used before in this cluster: new group
@@ -82,8 +99,7 @@ async function reconfigure(
   const client = await cluster.directoryClient(500, 10);
   try {
     const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
-    const current =
-      (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups);
+    const current = await targetOf(cluster, membership);
     const acceptors = cluster.processes.filter((p) => p.role === 'acceptor').map((p) => p.name);
     const plan = planConfigChange(current, changeFor(request, current, acceptors));
     const began = performance.now();
