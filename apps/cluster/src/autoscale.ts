@@ -11,6 +11,7 @@ import {
   Controller,
   loadCapacity,
   type ObservedInstance,
+  PROCESS_ROLES,
   parseAutoscalerSettings,
   policySettings,
   SCALED_ROLES,
@@ -28,6 +29,11 @@ import type { InstancePhaseView, LocalCluster } from './cluster.ts';
 import { acceptorName, readLocalConfiguration, reconfigureLocal } from './reconfigure.ts';
 
 export interface LocalScaleTargetOptions {
+  /**
+   * Whether it sizes acceptor groups (default true). Without them it neither lists them nor reads
+   * the configuration: what a controller whose capacity table has no acceptor figure needs.
+   */
+  readonly acceptorGroups?: boolean;
   /** The configuration whose groups are the acceptor groups; default: the directory's target. */
   readonly configuration?: () => Promise<ConfigSpec>;
   /** Changes the number of acceptor groups; default: `reconfigureLocal(cluster, { groups })`. */
@@ -45,7 +51,7 @@ function capacityPhase(phase: InstancePhaseView['phase']): ObservedInstance['pha
  * its running acceptors as members, ready once they all are), resized through `reconfigureLocal`.
  */
 export class LocalScaleTarget implements ScaleTarget {
-  readonly roles = SCALED_ROLES;
+  readonly roles: readonly ScaledRole[];
   private readonly readConfiguration: () => Promise<ConfigSpec>;
   private readonly reconfigure: (groups: number) => Promise<unknown>;
   /** The last configuration read, used for a period in which the directory does not answer. */
@@ -55,12 +61,17 @@ export class LocalScaleTarget implements ScaleTarget {
     private readonly cluster: LocalCluster,
     options: LocalScaleTargetOptions = {},
   ) {
+    this.roles = options.acceptorGroups === false ? PROCESS_ROLES : SCALED_ROLES;
     this.readConfiguration = options.configuration ?? (() => readLocalConfiguration(cluster));
     this.reconfigure = options.reconfigure ?? ((groups) => reconfigureLocal(cluster, { groups }));
   }
 
   async instances(): Promise<ObservedInstance[]> {
-    const [phases, configuration] = await Promise.all([this.cluster.phases(), this.currentConfiguration()]);
+    const groups = this.roles.includes('acceptor-group');
+    const [phases, configuration] = await Promise.all([
+      this.cluster.phases(),
+      groups ? this.currentConfiguration() : null,
+    ]);
     const processes = phases.flatMap((p) => {
       if (!STATELESS_ROLES.includes(p.role as StatelessRole)) return [];
       const phase = capacityPhase(p.phase);
@@ -68,7 +79,7 @@ export class LocalScaleTarget implements ScaleTarget {
         ? []
         : [{ name: p.name, role: p.role as ScaledRole, phase, metricsUrl: this.url(p.name) }];
     });
-    return [...processes, ...this.groups(configuration, phases)];
+    return configuration === null ? processes : [...processes, ...this.groups(configuration, phases)];
   }
 
   /**
@@ -176,14 +187,15 @@ export function startLocalAutoscaler(
     { name: 'autoscaler' },
     pino.destination({ dest: path.join(cluster.workDir, 'logs', 'autoscaler.log'), mkdir: true }),
   );
-  if (config.capacity['acceptor-group'] === undefined) {
+  const acceptorGroups = config.capacity['acceptor-group'] !== undefined;
+  if (!acceptorGroups) {
     logger.info(
       `autoscaler: acceptor groups are not scaled: ${config.settings.capacityFile} has no acceptor entry (\`pnpm bench:components\` measures it unless BENCH_ROLES leaves it out)`,
     );
   }
   const controller = new Controller({
     policy: new ScalingPolicy(policySettings(config.settings, config.capacity)),
-    target: new LocalScaleTarget(cluster),
+    target: new LocalScaleTarget(cluster, { acceptorGroups }),
     source: new ScrapeLoadSource(),
     intervalMs: config.settings.intervalMs,
     logger,

@@ -199,7 +199,8 @@ program.action(async (flags: DemoFlags) => {
     },
   );
 
-  const target = new LocalScaleTarget(cluster);
+  // Its timeline counts the process roles (PROCESS_ROLES), so no configuration is read for it.
+  const target = new LocalScaleTarget(cluster, { acceptorGroups: false });
   const seconds: TimelineSecond[] = [];
   const acksFile = path.join(workDir, 'acks.csv');
   loadStartedAt = performance.now();

@@ -96,6 +96,19 @@ describe('LocalScaleTarget', () => {
     ]);
   });
 
+  it('without acceptor groups, lists the process roles only and never reads the configuration', async () => {
+    const { cluster } = fakeCluster({ 'batcher-0': 'ready', 'acceptor-g0-a0': 'ready' });
+    const target = new LocalScaleTarget(cluster, {
+      acceptorGroups: false,
+      configuration: async () => {
+        throw new Error('read');
+      },
+      reconfigure: async () => {},
+    });
+    expect(target.roles).not.toContain('acceptor-group');
+    expect((await target.instances()).map((i) => i.name)).toEqual(['batcher-0']);
+  });
+
   it('keeps the last configuration for a period in which the directory does not answer, and fails without one', async () => {
     const { cluster } = fakeCluster({ 'acceptor-g0-a0': 'ready' });
     let answers = false;
