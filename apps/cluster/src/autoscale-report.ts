@@ -4,8 +4,8 @@
  * its floor, and whether it flapped. Pure: the demo and the end-to-end test record the timeline,
  * this turns it into numbers.
  */
-import type { Decision, ScaledRole } from '@paxos/autoscaler';
-import { SCALED_ROLES } from '@paxos/autoscaler';
+import type { Decision, ProcessRole } from '@paxos/autoscaler';
+import { PROCESS_ROLES } from '@paxos/autoscaler';
 import type { ProfilePoint } from '@paxos/client/profile';
 
 export interface RoleCount {
@@ -24,7 +24,7 @@ export interface TimelineSecond {
   readonly throughput: number;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
-  readonly instances: Readonly<Record<ScaledRole, RoleCount>>;
+  readonly instances: Readonly<Record<ProcessRole, RoleCount>>;
 }
 
 export interface TimedDecision {
@@ -62,7 +62,7 @@ export interface AutoscaleFigures {
   /** Scale decisions during the flat stretches above the lowest load, and how many reversed the one before. */
   readonly hold: { readonly decisions: number; readonly reversals: number };
   readonly decisions: { readonly out: number; readonly in: number; readonly replace: number };
-  readonly peakInstances: Readonly<Record<ScaledRole, number>>;
+  readonly peakInstances: Readonly<Record<ProcessRole, number>>;
 }
 
 /**
@@ -91,21 +91,27 @@ export function autoscaleFigures(o: {
   readonly decisions: readonly TimedDecision[];
   readonly profile: readonly ProfilePoint[];
   /** Commands/s one instance of each role handles at full load. */
-  readonly commandsPerSecond: Readonly<Record<ScaledRole, number>>;
+  readonly commandsPerSecond: Readonly<Record<ProcessRole, number>>;
   readonly targetUtilization: number;
-  readonly minimum: Readonly<Record<ScaledRole, number>>;
+  readonly minimum: Readonly<Record<ProcessRole, number>>;
   readonly p99TargetMs: number;
 }): AutoscaleFigures {
   const { seconds, decisions } = o;
   const reactions = loadSteps(o.profile).map((step): StepReaction => {
+    // The timeline counts the process roles' instances (acceptor groups' decisions are left out).
     const outs = decisions.filter(
-      (d) => d.t >= step.t && d.decision.kind === 'scale' && d.decision.direction === 'out',
+      (d) =>
+        d.t >= step.t &&
+        d.decision.kind === 'scale' &&
+        d.decision.direction === 'out' &&
+        PROCESS_ROLES.includes(d.decision.role as ProcessRole),
     );
     const first = outs[0];
     if (first === undefined || first.decision.kind !== 'scale') {
       return { step, decisionS: null, servingS: null, p99BackS: null };
     }
-    const { role, to } = first.decision;
+    const { to } = first.decision;
+    const role = first.decision.role as ProcessRole;
     const serving = seconds.find((s) => s.t >= first.t && s.instances[role].ready >= to);
     const back =
       serving === undefined
@@ -118,7 +124,7 @@ export function autoscaleFigures(o: {
   let used = 0;
   let ideal = 0;
   for (const s of seconds) {
-    for (const role of SCALED_ROLES) {
+    for (const role of PROCESS_ROLES) {
       used += total(s.instances[role]);
       const need = Math.ceil(s.offered / (o.commandsPerSecond[role] * o.targetUtilization));
       ideal += Math.max(o.minimum[role], need);
@@ -129,13 +135,13 @@ export function autoscaleFigures(o: {
   const lastPeakEnd = [...o.profile].reverse().find((p) => p.rate > lowest);
   const lowFrom =
     lastPeakEnd === undefined ? null : o.profile.find((p) => p.t > lastPeakEnd.t && p.rate === lowest);
-  const backTo = (size: (r: ScaledRole) => number) =>
+  const backTo = (size: (r: ProcessRole) => number) =>
     lowFrom == null
       ? undefined
       : seconds.find(
           (s) =>
             s.t >= lowFrom.t &&
-            SCALED_ROLES.every((r) => total(s.instances[r]) === size(r) && s.instances[r].ready === size(r)),
+            PROCESS_ROLES.every((r) => total(s.instances[r]) === size(r) && s.instances[r].ready === size(r)),
         );
   const atFloor = backTo((r) => o.minimum[r]);
   const firstRise = o.profile.find((p, i) => (o.profile[i + 1]?.rate ?? 0) > p.rate);
@@ -148,7 +154,7 @@ export function autoscaleFigures(o: {
     (d) => d.decision.kind === 'scale' && holds.some((h) => d.t > h.from + 2 && d.t <= h.to),
   );
   let reversals = 0;
-  for (const role of SCALED_ROLES) {
+  for (const role of PROCESS_ROLES) {
     const directions = inHold.flatMap((d) =>
       d.decision.kind === 'scale' && d.decision.role === role ? [d.decision.direction] : [],
     );
@@ -168,8 +174,8 @@ export function autoscaleFigures(o: {
       replace: count((d) => d.kind === 'replace'),
     },
     peakInstances: Object.fromEntries(
-      SCALED_ROLES.map((r) => [r, Math.max(0, ...seconds.map((s) => total(s.instances[r])))]),
-    ) as Record<ScaledRole, number>,
+      PROCESS_ROLES.map((r) => [r, Math.max(0, ...seconds.map((s) => total(s.instances[r])))]),
+    ) as Record<ProcessRole, number>,
   };
 }
 

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
 import { z } from 'zod';
 import type { LocalCluster } from './cluster.ts';
-import { currentConfiguration, reconfigureLocal } from './reconfigure.ts';
+import { readLocalConfiguration, reconfigureLocal } from './reconfigure.ts';
 
 const scaleRequest = z.object({
   role: z.enum(STATELESS_ROLES as [StatelessRole, ...StatelessRole[]]),
@@ -50,7 +50,7 @@ export async function serveControl(
       return json(res, 200, {
         leader: await cluster.leader(),
         processes: await cluster.phases(),
-        configuration: await currentConfiguration(cluster).catch(() => null),
+        configuration: await readLocalConfiguration(cluster).catch(() => null),
       });
     }
     if (req.method === 'POST' && path === '/scale') {

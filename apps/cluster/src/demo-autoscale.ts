@@ -18,9 +18,9 @@ import {
   describeInstances,
   loadCapacity,
   type ObservedInstance,
+  PROCESS_ROLES,
+  type ProcessRole,
   parseAutoscalerSettings,
-  SCALED_ROLES,
-  type ScaledRole,
 } from '@paxos/autoscaler';
 import { PROFILE_EXPECTED, type ProfilePoint, parseProfile } from '@paxos/client/profile';
 import { cpuQuotaArgument, DEFAULT_TOPOLOGY, integerArgument as integer } from '@paxos/launcher';
@@ -130,8 +130,8 @@ program.action(async (flags: DemoFlags) => {
   const durationS = Math.ceil(points.at(-1)?.t ?? 0);
 
   rmSync(workDir, { recursive: true, force: true });
-  const minimum = Object.fromEntries(SCALED_ROLES.map((r) => [r, settings.bounds[r].min])) as Record<
-    ScaledRole,
+  const minimum = Object.fromEntries(PROCESS_ROLES.map((r) => [r, settings.bounds[r].min])) as Record<
+    ProcessRole,
     number
   >;
   const cluster = new LocalCluster(
@@ -146,7 +146,7 @@ program.action(async (flags: DemoFlags) => {
     },
     workDir,
     undefined,
-    { cpuQuota: flags.cpuQuota, cpuQuotaRoles: SCALED_ROLES },
+    { cpuQuota: flags.cpuQuota, cpuQuotaRoles: PROCESS_ROLES },
   );
   let controller: Controller | null = null;
   let stopping = false;
@@ -161,7 +161,7 @@ program.action(async (flags: DemoFlags) => {
   process.on('SIGTERM', () => void stop(143));
 
   console.log(`Capacity per instance (${capacityFile}):`);
-  for (const role of SCALED_ROLES) {
+  for (const role of PROCESS_ROLES) {
     console.log(
       `  ${role.padEnd(13)} ${Math.round(capacity[role].messagesPerSecond).toLocaleString('en-US').padStart(8)} msg/s  ${Math.round(commandsPerSecond[role]).toLocaleString('en-US').padStart(8)} commands/s`,
     );
@@ -199,7 +199,8 @@ program.action(async (flags: DemoFlags) => {
     },
   );
 
-  const target = new LocalScaleTarget(cluster);
+  // Its timeline counts the process roles (PROCESS_ROLES), so no configuration is read for it.
+  const target = new LocalScaleTarget(cluster, { acceptorGroups: false });
   const seconds: TimelineSecond[] = [];
   const acksFile = path.join(workDir, 'acks.csv');
   loadStartedAt = performance.now();
@@ -261,7 +262,7 @@ program.action(async (flags: DemoFlags) => {
     capacity: {
       file: capacityFile,
       commandsPerSecond,
-      messagesPerSecond: Object.fromEntries(SCALED_ROLES.map((r) => [r, capacity[r].messagesPerSecond])),
+      messagesPerSecond: Object.fromEntries(PROCESS_ROLES.map((r) => [r, capacity[r].messagesPerSecond])),
     },
     p99TargetMs,
     summary: { ...summary, lost, unacknowledged },
@@ -291,12 +292,12 @@ program.action(async (flags: DemoFlags) => {
  * instances of the busiest role at the target utilization, and the spike stays under `maxRate`.
  */
 function defaultProfile(
-  commandsPerSecond: Readonly<Record<ScaledRole, number>>,
+  commandsPerSecond: Readonly<Record<ProcessRole, number>>,
   settings: { targetUtilization: number; stabilizationWindowMs: number },
   peak: number,
   maxRate: number,
 ): string {
-  const weakest = Math.min(...SCALED_ROLES.map((r) => commandsPerSecond[r]));
+  const weakest = Math.min(...PROCESS_ROLES.map((r) => commandsPerSecond[r]));
   const hold = Math.floor(Math.min(weakest * settings.targetUtilization * (peak - 0.5), maxRate / 1.5));
   const low = Math.floor(hold / 8);
   const spike = Math.floor(hold * 1.5);
@@ -316,7 +317,7 @@ function measureCapacity(cpuQuota: number, file: string): void {
     env: {
       ...process.env,
       BENCH_SHORT: '1',
-      BENCH_ROLES: SCALED_ROLES.join(','),
+      BENCH_ROLES: PROCESS_ROLES.join(','),
       BENCH_CPU_QUOTA: String(cpuQuota),
       CAPACITY_FILE: file,
       BENCH_OUT_DIR: path.join(path.dirname(file), 'autoscale-capacity'),
@@ -325,24 +326,24 @@ function measureCapacity(cpuQuota: number, file: string): void {
   if (result.status !== 0) fail(`measuring the capacity failed (bench:components exited ${result.status})`);
 }
 
-function readCommandsPerSecond(file: string): Record<ScaledRole, number> {
+function readCommandsPerSecond(file: string): Record<ProcessRole, number> {
   const json = JSON.parse(readFileSync(file, 'utf8')) as {
     roles: Record<string, { commandsPerSecond: number }>;
   };
-  return Object.fromEntries(SCALED_ROLES.map((r) => [r, json.roles[r]?.commandsPerSecond ?? 0])) as Record<
-    ScaledRole,
+  return Object.fromEntries(PROCESS_ROLES.map((r) => [r, json.roles[r]?.commandsPerSecond ?? 0])) as Record<
+    ProcessRole,
     number
   >;
 }
 
-function countByRole(instances: readonly ObservedInstance[]): Record<ScaledRole, RoleCount> {
+function countByRole(instances: readonly ObservedInstance[]): Record<ProcessRole, RoleCount> {
   return Object.fromEntries(
-    SCALED_ROLES.map((role) => {
+    PROCESS_ROLES.map((role) => {
       const of = instances.filter((i) => i.role === role);
       const n = (phase: ObservedInstance['phase']) => of.filter((i) => i.phase === phase).length;
       return [role, { ready: n('ready'), starting: n('starting'), draining: n('draining') }];
     }),
-  ) as Record<ScaledRole, RoleCount>;
+  ) as Record<ProcessRole, RoleCount>;
 }
 
 function printFigures(
@@ -368,7 +369,7 @@ function printFigures(
   }
   const rows: [string, string][] = [
     ['decisions', `${f.decisions.out} out, ${f.decisions.in} in, ${f.decisions.replace} replaced`],
-    ['peak instances', SCALED_ROLES.map((r) => `${r} ${f.peakInstances[r]}`).join(', ')],
+    ['peak instances', PROCESS_ROLES.map((r) => `${r} ${f.peakInstances[r]}`).join(', ')],
     [
       'instance-seconds',
       `${f.instanceSeconds.used} used, ${f.instanceSeconds.ideal} ideal (${f.instanceSeconds.ratio}×)`,

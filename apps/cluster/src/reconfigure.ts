@@ -45,7 +45,27 @@ export function parseAcceptorName(name: string): { groupId: number; acceptorId: 
   return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
 }
 
-const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
+export const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
+
+/** The configuration the cluster is asked to serve: the directory's target, or the genesis one. */
+async function targetOf(cluster: LocalCluster, membership: Membership): Promise<ConfigSpec> {
+  return (
+    (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups)
+  );
+}
+
+/**
+ * The configuration the cluster serves or moves to (as `reconfigureLocal` starts from): the
+ * directory's target, else the one it formed with (version 0). With a directory client of its own.
+ */
+export async function readLocalConfiguration(cluster: LocalCluster): Promise<ConfigSpec> {
+  const client = await cluster.directoryClient(500, 2);
+  try {
+    return await targetOf(cluster, new Membership(client, { keyPrefix: cluster.topology.keyPrefix }));
+  } finally {
+    await client.close();
+  }
+}
 
 /**
  * The change a request asks of `current`, with ids never used before in this cluster: new group
@@ -76,22 +96,6 @@ export function changeFor(
   return { kind: 'replace', groupId: identity.groupId, acceptorId: identity.acceptorId, newAcceptorId };
 }
 
-/**
- * The configuration the cluster serves or moves to: the target in the directory, else the one it
- * formed with (version 0).
- */
-export async function currentConfiguration(cluster: LocalCluster): Promise<ConfigSpec> {
-  const client = await cluster.directoryClient(300, 3);
-  try {
-    const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
-    return (
-      (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups)
-    );
-  } finally {
-    await client.close();
-  }
-}
-
 /** One line: `version 3: groups 0[0,1,3] 1[0,1,2]`. */
 export function describeSpec(spec: ConfigSpec): string {
   return `version ${spec.version}: groups ${spec.groups.map((g) => `${g.groupId}[${g.acceptorIds.join(',')}]`).join(' ')}`;
@@ -114,8 +118,7 @@ async function reconfigure(
   const client = await cluster.directoryClient(500, 10);
   try {
     const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
-    const current =
-      (await readTargetConfiguration(membership)) ?? genesisSpec(cluster.topology.f, cluster.topology.groups);
+    const current = await targetOf(cluster, membership);
     // Ids are never reused, those of retired acceptors (their logs stay in the data directory) included.
     const acceptors = [
       ...cluster.processes.filter((p) => p.role === 'acceptor').map((p) => p.name),

@@ -1,4 +1,4 @@
-import type { Decision, ScaledRole } from '@paxos/autoscaler';
+import type { Decision, ProcessRole } from '@paxos/autoscaler';
 import { describe, expect, it } from 'vitest';
 import {
   autoscaleFigures,
@@ -33,7 +33,7 @@ function seconds(batchers: (t: number) => RoleCount, p99: (t: number) => number 
   }));
 }
 
-const scale = (t: number, role: ScaledRole, from: number, to: number): TimedDecision => ({
+const scale = (t: number, role: ProcessRole, from: number, to: number): TimedDecision => ({
   t,
   decision: {
     kind: 'scale',

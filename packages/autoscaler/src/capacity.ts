@@ -1,15 +1,25 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { LOAD_SIGNALS, type RoleCapacity, SCALED_ROLES, type ScaledRole } from './types.ts';
+import {
+  LOAD_SIGNALS,
+  PROCESS_ROLES,
+  type ProcessRole,
+  type RoleCapacity,
+  SCALED_ROLES,
+  type ScaledRole,
+} from './types.ts';
 
 /**
  * The capacity table `pnpm bench:components` writes (bench-results/capacity.json): what one
  * instance of each role handles between mocks on the machine it ran on. The policy sizes roles
  * against it, so a table that is missing a role or holds a rate that is not positive is refused
- * rather than read as "infinitely fast" or "cannot serve".
+ * rather than read as "infinitely fast" or "cannot serve". The acceptor's entry is optional:
+ * without it, acceptor groups are not scaled; with it, it is checked like the others.
  */
 
-export type CapacityTable = Readonly<Record<ScaledRole, RoleCapacity>> & {
+export type CapacityTable = Readonly<Record<ProcessRole, RoleCapacity>> & {
+  /** One acceptor's capacity (capacity.json's `acceptor`), against a group's busiest member. */
+  readonly 'acceptor-group'?: RoleCapacity;
   /**
    * The CPU share each role process was held to while measured (BENCH_CPU_QUOTA); null or absent
    * when unlimited. A cluster run with another quota has other capacities.
@@ -22,14 +32,17 @@ export class CapacityError extends Error {
 }
 
 const rate = z.number().finite().positive();
-const roleEntry = (role: ScaledRole) => z.looseObject({ [LOAD_SIGNALS[role].capacity]: rate });
+const roleEntry = (role: ScaledRole) => {
+  const entry = z.looseObject({ [LOAD_SIGNALS[role].capacity]: rate });
+  return (PROCESS_ROLES as readonly ScaledRole[]).includes(role) ? entry : entry.optional();
+};
 
 // Only what the policy uses is checked; the rest (date, machine, the roles it does not scale) is
 // the benchmark's record and may grow.
 const schema = z.looseObject({
   roles: z.looseObject(
-    Object.fromEntries(SCALED_ROLES.map((role) => [role, roleEntry(role)])) as Record<
-      ScaledRole,
+    Object.fromEntries(SCALED_ROLES.map((role) => [LOAD_SIGNALS[role].entry, roleEntry(role)])) as Record<
+      string,
       ReturnType<typeof roleEntry>
     >,
   ),
@@ -78,11 +91,12 @@ export function parseCapacity(json: unknown, source: string): CapacityTable {
     throw new CapacityError(`${source}: ${first ? problem(json, first) : 'not a capacity table'}`);
   }
   const table = Object.fromEntries(
-    SCALED_ROLES.map((role) => [
-      role,
-      { messagesPerSecond: parsed.data.roles[role][LOAD_SIGNALS[role].capacity] as number },
-    ]),
-  ) as Record<ScaledRole, RoleCapacity>;
+    SCALED_ROLES.flatMap((role) => {
+      const { entry, capacity } = LOAD_SIGNALS[role];
+      const measured = parsed.data.roles[entry]?.[capacity] as number | undefined;
+      return measured === undefined ? [] : [[role, { messagesPerSecond: measured }]];
+    }),
+  ) as Record<ProcessRole, RoleCapacity> & Partial<Record<ScaledRole, RoleCapacity>>;
   return { ...table, cpuQuota: parsed.data.cpuQuota ?? null };
 }
 

@@ -11,6 +11,8 @@ import {
   type InstanceObservation,
   type InstancePhase,
   type PolicyOutput,
+  PROCESS_ROLES,
+  RECONFIGURED_ROLES,
   type RoleObservation,
   type RoleRecommendation,
   SCALED_ROLES,
@@ -24,10 +26,20 @@ export interface ObservedInstance {
   readonly phase: InstancePhase;
   /** Its `/metrics`, for a source that scrapes each process; null where it has none yet. */
   readonly metricsUrl: string | null;
+  /**
+   * An instance made of processes (an acceptor group): its load is its busiest member's, and
+   * unreadable when any member's is (or it has none); its own `metricsUrl` is not read.
+   */
+  readonly members?: readonly { readonly name: string; readonly metricsUrl: string | null }[];
 }
 
 /** What the controller acts through: a Launcher plus the cluster's plan, local or on EC2. */
 export interface ScaleTarget {
+  /**
+   * The roles it sizes; absent, the process roles (PROCESS_ROLES). Only a target that can
+   * reconfigure the cluster names `acceptor-group`.
+   */
+  readonly roles?: readonly ScaledRole[];
   /** The instances of the scaled roles now, with their phase. */
   instances(): Promise<readonly ObservedInstance[]>;
   /** Starts `count` more instances of `role`; resolves once the launches are accepted. */
@@ -148,6 +160,8 @@ export class Controller {
   private readonly since = new Map<string, { phase: InstancePhase; since: number }>();
   /** Per role: no action before this time, after a failure (and how long the last wait was). */
   private readonly backoff = new Map<ScaledRole, { until: number; waitMs: number }>();
+  /** The action on a reconfigured role that has not returned yet (one per role at most). */
+  private readonly inFlight = new Map<ScaledRole, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -176,16 +190,24 @@ export class Controller {
     loop();
   }
 
+  /** Stops the periods; resolves once the last one and any reconfiguration it started are done. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     await this.running;
+    await this.settled();
+  }
+
+  /** Resolves once no action on a reconfigured role is in flight. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
   }
 
   /** One period: observe, decide, act. */
   async tick(): Promise<TickReport> {
-    const instances = await this.options.target.instances();
-    const rates = await this.options.source.rates(instances);
+    const roles = this.options.target.roles ?? PROCESS_ROLES;
+    const instances = (await this.options.target.instances()).filter((i) => roles.includes(i.role));
+    const rates = await this.rates(instances);
     const now = this.clock();
     const observations = this.observe(now, instances, rates);
     const output = this.options.policy.decide(now, observations);
@@ -197,12 +219,40 @@ export class Controller {
     for (const decision of output.decisions) {
       const wait = this.backoff.get(decision.role);
       if (wait !== undefined && now < wait.until) continue;
+      if (this.inFlight.has(decision.role)) continue;
       acted.push(decision);
-      await this.act(now, decision);
+      if (RECONFIGURED_ROLES.includes(decision.role)) {
+        // A reconfiguration takes seconds: it runs beside the periods, and the role is busy meanwhile.
+        const action = this.act(now, decision)
+          .catch((err: unknown) => {
+            this.options.logger.warn(
+              { err: (err as Error).message },
+              'autoscaler: recording an action failed',
+            );
+          })
+          .finally(() => this.inFlight.delete(decision.role));
+        this.inFlight.set(decision.role, action);
+      } else await this.act(now, decision);
     }
     const report = { now, recommendations: output.recommendations, decisions: acted, instances };
     this.options.onTick?.(report);
     return report;
+  }
+
+  /** Each instance's rate; a group's is its busiest member's, null when any member's is. */
+  private async rates(instances: readonly ObservedInstance[]): Promise<ReadonlyMap<string, number | null>> {
+    const probes = instances.flatMap((i) =>
+      i.members === undefined ? [i] : i.members.map((m) => ({ ...m, role: i.role, phase: i.phase })),
+    );
+    const read = await this.options.source.rates(probes);
+    return new Map(
+      instances.map((i) => {
+        if (i.members === undefined) return [i.name, read.get(i.name) ?? null];
+        const each = i.members.map((m) => read.get(m.name) ?? null);
+        const readable = each.length > 0 && each.every((r) => r !== null);
+        return [i.name, readable ? Math.max(...(each as number[])) : null];
+      }),
+    );
   }
 
   private observe(
@@ -211,7 +261,8 @@ export class Controller {
     rates: ReadonlyMap<string, number | null>,
   ): RoleObservation[] {
     const seen = new Set<string>();
-    const byRole = new Map<ScaledRole, InstanceObservation[]>(SCALED_ROLES.map((r) => [r, []]));
+    const roles = this.options.target.roles ?? PROCESS_ROLES;
+    const byRole = new Map<ScaledRole, InstanceObservation[]>(roles.map((r) => [r, []]));
     for (const i of instances) {
       seen.add(i.name);
       let entry = this.since.get(i.name);
@@ -234,7 +285,11 @@ export class Controller {
         this.metrics.instances.set({ role, phase }, list.filter((i) => i.phase === phase).length);
       }
     }
-    return [...byRole].map(([role, list]) => ({ role, instances: list }));
+    return [...byRole].map(([role, list]) => ({
+      role,
+      instances: list,
+      ...(this.inFlight.has(role) ? { busy: true } : {}),
+    }));
   }
 
   private async act(now: number, decision: Decision): Promise<void> {
@@ -290,15 +345,20 @@ export function describeTimelineEntry(entry: TimelineEntry): string {
     : `${entry.role}: ${entry.action} failed (${entry.error}); retrying in ${Math.round(entry.retryInMs / 1000)} s`;
 }
 
-/** "batcher 2 (+1 starting), proxy-leader 3, unbatcher 1 (1 draining)". */
+/** "batcher 2 (+1 starting), proxy-leader 3, unbatcher 1 (1 draining)"; acceptor groups where listed. */
 export function describeInstances(instances: readonly ObservedInstance[]): string {
-  return SCALED_ROLES.map((role) => {
-    const of = instances.filter((i) => i.role === role);
-    const count = (phase: ObservedInstance['phase']) => of.filter((i) => i.phase === phase).length;
-    const extra = [
-      count('starting') > 0 ? `+${count('starting')} starting` : '',
-      count('draining') > 0 ? `${count('draining')} draining` : '',
-    ].filter((x) => x !== '');
-    return `${role} ${count('ready')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
-  }).join(', ');
+  const roles = SCALED_ROLES.filter(
+    (role) => PROCESS_ROLES.includes(role as never) || instances.some((i) => i.role === role),
+  );
+  return roles
+    .map((role) => {
+      const of = instances.filter((i) => i.role === role);
+      const count = (phase: ObservedInstance['phase']) => of.filter((i) => i.phase === phase).length;
+      const extra = [
+        count('starting') > 0 ? `+${count('starting')} starting` : '',
+        count('draining') > 0 ? `${count('draining')} draining` : '',
+      ].filter((x) => x !== '');
+      return `${role} ${count('ready')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
+    })
+    .join(', ');
 }

@@ -3,6 +3,8 @@ import {
   type InstanceObservation,
   type PolicyOutput,
   type PolicySettings,
+  PROCESS_ROLES,
+  RECONFIGURED_ROLES,
   type RoleObservation,
   type RoleRecommendation,
   SCALED_ROLES,
@@ -26,7 +28,10 @@ import {
  * - a count outside [min, max] is brought back at once.
  *
  * Nothing here is specific to a role: a role is a unit of capacity, so an acceptor group (2f+1
- * processes) fits the same rule once groups can be reconfigured.
+ * processes) fits the same rule. A reconfigured role (RECONFIGURED_ROLES) differs only in that
+ * nothing is decided for it while an action on it is in flight (`busy`), its scale-in waits for
+ * its own window (`roleStabilizationWindowMs`), and its instances are never replaced. A role
+ * without a capacity is not scaled.
  */
 
 /** A period adds at most max(current, this): doubling, but small roles need not creep up by ones. */
@@ -58,8 +63,14 @@ function checkSettings(settings: PolicySettings): void {
   if (!(t >= 0 && t < 1)) bad(`tolerance must be in [0, 1), got ${t}`);
   if (!(w >= 0 && Number.isFinite(w))) bad(`stabilizationWindowMs must be >= 0, got ${w}`);
   if (!(r > 0)) bad(`readyTimeoutMs must be > 0, got ${r}`);
+  for (const [role, window] of Object.entries(settings.roleStabilizationWindowMs ?? {})) {
+    if (!(window >= 0 && Number.isFinite(window)))
+      bad(`stabilization window of ${role} must be >= 0 ms, got ${window}`);
+  }
   for (const role of SCALED_ROLES) {
     const capacity = settings.capacity[role]?.messagesPerSecond;
+    const optional = !(PROCESS_ROLES as readonly ScaledRole[]).includes(role);
+    if (optional && settings.capacity[role] === undefined) continue;
     if (capacity === undefined || !(capacity > 0 && Number.isFinite(capacity))) {
       bad(`capacity of ${role} must be a positive number of messages per second, got ${capacity}`);
     }
@@ -113,6 +124,8 @@ export class ScalingPolicy {
     const decisions: Decision[] = [];
     const recommendations: RoleRecommendation[] = [];
     for (const observation of observations) {
+      // A role without a measured capacity is not scaled (the controller says so once).
+      if (this.settings.capacity[observation.role] === undefined) continue;
       const { recommendation, decisions: roleDecisions } = this.decideRole(now, observation);
       recommendations.push(recommendation);
       decisions.push(...roleDecisions);
@@ -122,9 +135,11 @@ export class ScalingPolicy {
 
   private decideRole(
     now: number,
-    { role, instances: all }: RoleObservation,
+    { role, instances: all, busy = false }: RoleObservation,
   ): { recommendation: RoleRecommendation; decisions: Decision[] } {
-    const capacity = this.settings.capacity[role].messagesPerSecond;
+    const capacity = this.settings.capacity[role]?.messagesPerSecond ?? Number.NaN;
+    const windowMs = this.settings.roleStabilizationWindowMs?.[role] ?? this.settings.stabilizationWindowMs;
+    const reconfigured = RECONFIGURED_ROLES.includes(role);
     // A role with no instance stops every command, whatever the settings say.
     const min = Math.max(1, this.settings.bounds[role].min);
     const max = this.settings.bounds[role].max;
@@ -153,14 +168,15 @@ export class ScalingPolicy {
 
     const history = this.historyOf(role, now);
     history.recent.push({ at: now, desired });
-    const windowStart = now - this.settings.stabilizationWindowMs;
+    const windowStart = now - windowMs;
     while (history.recent.length > 0 && (history.recent[0]?.at ?? now) < windowStart) history.recent.shift();
 
     const decisions: Decision[] = [];
     const reportedBefore = this.reported.get(role);
     // Rebuilt from the instances still starting, so one that became ready or left is forgotten.
     const reported = new Set<string>();
-    for (const instance of starting) {
+    // A reconfigured role's instance (a group) is not replaced: its acceptors are, one at a time.
+    for (const instance of reconfigured ? [] : starting) {
       const key = `${instance.name}@${instance.since}`;
       const age = now - instance.since;
       if (reportedBefore?.has(key)) reported.add(key);
@@ -183,7 +199,9 @@ export class ScalingPolicy {
         ? `load ${messages(load)} is ${(load / (current * perInstance)).toFixed(2)}× the target of ${current} × ${messages(perInstance)}`
         : `load ${messages(load)} with no ${role} running (target ${messages(perInstance)} each)`;
 
-    if (current < min) {
+    if (busy) {
+      // The previous action has not returned: its result is not in these figures yet.
+    } else if (current < min) {
       const to = Math.max(min, Math.min(wantOut, current + Math.max(current, MIN_STEP_OUT)));
       scale('out', to, `${instances(current)} is below the minimum of ${min}; ${against(loadForScaleOut)}`);
     } else if (current > max) {
@@ -202,7 +220,7 @@ export class ScalingPolicy {
         scale(
           'in',
           current - 1,
-          `${against(loadForScaleIn)}${assumed}; at most ${highest} wanted for ${seconds(this.settings.stabilizationWindowMs)}, one fewer per period`,
+          `${against(loadForScaleIn)}${assumed}; at most ${highest} wanted for ${seconds(windowMs)}, one fewer per period`,
         );
       }
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { CapacityTable } from './capacity.ts';
 import {
   type PolicySettings,
   type RoleBounds,
@@ -21,6 +22,8 @@ export interface AutoscalerSettings {
   readonly targetUtilization: number;
   readonly tolerance: number;
   readonly stabilizationWindowMs: number;
+  /** Acceptor groups' own scale-in window (a reconfiguration is costlier than a process). */
+  readonly acceptorGroupStabilizationWindowMs: number;
   readonly readyTimeoutMs: number;
   readonly bounds: Readonly<Record<ScaledRole, RoleBounds>>;
   readonly capacityFile: string;
@@ -59,11 +62,20 @@ const ROLE_ENV: Readonly<Record<ScaledRole, string>> = {
   batcher: 'BATCHERS',
   'proxy-leader': 'PROXY_LEADERS',
   unbatcher: 'UNBATCHERS',
+  'acceptor-group': 'ACCEPTOR_GROUPS',
 };
 const ROLE_PLURAL: Readonly<Record<ScaledRole, string>> = {
   batcher: 'batchers',
   'proxy-leader': 'proxy leaders',
   unbatcher: 'unbatchers',
+  'acceptor-group': 'acceptor groups',
+};
+/** Why the minimum is at least 1, and the default maximum (acceptor groups: a few, local only). */
+const ROLE_BOUNDS: Readonly<Record<ScaledRole, { why: string; maxLocal: string; maxEc2: string }>> = {
+  batcher: { why: 'every command passes through one', maxLocal: '8', maxEc2: '16' },
+  'proxy-leader': { why: 'every command passes through one', maxLocal: '8', maxEc2: '16' },
+  unbatcher: { why: 'every command passes through one', maxLocal: '8', maxEc2: '16' },
+  'acceptor-group': { why: 'every slot is chosen by one', maxLocal: '4', maxEc2: '4' },
 };
 
 const boundSpecs = (role: ScaledRole) => ({
@@ -71,14 +83,14 @@ const boundSpecs = (role: ScaledRole) => ({
     name: `AUTOSCALE_MIN_${ROLE_ENV[role]}`,
     defaultLocal: '1',
     defaultEc2: '1',
-    meaning: `fewest ${ROLE_PLURAL[role]} (at least 1: every command passes through one)`,
+    meaning: `fewest ${ROLE_PLURAL[role]} (at least 1: ${ROLE_BOUNDS[role].why})`,
     expected: 'an integer >= 1',
     schema: integer(1),
   }),
   max: spec({
     name: `AUTOSCALE_MAX_${ROLE_ENV[role]}`,
-    defaultLocal: '8',
-    defaultEc2: '16',
+    defaultLocal: ROLE_BOUNDS[role].maxLocal,
+    defaultEc2: ROLE_BOUNDS[role].maxEc2,
     meaning: `most ${ROLE_PLURAL[role]}`,
     expected: 'an integer >= 1',
     schema: integer(1),
@@ -115,6 +127,14 @@ const SPECS = {
     defaultLocal: '60',
     defaultEc2: '300',
     meaning: 'scale in only after the load has wanted fewer instances for this long',
+    expected: 'a number >= 0 (seconds)',
+    schema: secondsToMs(0, false),
+  }),
+  acceptorGroupStabilizationWindowMs: spec({
+    name: 'AUTOSCALE_ACCEPTOR_GROUPS_STABILIZATION_S',
+    defaultLocal: '300',
+    defaultEc2: '300',
+    meaning: 'scale acceptor groups in only after the load has wanted fewer for this long',
     expected: 'a number >= 0 (seconds)',
     schema: secondsToMs(0, false),
   }),
@@ -206,29 +226,38 @@ export function parseAutoscalerSettings(
     targetUtilization: read(SPECS.targetUtilization, values, environment),
     tolerance: read(SPECS.tolerance, values, environment),
     stabilizationWindowMs: read(SPECS.stabilizationWindowMs, values, environment),
+    acceptorGroupStabilizationWindowMs: read(SPECS.acceptorGroupStabilizationWindowMs, values, environment),
     readyTimeoutMs: read(SPECS.readyTimeoutMs, values, environment),
     bounds,
     capacityFile: read(SPECS.capacityFile, values, environment),
   };
 }
 
-/** The policy's settings: the autoscaler's, with each role's measured capacity. */
+/**
+ * The policy's settings: the autoscaler's, with each role's measured capacity (a role the table
+ * has none for, acceptor groups without an acceptor entry, is left out and so not scaled).
+ */
 export function policySettings(
   settings: AutoscalerSettings,
-  capacity: Readonly<Record<ScaledRole, RoleCapacity>>,
+  capacity: Omit<CapacityTable, 'cpuQuota'>,
 ): PolicySettings {
-  const roles = (f: (role: ScaledRole) => RoleCapacity | RoleBounds) =>
-    Object.fromEntries(SCALED_ROLES.map((role) => [role, f(role)]));
+  const measured = capacity as Readonly<Partial<Record<ScaledRole, RoleCapacity>>>;
   return {
     targetUtilization: settings.targetUtilization,
     tolerance: settings.tolerance,
     stabilizationWindowMs: settings.stabilizationWindowMs,
+    roleStabilizationWindowMs: { 'acceptor-group': settings.acceptorGroupStabilizationWindowMs },
     readyTimeoutMs: settings.readyTimeoutMs,
     // Copies only the roles, so a capacity table's other fields (cpuQuota) stay out of the policy.
-    capacity: roles((role) => ({ messagesPerSecond: capacity[role].messagesPerSecond })) as Record<
+    capacity: Object.fromEntries(
+      SCALED_ROLES.flatMap((role) => {
+        const c = measured[role];
+        return c === undefined ? [] : [[role, { messagesPerSecond: c.messagesPerSecond }]];
+      }),
+    ) as PolicySettings['capacity'],
+    bounds: Object.fromEntries(SCALED_ROLES.map((role) => [role, { ...settings.bounds[role] }])) as Record<
       ScaledRole,
-      RoleCapacity
+      RoleBounds
     >,
-    bounds: roles((role) => ({ ...settings.bounds[role] })) as Record<ScaledRole, RoleBounds>,
   };
 }

@@ -4,13 +4,28 @@
  */
 
 /**
- * The roles the autoscaler sizes. Proposers are not among them: the leader is the one sequencer
- * of the log and a second proposer is only its standby, so there are always two. Acceptor groups
- * are scaled as a unit of 2f+1 processes once groups can be reconfigured; a role here is a unit
- * of capacity, so that action fits the same rule.
+ * The roles whose unit is one process, sized by their count: every target sizes them. Proposers
+ * are not among them: the leader is the one sequencer of the log and a second proposer is only
+ * its standby, so there are always two.
  */
-export type ScaledRole = 'batcher' | 'proxy-leader' | 'unbatcher';
-export const SCALED_ROLES: readonly ScaledRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
+export type ProcessRole = 'batcher' | 'proxy-leader' | 'unbatcher';
+export const PROCESS_ROLES: readonly ProcessRole[] = ['batcher', 'proxy-leader', 'unbatcher'];
+
+/**
+ * The roles the autoscaler sizes: the process roles, and acceptor groups, whose unit is a group
+ * of 2f+1 acceptors, changed by reconfiguring the cluster (only a target that can, and with the
+ * acceptor's capacity measured). A role is a unit of capacity to the policy, so both fit the
+ * same rule.
+ */
+export type ScaledRole = ProcessRole | 'acceptor-group';
+export const SCALED_ROLES: readonly ScaledRole[] = [...PROCESS_ROLES, 'acceptor-group'];
+
+/**
+ * Roles whose action is a reconfiguration (a new target configuration the leader moves to, which
+ * takes seconds): at most one in flight, run beside the periods rather than in them; an instance
+ * is never replaced by the policy; scale-in waits for the role's own, longer stabilization window.
+ */
+export const RECONFIGURED_ROLES: readonly ScaledRole[] = ['acceptor-group'];
 
 /**
  * What measures each role's work, and the capacity figure (of capacity.json) it is compared
@@ -18,6 +33,9 @@ export const SCALED_ROLES: readonly ScaledRole[] = ['batcher', 'proxy-leader', '
  * (phase-2a, phase-2b), so their handled messages are the load. An unbatcher's cost is the
  * reply it sends per command, while the batches it handles vary in size with the load (partial
  * batches when it is light), so its sent messages are its load, against its commands per second.
+ * An acceptor pays a fixed cost per message handled (phase-2a, phase-1a); a group's load is its
+ * busiest member's (a group is saturated when one of its acceptors is), against one acceptor's
+ * measured messages per second. `entry` is the role's entry in capacity.json's `roles`.
  */
 export const LOAD_SIGNALS: Readonly<
   Record<
@@ -25,12 +43,14 @@ export const LOAD_SIGNALS: Readonly<
     {
       readonly counter: 'num_processed_messages' | 'num_outgoing_messages';
       readonly capacity: 'messagesPerSecond' | 'commandsPerSecond';
+      readonly entry: string;
     }
   >
 > = {
-  batcher: { counter: 'num_processed_messages', capacity: 'messagesPerSecond' },
-  'proxy-leader': { counter: 'num_processed_messages', capacity: 'messagesPerSecond' },
-  unbatcher: { counter: 'num_outgoing_messages', capacity: 'commandsPerSecond' },
+  batcher: { counter: 'num_processed_messages', capacity: 'messagesPerSecond', entry: 'batcher' },
+  'proxy-leader': { counter: 'num_processed_messages', capacity: 'messagesPerSecond', entry: 'proxy-leader' },
+  unbatcher: { counter: 'num_outgoing_messages', capacity: 'commandsPerSecond', entry: 'unbatcher' },
+  'acceptor-group': { counter: 'num_processed_messages', capacity: 'messagesPerSecond', entry: 'acceptor' },
 };
 
 /** Where an instance is in its life, as far as capacity goes. */
@@ -51,6 +71,8 @@ export interface InstanceObservation {
 export interface RoleObservation {
   readonly role: ScaledRole;
   readonly instances: readonly InstanceObservation[];
+  /** An action on the role has not returned yet (a reconfiguration): nothing more is decided for it. */
+  readonly busy?: boolean;
 }
 
 /**
@@ -73,9 +95,12 @@ export interface PolicySettings {
   readonly tolerance: number;
   /** Scale in only when every recommendation of this long was lower than the current size. */
   readonly stabilizationWindowMs: number;
+  /** A role's own window, in place of `stabilizationWindowMs` (acceptor groups wait longer). */
+  readonly roleStabilizationWindowMs?: Readonly<Partial<Record<ScaledRole, number>>>;
   /** An instance still starting after this long is replaced (and reported). */
   readonly readyTimeoutMs: number;
-  readonly capacity: Readonly<Record<ScaledRole, RoleCapacity>>;
+  /** Every process role's; a role without one (acceptor groups unmeasured) is not scaled. */
+  readonly capacity: Readonly<Record<ProcessRole, RoleCapacity> & Partial<Record<ScaledRole, RoleCapacity>>>;
   readonly bounds: Readonly<Record<ScaledRole, RoleBounds>>;
 }
 

@@ -38,11 +38,13 @@ function errorOf(json: unknown): Error {
 
 describe('parseCapacity', () => {
   it("reads each scaled role's capacity in the unit of its load signal; cpuQuota is null when absent", () => {
-    // Batchers and proxy leaders by messages handled; unbatchers by replies sent, one per command.
+    // Batchers, proxy leaders and acceptors (a group against one acceptor) by messages handled;
+    // unbatchers by replies sent, one per command.
     expect(parseCapacity(benchOutput(), 'x.json')).toEqual({
       batcher: { messagesPerSecond: 5000 },
       'proxy-leader': { messagesPerSecond: 9000 },
       unbatcher: { messagesPerSecond: 250_000 },
+      'acceptor-group': { messagesPerSecond: 7500 },
       cpuQuota: null,
     });
   });
@@ -52,12 +54,14 @@ describe('parseCapacity', () => {
     expect(parseCapacity({ ...benchOutput(), cpuQuota: null }, 'x.json').cpuQuota).toBeNull();
   });
 
-  it('needs only the scaled roles (a run with BENCH_ROLES may leave the others out)', () => {
+  it('needs only the process roles (a run with BENCH_ROLES may leave the others out); without the acceptor, no acceptor-group entry', () => {
     const json = withRoles((roles) => {
       delete roles.proposer;
       delete roles.acceptor;
     });
-    expect(parseCapacity(json, 'x.json').unbatcher.messagesPerSecond).toBe(250_000);
+    const table = parseCapacity(json, 'x.json');
+    expect(table.unbatcher.messagesPerSecond).toBe(250_000);
+    expect(table).not.toHaveProperty('acceptor-group');
   });
 
   it.each([
@@ -85,6 +89,11 @@ describe('parseCapacity', () => {
       'a role without a rate',
       withRoles((roles) => Object.assign(roles, { batcher: { commandsPerSecond: 1 } })),
       'bench-results/capacity.json: roles.batcher.messagesPerSecond: expected a positive number of messages per second, got nothing',
+    ],
+    [
+      'an acceptor entry that is there but without a positive rate (it is checked, not skipped)',
+      withRoles((roles) => Object.assign(roles, { acceptor: { messagesPerSecond: 0 } })),
+      'bench-results/capacity.json: roles.acceptor.messagesPerSecond: expected a positive number of messages per second, got 0',
     ],
     ['no roles', { date: 'x' }, 'bench-results/capacity.json: roles: expected an object, got nothing'],
     [

@@ -144,6 +144,120 @@ describe('Controller', () => {
   });
 });
 
+describe('Controller with acceptor groups', () => {
+  const groupOut: Decision = {
+    kind: 'scale',
+    role: 'acceptor-group',
+    direction: 'out',
+    from: 1,
+    to: 2,
+    reason: 'load',
+  };
+  const group = (id: number, members: readonly string[]): ObservedInstance => ({
+    name: `acceptor-g${id}`,
+    role: 'acceptor-group',
+    phase: 'ready',
+    metricsUrl: null,
+    members: members.map((name) => ({ name, metricsUrl: `http://x/${name}` })),
+  });
+
+  /** A target whose reconfigurations last until `finish()`. */
+  class ReconfiguringTarget extends FakeTarget {
+    readonly roles = ['batcher', 'acceptor-group'] as const;
+    private pending: (() => void)[] = [];
+    override async scaleOut(role: ScaledRole, count: number) {
+      await super.scaleOut(role, count);
+      if (role === 'acceptor-group') await new Promise<void>((resolve) => this.pending.push(resolve));
+    }
+    finish() {
+      for (const resolve of this.pending.splice(0)) resolve();
+    }
+  }
+
+  it('runs one reconfiguration at a time beside the periods; the other roles go on acting', async () => {
+    const target = new ReconfiguringTarget([batcher('batcher-0'), group(0, ['acceptor-g0-a0'])]);
+    const { c, seen, advance } = controller(target, () => [groupOut, out]);
+    const first = await c.tick(); // returns while the reconfiguration is in flight
+    expect(first.decisions).toEqual([groupOut, out]);
+    advance(2000);
+    const second = await c.tick();
+    expect(seen[1]?.find((o) => o.role === 'acceptor-group')?.busy).toBe(true);
+    expect(seen[1]?.find((o) => o.role === 'batcher')?.busy).toBeUndefined();
+    expect(second.decisions).toEqual([out]);
+    expect(target.calls).toEqual(['out acceptor-group 1', 'out batcher 2', 'out batcher 2']);
+    target.finish();
+    await c.settled();
+    advance(2000);
+    await c.tick();
+    expect(seen[2]?.find((o) => o.role === 'acceptor-group')?.busy).toBeUndefined();
+    expect(target.calls.filter((call) => call.startsWith('out acceptor-group'))).toHaveLength(2);
+    // stop waits for the reconfiguration in flight, so the cluster is not taken down under it.
+    let stopped = false;
+    const stopping = c.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopped).toBe(false);
+    target.finish();
+    await stopping;
+    expect(stopped).toBe(true);
+  });
+
+  it("reads a group's load as its busiest member's, and as unreadable when any member is", async () => {
+    const target = new ReconfiguringTarget([
+      group(0, ['acceptor-g0-a0', 'acceptor-g0-a1', 'acceptor-g0-a2']),
+      group(1, ['acceptor-g1-a0', 'acceptor-g1-a1']),
+      group(2, []),
+    ]);
+    const memberRates: Record<string, number | null> = {
+      'acceptor-g0-a0': 100,
+      'acceptor-g0-a1': 300,
+      'acceptor-g0-a2': 200,
+      'acceptor-g1-a0': 500,
+      'acceptor-g1-a1': null,
+    };
+    const asked: ObservedInstance[] = [];
+    const seen: RoleObservation[][] = [];
+    const c = new Controller({
+      policy: {
+        decide: (_, obs) => {
+          seen.push([...obs]);
+          return { decisions: [], recommendations: [] };
+        },
+      },
+      target,
+      source: {
+        rates: async (list) => {
+          asked.push(...list);
+          return new Map(list.map((i) => [i.name, memberRates[i.name] ?? null]));
+        },
+      },
+      intervalMs: 2000,
+      logger,
+      clock: () => 0,
+    });
+    await c.tick();
+    // The source reads each member at its own /metrics, with the group's role (its load signal).
+    expect(asked.map((i) => [i.name, i.role, i.metricsUrl])).toEqual(
+      Object.keys(memberRates).map((name) => [name, 'acceptor-group', `http://x/${name}`]),
+    );
+    const groups = seen[0]?.find((o) => o.role === 'acceptor-group')?.instances;
+    expect(groups?.map((g) => [g.name, g.messagesPerSecond])).toEqual([
+      ['acceptor-g0', 300],
+      ['acceptor-g1', null],
+      ['acceptor-g2', null],
+    ]);
+  });
+
+  it('observes acceptor groups only where the target names the role', async () => {
+    const target = new FakeTarget([batcher('batcher-0'), group(0, ['acceptor-g0-a0'])]);
+    const { c, seen } = controller(target, () => []);
+    const report = await c.tick();
+    expect(seen[0]?.map((o) => o.role)).toEqual(['batcher', 'proxy-leader', 'unbatcher']);
+    expect(report.instances.map((i) => i.name)).toEqual(['batcher-0']);
+  });
+});
+
 const servers: Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));

@@ -33,11 +33,13 @@ describe('parseAutoscalerSettings', () => {
       targetUtilization: 0.7,
       tolerance: 0.1,
       stabilizationWindowMs: 60_000,
+      acceptorGroupStabilizationWindowMs: 300_000,
       readyTimeoutMs: 30_000,
       bounds: {
         batcher: { min: 1, max: 8 },
         'proxy-leader': { min: 1, max: 8 },
         unbatcher: { min: 1, max: 8 },
+        'acceptor-group': { min: 1, max: 4 },
       },
       capacityFile: 'bench-results/capacity.json',
     });
@@ -66,6 +68,9 @@ describe('parseAutoscalerSettings', () => {
         AUTOSCALE_MAX_PROXY_LEADERS: '40',
         AUTOSCALE_MIN_UNBATCHERS: '4',
         AUTOSCALE_MAX_UNBATCHERS: '5',
+        AUTOSCALE_MIN_ACCEPTOR_GROUPS: '2',
+        AUTOSCALE_MAX_ACCEPTOR_GROUPS: '3',
+        AUTOSCALE_ACCEPTOR_GROUPS_STABILIZATION_S: '120',
         CAPACITY_FILE: '/tmp/c.json',
         PATH: '/usr/bin',
         UNSET: undefined,
@@ -77,11 +82,13 @@ describe('parseAutoscalerSettings', () => {
       targetUtilization: 1,
       tolerance: 0,
       stabilizationWindowMs: 500,
+      acceptorGroupStabilizationWindowMs: 120_000,
       readyTimeoutMs: 90_000,
       bounds: {
         batcher: { min: 2, max: 2 },
         'proxy-leader': { min: 3, max: 40 },
         unbatcher: { min: 4, max: 5 },
+        'acceptor-group': { min: 2, max: 3 },
       },
       capacityFile: '/tmp/c.json',
     });
@@ -100,6 +107,9 @@ describe('parseAutoscalerSettings', () => {
     AUTOSCALE_MAX_PROXY_LEADERS: ['0', '3.0'],
     AUTOSCALE_MIN_UNBATCHERS: ['0', '0x2'],
     AUTOSCALE_MAX_UNBATCHERS: ['0', '1e2'],
+    AUTOSCALE_MIN_ACCEPTOR_GROUPS: ['0', 'one'],
+    AUTOSCALE_MAX_ACCEPTOR_GROUPS: ['0', '2.5', ''],
+    AUTOSCALE_ACCEPTOR_GROUPS_STABILIZATION_S: ['-1', '5m', ''],
     CAPACITY_FILE: [''],
   };
 
@@ -130,6 +140,10 @@ describe('parseAutoscalerSettings', () => {
     );
     expect(errorOf({ AUTOSCALE_MIN_UNBATCHERS: '4', AUTOSCALE_MAX_UNBATCHERS: '3' }).message).toBe(
       'AUTOSCALE_MAX_UNBATCHERS: got "3", expected an integer at least AUTOSCALE_MIN_UNBATCHERS (4)',
+    );
+    // Acceptor groups' default maximum is 4.
+    expect(errorOf({ AUTOSCALE_MIN_ACCEPTOR_GROUPS: '5' }).message).toBe(
+      'AUTOSCALE_MIN_ACCEPTOR_GROUPS: got "5", expected an integer at most AUTOSCALE_MAX_ACCEPTOR_GROUPS (4)',
     );
     // 10 is within EC2's default maximum of 16.
     expect(
@@ -167,7 +181,9 @@ describe('policySettings', () => {
       targetUtilization: 0.7,
       tolerance: 0.1,
       stabilizationWindowMs: 60_000,
+      roleStabilizationWindowMs: { 'acceptor-group': 300_000 },
       readyTimeoutMs: 30_000,
+      // No acceptor figure: acceptor groups have no capacity, so the policy does not scale them.
       capacity: {
         batcher: { messagesPerSecond: 100 },
         'proxy-leader': { messagesPerSecond: 200 },
@@ -177,9 +193,16 @@ describe('policySettings', () => {
         batcher: { min: 1, max: 8 },
         'proxy-leader': { min: 1, max: 8 },
         unbatcher: { min: 1, max: 3 },
+        'acceptor-group': { min: 1, max: 4 },
       },
     });
     expect(() => new ScalingPolicy(joined)).not.toThrow();
+    const withAcceptor = policySettings(settings, {
+      ...capacity,
+      'acceptor-group': { messagesPerSecond: 400 },
+    });
+    expect(withAcceptor.capacity['acceptor-group']).toEqual({ messagesPerSecond: 400 });
+    expect(() => new ScalingPolicy(withAcceptor)).not.toThrow();
   });
 });
 

@@ -18,6 +18,7 @@ import {
   type ScaleTarget,
   type TickReport,
 } from '@paxos/autoscaler';
+import type { RoleName } from '@paxos/launcher';
 import type { Logger } from 'pino';
 import type { AwsCluster } from './cluster.ts';
 import type { ClusterInstance } from './ec2.ts';
@@ -66,6 +67,8 @@ export function ec2Phase(ec2State: string, up: boolean | null): InstancePhase | 
  * (capacity, limits, throttling after the launcher's retries) reach the Controller as errors,
  * which it logs and retries with back-off.
  */
+const processRole = (role: ScaledRole): RoleName => (role === 'acceptor-group' ? 'acceptor' : role);
+
 export class Ec2ScaleTarget implements ScaleTarget {
   private readonly upQuery: string;
   /** The last Prometheus problem logged, so an outage is logged when it starts and ends, not every period. */
@@ -87,12 +90,14 @@ export class Ec2ScaleTarget implements ScaleTarget {
     });
   }
 
+  // It sizes the process roles only (no `roles`): acceptor groups, were they asked for, meet the
+  // cluster's refusal to scale acceptors by count.
   async scaleOut(role: ScaledRole, count: number): Promise<void> {
-    await this.options.cluster.add(role, count, { wait: false });
+    await this.options.cluster.add(processRole(role), count, { wait: false });
   }
 
   async scaleIn(role: ScaledRole, count: number): Promise<void> {
-    await this.options.cluster.removeHighest(role, count);
+    await this.options.cluster.removeHighest(processRole(role), count);
   }
 
   async replace(instance: string): Promise<void> {
