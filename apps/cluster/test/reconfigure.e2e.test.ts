@@ -28,7 +28,7 @@ const SHAPE = {
 };
 const REPORT_MS = 50;
 /** Seconds of steady load on each side of a reconfiguration that its throughput is compared with. */
-const AROUND_MS = 2000;
+const AROUND_MS = 1500;
 
 let env: Awaited<ReturnType<typeof startCluster>>;
 beforeAll(async () => {
@@ -61,8 +61,10 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
       .runClient({
         clients: 16,
         window: 2,
-        durationS: 40,
+        // Stopped (SIGINT) once the last change has been measured.
+        durationS: 120,
         drainS: 10,
+        index: 0,
         acksFile,
         reportMs: REPORT_MS,
         onLine: (line) => {
@@ -125,6 +127,7 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
     expect(replaced.target.groups.find((g) => g.groupId === 1)?.acceptorIds).toEqual([0, 1, 3]);
     expect(replaced.target.version).toBe(3);
 
+    env.cluster.stopClient(0);
     const summary = await run;
     expect(done).toBe(true);
     console.log(
@@ -137,7 +140,8 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
     );
     // Never a stall: acknowledgements kept coming through every change (figures above for the goals).
     for (const f of figures) expect(f.longestGapMs, f.operation).toBeLessThan(5000);
-    expect(summary.acknowledged).toBe(summary.submitted);
+    // Stopped with SIGINT: what its 16 clients had outstanding (2 each) is abandoned, nothing more.
+    expect(summary.submitted - summary.acknowledged).toBeLessThanOrEqual(32);
     expect(env.exits.filter((e) => e.code === 2)).toEqual([]);
     // The retired acceptors were stopped by the operation, not restarted.
     for (const name of [...shrunk.retired, 'acceptor-g1-a2'])
