@@ -47,10 +47,14 @@ export async function serveControl(
       return;
     }
     if (req.method === 'GET' && path === '/status') {
+      const leader = await cluster.leader();
+      const leaderMetrics = leader === null ? null : await cluster.scrape(leader).catch(() => null);
       return json(res, 200, {
-        leader: await cluster.leader(),
+        leader,
         processes: await cluster.phases(),
         configuration: await readLocalConfiguration(cluster).catch(() => null),
+        // The version of the configuration the leader's ballot uses (behind the target while it moves).
+        servedVersion: leaderMetrics?.get('paxos_configuration_version')?.[0]?.value ?? null,
       });
     }
     if (req.method === 'POST' && path === '/scale') {

@@ -157,9 +157,16 @@ program
             leader: string | null;
             processes: InstancePhaseView[];
             configuration: ConfigSpec | null;
+            servedVersion: number | null;
           }>(`${state.controlUrl}/status`)
         : null;
-    if (live?.configuration) console.log(`acceptor groups: ${describeSpec(live.configuration)}`);
+    if (live?.configuration) {
+      const served =
+        live.servedVersion === null || live.servedVersion === live.configuration.version
+          ? ''
+          : ` (the leader still serves version ${live.servedVersion ?? '?'})`;
+      console.log(`acceptor groups: ${describeSpec(live.configuration)}${served}`);
+    }
     const rows =
       live?.processes ??
       state.processes.map((p) => ({
