@@ -252,12 +252,11 @@ export class Proposer implements Role {
   private latest: ConfigSpec;
   /** The configuration of our ballot (the start one until an election or reconfiguration). */
   private active: BallotConfig;
-  /** After a reconfiguration: the old ballot, which finishes its slots below `until` in its configuration. */
-  private previous: {
-    readonly ballot: Ballot;
-    readonly config: BallotConfig;
-    readonly until: number;
-  } | null = null;
+  /**
+   * After a reconfiguration, until the chosen watermark reaches it: the start slot of our ballot.
+   * Slots below it finish in the previous ballot (their outstanding entries carry it).
+   */
+  private previousUntil: number | null = null;
   /** A leader's matchmaking for a new configuration (while it goes on serving). */
   private reconfig: MatchingState | null = null;
   /** No new reconfiguration before this time (after a matchmaker refused one). */
@@ -583,8 +582,8 @@ export class Proposer implements Role {
   /** The chosen watermark moved: the previous ballot may be done, and garbage collection may go on. */
   private watermarkMoved(fx: Effects, now: number): void {
     if (this.statusValue !== 'leader') return;
-    if (this.previous !== null && this.chosenWatermark >= this.previous.until) {
-      this.previous = null;
+    if (this.previousUntil !== null && this.chosenWatermark >= this.previousUntil) {
+      this.previousUntil = null;
       this.maybeReconfigure(fx, now);
     }
     if (this.gc?.stage === 'waitChosen') this.advanceGc(fx);
@@ -916,7 +915,7 @@ export class Proposer implements Role {
       end > watermark
         ? { ballot: this.ballot, configs: phase1.configs, streams: phase1.streams, cursor: watermark, end }
         : null;
-    this.previous = null;
+    this.previousUntil = null;
     this.reconfig = null;
     this.gc = this.matchmakers === null ? null : this.newGc(this.ballot, end, phase1.configs);
     fx.cancelTimer(TIMER_ELECTION);
@@ -945,7 +944,7 @@ export class Proposer implements Role {
     this.phase1 = null;
     this.matching = null;
     this.recovery = null;
-    this.previous = null;
+    this.previousUntil = null;
     this.reconfig = null;
     this.gc = null;
     this.pendingBatches = [];
@@ -1052,7 +1051,7 @@ export class Proposer implements Role {
       this.matchmakers === null ||
       this.latest.version <= this.active.spec.version ||
       this.recovery !== null ||
-      this.previous !== null ||
+      this.previousUntil !== null ||
       this.reconfig !== null ||
       now < this.reconfigNotBefore
     )
@@ -1087,7 +1086,7 @@ export class Proposer implements Role {
     }
     if (matching.spec.version < this.latest.version) return; // a newer target: the next move takes it
     const k = this.bypassStart(this.nextSlot);
-    this.previous = { ballot: this.ballot, config: this.active, until: k };
+    this.previousUntil = this.chosenWatermark >= k ? null : k;
     this.ballot = matching.ballot;
     this.knownLeaderBallot = matching.ballot;
     this.active = this.bind(matching.spec);
@@ -1101,7 +1100,6 @@ export class Proposer implements Role {
     fx.inc('reconfigurations');
     fx.gauge('configuration_version', matching.spec.version);
     this.sendHeartbeats(fx);
-    if (this.chosenWatermark >= k) this.previous = null;
     this.pump(fx, now);
     this.advanceGc(fx);
   }
