@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
 import { z } from 'zod';
 import type { LocalCluster } from './cluster.ts';
-import { readLocalConfiguration, reconfigureLocal } from './reconfigure.ts';
+import { readLocalConfiguration, reconfigureLocal, servedVersion } from './reconfigure.ts';
 
 const scaleRequest = z.object({
   role: z.enum(STATELESS_ROLES as [StatelessRole, ...StatelessRole[]]),
@@ -47,14 +47,12 @@ export async function serveControl(
       return;
     }
     if (req.method === 'GET' && path === '/status') {
-      const leader = await cluster.leader();
-      const leaderMetrics = leader === null ? null : await cluster.scrape(leader).catch(() => null);
       return json(res, 200, {
-        leader,
+        leader: await cluster.leader(),
         processes: await cluster.phases(),
         configuration: await readLocalConfiguration(cluster).catch(() => null),
-        // The version of the configuration the leader's ballot uses (behind the target while it moves).
-        servedVersion: leaderMetrics?.get('paxos_configuration_version')?.[0]?.value ?? null,
+        // Behind the target while the leader moves to it.
+        servedVersion: await servedVersion(cluster).catch(() => null),
       });
     }
     if (req.method === 'POST' && path === '/scale') {

@@ -190,14 +190,25 @@ async function ready(cluster: LocalCluster, name: string): Promise<boolean> {
   return port !== null && (await probeReady(cluster.topology.host ?? '127.0.0.1', port, 300));
 }
 
-/** Whether a proposer leads in a ballot whose configuration has at least `version`. */
-async function serving(cluster: LocalCluster, version: number): Promise<boolean> {
+/**
+ * The version of the configuration a leading proposer's ballot uses (its
+ * `paxos_configuration_version`; the highest, if a deposed leader has not noticed yet), or null
+ * when no leader answers.
+ */
+export async function servedVersion(cluster: LocalCluster): Promise<number | null> {
+  let served: number | null = null;
   for (const spec of cluster.processes.filter((p) => p.role === 'proposer')) {
     const metrics = await cluster.scrape(spec.name).catch(() => null);
-    if (metrics !== null && isLeader(metrics) && gauge(metrics, 'paxos_configuration_version') >= version)
-      return true;
+    if (metrics === null || !isLeader(metrics)) continue;
+    const version = gauge(metrics, 'paxos_configuration_version');
+    if (!Number.isNaN(version)) served = Math.max(served ?? version, version);
   }
-  return false;
+  return served;
+}
+
+/** Whether a proposer leads in a ballot whose configuration has at least `version`. */
+async function serving(cluster: LocalCluster, version: number): Promise<boolean> {
+  return ((await servedVersion(cluster)) ?? -1) >= version;
 }
 
 async function retired(cluster: LocalCluster, name: string): Promise<boolean> {
