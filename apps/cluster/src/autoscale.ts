@@ -23,10 +23,10 @@ import {
   type TimelineEntry,
 } from '@paxos/autoscaler';
 import type { ConfigSpec } from '@paxos/core';
-import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
+import { acceptorName, STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
 import { pino } from 'pino';
 import type { InstancePhaseView, LocalCluster } from './cluster.ts';
-import { acceptorName, readLocalConfiguration, reconfigureLocal } from './reconfigure.ts';
+import { readLocalConfiguration, reconfigureLocal } from './reconfigure.ts';
 
 export interface LocalScaleTargetOptions {
   /**

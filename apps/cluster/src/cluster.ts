@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { AnnaClient, Membership } from '@paxos/anna-client';
 import { type ConfigSpec, validateConfigSpec } from '@paxos/core';
 import {
+  acceptorName,
   clientPorts,
   holdsDurableState,
   type LauncherEvent,
@@ -266,11 +267,11 @@ export class LocalCluster {
   private withSavedAcceptors(planned: readonly ProcessSpec[]): ProcessSpec[] {
     const saved = this.saved;
     if (saved === null) return [...planned];
-    const names = saved.groups.flatMap((g) => g.acceptorIds.map((a) => `acceptor-g${g.groupId}-a${a}`));
+    const names = saved.groups.flatMap((g) => g.acceptorIds.map((a) => acceptorName(g.groupId, a)));
     const kept = planned.filter((p) => p.role !== 'acceptor' || names.includes(p.name));
     const added = saved.groups.flatMap((g) =>
       g.acceptorIds
-        .filter((a) => !planned.some((p) => p.name === `acceptor-g${g.groupId}-a${a}`))
+        .filter((a) => !planned.some((p) => p.name === acceptorName(g.groupId, a)))
         .map((a) =>
           planAddedAcceptor(
             { ...this.topology, dataDir: path.join(this.workDir, 'data') },

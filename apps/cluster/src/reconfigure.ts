@@ -9,6 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Membership } from '@paxos/anna-client';
 import { type ConfigChange, type ConfigSpec, planConfigChange } from '@paxos/core';
+import { acceptorName } from '@paxos/launcher';
 import { genesisSpec, readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
 import { isLeader, type LocalCluster, probeReady, saveConfiguration, sleep } from './cluster.ts';
 
@@ -44,8 +45,6 @@ export function parseAcceptorName(name: string): { groupId: number; acceptorId: 
   const match = /^acceptor-g(\d+)-a(\d+)$/.exec(name);
   return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
 }
-
-export const acceptorName = (groupId: number, acceptorId: number) => `acceptor-g${groupId}-a${acceptorId}`;
 
 /** The configuration the cluster is asked to serve: the directory's target, or the genesis one. */
 async function targetOf(cluster: LocalCluster, membership: Membership): Promise<ConfigSpec> {

@@ -391,7 +391,12 @@ function dataFsyncOf(o: ClusterShape, role: 'acceptor' | 'matchmaker'): string {
   return o.roleExtraEnv?.[role]?.DATA_FSYNC ?? o.extraEnv?.DATA_FSYNC ?? 'true';
 }
 
-/** Acceptor `acceptorId` of group `groupId`, named `acceptor-g<group>-a<id>`, with a new log. */
+/** The process name of acceptor `acceptorId` of group `groupId`: `acceptor-g<group>-a<id>`. */
+export function acceptorName(groupId: number, acceptorId: number): string {
+  return `acceptor-g${groupId}-a${acceptorId}`;
+}
+
+/** Acceptor `acceptorId` of group `groupId` (see `acceptorName`), with a new log. */
 function acceptorProcess(
   o: ClusterShape,
   placement: Placement,
@@ -401,7 +406,7 @@ function acceptorProcess(
   return roleProcess(
     o,
     placement,
-    `acceptor-g${groupId}-a${acceptorId}`,
+    acceptorName(groupId, acceptorId),
     'acceptor',
     {
       ACCEPTOR_GROUP_ID: String(groupId),
