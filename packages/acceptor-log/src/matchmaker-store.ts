@@ -4,7 +4,9 @@
  *
  *   [8-byte magic "PXMMKSTA"][u32 version][u32 body length][u32 crc32c(body)][body: JSON]
  *
- * The body is `{ cluster, matchmakerId, epoch, gcBallot, maxBallot, entries }`. JSON rather than
+ * The body is `{ cluster, matchmakerId, epoch, gcBallot, maxBallot, entries, stopped, decisions,
+ * chosen }` (version 2; a version-1 file, written before matchmaker reconfiguration, has only
+ * the first six and reads as not stopped, no decisions, nothing known chosen). JSON rather than
  * protobuf because the header reader already parses, checks and names JSON bodies (so damage and
  * identity are reported exactly as for an acceptor's state file), the state is a few hundred
  * bytes written once per election, reconfiguration or garbage collection (never per command),
@@ -15,6 +17,8 @@ import {
   type Ballot,
   type ConfigEntry,
   compareBallots,
+  type EpochDecision,
+  type MatchmakerEpoch,
   type MatchmakerState,
   validateConfigSpec,
 } from '@paxos/core';
@@ -27,7 +31,7 @@ import { type LogStorage, TEMP_SUFFIX } from './storage.ts';
 export const MATCHMAKER_FILE = 'matchmaker';
 export const MATCHMAKER_MAGIC = 'PXMMKSTA';
 /** The state file's format version (the acceptor log's versions are its own). */
-export const MATCHMAKER_FORMAT_VERSION = 1;
+export const MATCHMAKER_FORMAT_VERSION = 2;
 
 /** Which matchmaker a state file belongs to; written in it and checked on open. */
 export interface MatchmakerIdentity {
@@ -102,12 +106,15 @@ export class MatchmakerStore {
     if (create === 'always') throw new LogExistsError(storage.location, 0, true, 'matchmaker');
     const reader = new LogFileReader(storage, MATCHMAKER_FILE, { bytesRead: 0 });
     const { body, dataStart } = reader.header(MATCHMAKER_MAGIC, checkMatchmakerBody, [
+      1,
       MATCHMAKER_FORMAT_VERSION,
     ]);
     const size = storage.size(MATCHMAKER_FILE);
     if (size !== dataStart)
       throw reader.corrupt(dataStart, `${size - dataStart} bytes after the state`, 'the file to end with it');
-    const found = body as unknown as MatchmakerIdentity & MatchmakerState;
+    const found = body as unknown as MatchmakerIdentity &
+      Omit<MatchmakerState, 'stopped' | 'decisions' | 'chosen'> &
+      Partial<Pick<MatchmakerState, 'stopped' | 'decisions' | 'chosen'>>;
     if (found.cluster !== identity.cluster || found.matchmakerId !== identity.matchmakerId)
       throw new LogIdentityError(
         `${reader.path} belongs to ${formatMatchmakerIdentity(found)}, not to this matchmaker (${formatMatchmakerIdentity(identity)}): refusing to start on another matchmaker's state`,
@@ -125,6 +132,13 @@ export class MatchmakerStore {
         },
         startSlot: e.startSlot,
       })),
+      stopped: found.stopped === true,
+      decisions: (found.decisions ?? []).map((d) => ({
+        epoch: d.epoch,
+        promised: ballot(d.promised),
+        vote: d.vote === null ? null : { ballot: ballot(d.vote.ballot), next: matchmakerEpoch(d.vote.next) },
+      })),
+      chosen: found.chosen == null ? null : matchmakerEpoch(found.chosen),
     };
     return { store: new MatchmakerStore(storage, identity, state), state };
   }
@@ -137,8 +151,8 @@ export class MatchmakerStore {
   /** Replaces the state file with `state`, durably (temporary file, sync, rename, directory sync). */
   save(state: MatchmakerState): void {
     const { cluster, matchmakerId } = this.identity;
-    const { epoch, gcBallot, maxBallot, entries } = state;
-    const body = { cluster, matchmakerId, epoch, gcBallot, maxBallot, entries };
+    const { epoch, gcBallot, maxBallot, entries, stopped, decisions, chosen } = state;
+    const body = { cluster, matchmakerId, epoch, gcBallot, maxBallot, entries, stopped, decisions, chosen };
     this.storage.writeAtomic(
       MATCHMAKER_FILE,
       encodeFileHeader(MATCHMAKER_MAGIC, body, MATCHMAKER_FORMAT_VERSION),
@@ -148,6 +162,28 @@ export class MatchmakerStore {
 }
 
 const ballot = (b: Ballot): Ballot => ({ round: b.round, proposerId: b.proposerId });
+const matchmakerEpoch = (e: MatchmakerEpoch): MatchmakerEpoch => ({
+  epoch: e.epoch,
+  addresses: [...e.addresses],
+});
+
+const isMatchmakerEpoch = (v: unknown): v is MatchmakerEpoch =>
+  typeof v === 'object' &&
+  v !== null &&
+  isCount((v as MatchmakerEpoch).epoch) &&
+  Array.isArray((v as MatchmakerEpoch).addresses) &&
+  (v as MatchmakerEpoch).addresses.every((a) => typeof a === 'string' && a.length > 0);
+
+const isDecision = (v: unknown): v is EpochDecision => {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as EpochDecision;
+  return (
+    isCount(d.epoch) &&
+    isBallot(d.promised) &&
+    (d.vote === null ||
+      (typeof d.vote === 'object' && isBallot(d.vote.ballot) && isMatchmakerEpoch(d.vote.next)))
+  );
+};
 
 /** A body that passed its CRC but not this was written by something else: its values are not trusted. */
 function checkMatchmakerBody(b: Record<string, unknown>): string | null {
@@ -177,5 +213,11 @@ function checkMatchmakerBody(b: Record<string, unknown>): string | null {
       return expected;
     }
   }
+  // Version 2's fields (absent in version 1).
+  if (b.stopped !== undefined && typeof b.stopped !== 'boolean') return 'stopped (a boolean)';
+  if (b.decisions !== undefined && !(Array.isArray(b.decisions) && b.decisions.every(isDecision)))
+    return 'decisions (a list of { epoch, promised, vote: { ballot, next: { epoch, addresses } } or null })';
+  if (b.chosen !== undefined && b.chosen !== null && !isMatchmakerEpoch(b.chosen))
+    return 'chosen (null or { epoch, addresses: non-empty strings })';
   return null;
 }

@@ -67,11 +67,54 @@ describe('MatchmakerStore', () => {
         { ballot: b(2), spec: GENESIS, startSlot: 812 },
         { ballot: b(3, 2), spec: REPLACED, startSlot: -1 },
       ],
+      stopped: true,
+      decisions: [
+        {
+          epoch: 0,
+          promised: b(4, 1),
+          vote: { ballot: b(4, 1), next: { epoch: 1, addresses: ['m0', 'm1', 'm3'] } },
+        },
+      ],
+      chosen: { epoch: 0, addresses: ['m0', 'm1', 'm2'] },
     };
     store.save(saved);
     expect(store.saved).toBe(saved);
     storage.crash();
     expect(open(storage).state).toEqual(saved);
+  });
+
+  it('reads a version-1 state (before matchmaker reconfiguration) as not stopped, with no decisions', () => {
+    const storage = new MemoryStorage('disk');
+    storage.create();
+    const entries = [{ ballot: b(2), spec: GENESIS, startSlot: 5 }];
+    storage.writeAtomic(
+      MATCHMAKER_FILE,
+      encodeFileHeader(
+        MATCHMAKER_MAGIC,
+        { ...identity, epoch: 0, gcBallot: b(2), maxBallot: b(2), entries },
+        1,
+      ),
+    );
+    expect(open(storage).state).toEqual({
+      epoch: 0,
+      gcBallot: b(2),
+      maxBallot: b(2),
+      entries,
+      stopped: false,
+      decisions: [],
+      chosen: null,
+    });
+  });
+
+  it('refuses a decision that is not one, naming the field', () => {
+    const storage = new MemoryStorage('disk');
+    storage.create();
+    const body = { ...identity, epoch: 0, gcBallot: b(0, 0), maxBallot: b(0, 0), entries: [] };
+    storage.writeAtomic(
+      MATCHMAKER_FILE,
+      encodeFileHeader(MATCHMAKER_MAGIC, { ...body, decisions: [{ epoch: 0, promised: 3, vote: null }] }, 2),
+    );
+    expect(() => open(storage)).toThrow(/expected decisions \(a list of/);
   });
 
   it('honours create: never without a state, always with one', () => {
@@ -115,6 +158,9 @@ describe('MatchmakerStore', () => {
         { ballot: ZERO_BALLOT, spec: GENESIS, startSlot: 0 },
         { ballot: b(4), spec: REPLACED, startSlot: -1 },
       ],
+      stopped: false,
+      decisions: [],
+      chosen: null,
     });
     const size = pristine.size(MATCHMAKER_FILE);
     for (let offset = 0; offset < size; offset++) {

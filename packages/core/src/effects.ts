@@ -52,7 +52,9 @@ export type MetricName =
   | 'configuration_version'
   | 'garbage_collections'
   | 'retired_acceptors'
-  | 'acceptor_retired';
+  | 'acceptor_retired'
+  | 'matchmaker_epoch'
+  | 'matchmaker_reconfigurations';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =
@@ -62,7 +64,9 @@ export type RoleEvent =
   /** Where acceptors listen, by identity (proposers under matchmakers; from the directory). */
   | { readonly type: 'acceptors'; readonly acceptors: readonly AcceptorAddress[] }
   /** The operator's target configuration (proposers under matchmakers; a directory key). */
-  | { readonly type: 'target'; readonly spec: ConfigSpec };
+  | { readonly type: 'target'; readonly spec: ConfigSpec }
+  /** The operator's matchmaker set: 2f+1 addresses (proposers under matchmakers; a directory key). */
+  | { readonly type: 'matchmakers'; readonly addresses: readonly Address[] };
 
 /** One acceptor's identity and address. */
 export interface AcceptorAddress {

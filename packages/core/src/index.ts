@@ -8,6 +8,7 @@ export * from './roles/acceptor.ts';
 export * from './roles/batcher.ts';
 export * from './roles/client.ts';
 export * from './roles/matchmaker.ts';
+export * from './roles/matchmaker-change.ts';
 export * from './roles/proposer.ts';
 export * from './roles/proxy-leader.ts';
 export * from './roles/unbatcher.ts';

@@ -303,6 +303,105 @@ export interface RetireB {
   readonly acceptorId: number;
 }
 
+// ---- matchmaker reconfiguration (issue 16) --------------------------------------------------
+// The proposer replacing the matchmaker set stops epoch e's matchmakers (StopA), bootstraps the
+// next set with their state (BootstrapA), and has epoch e's matchmakers choose that set by
+// single-decree Paxos: StopA is its phase 1 (a promise), EpochAccept its phase 2.
+
+/** A matchmaker set: its epoch and its 2f+1 members' addresses. */
+export interface MatchmakerEpoch {
+  readonly epoch: number;
+  readonly addresses: readonly Address[];
+}
+
+/** What a matchmaker holds for its epoch, handed from a stopped set to the next one. */
+export interface MatchmakerSnapshot {
+  readonly gcBallot: Ballot;
+  readonly maxBallot: Ballot;
+  readonly entries: readonly ConfigEntry[];
+}
+
+/** A vote for the set after an epoch, cast in `ballot`. */
+export interface EpochVote {
+  readonly ballot: Ballot;
+  readonly next: MatchmakerEpoch;
+}
+
+/**
+ * proposer → matchmaker of `epoch`: stop answering MatchA and GarbageA, and promise `ballot` in
+ * the choice of the next set. `current` is `epoch`'s set, which the sender knows chosen.
+ */
+export interface StopA {
+  readonly type: 'StopA';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly current: MatchmakerEpoch;
+}
+
+/** matchmaker → proposer: stopped (durably); its state, and its vote for the next set if any. */
+export interface StopB {
+  readonly type: 'StopB';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly matchmakerId: number;
+  readonly state: MatchmakerSnapshot;
+  readonly vote: EpochVote | null;
+}
+
+/** proposer → matchmaker of `next`: serve `next.epoch`, starting from `state`. */
+export interface BootstrapA {
+  readonly type: 'BootstrapA';
+  readonly next: MatchmakerEpoch;
+  readonly state: MatchmakerSnapshot;
+}
+
+/** matchmaker → proposer: serving `epoch`, its state durable. */
+export interface BootstrapB {
+  readonly type: 'BootstrapB';
+  readonly epoch: number;
+  readonly matchmakerId: number;
+}
+
+/** proposer → matchmaker of `epoch`: vote for `next` as the following set, in `ballot`. */
+export interface EpochAccept {
+  readonly type: 'EpochAccept';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly next: MatchmakerEpoch;
+}
+
+/** matchmaker → proposer: voted (durably). */
+export interface EpochAccepted {
+  readonly type: 'EpochAccepted';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly matchmakerId: number;
+}
+
+/** matchmaker → proposer: `ballot` is below the one promised, `higher`. */
+export interface EpochNack {
+  readonly type: 'EpochNack';
+  readonly epoch: number;
+  readonly ballot: Ballot;
+  readonly higher: Ballot;
+}
+
+/** proposer → matchmakers: `next` is chosen as the set after epoch `next.epoch - 1`. */
+export interface EpochChosen {
+  readonly type: 'EpochChosen';
+  readonly next: MatchmakerEpoch;
+}
+
+/**
+ * matchmaker → proposer, for a MatchA or GarbageA of a stopped epoch: `next` is a later set known
+ * chosen, or null when this matchmaker knows none yet (the proposer then finishes the change).
+ */
+export interface Stopped {
+  readonly type: 'Stopped';
+  readonly epoch: number;
+  readonly next: MatchmakerEpoch | null;
+}
+
 export type Message =
   | ClientRequest
   | ClientReply
@@ -323,7 +422,16 @@ export type Message =
   | WatermarkA
   | WatermarkB
   | Retire
-  | RetireB;
+  | RetireB
+  | StopA
+  | StopB
+  | BootstrapA
+  | BootstrapB
+  | EpochAccept
+  | EpochAccepted
+  | EpochNack
+  | EpochChosen
+  | Stopped;
 
 export type MessageType = Message['type'];
 

@@ -21,6 +21,8 @@ import type {
   ConfigSpec,
   ConfigStamp,
   Envelope,
+  MatchmakerEpoch,
+  MatchmakerSnapshot,
   Message,
   Value,
 } from '../src/messages.ts';
@@ -365,6 +367,84 @@ const examples: Array<[string, Envelope]> = [
     { from: 'p-1', message: { type: 'Retire', ballot: b(5, 1), groupId: 1, acceptorId: 0xffffffff } },
   ],
   ['RetireB', { from: 'a-1-2', message: { type: 'RetireB', groupId: 0, acceptorId: 0 } }],
+  [
+    'StopA',
+    {
+      from: 'p-1',
+      message: {
+        type: 'StopA',
+        epoch: 2,
+        ballot: b(3, 1),
+        current: { epoch: 2, addresses: ['m0', 'm1', 'm3'] },
+      },
+    },
+  ],
+  [
+    'StopB (a vote, entries)',
+    {
+      from: 'm0',
+      message: {
+        type: 'StopB',
+        epoch: 0xffffffff,
+        ballot: b(3, 1),
+        matchmakerId: 7,
+        state: {
+          gcBallot: b(2, 1),
+          maxBallot: b(9, 2),
+          entries: [{ ballot: b(2, 1), spec: SPEC, startSlot: 12 }],
+        },
+        vote: { ballot: b(2, 2), next: { epoch: 1, addresses: ['m0', 'm1', 'm2'] } },
+      },
+    },
+  ],
+  [
+    'StopB (no vote, no entries)',
+    {
+      from: 'm0',
+      message: {
+        type: 'StopB',
+        epoch: 0,
+        ballot: b(0, 0),
+        matchmakerId: 0,
+        state: { gcBallot: b(0, 0), maxBallot: b(0, 0), entries: [] },
+        vote: null,
+      },
+    },
+  ],
+  [
+    'BootstrapA',
+    {
+      from: 'p-1',
+      message: {
+        type: 'BootstrapA',
+        next: { epoch: 1, addresses: ['m0', 'm1', 'm3'] },
+        state: {
+          gcBallot: b(2, 1),
+          maxBallot: b(4, 1),
+          entries: [{ ballot: b(4, 1), spec: SPEC, startSlot: -1 }],
+        },
+      },
+    },
+  ],
+  ['BootstrapB', { from: 'm3', message: { type: 'BootstrapB', epoch: 1, matchmakerId: 3 } }],
+  [
+    'EpochAccept',
+    {
+      from: 'p-1',
+      message: { type: 'EpochAccept', epoch: 0, ballot: b(1, 1), next: { epoch: 1, addresses: [] } },
+    },
+  ],
+  [
+    'EpochAccepted',
+    { from: 'm1', message: { type: 'EpochAccepted', epoch: 0, ballot: b(1, 1), matchmakerId: 1 } },
+  ],
+  ['EpochNack', { from: 'm1', message: { type: 'EpochNack', epoch: 0, ballot: b(1, 1), higher: b(2, 2) } }],
+  ['EpochChosen', { from: 'p-1', message: { type: 'EpochChosen', next: { epoch: 1, addresses: ['m0'] } } }],
+  [
+    'Stopped (next known)',
+    { from: 'm1', message: { type: 'Stopped', epoch: 0, next: { epoch: 1, addresses: ['m0'] } } },
+  ],
+  ['Stopped (next unknown)', { from: 'm1', message: { type: 'Stopped', epoch: 3, next: null } }],
 ];
 
 describe('codec round trip', () => {
@@ -391,6 +471,15 @@ describe('codec round trip', () => {
       'WatermarkB',
       'Retire',
       'RetireB',
+      'StopA',
+      'StopB',
+      'BootstrapA',
+      'BootstrapB',
+      'EpochAccept',
+      'EpochAccepted',
+      'EpochNack',
+      'EpochChosen',
+      'Stopped',
     ];
     expect([...kinds].sort()).toEqual([...all].sort());
   });
@@ -834,6 +923,15 @@ const entryArb: fc.Arbitrary<ConfigEntry> = rec({
   spec: specArb,
   startSlot: fc.oneof(fc.constant(-1), u64Arb),
 });
+const mmEpochArb: fc.Arbitrary<MatchmakerEpoch> = rec({
+  epoch: u32Arb,
+  addresses: fc.array(addressArb, { maxLength: 3 }),
+});
+const snapshotArb: fc.Arbitrary<MatchmakerSnapshot> = rec({
+  gcBallot: ballotArb,
+  maxBallot: ballotArb,
+  entries: fc.array(entryArb, { maxLength: 2 }),
+});
 const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('ClientRequest' as const), command: commandArb }),
   rec({ type: fc.constant('ClientReply' as const), clientId: addressArb, requestId: u64Arb, slot: u64Arb }),
@@ -917,6 +1015,27 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   rec({ type: fc.constant('WatermarkB' as const), groupId: u32Arb, acceptorId: u32Arb, watermark: u64Arb }),
   rec({ type: fc.constant('Retire' as const), ballot: ballotArb, groupId: u32Arb, acceptorId: u32Arb }),
   rec({ type: fc.constant('RetireB' as const), groupId: u32Arb, acceptorId: u32Arb }),
+  rec({ type: fc.constant('StopA' as const), epoch: u32Arb, ballot: ballotArb, current: mmEpochArb }),
+  rec({
+    type: fc.constant('StopB' as const),
+    epoch: u32Arb,
+    ballot: ballotArb,
+    matchmakerId: u32Arb,
+    state: snapshotArb,
+    vote: fc.option(rec({ ballot: ballotArb, next: mmEpochArb }), { nil: null }),
+  }),
+  rec({ type: fc.constant('BootstrapA' as const), next: mmEpochArb, state: snapshotArb }),
+  rec({ type: fc.constant('BootstrapB' as const), epoch: u32Arb, matchmakerId: u32Arb }),
+  rec({ type: fc.constant('EpochAccept' as const), epoch: u32Arb, ballot: ballotArb, next: mmEpochArb }),
+  rec({
+    type: fc.constant('EpochAccepted' as const),
+    epoch: u32Arb,
+    ballot: ballotArb,
+    matchmakerId: u32Arb,
+  }),
+  rec({ type: fc.constant('EpochNack' as const), epoch: u32Arb, ballot: ballotArb, higher: ballotArb }),
+  rec({ type: fc.constant('EpochChosen' as const), next: mmEpochArb }),
+  rec({ type: fc.constant('Stopped' as const), epoch: u32Arb, next: fc.option(mmEpochArb, { nil: null }) }),
 );
 const envelopeArb: fc.Arbitrary<Envelope> = rec({ from: addressArb, message: messageArb });
 

@@ -44,6 +44,9 @@ describe('Matchmaker', () => {
       gcBallot: ZERO_BALLOT,
       maxBallot: ZERO_BALLOT,
       entries: [{ ballot: ZERO_BALLOT, spec: GENESIS, startSlot: 0 }],
+      stopped: false,
+      decisions: [],
+      chosen: null,
     });
   });
 
@@ -178,6 +181,9 @@ describe('Matchmaker', () => {
       gcBallot: b(2),
       maxBallot: b(2),
       entries: [{ ballot: b(2), spec: REPLACED, startSlot: 250 }],
+      stopped: false,
+      decisions: [],
+      chosen: null,
     });
   });
 
@@ -278,5 +284,141 @@ describe('Matchmaker', () => {
       }),
       { numRuns: 500, seed: 42 },
     );
+  });
+
+  describe('reconfiguration of the matchmakers (stop, bootstrap, choose)', () => {
+    const SET0 = { epoch: 0, addresses: ['mm-0', 'mm-1', 'mm-2'] };
+    const SET1 = { epoch: 1, addresses: ['mm-0', 'mm-1', 'mm-3'] };
+    const OTHER1 = { epoch: 1, addresses: ['mm-0', 'mm-1', 'mm-4'] };
+    const stopA = (ballot: Ballot, epoch = 0, current = SET0) =>
+      ({ type: 'StopA', epoch, ballot, current }) as const;
+    const accept = (ballot: Ballot, next = SET1, epoch = 0) =>
+      ({ type: 'EpochAccept', epoch, ballot, next }) as const;
+
+    it('stops on StopA: hands over its state, and answers MatchA and GarbageA with Stopped', () => {
+      const mm = fresh();
+      deliver(mm, 'p', matchA(b(2)));
+      expect(reply(deliver(mm, 'p', stopA(b(1, 7))))).toEqual({
+        type: 'StopB',
+        epoch: 0,
+        ballot: b(1, 7),
+        matchmakerId: 1,
+        state: {
+          gcBallot: ZERO_BALLOT,
+          maxBallot: b(2),
+          entries: [
+            { ballot: ZERO_BALLOT, spec: GENESIS, startSlot: 0 },
+            { ballot: b(2), spec: TWO_GROUPS, startSlot: -1 },
+          ],
+        },
+        vote: null,
+      });
+      expect(mm.state?.stopped).toBe(true);
+      expect(reply(deliver(mm, 'p', matchA(b(3))))).toEqual({ type: 'Stopped', epoch: 0, next: null });
+      expect(reply(deliver(mm, 'p', garbageA(b(2), 5)))).toEqual({ type: 'Stopped', epoch: 0, next: null });
+      expect(mm.state?.maxBallot).toEqual(b(2)); // nothing recorded after the stop
+    });
+
+    it('is an acceptor of single-decree Paxos for the next set: nacks lower ballots, reports its vote', () => {
+      const mm = fresh();
+      deliver(mm, 'p', stopA(b(2, 1)));
+      expect(reply(deliver(mm, 'p', stopA(b(1, 9))))).toEqual({
+        type: 'EpochNack',
+        epoch: 0,
+        ballot: b(1, 9),
+        higher: b(2, 1),
+      });
+      expect(reply(deliver(mm, 'p', accept(b(1, 9), OTHER1)))).toMatchObject({
+        type: 'EpochNack',
+        higher: b(2, 1),
+      });
+      expect(reply(deliver(mm, 'p', accept(b(2, 1))))).toEqual({
+        type: 'EpochAccepted',
+        epoch: 0,
+        ballot: b(2, 1),
+        matchmakerId: 1,
+      });
+      // A later proposer's phase 1 learns the vote, so it can only propose the same set.
+      expect(reply(deliver(mm, 'p', stopA(b(3, 2))))).toMatchObject({
+        type: 'StopB',
+        vote: { ballot: b(2, 1), next: SET1 },
+      });
+      // An accept for a set that does not follow its epoch is refused.
+      expect(sends(deliver(mm, 'p', accept(b(4, 2), { epoch: 2, addresses: ['x'] })))).toEqual([]);
+    });
+
+    it('an empty matchmaker serves once bootstrapped, from the state it is handed', () => {
+      const mm = new Matchmaker({ address: 'mm-3', matchmakerId: 3 });
+      expect(sends(deliver(mm, 'p', matchA(b(5), TWO_GROUPS, 1)))).toEqual([]);
+      const state = {
+        gcBallot: b(2),
+        maxBallot: b(4),
+        entries: [{ ballot: b(2), spec: TWO_GROUPS, startSlot: 9 }],
+      };
+      expect(reply(deliver(mm, 'p', { type: 'BootstrapA', next: SET1, state }))).toEqual({
+        type: 'BootstrapB',
+        epoch: 1,
+        matchmakerId: 3,
+      });
+      expect(reply(deliver(mm, 'p', matchA(b(4), TWO_GROUPS, 1)))).toMatchObject({
+        type: 'MatchNack',
+        higher: b(4),
+      });
+      expect(reply(deliver(mm, 'p', matchA(b(5), TWO_GROUPS, 1)))).toEqual({
+        type: 'MatchB',
+        epoch: 1,
+        ballot: b(5),
+        matchmakerId: 3,
+        gcBallot: b(2),
+        entries: state.entries,
+      });
+      // Epoch 0's messages are not answered as epoch 0 any more.
+      expect(reply(deliver(mm, 'p', matchA(b(6), TWO_GROUPS, 0)))).toEqual({
+        type: 'Stopped',
+        epoch: 0,
+        next: null,
+      });
+    });
+
+    it('a member of both sets keeps its vote on the old choice after moving, until it learns the outcome', () => {
+      const mm = fresh();
+      deliver(mm, 'p', stopA(b(1, 1)));
+      deliver(mm, 'p', accept(b(1, 1)));
+      const snapshot = { gcBallot: ZERO_BALLOT, maxBallot: ZERO_BALLOT, entries: [] };
+      deliver(mm, 'p', { type: 'BootstrapA', next: SET1, state: snapshot });
+      expect(mm.state).toMatchObject({ epoch: 1, stopped: false });
+      // Its genesis entry survives the merge with the (smaller) snapshot.
+      expect(mm.state?.entries).toEqual([{ ballot: ZERO_BALLOT, spec: GENESIS, startSlot: 0 }]);
+      expect(reply(deliver(mm, 'p', stopA(b(2, 2))))).toMatchObject({ type: 'StopB', vote: { next: SET1 } });
+      deliver(mm, 'p', { type: 'EpochChosen', next: SET1 });
+      expect(mm.state?.decisions).toEqual([]);
+      expect(reply(deliver(mm, 'p', stopA(b(3, 2))))).toEqual({ type: 'Stopped', epoch: 0, next: SET1 });
+      expect(reply(deliver(mm, 'p', matchA(b(3), TWO_GROUPS, 0)))).toEqual({
+        type: 'Stopped',
+        epoch: 0,
+        next: SET1,
+      });
+      // Epoch 1 serves.
+      expect(reply(deliver(mm, 'p', matchA(b(3), TWO_GROUPS, 1)))).toMatchObject({
+        type: 'MatchB',
+        epoch: 1,
+      });
+    });
+
+    it("merges a second bootstrap of its epoch (another proposer's union) and never goes back an epoch", () => {
+      const mm = new Matchmaker({ address: 'mm-3', matchmakerId: 3 });
+      const a = { gcBallot: b(1), maxBallot: b(3), entries: [{ ballot: b(1), spec: GENESIS, startSlot: 0 }] };
+      const c = {
+        gcBallot: b(2),
+        maxBallot: b(2),
+        entries: [{ ballot: b(2), spec: TWO_GROUPS, startSlot: 4 }],
+      };
+      deliver(mm, 'p', { type: 'BootstrapA', next: SET1, state: a });
+      deliver(mm, 'p', { type: 'BootstrapA', next: OTHER1, state: c });
+      expect(mm.state).toMatchObject({ epoch: 1, gcBallot: b(2), maxBallot: b(3), entries: c.entries });
+      deliver(mm, 'p', { type: 'BootstrapA', next: { epoch: 2, addresses: ['mm-3'] }, state: c });
+      expect(sends(deliver(mm, 'p', { type: 'BootstrapA', next: SET1, state: a }))).toEqual([]);
+      expect(mm.state?.epoch).toBe(2);
+    });
   });
 });

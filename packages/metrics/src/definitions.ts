@@ -195,6 +195,16 @@ export const METRIC_DEFINITIONS = [
     help: '1 once this acceptor obeyed a Retire (it never promises or votes again; its log is kept)',
   },
   {
+    name: 'paxos_matchmaker_epoch',
+    type: 'gauge',
+    help: 'Epoch of the matchmaker set this proposer uses (it rises each time the set is replaced)',
+  },
+  {
+    name: 'paxos_matchmaker_reconfigurations_total',
+    type: 'counter',
+    help: 'Matchmaker sets this proposer replaced (stopped the old, bootstrapped and chose the new)',
+  },
+  {
     name: 'paxos_retired_acceptors_total',
     type: 'counter',
     help: 'Acceptors this leader retired after garbage collection (they never vote again)',
@@ -273,6 +283,8 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   garbage_collections: { metric: 'paxos_garbage_collections_total', scale: 1 },
   retired_acceptors: { metric: 'paxos_retired_acceptors_total', scale: 1 },
   acceptor_retired: { metric: 'paxos_acceptor_retired', scale: 1 },
+  matchmaker_epoch: { metric: 'paxos_matchmaker_epoch', scale: 1 },
+  matchmaker_reconfigurations: { metric: 'paxos_matchmaker_reconfigurations_total', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

@@ -99,10 +99,12 @@ describe('metric definitions', () => {
       paxos_garbage_collections_total: 'counter',
       paxos_retired_acceptors_total: 'counter',
       paxos_acceptor_retired: 'gauge',
+      paxos_matchmaker_epoch: 'gauge',
+      paxos_matchmaker_reconfigurations_total: 'counter',
       paxos_matchmaker_requests_total: 'counter',
       paxos_live_configurations: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(38);
+    expect(METRIC_NAMES).toHaveLength(40);
   });
 
   it('uses the agreed buckets', () => {

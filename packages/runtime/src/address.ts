@@ -28,15 +28,24 @@ const SOCKET_FOR_MESSAGE: Record<MessageType, number> = {
   Chosen: 1,
   Nack: 1,
   Heartbeat: 2,
-  // Matchmakers (issue 16; no runtime serves them yet): requests to a matchmaker's one socket,
+  // Matchmakers (issue 16) and their reconfiguration: requests to a matchmaker's one socket,
   // replies to the proposer's replies socket.
   MatchA: 0,
   GarbageA: 0,
+  StopA: 0,
+  BootstrapA: 0,
+  EpochAccept: 0,
+  EpochChosen: 0,
   MatchB: 1,
   MatchNack: 1,
   GarbageB: 1,
-  // Acceptors' durable watermark and retirement (issue 16; nothing sends them yet): requests to
-  // the acceptor's one socket, replies to the proposer's replies socket.
+  StopB: 1,
+  BootstrapB: 1,
+  EpochAccepted: 1,
+  EpochNack: 1,
+  Stopped: 1,
+  // Acceptors' durable watermark and retirement (issue 16): requests to the acceptor's one
+  // socket, replies to the proposer's replies socket.
   WatermarkA: 0,
   Retire: 0,
   WatermarkB: 1,

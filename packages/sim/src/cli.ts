@@ -11,6 +11,13 @@ function integer(name: string, min: number) {
   };
 }
 
+function probability(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError(`--reconfigure-rate must be a probability in [0, 1], got "${value}"`);
+  return n;
+}
+
 const program = new Command()
   .name('pnpm sim')
   .description(
@@ -26,6 +33,11 @@ const program = new Command()
     integer('--matchmakers', 0),
     0,
   )
+  .option(
+    '--reconfigure-rate <p>',
+    'chance per step that the operator changes the configuration or replaces a matchmaker (with --matchmakers)',
+    probability,
+  )
   .option('--seeds <n>', 'sweep this many consecutive seeds starting at --seed', integer('--seeds', 1))
   .option('--wire', 'encode and decode every message with the protobuf codec')
   .option('--no-fsync', 'acceptors do not sync their log: a crash loses what was not synced')
@@ -38,6 +50,7 @@ const opts = program.opts<{
   f: number;
   proposers: number;
   matchmakers: number;
+  reconfigureRate?: number;
   seeds?: number;
   wire?: boolean;
   fsync: boolean;
@@ -52,12 +65,13 @@ if (opts.seeds !== undefined) {
     f: opts.f,
     proposers: opts.proposers,
     matchmakers: opts.matchmakers,
+    ...(opts.reconfigureRate === undefined ? {} : { faults: { reconfigure: opts.reconfigureRate } }),
     wire: opts.wire ?? false,
     fsync: opts.fsync,
   });
   for (const failure of result.failures) {
     console.log(
-      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers, opts.fsync, opts.matchmakers)}`,
+      `seed ${failure.seed} FAILED: ${failure.violation?.message}\n  replay: ${replayCommand(failure.seed, opts.steps, opts.f, opts.proposers, opts.fsync, opts.matchmakers, opts.reconfigureRate)}`,
     );
   }
   console.log(
@@ -71,6 +85,7 @@ if (opts.seeds !== undefined) {
     f: opts.f,
     proposers: opts.proposers,
     matchmakers: opts.matchmakers,
+    ...(opts.reconfigureRate === undefined ? {} : { faults: { reconfigure: opts.reconfigureRate } }),
     wire: opts.wire ?? false,
     fsync: opts.fsync,
     ...(opts.trace ? { trace: (line: string) => console.log(line) } : {}),
@@ -80,11 +95,11 @@ if (opts.seeds !== undefined) {
     `seed ${result.seed}: ${result.ok ? 'ok' : `VIOLATION (${result.violation?.kind}) at step ${result.violation?.step}: ${result.violation?.message}`}`,
   );
   console.log(
-    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes (${s.groupCrashes} of whole acceptor groups, ${s.acceptorRestarts} acceptor restarts from their logs, ${s.matchmakerRestarts} matchmaker restarts), ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back; ${s.reconfigurations} reconfigurations (${s.bypasses} by a leader without phase 1, ${s.garbageCollections} garbage collections, ${s.retiredAcceptors} acceptors retired)`,
+    `  ${result.steps} steps, ${result.virtualTimeMs} ms virtual; ${s.acknowledged}/${s.submitted} commands acknowledged, ${s.slotsChosen} slots chosen, ${s.elections} elections (${s.stepDowns} step-downs), ${s.crashes} crashes (${s.groupCrashes} of whole acceptor groups, ${s.acceptorRestarts} acceptor restarts from their logs, ${s.matchmakerRestarts} matchmaker restarts), ${s.pauses} pauses, ${s.partitions} partitions, ${s.oneWayFaults} one-way faults, ${s.quorumLosses} quorum losses, ${s.directoryRestarts} directory restarts (${s.reregistrations} re-registrations), ${s.joins} joins, ${s.leaves} leaves, ${s.staleViews} stale views, ${s.clientCrashes} client crashes, ${s.permanentFaults} faults for good, ${s.dropped} dropped, ${s.duplicated} duplicated, ${s.longDelays} held back; ${s.reconfigurations} reconfigurations (${s.bypasses} by a leader without phase 1, ${s.garbageCollections} garbage collections, ${s.retiredAcceptors} acceptors retired); ${s.matchmakerReplacements} matchmaker replacements (${s.matchmakerChanges} sets chosen)`,
   );
   if (!result.ok)
     console.log(
-      `  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers, opts.fsync, opts.matchmakers)}`,
+      `  replay: ${replayCommand(result.seed, opts.steps, opts.f, opts.proposers, opts.fsync, opts.matchmakers, opts.reconfigureRate)}`,
     );
   process.exitCode = result.ok ? 0 : 1;
 }

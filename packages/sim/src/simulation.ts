@@ -33,6 +33,7 @@ import {
   formatBallot,
   type MatchB,
   Matchmaker,
+  type MatchmakerEpoch,
   type Members,
   MemberView,
   type Message,
@@ -51,6 +52,7 @@ import {
 } from '@paxos/core';
 import { describe, SafetyChecker } from './checker.ts';
 import { SimDirectory } from './directory.ts';
+import { EpochChecker } from './epoch-checker.ts';
 import { EventQueue } from './event-queue.ts';
 import { Rng } from './rng.ts';
 
@@ -216,6 +218,10 @@ export interface SimulationStats {
   matchmakerRestarts: number;
   /** Configuration changes the operator asked for (targets written). */
   reconfigurations: number;
+  /** Matchmakers the operator replaced (a new one started, the target set written). */
+  matchmakerReplacements: number;
+  /** Matchmaker sets chosen and adopted by the proposer that replaced them. */
+  matchmakerChanges: number;
   /** Acceptors retired (they answered a Retire) and stopped. */
   retiredAcceptors: number;
   /** Moves of a leader to a new configuration without phase 1 (bypass). */
@@ -329,6 +335,8 @@ interface Process {
   lease: number;
   /** A proposer: the target version it was told (it reads the target key on its polls). */
   knownTarget: number;
+  /** A proposer: the version of the operator's matchmaker set it was told. */
+  knownMatchmakerTarget: number;
 }
 
 type SimEvent =
@@ -456,6 +464,16 @@ export class Simulation {
   private forcedReconfigureAt = -1;
   /** f of the matchmaker set (its size is 2f+1); unused without matchmakers. */
   private readonly matchmakerF: number;
+  /** The operator's matchmaker set (a directory key proposers read) and how often it changed. */
+  private matchmakerTarget: Address[] = [];
+  private matchmakerTargetVersion = 0;
+  /** Matchmaker ids are never reused: the next one a replacement gets. */
+  private nextMatchmakerIndex = 0;
+  /** The newest matchmaker set a proposer adopted (as a directory hint): where a restarted proposer starts. */
+  private publishedMatchmakers: MatchmakerEpoch = { epoch: 0, addresses: [] };
+  /** The matchmaker the operator's last change replaces: stopped for good once the new set serves. */
+  private replacedMatchmaker: Address | null = null;
+  readonly epochs: EpochChecker;
   /**
    * What each matchmaker told proposers in MatchB replies: the highest ballot it answered, and
    * every entry it returned or recorded (by ballot, with its spec id); all must survive crashes.
@@ -494,6 +512,8 @@ export class Simulation {
     acceptorRestarts: 0,
     matchmakerRestarts: 0,
     reconfigurations: 0,
+    matchmakerReplacements: 0,
+    matchmakerChanges: 0,
     retiredAcceptors: 0,
     bypasses: 0,
     garbageCollections: 0,
@@ -567,6 +587,10 @@ export class Simulation {
     )
       throw new Error(`matchmakers must be 0 or an odd number 2f+1, got ${o.matchmakers}`);
     this.matchmakerF = Math.max(0, (o.matchmakers - 1) / 2);
+    this.epochs = new EpochChecker(this.matchmakerF);
+    this.matchmakerTarget = this.matchmakerAddresses();
+    this.nextMatchmakerIndex = o.matchmakers;
+    this.publishedMatchmakers = { epoch: 0, addresses: this.matchmakerTarget };
     if (o.matchmakers > 0) this.forcedReconfigureAt = this.rng.int(1, Math.max(1, o.steps - 1));
 
     // Everyone registers first, so the first poll shows each process the whole cluster.
@@ -640,6 +664,7 @@ export class Simulation {
       view: new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs }),
       lease: -1,
       knownTarget: -1,
+      knownMatchmakerTarget: -1,
     };
     this.processes.set(address, p);
     if (kind === 'client') this.clientProgress.set(address, { submitted: 0, acknowledged: 0 });
@@ -682,7 +707,13 @@ export class Simulation {
           timing: SIM_TIMING.proposer,
           limits: SIM_TIMING.proposerLimits,
           ...(this.options.matchmakers > 0
-            ? { matchmakers: { addresses: this.matchmakerAddresses(), f: this.matchmakerF } }
+            ? {
+                matchmakers: {
+                  addresses: this.publishedMatchmakers.addresses,
+                  epoch: this.publishedMatchmakers.epoch,
+                  f: this.matchmakerF,
+                },
+              }
             : {}),
         });
       case 'batcher':
@@ -768,8 +799,9 @@ export class Simulation {
       address: p.address,
       matchmakerId: p.index,
       ...(state !== null ? { recovered: state } : {}),
-      // Only a brand-new matchmaker starts from genesis; a restarted one without a state stays silent.
-      ...(p.incarnation === 0 ? { genesis: this.spec } : {}),
+      // Only a brand-new matchmaker of the first set starts from genesis; a restarted one without a
+      // state, or a replacement, stays silent until bootstrapped.
+      ...(p.incarnation === 0 && p.index < this.options.matchmakers ? { genesis: this.spec } : {}),
     });
     p.matchmaker = matchmaker;
     return this.makeDurableMatchmaker(matchmaker, store, this.commitIo(p));
@@ -1154,6 +1186,7 @@ export class Simulation {
           if (effect.name === 'leader_elections') this.stats.elections += effect.value;
           if (effect.name === 'leader_step_downs') this.stats.stepDowns += effect.value;
           if (effect.name === 'reconfigurations') this.stats.bypasses += effect.value;
+          if (effect.name === 'matchmaker_reconfigurations') this.stats.matchmakerChanges += effect.value;
           if (effect.name === 'garbage_collections') this.stats.garbageCollections += effect.value;
           break;
         case 'acknowledged': {
@@ -1203,6 +1236,18 @@ export class Simulation {
     }
     if (p.kind === 'acceptor') this.observeAnnouncement(p, message);
     if (p.kind === 'matchmaker' && message.type === 'MatchB') this.observeMatchB(p, message);
+    const epochViolation =
+      p.kind === 'proposer' && message.type === 'EpochAccept'
+        ? this.epochs.recordProposal(p.address, message.epoch, message.ballot, message.next)
+        : p.kind === 'matchmaker' && message.type === 'EpochAccepted'
+          ? this.epochs.recordVote(message.epoch, message.ballot, message.matchmakerId)
+          : p.kind === 'proposer' && (message.type === 'MatchA' || message.type === 'GarbageA')
+            ? this.epochs.checkUse(p.address, to, message.type, message.epoch)
+            : null;
+    if (epochViolation !== null) {
+      this.fail('safety', epochViolation);
+      return;
+    }
     if (p.kind === 'acceptor' && message.type === 'Phase2b') {
       const accepted = this.acceptedFor(p, message.slot, message.ballot);
       if (accepted === undefined) {
@@ -1378,6 +1423,15 @@ export class Simulation {
       this.apply(p, p.role.step(this.now, { type: 'acceptors', acceptors: this.acceptorBook() }));
       this.apply(p, p.role.step(this.now, { type: 'target', spec: this.target }));
     }
+    if (p.kind === 'proposer' && !initial && this.options.matchmakers > 0) {
+      if (p.knownMatchmakerTarget < this.matchmakerTargetVersion) {
+        p.knownMatchmakerTarget = this.matchmakerTargetVersion;
+        this.apply(p, p.role.step(this.now, { type: 'matchmakers', addresses: this.matchmakerTarget }));
+      }
+      // Proposers publish the matchmaker set they use (known chosen) for those that restart.
+      const set = (p.role as Proposer).matchmakerSet;
+      if (set !== null && set.epoch > this.publishedMatchmakers.epoch) this.publishedMatchmakers = set;
+    }
   }
 
   // ---- faults ------------------------------------------------------------------------------
@@ -1409,7 +1463,14 @@ export class Simulation {
   private targetServed(): boolean {
     return this.live('proposer').some((p) => {
       const r = p.role as Proposer;
-      return r.status === 'leader' && r.configuration.version >= this.target.version && r.collected;
+      const set = r.matchmakerSet?.addresses ?? [];
+      return (
+        r.status === 'leader' &&
+        r.configuration.version >= this.target.version &&
+        r.collected &&
+        set.length === this.matchmakerTarget.length &&
+        this.matchmakerTarget.every((a) => set.includes(a))
+      );
     });
   }
 
@@ -1421,10 +1482,21 @@ export class Simulation {
    */
   private reconfigure(): boolean {
     if (!this.targetServed()) return false;
+    if (this.replacedMatchmaker !== null) {
+      // The new set serves: the replaced matchmaker is stopped for good (its state file is kept).
+      const old = this.processes.get(this.replacedMatchmaker) as Process;
+      if (old.alive) this.stop(old, 'GONE FOR GOOD');
+      old.retired = true;
+      this.replacedMatchmaker = null;
+    }
     const groups = this.target.groups;
     const f = this.options.f;
-    const kind = this.rng.int(0, 2);
+    const kind = this.rng.int(0, 3);
     let change: ConfigChange;
+    if (kind === 3) {
+      this.replaceMatchmaker();
+      return true;
+    }
     if (kind === 0 && groups.length < MAX_GROUPS) {
       change = { kind: 'groups', groups: groups.length + 1, nextGroupId: this.nextGroupId };
     } else if (kind === 1 && groups.length > 1) {
@@ -1451,6 +1523,32 @@ export class Simulation {
     this.target = plan.target;
     this.stats.reconfigurations++;
     return true;
+  }
+
+  /**
+   * The operator replaces one matchmaker, as `pnpm cluster replace matchmaker-N` would: a new,
+   * empty matchmaker starts (a new id, never reused), then the target set is written; sometimes
+   * the old one's host is lost for good first (never more than f of the set down).
+   */
+  private replaceMatchmaker(): void {
+    const old = this.rng.pick(this.matchmakerTarget);
+    const oldProcess = this.processes.get(old) as Process;
+    if (oldProcess.alive && this.matchmakersDown() < this.matchmakerF && this.rng.chance(0.5))
+      this.stop(oldProcess, 'GONE FOR GOOD');
+    const index = this.nextMatchmakerIndex++;
+    const p = this.addProcess('matchmaker', `${PREFIX.matchmaker}/${index}`, index);
+    this.boot(p);
+    this.matchmakerTarget = this.matchmakerTarget.map((a) => (a === old ? p.address : a));
+    this.matchmakerTargetVersion++;
+    this.replacedMatchmaker = old;
+    this.stats.matchmakerReplacements++;
+    this.log(`REPLACE MATCHMAKER ${old} -> ${p.address}`);
+  }
+
+  /** Matchmakers down (crashed or gone) among the sets in use: the target and the newest published. */
+  private matchmakersDown(): number {
+    const inUse = new Set([...this.matchmakerTarget, ...this.publishedMatchmakers.addresses]);
+    return [...inUse].filter((a) => !(this.processes.get(a) as Process).alive).length;
   }
 
   private startAcceptor(groupId: number, acceptorId: number): void {
@@ -1485,9 +1583,7 @@ export class Simulation {
         crashedPerGroup.set(g, (crashedPerGroup.get(g) ?? 0) + 1);
       }
     }
-    const matchmakersDown = [...this.processes.values()].filter(
-      (p) => p.kind === 'matchmaker' && !p.alive,
-    ).length;
+    const matchmakersDown = this.matchmakersDown();
     const candidates = this.live().filter(
       (p) =>
         p.kind !== 'client' &&
@@ -1554,6 +1650,7 @@ export class Simulation {
     p.wokeAt = this.now;
     p.view = new MemberView({ leaseTimeoutMs: SIM_TIMING.leaseTimeoutMs });
     p.knownTarget = -1;
+    p.knownMatchmakerTarget = -1;
     this.register(p);
     this.stats.restarts++;
     this.log(`RESTART ${p.address} (incarnation ${p.incarnation})`);
@@ -1840,6 +1937,24 @@ export function summarize(m: Message): string {
       return `Retire ${formatBallot(m.ballot)} g${m.groupId}/a${m.acceptorId}`;
     case 'RetireB':
       return `RetireB g${m.groupId}/a${m.acceptorId}`;
+    case 'StopA':
+      return `StopA e${m.epoch} ${formatBallot(m.ballot)}`;
+    case 'StopB':
+      return `StopB e${m.epoch} ${formatBallot(m.ballot)} mm${m.matchmakerId} gc=${formatBallot(m.state.gcBallot)} entries=${m.state.entries.length}${m.vote === null ? '' : ` vote=${formatBallot(m.vote.ballot)}:e${m.vote.next.epoch}[${m.vote.next.addresses.join(' ')}]`}`;
+    case 'BootstrapA':
+      return `BootstrapA e${m.next.epoch} gc=${formatBallot(m.state.gcBallot)} entries=${m.state.entries.length}`;
+    case 'BootstrapB':
+      return `BootstrapB e${m.epoch} mm${m.matchmakerId}`;
+    case 'EpochAccept':
+      return `EpochAccept e${m.epoch} ${formatBallot(m.ballot)} next=[${m.next.addresses.join(' ')}]`;
+    case 'EpochAccepted':
+      return `EpochAccepted e${m.epoch} ${formatBallot(m.ballot)} mm${m.matchmakerId}`;
+    case 'EpochNack':
+      return `EpochNack e${m.epoch} ${formatBallot(m.ballot)} higher=${formatBallot(m.higher)}`;
+    case 'EpochChosen':
+      return `EpochChosen e${m.next.epoch} [${m.next.addresses.join(' ')}]`;
+    case 'Stopped':
+      return `Stopped e${m.epoch}${m.next === null ? '' : ` next=e${m.next.epoch}`}`;
   }
 }
 

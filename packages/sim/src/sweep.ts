@@ -33,6 +33,7 @@ export function replayCommand(
   proposers = 2,
   fsync = true,
   matchmakers = 0,
+  reconfigureRate?: number,
 ): string {
-  return `pnpm sim --seed ${seed} --steps ${steps} --f ${f}${proposers === 2 ? '' : ` --proposers ${proposers}`}${matchmakers === 0 ? '' : ` --matchmakers ${matchmakers}`}${fsync ? '' : ' --no-fsync'} --trace`;
+  return `pnpm sim --seed ${seed} --steps ${steps} --f ${f}${proposers === 2 ? '' : ` --proposers ${proposers}`}${matchmakers === 0 ? '' : ` --matchmakers ${matchmakers}`}${reconfigureRate === undefined ? '' : ` --reconfigure-rate ${reconfigureRate}`}${fsync ? '' : ' --no-fsync'} --trace`;
 }

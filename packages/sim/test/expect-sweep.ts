@@ -8,10 +8,11 @@ export function expectNoFailures(
   f: number,
   proposers = 2,
   matchmakers = 0,
+  reconfigureRate?: number,
 ): void {
   const lines = result.failures.map(
     (r) =>
-      `seed ${r.seed}: ${r.violation?.kind} violation at step ${r.violation?.step}: ${r.violation?.message}\n  replay: ${replayCommand(r.seed, steps, f, proposers, true, matchmakers)}`,
+      `seed ${r.seed}: ${r.violation?.kind} violation at step ${r.violation?.step}: ${r.violation?.message}\n  replay: ${replayCommand(r.seed, steps, f, proposers, true, matchmakers, reconfigureRate)}`,
   );
   if (lines.length > 0) console.error(lines.join('\n'));
   expect(lines).toEqual([]);

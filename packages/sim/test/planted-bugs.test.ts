@@ -17,14 +17,18 @@ import {
   type AcceptorGroup,
   type AcceptorOptions,
   type Address,
+  type Ballot,
   type ConfigEntry,
   type Configuration,
   decodeBatch,
+  type EpochVote,
   encodeBatch,
   groupForSlot,
   type InFlightSlot,
   type MatchB,
   type Matchmaker,
+  MatchmakerChange,
+  type MatchmakerEpoch,
   NOOP,
   Proposer,
   ProxyLeader,
@@ -178,6 +182,23 @@ class ProposerMatchingWithF extends Proposer {
   }
 }
 
+/** A matchmaker change proposes its own set even where a stopped matchmaker reports a vote for another. */
+class ChangeIgnoringVotes extends MatchmakerChange {
+  protected override choose(_vote: EpochVote | null, own: MatchmakerEpoch): MatchmakerEpoch {
+    return own;
+  }
+}
+class ProposerIgnoringMatchmakerVotes extends Proposer {
+  protected override newMatchmakerChange(
+    from: MatchmakerEpoch,
+    f: number,
+    ballot: Ballot,
+    target: readonly Address[] | null,
+  ): MatchmakerChange {
+    return new ChangeIgnoringVotes(from, f, ballot, target);
+  }
+}
+
 /** After a reconfiguration the new ballot starts one slot early, at a slot the old ballot proposed. */
 class ProposerReusingTheOldBallotsLastSlot extends Proposer {
   protected override bypassStart(nextSlot: number): number {
@@ -207,7 +228,7 @@ function firstViolation(
     const message = result.violation?.message;
     if (message === undefined || (expected !== undefined && !expected.test(message))) continue;
     console.log(
-      `caught at seed ${seed}: ${message}\n  replay (with the bug planted): ${replayCommand(seed, steps, 1, 2, planted.fsync ?? true, planted.matchmakers ?? 0)}`,
+      `caught at seed ${seed}: ${message}\n  replay (with the bug planted): ${replayCommand(seed, steps, 1, planted.proposers ?? 2, planted.fsync ?? true, planted.matchmakers ?? 0, planted.faults?.reconfigure)}`,
     );
     return { seed, message };
   }
@@ -404,6 +425,22 @@ describe('the simulator catches planted bugs', () => {
           300,
         )?.message,
       ).toMatch(/proposed in .* but .* is chosen|two values chosen|acknowledged at slot/);
+    });
+
+    it('a matchmaker change that ignores the votes its stop phase found (single-decree Paxos broken)', () => {
+      // Matchmaker replacements are a quarter of the operator's changes; more changes, and three
+      // proposers to race for them, here.
+      expect(
+        firstViolation(
+          {
+            ...withMatchmakers,
+            proposers: 3,
+            faults: { reconfigure: 0.05 },
+            makeProposer: (o) => new ProposerIgnoringMatchmakerVotes(o),
+          },
+          300,
+        )?.message,
+      ).toMatch(/two matchmaker sets chosen for epoch/);
     });
   });
 });

@@ -28,6 +28,8 @@ import type {
   ConfigStamp,
   Envelope,
   MatchB,
+  MatchmakerEpoch,
+  MatchmakerSnapshot,
   Message,
   Phase1b,
   Phase2a,
@@ -267,6 +269,57 @@ interface PbRetireB {
   readonly groupId: number;
   readonly acceptorId: number;
 }
+interface PbMatchmakerEpoch {
+  readonly epoch: number;
+  readonly addresses: readonly string[];
+}
+interface PbMatchmakerSnapshot {
+  readonly gcBallot: PbBallot | null;
+  readonly maxBallot: PbBallot | null;
+  readonly entries: readonly PbConfigEntry[];
+}
+interface PbStopA {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly current: PbMatchmakerEpoch | null;
+}
+interface PbStopB {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly matchmakerId: number;
+  readonly state: PbMatchmakerSnapshot | null;
+  readonly vote: { readonly ballot: PbBallot | null; readonly next: PbMatchmakerEpoch | null } | null;
+}
+interface PbBootstrapA {
+  readonly next: PbMatchmakerEpoch | null;
+  readonly state: PbMatchmakerSnapshot | null;
+}
+interface PbBootstrapB {
+  readonly epoch: number;
+  readonly matchmakerId: number;
+}
+interface PbEpochAccept {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly next: PbMatchmakerEpoch | null;
+}
+interface PbEpochAccepted {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly matchmakerId: number;
+}
+interface PbEpochNack {
+  readonly epoch: number;
+  readonly ballot: PbBallot | null;
+  readonly higher: PbBallot | null;
+}
+interface PbEpochChosen {
+  readonly next: PbMatchmakerEpoch | null;
+}
+interface PbStopped {
+  readonly epoch: number;
+  readonly next: PbMatchmakerEpoch | null;
+}
 interface PbEnvelope {
   readonly from: string;
   /** The oneof: the name of the body field read last, if any (see the Root setup above). */
@@ -291,6 +344,15 @@ interface PbEnvelope {
   readonly watermarkB: PbWatermarkB;
   readonly retire: PbRetire;
   readonly retireB: PbRetireB;
+  readonly stopA: PbStopA;
+  readonly stopB: PbStopB;
+  readonly bootstrapA: PbBootstrapA;
+  readonly bootstrapB: PbBootstrapB;
+  readonly epochAccept: PbEpochAccept;
+  readonly epochAccepted: PbEpochAccepted;
+  readonly epochNack: PbEpochNack;
+  readonly epochChosen: PbEpochChosen;
+  readonly stopped: PbStopped;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,6 +523,61 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
       checkU32(m.acceptorId, 'RetireB.acceptorId');
       pb = { from: env.from, retireB: m };
       break;
+    // Matchmaker reconfiguration: the proto layout too.
+    case 'StopA':
+      checkU32(m.epoch, 'StopA.epoch');
+      checkBallot(m.ballot, 'StopA.ballot');
+      checkMatchmakerEpoch(m.current, 'StopA.current');
+      pb = { from: env.from, stopA: m };
+      break;
+    case 'StopB':
+      checkU32(m.epoch, 'StopB.epoch');
+      checkBallot(m.ballot, 'StopB.ballot');
+      checkU32(m.matchmakerId, 'StopB.matchmakerId');
+      checkSnapshot(m.state, 'StopB.state');
+      if (m.vote !== null) {
+        checkBallot(m.vote.ballot, 'StopB.vote.ballot');
+        checkMatchmakerEpoch(m.vote.next, 'StopB.vote.next');
+      }
+      pb = { from: env.from, stopB: m };
+      break;
+    case 'BootstrapA':
+      checkMatchmakerEpoch(m.next, 'BootstrapA.next');
+      checkSnapshot(m.state, 'BootstrapA.state');
+      pb = { from: env.from, bootstrapA: m };
+      break;
+    case 'BootstrapB':
+      checkU32(m.epoch, 'BootstrapB.epoch');
+      checkU32(m.matchmakerId, 'BootstrapB.matchmakerId');
+      pb = { from: env.from, bootstrapB: m };
+      break;
+    case 'EpochAccept':
+      checkU32(m.epoch, 'EpochAccept.epoch');
+      checkBallot(m.ballot, 'EpochAccept.ballot');
+      checkMatchmakerEpoch(m.next, 'EpochAccept.next');
+      pb = { from: env.from, epochAccept: m };
+      break;
+    case 'EpochAccepted':
+      checkU32(m.epoch, 'EpochAccepted.epoch');
+      checkBallot(m.ballot, 'EpochAccepted.ballot');
+      checkU32(m.matchmakerId, 'EpochAccepted.matchmakerId');
+      pb = { from: env.from, epochAccepted: m };
+      break;
+    case 'EpochNack':
+      checkU32(m.epoch, 'EpochNack.epoch');
+      checkBallot(m.ballot, 'EpochNack.ballot');
+      checkBallot(m.higher, 'EpochNack.higher');
+      pb = { from: env.from, epochNack: m };
+      break;
+    case 'EpochChosen':
+      checkMatchmakerEpoch(m.next, 'EpochChosen.next');
+      pb = { from: env.from, epochChosen: m };
+      break;
+    case 'Stopped':
+      checkU32(m.epoch, 'Stopped.epoch');
+      if (m.next !== null) checkMatchmakerEpoch(m.next, 'Stopped.next');
+      pb = { from: env.from, stopped: m };
+      break;
     default:
       throw new TypeError(`unknown message type ${String((m as { type?: unknown }).type)}`);
   }
@@ -596,6 +713,21 @@ function checkConfigEntry(e: ConfigEntry, what: string): void {
   checkSlotOrMinus1(e.startSlot, `${what}.startSlot`);
 }
 
+function checkMatchmakerEpoch(e: MatchmakerEpoch, what: string): void {
+  if (e === null || typeof e !== 'object') throw new TypeError(`${what} must be a MatchmakerEpoch`);
+  checkU32(e.epoch, `${what}.epoch`);
+  checkArray(e.addresses, `${what}.addresses`);
+  for (const a of e.addresses) checkAddress(a, `${what}.addresses[]`);
+}
+
+function checkSnapshot(s: MatchmakerSnapshot, what: string): void {
+  if (s === null || typeof s !== 'object') throw new TypeError(`${what} must be a MatchmakerSnapshot`);
+  checkBallot(s.gcBallot, `${what}.gcBallot`);
+  checkBallot(s.maxBallot, `${what}.maxBallot`);
+  checkArray(s.entries, `${what}.entries`);
+  for (const e of s.entries) checkConfigEntry(e, `${what}.entries[]`);
+}
+
 function checkSlotOrMinus1(n: number, what: string): void {
   if (!(Number.isSafeInteger(n) && n >= -1)) {
     throw new RangeError(`${what} must be -1 or a safe non-negative integer, got ${String(n)}`);
@@ -629,7 +761,7 @@ function checkValue(v: Value, what: string): void {
 // ---------------------------------------------------------------------------------------------
 
 const BODY_FIELDS =
-  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat, matchA, matchB, matchNack, garbageA, garbageB, watermarkA, watermarkB, retire, retireB';
+  'clientRequest, clientReply, clientBatch, leaderInfo, phase1a, phase1b, phase2a, phase2b, nack, chosen, heartbeat, matchA, matchB, matchNack, garbageA, garbageB, watermarkA, watermarkB, retire, retireB, stopA, stopB, bootstrapA, bootstrapB, epochAccept, epochAccepted, epochNack, epochChosen, stopped';
 
 /** Decodes one frame. Never throws. */
 export function decodeEnvelope(bytes: Uint8Array): DecodeResult {
@@ -853,6 +985,90 @@ function toEnvelope(pb: PbEnvelope): Envelope {
       message = { type: 'RetireB', groupId: m.groupId, acceptorId: m.acceptorId };
       break;
     }
+    case 'stopA': {
+      const m = pb.stopA;
+      message = {
+        type: 'StopA',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'StopA.ballot'),
+        current: matchmakerEpoch(m.current, 'StopA.current'),
+      };
+      break;
+    }
+    case 'stopB': {
+      const m = pb.stopB;
+      message = {
+        type: 'StopB',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'StopB.ballot'),
+        matchmakerId: m.matchmakerId,
+        state: snapshot(m.state, 'StopB.state'),
+        vote:
+          m.vote == null
+            ? null
+            : {
+                ballot: ballot(m.vote.ballot, 'StopB.vote.ballot'),
+                next: matchmakerEpoch(m.vote.next, 'StopB.vote.next'),
+              },
+      };
+      break;
+    }
+    case 'bootstrapA': {
+      const m = pb.bootstrapA;
+      message = {
+        type: 'BootstrapA',
+        next: matchmakerEpoch(m.next, 'BootstrapA.next'),
+        state: snapshot(m.state, 'BootstrapA.state'),
+      };
+      break;
+    }
+    case 'bootstrapB': {
+      const m = pb.bootstrapB;
+      message = { type: 'BootstrapB', epoch: m.epoch, matchmakerId: m.matchmakerId };
+      break;
+    }
+    case 'epochAccept': {
+      const m = pb.epochAccept;
+      message = {
+        type: 'EpochAccept',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'EpochAccept.ballot'),
+        next: matchmakerEpoch(m.next, 'EpochAccept.next'),
+      };
+      break;
+    }
+    case 'epochAccepted': {
+      const m = pb.epochAccepted;
+      message = {
+        type: 'EpochAccepted',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'EpochAccepted.ballot'),
+        matchmakerId: m.matchmakerId,
+      };
+      break;
+    }
+    case 'epochNack': {
+      const m = pb.epochNack;
+      message = {
+        type: 'EpochNack',
+        epoch: m.epoch,
+        ballot: ballot(m.ballot, 'EpochNack.ballot'),
+        higher: ballot(m.higher, 'EpochNack.higher'),
+      };
+      break;
+    }
+    case 'epochChosen':
+      message = { type: 'EpochChosen', next: matchmakerEpoch(pb.epochChosen.next, 'EpochChosen.next') };
+      break;
+    case 'stopped': {
+      const m = pb.stopped;
+      message = {
+        type: 'Stopped',
+        epoch: m.epoch,
+        next: m.next == null ? null : matchmakerEpoch(m.next, 'Stopped.next'),
+      };
+      break;
+    }
     default:
       throw new DecodeError(`envelope has no message body (expected one of ${BODY_FIELDS})`);
   }
@@ -908,24 +1124,42 @@ function phase2a(m: PbPhase2a): Phase2a {
 }
 
 function matchB(m: PbMatchB): MatchB {
-  const src = m.entries;
-  const entries = new Array<ConfigEntry>(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const e = src[i] as PbConfigEntry;
-    const where = `MatchB.entries[${i}]`; // rare message: the index is rendered up front
-    entries[i] = {
-      ballot: ballot(e.ballot, `${where}.ballot`),
-      spec: configSpec(e.spec, `${where}.spec`),
-      startSlot: slotOrMinus1(e.startSlot, `${where}.startSlot`),
-    };
-  }
   return {
     type: 'MatchB',
     epoch: m.epoch,
     ballot: ballot(m.ballot, 'MatchB.ballot'),
     matchmakerId: m.matchmakerId,
     gcBallot: ballot(m.gcBallot, 'MatchB.gcBallot'),
-    entries,
+    entries: configEntries(m.entries, 'MatchB.entries'),
+  };
+}
+
+function configEntries(src: readonly PbConfigEntry[], what: string): ConfigEntry[] {
+  const entries = new Array<ConfigEntry>(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const e = src[i] as PbConfigEntry;
+    const where = `${what}[${i}]`; // rare messages: the index is rendered up front
+    entries[i] = {
+      ballot: ballot(e.ballot, `${where}.ballot`),
+      spec: configSpec(e.spec, `${where}.spec`),
+      startSlot: slotOrMinus1(e.startSlot, `${where}.startSlot`),
+    };
+  }
+  return entries;
+}
+
+function matchmakerEpoch(e: PbMatchmakerEpoch | null, where: string): MatchmakerEpoch {
+  if (e == null) throw new DecodeError(`${where} missing (expected a MatchmakerEpoch)`);
+  for (let i = 0; i < e.addresses.length; i++) address(e.addresses[i] as string, `${where}.addresses[${i}]`);
+  return { epoch: e.epoch, addresses: [...e.addresses] };
+}
+
+function snapshot(s: PbMatchmakerSnapshot | null, where: string): MatchmakerSnapshot {
+  if (s == null) throw new DecodeError(`${where} missing (expected a MatchmakerSnapshot)`);
+  return {
+    gcBallot: ballot(s.gcBallot, `${where}.gcBallot`),
+    maxBallot: ballot(s.maxBallot, `${where}.maxBallot`),
+    entries: configEntries(s.entries, `${where}.entries`),
   };
 }
 

@@ -28,7 +28,16 @@ export const paxosSchema = {
                 "watermarkA",
                 "watermarkB",
                 "retire",
-                "retireB"
+                "retireB",
+                "stopA",
+                "stopB",
+                "bootstrapA",
+                "bootstrapB",
+                "epochAccept",
+                "epochAccepted",
+                "epochNack",
+                "epochChosen",
+                "stopped"
               ]
             }
           },
@@ -128,6 +137,50 @@ export const paxosSchema = {
               "type": "RetireB",
               "id": 21,
               "protoName": "retire_b"
+            },
+            "stopA": {
+              "type": "StopA",
+              "id": 22,
+              "protoName": "stop_a"
+            },
+            "stopB": {
+              "type": "StopB",
+              "id": 23,
+              "protoName": "stop_b"
+            },
+            "bootstrapA": {
+              "type": "BootstrapA",
+              "id": 24,
+              "protoName": "bootstrap_a"
+            },
+            "bootstrapB": {
+              "type": "BootstrapB",
+              "id": 25,
+              "protoName": "bootstrap_b"
+            },
+            "epochAccept": {
+              "type": "EpochAccept",
+              "id": 26,
+              "protoName": "epoch_accept"
+            },
+            "epochAccepted": {
+              "type": "EpochAccepted",
+              "id": 27,
+              "protoName": "epoch_accepted"
+            },
+            "epochNack": {
+              "type": "EpochNack",
+              "id": 28,
+              "protoName": "epoch_nack"
+            },
+            "epochChosen": {
+              "type": "EpochChosen",
+              "id": 29,
+              "protoName": "epoch_chosen"
+            },
+            "stopped": {
+              "type": "Stopped",
+              "id": 30
             }
           }
         },
@@ -680,6 +733,185 @@ export const paxosSchema = {
               "type": "uint32",
               "id": 2,
               "protoName": "acceptor_id"
+            }
+          }
+        },
+        "MatchmakerEpoch": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "addresses": {
+              "rule": "repeated",
+              "type": "string",
+              "id": 2
+            }
+          }
+        },
+        "MatchmakerSnapshot": {
+          "fields": {
+            "gcBallot": {
+              "type": "Ballot",
+              "id": 1,
+              "protoName": "gc_ballot"
+            },
+            "maxBallot": {
+              "type": "Ballot",
+              "id": 2,
+              "protoName": "max_ballot"
+            },
+            "entries": {
+              "rule": "repeated",
+              "type": "ConfigEntry",
+              "id": 3
+            }
+          }
+        },
+        "EpochVote": {
+          "fields": {
+            "ballot": {
+              "type": "Ballot",
+              "id": 1
+            },
+            "next": {
+              "type": "MatchmakerEpoch",
+              "id": 2
+            }
+          }
+        },
+        "StopA": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "current": {
+              "type": "MatchmakerEpoch",
+              "id": 3
+            }
+          }
+        },
+        "StopB": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "matchmakerId": {
+              "type": "uint32",
+              "id": 3,
+              "protoName": "matchmaker_id"
+            },
+            "state": {
+              "type": "MatchmakerSnapshot",
+              "id": 4
+            },
+            "vote": {
+              "type": "EpochVote",
+              "id": 5
+            }
+          }
+        },
+        "BootstrapA": {
+          "fields": {
+            "next": {
+              "type": "MatchmakerEpoch",
+              "id": 1
+            },
+            "state": {
+              "type": "MatchmakerSnapshot",
+              "id": 2
+            }
+          }
+        },
+        "BootstrapB": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "matchmakerId": {
+              "type": "uint32",
+              "id": 2,
+              "protoName": "matchmaker_id"
+            }
+          }
+        },
+        "EpochAccept": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "next": {
+              "type": "MatchmakerEpoch",
+              "id": 3
+            }
+          }
+        },
+        "EpochAccepted": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "matchmakerId": {
+              "type": "uint32",
+              "id": 3,
+              "protoName": "matchmaker_id"
+            }
+          }
+        },
+        "EpochNack": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "ballot": {
+              "type": "Ballot",
+              "id": 2
+            },
+            "higher": {
+              "type": "Ballot",
+              "id": 3
+            }
+          }
+        },
+        "EpochChosen": {
+          "fields": {
+            "next": {
+              "type": "MatchmakerEpoch",
+              "id": 1
+            }
+          }
+        },
+        "Stopped": {
+          "fields": {
+            "epoch": {
+              "type": "uint32",
+              "id": 1
+            },
+            "next": {
+              "type": "MatchmakerEpoch",
+              "id": 2
             }
           }
         }

@@ -28,19 +28,24 @@ import {
   type ConfigEntry,
   type ConfigSpec,
   type ConfigStamp,
+  type EpochAccepted,
+  type EpochNack,
   type GarbageB,
   type Heartbeat,
   type LeaderInfo,
   type MatchB,
+  type MatchmakerEpoch,
   type MatchNack,
   type Nack,
   NOOP,
   type Phase1b,
   type RetireB,
+  type Stopped,
   UNSTAMPED,
   type Value,
   type WatermarkB,
 } from '../messages.ts';
+import { MatchmakerChange } from './matchmaker-change.ts';
 
 export interface ProposerTiming {
   /** How often the leader tells proposers and batchers it is alive. */
@@ -107,7 +112,8 @@ export interface ProposerOptions {
   readonly timing?: Partial<ProposerTiming>;
   readonly limits?: Partial<ProposerLimits>;
   /**
-   * The matchmakers of epoch 0 (Matchmaker MultiPaxos, issue 16). Absent or with no addresses,
+   * The matchmakers (Matchmaker MultiPaxos, issue 16): the set of `epoch` (default 0), the newest
+   * this proposer knows chosen; a stopped epoch's matchmakers point to the next. Absent or with no addresses,
    * elections go straight to phase 1 as before; present, each election first records this
    * proposer's configuration for its ballot at f+1 matchmakers (MatchA/MatchB).
    */
@@ -120,7 +126,12 @@ export interface ProposerOptions {
 export interface MatchmakerSet {
   readonly addresses: readonly Address[];
   readonly f: number;
+  /** The set's epoch (default 0: the cluster's first set). */
+  readonly epoch?: number;
 }
+
+/** The matchmaker set a proposer uses now. */
+type CurrentMatchmakers = MatchmakerEpoch & { readonly f: number };
 
 export type ProposerStatus = 'follower' | 'candidate' | 'leader';
 
@@ -243,7 +254,15 @@ export class Proposer implements Role {
   /** Without matchmakers: the one stamp of the configuration fixed for the cluster's life. */
   private readonly stamp: ConfigStamp;
   /** Matchmakers to match each ballot at (null: elections skip matchmaking). */
-  private readonly matchmakers: MatchmakerSet | null;
+  private matchmakers: CurrentMatchmakers | null;
+  /** The operator's matchmaker set (a directory key), or null: keep the current one. */
+  private matchmakerTarget: readonly Address[] | null = null;
+  /** This proposer's replacement of the matchmaker set, while it runs (and its follow-up). */
+  private matchmakerChange: MatchmakerChange | null = null;
+  /** Highest ballot seen in the choice of a matchmaker set. */
+  private matchmakerBallotSeen: Ballot = ZERO_BALLOT;
+  /** No new matchmaker change before this time (after one was refused). */
+  private matchmakerRetryAt = 0;
   /** This proposer's configuration at start, as matchmakers record it. */
   readonly spec: ConfigSpec;
   /** Acceptor addresses by identity: the start configuration's, then `acceptors` events. */
@@ -317,7 +336,11 @@ export class Proposer implements Role {
     this.matchmakers =
       options.matchmakers === undefined || options.matchmakers.addresses.length === 0
         ? null
-        : options.matchmakers;
+        : {
+            epoch: options.matchmakers.epoch ?? 0,
+            addresses: options.matchmakers.addresses,
+            f: options.matchmakers.f,
+          };
     this.spec = configSpecOf(options.config, options.configVersion ?? 0);
     for (const group of options.config.groups) {
       acceptorIdsOf(group).forEach((id, i) => {
@@ -370,6 +393,12 @@ export class Proposer implements Role {
    */
   get collected(): boolean {
     return this.gc?.stage === 'retire' || this.gc?.stage === 'done';
+  }
+  /** The matchmaker set this proposer uses (the newest it knows chosen), or null without matchmakers. */
+  get matchmakerSet(): MatchmakerEpoch | null {
+    return this.matchmakers === null
+      ? null
+      : { epoch: this.matchmakers.epoch, addresses: this.matchmakers.addresses };
   }
   /** Slots a new leader still has to re-propose from phase 1. */
   get recoveringSlots(): number {
@@ -424,6 +453,21 @@ export class Proposer implements Role {
           case 'RetireB':
             this.onRetireB(fx, message);
             break;
+          case 'StopB':
+            this.matchmakerChange?.onStopB(fx, from, message);
+            break;
+          case 'BootstrapB':
+            this.matchmakerChange?.onBootstrapB(fx, from, message);
+            break;
+          case 'EpochAccepted':
+            this.onEpochAccepted(fx, now, from, message);
+            break;
+          case 'EpochNack':
+            this.onEpochNack(now, message);
+            break;
+          case 'Stopped':
+            this.onStopped(fx, now, message);
+            break;
           default:
             break;
         }
@@ -443,6 +487,9 @@ export class Proposer implements Role {
         break;
       case 'target':
         this.onTarget(fx, now, event.spec);
+        break;
+      case 'matchmakers':
+        this.onMatchmakerTarget(fx, now, event.addresses);
         break;
     }
     return fx.list;
@@ -710,6 +757,7 @@ export class Proposer implements Role {
       case TIMER_PHASE1:
         if (this.statusValue === 'candidate' && this.matching !== null) {
           this.sendMatchA(fx, this.matching);
+          this.matchmakerChange?.send(fx);
           fx.setTimer(TIMER_PHASE1, this.timing.phase1RetryMs);
         } else if (this.statusValue === 'candidate') this.sendPhase1a(fx);
         else if (this.statusValue === 'leader' && this.recovery !== null) {
@@ -773,7 +821,12 @@ export class Proposer implements Role {
   private sendMatchA(fx: Effects, matching: MatchingState): void {
     for (const matchmaker of this.matchmakers?.addresses ?? []) {
       if (matching.answered.has(matchmaker)) continue;
-      fx.send(matchmaker, { type: 'MatchA', epoch: 0, ballot: matching.ballot, spec: matching.spec });
+      fx.send(matchmaker, {
+        type: 'MatchA',
+        epoch: this.matchmakers?.epoch ?? 0,
+        ballot: matching.ballot,
+        spec: matching.spec,
+      });
     }
   }
 
@@ -782,7 +835,7 @@ export class Proposer implements Role {
       this.statusValue === 'candidate' ? this.matching : this.statusValue === 'leader' ? this.reconfig : null;
     if (
       matching === null ||
-      msg.epoch !== 0 ||
+      msg.epoch !== this.matchmakers?.epoch ||
       !ballotEquals(msg.ballot, matching.ballot) ||
       !this.matchmakers?.addresses.includes(from)
     )
@@ -816,7 +869,8 @@ export class Proposer implements Role {
       return;
     }
     const matching = this.matching;
-    if (this.statusValue !== 'candidate' || matching === null || msg.epoch !== 0) return;
+    if (this.statusValue !== 'candidate' || matching === null || msg.epoch !== this.matchmakers?.epoch)
+      return;
     if (msg.newer !== null && ballotEquals(msg.ballot, matching.ballot)) {
       fx.inc('match_preempted');
       this.stepDown(fx, null, maxBallot(msg.higher, matching.ballot));
@@ -947,6 +1001,7 @@ export class Proposer implements Role {
     this.previousUntil = null;
     this.reconfig = null;
     this.gc = null;
+    if (this.matchmakerChange?.stage !== 'chosen') this.matchmakerChange = null;
     this.pendingBatches = [];
     this.pendingHead = 0;
     this.outstanding.clear();
@@ -1197,7 +1252,7 @@ export class Proposer implements Role {
         for (const matchmaker of this.matchmakers?.addresses ?? [])
           fx.send(matchmaker, {
             type: 'GarbageA',
-            epoch: 0,
+            epoch: this.matchmakers?.epoch ?? 0,
             gcBallot: gc.ballot,
             startSlot: gc.k,
             spec: gc.config.spec,
@@ -1227,7 +1282,7 @@ export class Proposer implements Role {
 
   private onGarbageB(fx: Effects, from: Address, msg: GarbageB): void {
     const gc = this.gc;
-    if (gc === null || gc.stage !== 'collect' || msg.epoch !== 0) return;
+    if (gc === null || gc.stage !== 'collect' || msg.epoch !== this.matchmakers?.epoch) return;
     if (!this.matchmakers?.addresses.includes(from) || compareBallots(msg.gcBallot, gc.ballot) < 0) return;
     gc.collected.add(msg.matchmakerId);
     this.advanceGc(fx);
@@ -1247,6 +1302,10 @@ export class Proposer implements Role {
   private onControlTimer(fx: Effects, now: number): void {
     if (this.reconfig !== null) this.sendMatchA(fx, this.reconfig);
     else this.maybeReconfigure(fx, now);
+    if (this.matchmakerChange !== null) {
+      this.matchmakerChange.send(fx);
+      if (this.matchmakerChange.settled) this.matchmakerChange = null;
+    } else if (this.matchmakerTargetDiffers()) this.changeMatchmakers(fx, now, this.matchmakerTarget);
     const gc = this.gc;
     if (gc !== null && gc.stage !== 'done' && gc.stage !== 'waitChosen') {
       gc.tries++;
@@ -1255,6 +1314,116 @@ export class Proposer implements Role {
       else this.sendGcStage(fx, gc);
     }
     fx.setTimer(TIMER_CONTROL, this.timing.phase1RetryMs);
+  }
+
+  // ---- matchmaker reconfiguration (issue 16, design §7) -------------------------------------
+
+  private onMatchmakerTarget(fx: Effects, now: number, addresses: readonly Address[]): void {
+    const mm = this.matchmakers;
+    if (mm === null) return;
+    if (
+      addresses.length !== 2 * mm.f + 1 ||
+      new Set(addresses).size !== addresses.length ||
+      addresses.some((a) => a.length === 0)
+    ) {
+      fx.inc('rejected_messages'); // an operator's set must be 2f+1 distinct matchmakers
+      return;
+    }
+    this.matchmakerTarget = addresses;
+    if (this.statusValue === 'leader' && this.matchmakerChange === null && this.matchmakerTargetDiffers())
+      this.changeMatchmakers(fx, now, addresses);
+  }
+
+  private matchmakerTargetDiffers(): boolean {
+    const mm = this.matchmakers;
+    const target = this.matchmakerTarget;
+    if (mm === null || target === null) return false;
+    return target.length !== mm.addresses.length || target.some((a) => !mm.addresses.includes(a));
+  }
+
+  /**
+   * Starts replacing the current matchmaker set by `target` (null: finish whatever change its
+   * matchmakers voted for, else move to the same members in the next epoch).
+   */
+  private changeMatchmakers(fx: Effects, now: number, target: readonly Address[] | null): void {
+    const mm = this.matchmakers;
+    if (mm === null || now < this.matchmakerRetryAt) return;
+    const ballot = { round: this.matchmakerBallotSeen.round + 1, proposerId: this.proposerId };
+    this.matchmakerBallotSeen = ballot;
+    this.matchmakerChange = this.newMatchmakerChange(
+      { epoch: mm.epoch, addresses: mm.addresses },
+      mm.f,
+      ballot,
+      target,
+    );
+    this.matchmakerChange.send(fx);
+  }
+
+  /** A new change attempt. Protected so tests can plant a broken one. */
+  protected newMatchmakerChange(
+    from: MatchmakerEpoch,
+    f: number,
+    ballot: Ballot,
+    target: readonly Address[] | null,
+  ): MatchmakerChange {
+    return new MatchmakerChange(from, f, ballot, target);
+  }
+
+  /**
+   * Our MatchA or GarbageA reached a stopped epoch. With the next set named, use it; otherwise
+   * the change that stopped it may have lost its proposer: finish it (the stop phase finds its
+   * vote, if any). Changes of ours under way continue on their own.
+   */
+  private onStopped(fx: Effects, now: number, msg: Stopped): void {
+    const mm = this.matchmakers;
+    if (mm === null || msg.epoch !== mm.epoch) return;
+    if (msg.next !== null) {
+      this.adoptMatchmakers(fx, msg.next);
+      return;
+    }
+    if (this.matchmakerChange === null || this.matchmakerChange.stage === 'chosen')
+      this.changeMatchmakers(fx, now, this.matchmakerTargetDiffers() ? this.matchmakerTarget : null);
+  }
+
+  private onEpochAccepted(fx: Effects, _now: number, from: Address, msg: EpochAccepted): void {
+    const chosen = this.matchmakerChange?.onEpochAccepted(fx, from, msg) ?? null;
+    if (chosen === null) return;
+    fx.inc('matchmaker_reconfigurations');
+    this.adoptMatchmakers(fx, chosen);
+  }
+
+  private onEpochNack(now: number, msg: EpochNack): void {
+    this.matchmakerBallotSeen = maxBallot(this.matchmakerBallotSeen, msg.higher);
+    if (this.matchmakerChange?.nacked(msg.epoch, msg.ballot) !== true) return;
+    // Another proposer is choosing the next set: let it, and retry later if it does not finish.
+    this.matchmakerChange = null;
+    this.matchmakerRetryAt =
+      now + this.timing.phase1RetryMs + Math.floor(this.random() * this.timing.electionJitterMs);
+  }
+
+  /**
+   * Uses `set`, known chosen, from now on. What waited on the old epoch's matchmakers (an
+   * election's or a move's matching, a garbage collection's GarbageA) starts over in the new one:
+   * replies of a stopped epoch do not count in the next.
+   */
+  private adoptMatchmakers(fx: Effects, set: MatchmakerEpoch): void {
+    const mm = this.matchmakers;
+    if (mm === null || set.epoch <= mm.epoch) return;
+    this.matchmakers = { epoch: set.epoch, addresses: set.addresses, f: mm.f };
+    if (this.matchmakerChange !== null && this.matchmakerChange.proposed?.epoch !== set.epoch)
+      this.matchmakerChange = null;
+    fx.gauge('matchmaker_epoch', set.epoch);
+    for (const matching of [this.matching, this.reconfig]) {
+      if (matching === null) continue;
+      matching.replies.clear();
+      matching.answered.clear();
+      this.sendMatchA(fx, matching);
+    }
+    const gc = this.gc;
+    if (gc !== null && gc.stage === 'collect') {
+      gc.collected.clear();
+      this.sendGcStage(fx, gc);
+    }
   }
 
   // ---- phase 1 recovery -------------------------------------------------------------------
