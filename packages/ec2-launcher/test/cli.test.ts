@@ -121,7 +121,7 @@ describe('paxos-aws', () => {
     ).toBe('error: invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits');
     expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2, stdout: '' });
     expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(
-      /^error: .*'acceptor'.*acceptors do not scale by count: .*use `up --groups` for a new cluster$/,
+      /^error: .*'acceptor'.*acceptors do not scale by count: change the number of acceptor groups with `scale acceptor-groups <N>`, or replace one acceptor with `replace <acceptor>`$/,
     );
     expect(run(['scale', 'router', '3', '--dry-run']).stderr).toMatch(
       /role router cannot be scaled: expected one of proposer, batcher, proxy-leader, unbatcher$/,
