@@ -34,8 +34,11 @@ import { DryRunEc2 } from './dry-run.ts';
 import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolveRegion } from './ec2.ts';
 import { UsageError } from './errors.ts';
 import {
+  checkRequest,
   type Ec2ReconfigureOptions,
   type Ec2ReconfigureResult,
+  MATCHMAKER_NAME,
+  MATCHMAKER_REPLACE_REFUSAL,
   reconfigureEc2,
   replaceEc2,
 } from './reconfigure.ts';
@@ -325,6 +328,7 @@ reconfigureOptions(
   .action(
     async (role: RoleName | typeof ACCEPTOR_GROUPS, count: number, flags: LaunchFlags & ReconfigureFlags) => {
       if (role === ACCEPTOR_GROUPS) {
+        checkRequest({ groups: count });
         await reconfigureWith(flags, (options) => reconfigureEc2({ groups: count }, options));
         return;
       }
@@ -338,6 +342,7 @@ reconfigureOptions(program.command('replace'), 'required')
   )
   .argument('<instance>', 'instance id (i-…) or paxos name (acceptor-g1-a2)')
   .action(async (instance: string, flags: LaunchFlags & ReconfigureFlags) => {
+    if (MATCHMAKER_NAME.test(instance)) throw new UsageError(MATCHMAKER_REPLACE_REFUSAL);
     await reconfigureWith(flags, (options) => replaceEc2(instance, options));
   });
 

@@ -75,6 +75,9 @@ export interface Ec2ReconfigureResult {
 export const MATCHMAKER_REPLACE_REFUSAL =
   'replacing a matchmaker on EC2: matchmaker reconfiguration (a new matchmaker set written to the directory) is not yet built; the set stays 2f+1 until then';
 
+/** A matchmaker's process name. */
+export const MATCHMAKER_NAME = /^matchmaker-\d+$/;
+
 /** Every acceptor name the cluster ever used, as far as EC2 and the directory remember. */
 export async function acceptorsEverLaunched(
   listedWithTerminated: readonly ClusterInstance[],
@@ -107,7 +110,8 @@ export function resolveInstance(
   reference: string,
   cluster: string,
 ): { name: string; role: string; instances: ClusterInstance[] } {
-  if (/^i-[0-9a-f]+$/.test(reference)) {
+  // EC2 ids are i- and hex digits; any i-… is read as an id, since no process name starts so.
+  if (/^i-[0-9a-z]+$/.test(reference)) {
     const found = listed.find((i) => i.id === reference);
     if (found === undefined)
       throw new UsageError(
@@ -120,7 +124,7 @@ export function resolveInstance(
     named[0]?.role ??
     (parseAcceptorName(reference) !== null
       ? 'acceptor'
-      : /^matchmaker-\d+$/.test(reference)
+      : MATCHMAKER_NAME.test(reference)
         ? 'matchmaker'
         : null);
   if (role === null)
@@ -139,8 +143,14 @@ export async function replaceEc2(
   options: Ec2ReconfigureOptions,
 ): Promise<Ec2ReconfigureResult> {
   const { cluster } = options;
-  const listed = await cluster.launcher.list({ includeTerminated: true });
-  const { name, role } = resolveInstance(listed, reference, cluster.launcher.config.cluster);
+  // A matchmaker's name is refused before any request; its instance id once EC2 says what it is.
+  const { name, role } = MATCHMAKER_NAME.test(reference)
+    ? { name: reference, role: 'matchmaker' }
+    : resolveInstance(
+        await cluster.launcher.list({ includeTerminated: true }),
+        reference,
+        cluster.launcher.config.cluster,
+      );
   switch (role) {
     case 'acceptor':
       return reconfigureEc2({ replace: name }, options);
@@ -202,14 +212,19 @@ export async function planEc2Change(
   }
 }
 
+/** Throws a UsageError for a number of groups that is not an integer >= 1. */
+export function checkRequest(request: ReconfigureRequest): void {
+  if ('groups' in request && (!Number.isInteger(request.groups) || request.groups < 1))
+    throw new UsageError(`acceptor-groups must be an integer >= 1, got "${request.groups}"`);
+}
+
 /** Runs one reconfiguration of the cluster's acceptor groups; see the file's comment. */
 export async function reconfigureEc2(
   request: ReconfigureRequest,
   options: Ec2ReconfigureOptions,
 ): Promise<Ec2ReconfigureResult> {
   const { cluster, log } = options;
-  if ('groups' in request && (!Number.isInteger(request.groups) || request.groups < 1))
-    throw new UsageError(`acceptor-groups must be an integer >= 1, got "${request.groups}"`);
+  checkRequest(request);
   if (!options.planOnly) cluster.launcher.assertCanLaunch();
   const listed = await cluster.launcher.list({ includeTerminated: true });
   const settings = cluster.settingsOf(listed.filter((i) => i.ec2State !== 'terminated'));

@@ -141,6 +141,29 @@ describe('paxos-aws', () => {
     );
   });
 
+  it('refuses a bad number of acceptor groups, a matchmaker to replace, and a reconfiguration without Prometheus, exit 2, before calling EC2', () => {
+    for (const [args, stderr] of [
+      [['scale', 'acceptor-groups', '0'], 'error: acceptor-groups must be an integer >= 1, got "0"'],
+      [
+        ['scale', 'acceptor-groups', 'two'],
+        `error: command-argument value 'two' is invalid for argument 'count'. <count> must be an integer >= 0, got "two"`,
+      ],
+      [
+        ['replace', 'matchmaker-1'],
+        'error: replacing a matchmaker on EC2: matchmaker reconfiguration (a new matchmaker set written to the directory) is not yet built; the set stays 2f+1 until then',
+      ],
+      [
+        ['replace', 'acceptor-g1-a2', ...LAUNCH],
+        'error: no Prometheus: pass --prometheus-url http://<prometheus>:9090 or set PROMETHEUS_URL (the one scraping the cluster with infra/prometheus/prometheus-ec2.yml; it tells when a leader serves the new configuration)',
+      ],
+      [
+        ['scale', 'acceptor-groups', '3', '--prometheus-url', 'prometheus:9090'],
+        `error: option '--prometheus-url <url>' argument 'prometheus:9090' is invalid. --prometheus-url must be an http(s) URL such as http://10.0.0.9:9090, got "prometheus:9090"`,
+      ],
+    ] as const)
+      expect(run([...args]), args.join(' ')).toEqual({ code: 2, stdout: '', stderr });
+  });
+
   it('status and down --dry-run on an empty cluster', () => {
     expect(run(['status', '--dry-run'])).toMatchObject({ code: 0 });
     expect(run(['status', '--dry-run']).stdout).toContain('no instances');
