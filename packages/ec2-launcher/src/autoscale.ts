@@ -69,6 +69,9 @@ export function ec2Phase(ec2State: string, up: boolean | null): InstancePhase | 
   }
 }
 
+/** The launcher's role of a process role. */
+const processRole = (role: ScaledRole): RoleName => (role === 'acceptor-group' ? 'acceptor' : role);
+
 /**
  * The scaled roles of a cluster on EC2 (batchers, proxy leaders, unbatchers; never proposers,
  * whose leader is the one sequencer). Phases: `pending`, or `running` but not yet scraped by
@@ -78,10 +81,10 @@ export function ec2Phase(ec2State: string, up: boolean | null): InstancePhase | 
  * role with SIGTERM, and the role leaves the directory and drains (bounded by the unit's
  * TimeoutStopSec) before the instance goes, listed as draining meanwhile. EC2's errors
  * (capacity, limits, throttling after the launcher's retries) reach the Controller as errors,
- * which it logs and retries with back-off.
+ * which it logs and retries with back-off. With `acceptorGroups`, acceptor groups too: one
+ * instance per group of the configuration, its acceptors as members (phases as above), resized
+ * by a reconfiguration (`reconfigureEc2`).
  */
-const processRole = (role: ScaledRole): RoleName => (role === 'acceptor-group' ? 'acceptor' : role);
-
 export class Ec2ScaleTarget implements ScaleTarget {
   readonly roles: readonly ScaledRole[];
   private readonly upQuery: string;

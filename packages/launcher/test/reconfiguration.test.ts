@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   changeFor,
   DEFAULT_PORTS,
+  DEFAULT_TOPOLOGY,
   describeSpec,
   droppedAcceptors,
   parseAcceptorName,
@@ -62,20 +63,7 @@ describe('acceptor names', () => {
 });
 
 describe('planHostPerProcessAcceptor', () => {
-  const shape = {
-    f: 1,
-    groups: 2,
-    proposers: 2,
-    batchers: 2,
-    proxyLeaders: 2,
-    unbatchers: 2,
-    batchSize: 40,
-    keyPrefix: 'demo-',
-    directoryPollMs: 3000,
-    logLevel: 'info',
-    annaRouting: 'tcp://10.0.0.1:6450',
-    dataDir: '/var/lib/paxos',
-  };
+  const shape = { ...DEFAULT_TOPOLOGY, annaRouting: 'tcp://10.0.0.1:6450', dataDir: '/var/lib/paxos' };
 
   it("is the plan's acceptor, for any group and id: same env, ports and restart switch", () => {
     const planned = planHostPerProcess(shape).find((p) => p.name === 'acceptor-g1-a2');
