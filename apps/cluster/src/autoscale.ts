@@ -7,6 +7,7 @@
 import path from 'node:path';
 import {
   type AutoscalerSettings,
+  acceptorGroupInstances,
   type CapacityTable,
   Controller,
   loadCapacity,
@@ -23,7 +24,7 @@ import {
   type TimelineEntry,
 } from '@paxos/autoscaler';
 import type { ConfigSpec } from '@paxos/core';
-import { acceptorName, STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
+import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
 import { pino } from 'pino';
 import type { InstancePhaseView, LocalCluster } from './cluster.ts';
 import { readLocalConfiguration, reconfigureLocal } from './reconfigure.ts';
@@ -82,29 +83,14 @@ export class LocalScaleTarget implements ScaleTarget {
     return configuration === null ? processes : [...processes, ...this.groups(configuration, phases)];
   }
 
-  /**
-   * One instance per group of `configuration`. Its members are its acceptors that run: a stopped
-   * or stopping one (retired ones are stopped, and no longer in a target) is left out. A group is
-   * ready once it has members and all are; it is starting while one is starting or restarting.
-   */
+  /** One instance per group of `configuration`, its running acceptors as members (`acceptorGroupInstances`). */
   private groups(configuration: ConfigSpec, phases: readonly InstancePhaseView[]): ObservedInstance[] {
     const phaseOf = new Map(phases.map((p) => [p.name, capacityPhase(p.phase)]));
-    return configuration.groups.map(({ groupId, acceptorIds }) => {
-      const members = acceptorIds
-        .map((a) => acceptorName(groupId, a))
-        .flatMap((name) => {
-          const phase = phaseOf.get(name);
-          return phase === undefined || phase === null || phase === 'draining' ? [] : [{ name, phase }];
-        });
-      const ready = members.length > 0 && members.every((m) => m.phase === 'ready');
-      return {
-        name: `acceptor-g${groupId}`,
-        role: 'acceptor-group' as const,
-        phase: ready ? ('ready' as const) : ('starting' as const),
-        metricsUrl: null,
-        members: members.map(({ name }) => ({ name, metricsUrl: this.url(name) })),
-      };
-    });
+    return acceptorGroupInstances(
+      configuration.groups,
+      (name) => phaseOf.get(name),
+      (name) => this.url(name),
+    );
   }
 
   private url(name: string): string | null {

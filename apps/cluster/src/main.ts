@@ -7,7 +7,10 @@ import {
   cpuQuotaArgument,
   DEFAULT_TOPOLOGY,
   describeLauncherEvent,
+  describeSpec,
   integerArgument as integer,
+  parseAcceptorName,
+  type ReconfigureRequest,
   STATELESS_ROLES,
   type StatelessRole,
   shapeTopology,
@@ -23,12 +26,7 @@ import {
 import { type InstancePhaseView, isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
 import { serveControl } from './control-server.ts';
 import { runDemo } from './demo.ts';
-import {
-  describeSpec,
-  parseAcceptorName,
-  type ReconfigureRequest,
-  type ReconfigureResult,
-} from './reconfigure.ts';
+import type { ReconfigureResult } from './reconfigure.ts';
 
 interface TopologyFlags extends ClusterShapeFlags {
   dir: string;

@@ -8,13 +8,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Membership } from '@paxos/anna-client';
-import { type ConfigChange, type ConfigSpec, planConfigChange } from '@paxos/core';
-import { acceptorName } from '@paxos/launcher';
+import { type ConfigSpec, planConfigChange } from '@paxos/core';
+import { acceptorName, changeFor, droppedAcceptors, type ReconfigureRequest } from '@paxos/launcher';
 import { genesisSpec, readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
 import { isLeader, type LocalCluster, probeReady, saveConfiguration, sleep } from './cluster.ts';
-
-/** What an operator asks for. */
-export type ReconfigureRequest = { readonly groups: number } | { readonly replace: string };
 
 export interface ReconfigureResult {
   /** The target configuration written (and served). */
@@ -40,12 +37,6 @@ function loggedAcceptors(dataDir: string): string[] {
   });
 }
 
-/** `acceptor-g<group>-a<id>` → its identity, or null. */
-export function parseAcceptorName(name: string): { groupId: number; acceptorId: number } | null {
-  const match = /^acceptor-g(\d+)-a(\d+)$/.exec(name);
-  return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
-}
-
 /** The configuration the cluster is asked to serve: the directory's target, or the genesis one. */
 async function targetOf(cluster: LocalCluster, membership: Membership): Promise<ConfigSpec> {
   return (
@@ -64,40 +55,6 @@ export async function readLocalConfiguration(cluster: LocalCluster): Promise<Con
   } finally {
     await client.close();
   }
-}
-
-/**
- * The change a request asks of `current`, with ids never used before in this cluster: new group
- * ids above every group that ever had an acceptor here, a replacement's id above every acceptor
- * its group ever had. Throws a one-line error for a request that cannot be made.
- */
-export function changeFor(
-  request: ReconfigureRequest,
-  current: ConfigSpec,
-  everStarted: readonly string[],
-): ConfigChange {
-  const ever = everStarted.flatMap((name) => parseAcceptorName(name) ?? []);
-  if ('groups' in request) {
-    const nextGroupId = Math.max(
-      0,
-      ...ever.map((a) => a.groupId + 1),
-      ...current.groups.map((g) => g.groupId + 1),
-    );
-    return { kind: 'groups', groups: request.groups, nextGroupId };
-  }
-  const identity = parseAcceptorName(request.replace);
-  if (identity === null)
-    throw new Error(`cannot replace ${request.replace}: expected an acceptor name such as acceptor-g1-a2`);
-  const ids = ever.filter((a) => a.groupId === identity.groupId).map((a) => a.acceptorId);
-  const newAcceptorId =
-    Math.max(-1, ...ids, ...(current.groups.find((g) => g.groupId === identity.groupId)?.acceptorIds ?? [])) +
-    1;
-  return { kind: 'replace', groupId: identity.groupId, acceptorId: identity.acceptorId, newAcceptorId };
-}
-
-/** One line: `version 3: groups 0[0,1,3] 1[0,1,2]`. */
-export function describeSpec(spec: ConfigSpec): string {
-  return `version ${spec.version}: groups ${spec.groups.map((g) => `${g.groupId}[${g.acceptorIds.join(',')}]`).join(' ')}`;
 }
 
 /** Runs one reconfiguration; concurrent ones (and scale requests) wait for each other. */
@@ -149,12 +106,7 @@ async function reconfigure(
     );
     const serveMs = performance.now() - written;
 
-    const kept = new Set(
-      plan.target.groups.flatMap((g) => g.acceptorIds.map((a) => acceptorName(g.groupId, a))),
-    );
-    const dropped = current.groups
-      .flatMap((g) => g.acceptorIds.map((a) => acceptorName(g.groupId, a)))
-      .filter((n) => !kept.has(n));
+    const dropped = droppedAcceptors(current, plan.target);
     // An acceptor whose process is gone (its host lost) cannot answer its Retire; the leader gives up on it.
     const running = dropped.filter((name) =>
       cluster.instances().some((i) => i.name === name && i.state !== 'stopped'),

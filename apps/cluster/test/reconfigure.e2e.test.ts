@@ -1,8 +1,9 @@
 import path from 'node:path';
+import { parseAcceptorName } from '@paxos/launcher';
 import { sumSamples } from '@paxos/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../src/cluster.ts';
-import { parseAcceptorName, type ReconfigureResult, reconfigureLocal } from '../src/reconfigure.ts';
+import { type ReconfigureResult, reconfigureLocal } from '../src/reconfigure.ts';
 import {
   ackGaps,
   chosenFromVotes,

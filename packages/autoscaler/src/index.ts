@@ -1,3 +1,4 @@
+export * from './acceptor-groups.ts';
 export * from './capacity.ts';
 export * from './controller.ts';
 export * from './load-sources.ts';

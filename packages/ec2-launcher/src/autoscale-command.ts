@@ -20,12 +20,8 @@ import { ec2Autoscaler, serveControllerMetrics } from './autoscale.ts';
 import type { AwsCluster } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
 import { createEc2Client, type Ec2Api, resolveRegion } from './ec2.ts';
-import { Ec2LaunchError } from './errors.ts';
-
-/** A flag, setting or file the command cannot start with: one line, exit 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { Ec2LaunchError, UsageError } from './errors.ts';
+import { readEc2Configuration, reconfigureEc2 } from './reconfigure.ts';
 
 export interface AutoscaleFlags {
   readonly region?: string;
@@ -36,6 +32,9 @@ export interface AutoscaleFlags {
   readonly timeline: string;
   readonly metricsPort: number;
   readonly metricsHost: string;
+  /** The directory, for acceptor groups (default: the endpoint the cluster's settings tag records). */
+  readonly annaRouting?: string;
+  readonly localAddress?: string;
 }
 
 export interface AutoscaleConfig {
@@ -95,10 +94,35 @@ export async function runAutoscale(
   } catch (err) {
     throw asUsageError(err);
   }
+  const acceptorGroups = config.capacity['acceptor-group'] !== undefined;
+  const directory = {
+    ...(flags.annaRouting === undefined ? {} : { annaRouting: flags.annaRouting }),
+    ...(flags.localAddress === undefined ? {} : { localAddress: flags.localAddress }),
+  };
   const controller = ec2Autoscaler({
     cluster,
     prometheusUrl: flags.prometheusUrl,
     job: flags.prometheusJob,
+    // The operation of `pnpm aws scale acceptor-groups N`; a dry run prints its plan.
+    ...(acceptorGroups
+      ? {
+          acceptorGroups: {
+            configuration: () => readEc2Configuration(cluster, directory),
+            reconfigure: (groups: number) =>
+              reconfigureEc2(
+                { groups },
+                {
+                  cluster,
+                  prometheusUrl: flags.prometheusUrl,
+                  job: flags.prometheusJob,
+                  ...directory,
+                  planOnly: flags.dryRun === true,
+                  log: (line) => logger.info(line),
+                },
+              ),
+          },
+        }
+      : {}),
     policy: new ScalingPolicy(policySettings(config.settings, config.capacity)),
     intervalMs: config.settings.intervalMs,
     logger,
@@ -128,6 +152,10 @@ export async function runAutoscale(
     },
     `autoscaler: cluster ${cluster.launcher.config.cluster}, every ${settings.intervalMs / 1000} s${flags.dryRun ? ' (dry run: launches and terminations are printed, not made)' : ''}`,
   );
+  if (!acceptorGroups)
+    logger.info(
+      `autoscaler: acceptor groups are not scaled: ${flags.capacityFile ?? config.settings.capacityFile} has no acceptor entry (\`pnpm bench:components\` measures it unless BENCH_ROLES leaves it out)`,
+    );
   controller.start();
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -6,18 +6,22 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  acceptorGroupInstances,
   Controller,
   type DecisionPolicy,
   describeInstances,
   type InstancePhase,
   instantQuery,
   type ObservedInstance,
+  PROCESS_ROLES,
+  type ProcessRole,
   PrometheusLoadSource,
   SCALED_ROLES,
   type ScaledRole,
   type ScaleTarget,
   type TickReport,
 } from '@paxos/autoscaler';
+import type { ConfigSpec } from '@paxos/core';
 import type { RoleName } from '@paxos/launcher';
 import type { Logger } from 'pino';
 import type { AwsCluster } from './cluster.ts';
@@ -32,6 +36,15 @@ export interface Ec2ScaleTargetOptions {
   readonly logger: Logger;
   readonly timeoutMs?: number;
   readonly fetch?: typeof fetch;
+  /**
+   * Size acceptor groups too (the capacity table has the acceptor's figure): the groups of the
+   * configuration the cluster serves or moves to, resized through `reconfigure` (`reconfigureEc2`,
+   * the operation of `pnpm aws scale acceptor-groups`). Absent: the process roles only.
+   */
+  readonly acceptorGroups?: {
+    readonly configuration: () => Promise<ConfigSpec>;
+    readonly reconfigure: (groups: number) => Promise<unknown>;
+  };
 }
 
 /**
@@ -56,6 +69,9 @@ export function ec2Phase(ec2State: string, up: boolean | null): InstancePhase | 
   }
 }
 
+/** The launcher's role of a process role. */
+const processRole = (role: ScaledRole): RoleName => (role === 'acceptor-group' ? 'acceptor' : role);
+
 /**
  * The scaled roles of a cluster on EC2 (batchers, proxy leaders, unbatchers; never proposers,
  * whose leader is the one sequencer). Phases: `pending`, or `running` but not yet scraped by
@@ -65,39 +81,74 @@ export function ec2Phase(ec2State: string, up: boolean | null): InstancePhase | 
  * role with SIGTERM, and the role leaves the directory and drains (bounded by the unit's
  * TimeoutStopSec) before the instance goes, listed as draining meanwhile. EC2's errors
  * (capacity, limits, throttling after the launcher's retries) reach the Controller as errors,
- * which it logs and retries with back-off.
+ * which it logs and retries with back-off. With `acceptorGroups`, acceptor groups too: one
+ * instance per group of the configuration, its acceptors as members (phases as above), resized
+ * by a reconfiguration (`reconfigureEc2`).
  */
-const processRole = (role: ScaledRole): RoleName => (role === 'acceptor-group' ? 'acceptor' : role);
-
 export class Ec2ScaleTarget implements ScaleTarget {
+  readonly roles: readonly ScaledRole[];
   private readonly upQuery: string;
   /** The last Prometheus problem logged, so an outage is logged when it starts and ends, not every period. */
   private prometheusProblem: string | null = null;
+  /** The last configuration read, used for a period in which the directory does not answer. */
+  private configuration: ConfigSpec | null = null;
 
   constructor(private readonly options: Ec2ScaleTargetOptions) {
-    this.upQuery = `up{${Object.entries(prometheusLabels(options.cluster, options.job))
-      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-      .join(',')}}`;
+    this.roles = options.acceptorGroups === undefined ? PROCESS_ROLES : SCALED_ROLES;
+    this.upQuery = `up${prometheusSelector(options.cluster, options.job)}`;
   }
 
   async instances(): Promise<ObservedInstance[]> {
     const all = await this.options.cluster.status();
     const up = await this.scraped(all);
-    return all.flatMap((i) => {
-      if (!SCALED_ROLES.includes(i.role as ScaledRole)) return [];
-      const phase = ec2Phase(i.ec2State, up === null ? null : up.get(i.id) === 1);
+    const phaseOf = (i: ClusterInstance) => ec2Phase(i.ec2State, up === null ? null : up.get(i.id) === 1);
+    const processes = all.flatMap((i) => {
+      if (!PROCESS_ROLES.includes(i.role as ProcessRole)) return [];
+      const phase = phaseOf(i);
       return phase === null ? [] : [{ name: i.name, role: i.role as ScaledRole, phase, metricsUrl: null }];
     });
+    if (this.options.acceptorGroups === undefined) return processes;
+    const acceptors = new Map(all.filter((i) => i.role === 'acceptor').map((i) => [i.name, phaseOf(i)]));
+    const groups = acceptorGroupInstances(
+      (await this.currentConfiguration()).groups,
+      (name) => acceptors.get(name),
+      // Prometheus reads the members' load by name.
+      () => null,
+    );
+    return [...processes, ...groups];
   }
 
-  // It sizes the process roles only (no `roles`): acceptor groups, were they asked for, meet the
-  // cluster's refusal to scale acceptors by count.
   async scaleOut(role: ScaledRole, count: number): Promise<void> {
+    if (role === 'acceptor-group') {
+      await this.reconfigureGroups((groups) => groups + count);
+      return;
+    }
     await this.options.cluster.add(processRole(role), count, { wait: false });
   }
 
   async scaleIn(role: ScaledRole, count: number): Promise<void> {
+    if (role === 'acceptor-group') {
+      // Resolves once a leader serves the smaller configuration and the dropped acceptors' instances are terminated.
+      await this.reconfigureGroups((groups) => Math.max(1, groups - count));
+      return;
+    }
     await this.options.cluster.removeHighest(processRole(role), count);
+  }
+
+  private async reconfigureGroups(to: (groups: number) => number): Promise<void> {
+    const acceptorGroups = this.options.acceptorGroups;
+    if (acceptorGroups === undefined) throw new Error('acceptor groups are not scaled by this target');
+    await acceptorGroups.reconfigure(to((await this.currentConfiguration()).groups.length));
+  }
+
+  private async currentConfiguration(): Promise<ConfigSpec> {
+    try {
+      this.configuration = (await this.options.acceptorGroups?.configuration()) ?? null;
+    } catch (err) {
+      if (this.configuration === null) throw err;
+    }
+    if (this.configuration === null) throw new Error('acceptor groups are not scaled by this target');
+    return this.configuration;
   }
 
   async replace(instance: string): Promise<void> {
@@ -148,6 +199,13 @@ export function prometheusLabels(cluster: AwsCluster, job = 'paxos'): Record<str
   return { job, cluster: cluster.launcher.config.cluster };
 }
 
+/** `prometheusLabels` as a PromQL selector: `{job="paxos",cluster="demo"}`. */
+export function prometheusSelector(cluster: AwsCluster, job?: string): string {
+  return `{${Object.entries(prometheusLabels(cluster, job))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(',')}}`;
+}
+
 export interface Ec2AutoscalerOptions {
   readonly cluster: AwsCluster;
   readonly prometheusUrl: string;
@@ -160,6 +218,8 @@ export interface Ec2AutoscalerOptions {
   readonly clock?: () => number;
   /** Per Prometheus query. */
   readonly timeoutMs?: number;
+  /** Size acceptor groups too (see Ec2ScaleTargetOptions). */
+  readonly acceptorGroups?: Ec2ScaleTargetOptions['acceptorGroups'];
 }
 
 /**
@@ -171,6 +231,7 @@ export function ec2Autoscaler(options: Ec2AutoscalerOptions): Controller {
   const optional = {
     ...(job === undefined ? {} : { job }),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(options.acceptorGroups === undefined ? {} : { acceptorGroups: options.acceptorGroups }),
   };
   let last = '';
   return new Controller({

@@ -4,7 +4,10 @@
  *   up      launch a whole cluster in the seed's order (directory, acceptors and the 2f+1
  *           matchmakers, proxy leaders and unbatchers, proposers, batchers), each stage running
  *           before the next
- *   scale   run N instances of a role (launch more, or terminate the highest-numbered)
+ *   scale   run N instances of a role (launch more, or terminate the highest-numbered), or
+ *           N acceptor groups (a reconfiguration while serving: new acceptors, target written,
+ *           dropped ones retired and terminated)
+ *   replace an acceptor by a new one (new id, empty log) while serving; the old one retires
  *   status  the cluster's instances
  *   down    terminate the cluster (or one role) in reverse order
  *   autoscale  size batchers, proxy leaders and unbatchers to the load Prometheus sees, until
@@ -20,19 +23,33 @@ import {
   type ClusterShapeFlags,
   clusterShapeOptions,
   DEFAULT_TOPOLOGY,
+  describeSpec,
   integerArgument as integer,
   type RoleName,
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { type AutoscaleFlags, runAutoscale, UsageError } from './autoscale-command.ts';
+import { type AutoscaleFlags, runAutoscale } from './autoscale-command.ts';
 import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES, scaleRefusal } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
 import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolveRegion } from './ec2.ts';
+import { UsageError } from './errors.ts';
+import {
+  checkRequest,
+  type Ec2ReconfigureOptions,
+  type Ec2ReconfigureResult,
+  MATCHMAKER_NAME,
+  MATCHMAKER_REPLACE_REFUSAL,
+  reconfigureEc2,
+  replaceEc2,
+} from './reconfigure.ts';
 
 // The SDK warns on every run that its 2027 releases need Node 22; the lockfile pins a release that supports Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const ROLES: readonly RoleName[] = LAUNCH_STAGES.flat();
+
+/** `scale`'s <role> for the number of acceptor groups (a reconfiguration, not a count of instances). */
+const ACCEPTOR_GROUPS = 'acceptor-groups';
 
 interface CommonFlags {
   cluster: string;
@@ -48,6 +65,7 @@ interface LaunchFlags extends CommonFlags {
   securityGroup: string[];
   instanceProfile?: string;
   keyName?: string;
+  s3Bucket?: string;
   concurrency: number;
   waitTimeout: number;
 }
@@ -84,6 +102,12 @@ function launchOptions(cmd: Command, o: { dryRun?: string; wait?: boolean } = {}
       ),
     )
     .option('--key-name <name>', 'EC2 key pair for SSH (optional)')
+    .addOption(
+      new Option(
+        '--s3-bucket <name>',
+        'S3 bucket where acceptor and matchmaker instances upload their DATA_DIR when they shut down (retired logs are archived)',
+      ).env('AWS_S3_BUCKET'),
+    )
     .option('--concurrency <n>', 'RunInstances requests in flight at once', integer('--concurrency', 1), 8);
   return o.wait === false
     ? withLaunch
@@ -125,6 +149,7 @@ function clusterOn(
       securityGroupIds: launch.securityGroup,
       instanceProfile: launch.instanceProfile,
       keyName: launch.keyName,
+      archiveBucket: launch.s3Bucket,
       concurrency: launch.concurrency,
     },
     // A fixed token keeps dry-run output the same from run to run.
@@ -204,16 +229,121 @@ clusterShapeOptions(launchOptions(program.command('up')))
     },
   );
 
-launchOptions(program.command('scale'))
-  .description(`run <count> instances of <role> (${SCALABLE_ROLES.join(', ')})`)
-  .argument('<role>', 'role to scale', (value: string) => {
+/** The settings of a reconfiguration (`scale acceptor-groups`, `replace`): where it reads the directory and Prometheus. */
+interface ReconfigureFlags {
+  prometheusUrl?: string;
+  prometheusJob: string;
+  annaRouting?: string;
+  localAddress?: string;
+  reconfigureTimeout: number;
+}
+
+/** Where a running cluster's directory is, for the commands that read or write it. */
+function directoryOption(): Option {
+  return new Option(
+    '--anna-routing <endpoint>',
+    "the cluster's directory (default: the endpoint its paxos:settings tag records)",
+  ).env('ANNA_ROUTING');
+}
+
+const LOCAL_ADDRESS =
+  "this machine's address the directory answers at (default: its first private IPv4 address)";
+
+const PLAN_ONLY =
+  'read the cluster, its directory and Prometheus, print the plan, change nothing (needs credentials)';
+
+function reconfigureOptions(cmd: Command, what: string, dryRun = PLAN_ONLY): Command {
+  return launchOptions(cmd, { dryRun })
+    .addOption(
+      new Option(
+        '--prometheus-url <url>',
+        `Prometheus' HTTP API, which tells when a leader serves the new configuration (${what})`,
+      )
+        .env('PROMETHEUS_URL')
+        .argParser(httpUrl('--prometheus-url')),
+    )
+    .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+    .addOption(directoryOption())
+    .option('--local-address <ip>', LOCAL_ADDRESS)
+    .option(
+      '--reconfigure-timeout <s>',
+      'seconds to wait for the new acceptors to register, a leader to serve, and the dropped ones to retire (each)',
+      integer('--reconfigure-timeout', 1),
+      300,
+    );
+}
+
+/** Runs a reconfiguration with the flags' settings and prints what it did. */
+async function reconfigureWith(
+  flags: LaunchFlags & ReconfigureFlags,
+  run: (options: Ec2ReconfigureOptions) => Promise<Ec2ReconfigureResult>,
+): Promise<void> {
+  if (flags.prometheusUrl === undefined)
+    throw new UsageError(
+      'no Prometheus: pass --prometheus-url http://<prometheus>:9090 or set PROMETHEUS_URL (the one scraping the cluster with infra/prometheus/prometheus-ec2.yml; it tells when a leader serves the new configuration)',
+    );
+  const log = (line: string) => console.log(line);
+  // A dry run reads the real cluster, its directory and Prometheus, and prints the plan.
+  const cluster = flags.dryRun
+    ? clusterOn(
+        flags,
+        resolveRegion(flags.region),
+        new DryRunEc2(log, { reads: createEc2Client(flags.region) }),
+        log,
+      )
+    : makeCluster(flags);
+  const result = await run({
+    cluster,
+    planOnly: flags.dryRun === true,
+    prometheusUrl: flags.prometheusUrl,
+    job: flags.prometheusJob,
+    ...(flags.annaRouting === undefined ? {} : { annaRouting: flags.annaRouting }),
+    ...(flags.localAddress === undefined ? {} : { localAddress: flags.localAddress }),
+    timeoutMs: flags.reconfigureTimeout * 1000,
+    log,
+  });
+  if (flags.dryRun) process.exit(0);
+  console.log(
+    `configuration ${describeSpec(result.target)} served in ${Math.round(result.serveMs)} ms; retired ${result.dropped.join(', ') || 'none'}`,
+  );
+  // The SDK's and the directory client's sockets would hold the process a while longer.
+  process.exit(0);
+}
+
+reconfigureOptions(
+  program.command('scale'),
+  'acceptor-groups only',
+  `${DRY_RUN}; acceptor-groups: ${PLAN_ONLY}`,
+)
+  .description(
+    `run <count> instances of <role> (${SCALABLE_ROLES.join(', ')}), or <count> acceptor groups (acceptor-groups: a reconfiguration while the cluster serves)`,
+  )
+  .argument('<role>', 'role to scale, or acceptor-groups', (value: string) => {
+    if (value === ACCEPTOR_GROUPS) return value;
     const refusal = scaleRefusal(value);
     if (refusal !== null) throw new InvalidArgumentError(refusal);
     return value as RoleName;
   })
-  .argument('<count>', 'instances wanted', integer('<count>', 0))
-  .action(async (role: RoleName, count: number, flags: LaunchFlags) => {
-    await makeCluster(flags).scale(role, count);
+  .argument('<count>', 'instances (groups) wanted', integer('<count>', 0))
+  .action(
+    async (role: RoleName | typeof ACCEPTOR_GROUPS, count: number, flags: LaunchFlags & ReconfigureFlags) => {
+      if (role === ACCEPTOR_GROUPS) {
+        checkRequest({ groups: count });
+        await reconfigureWith(flags, (options) => reconfigureEc2({ groups: count }, options));
+        return;
+      }
+      await makeCluster(flags).scale(role, count);
+    },
+  );
+
+reconfigureOptions(program.command('replace'), 'required')
+  .description(
+    'replace an acceptor (its instance id, or its name such as acceptor-g1-a2) with a new one, a new id in its group and an empty log, while the cluster serves; the old one retires and its instance is terminated',
+  )
+  .argument('<instance>', 'instance id (i-…) or paxos name (acceptor-g1-a2)')
+  .action(async (instance: string, flags: LaunchFlags & ReconfigureFlags) => {
+    if (MATCHMAKER_NAME.test(instance)) throw new UsageError(MATCHMAKER_REPLACE_REFUSAL);
+    await reconfigureWith(flags, (options) => replaceEc2(instance, options));
   });
 
 common(program.command('status'))
@@ -246,7 +376,7 @@ launchOptions(program.command('autoscale'), {
   wait: false,
 })
   .description(
-    'size batchers, proxy leaders and unbatchers to the load Prometheus sees (settings: AUTOSCALE_* in the environment), until SIGINT or SIGTERM',
+    'size batchers, proxy leaders, unbatchers and (with an acceptor capacity) acceptor groups to the load Prometheus sees (settings: AUTOSCALE_* in the environment), until SIGINT or SIGTERM',
   )
   .addOption(
     new Option('--prometheus-url <url>', "Prometheus' HTTP API (the one scraping the cluster)")
@@ -264,6 +394,8 @@ launchOptions(program.command('autoscale'), {
     0,
   )
   .option('--metrics-host <address>', 'address the metrics server binds', '127.0.0.1')
+  .addOption(directoryOption())
+  .option('--local-address <ip>', LOCAL_ADDRESS)
   .action(async (flags: LaunchFlags & AutoscaleFlags) => {
     await runAutoscale(flags, process.env, (ec2, region, log) => clusterOn(flags, region, ec2, log));
     // The SDK's keep-alive sockets would hold the process a while longer.

@@ -4,6 +4,7 @@ import {
   hostPerProcessDirectory,
   type ProcessSpec,
   planHostPerProcess,
+  planHostPerProcessAcceptor,
   type RoleName,
 } from '@paxos/launcher';
 import { type ClusterInstance, type Ec2Launcher, TAGS } from './ec2.ts';
@@ -37,8 +38,10 @@ export const SCALABLE_ROLES: readonly RoleName[] = ['proposer', 'batcher', 'prox
 /** Why `role` cannot be scaled by count, in one line that says what to do instead; null if it can. */
 export function scaleRefusal(role: string): string | null {
   if (SCALABLE_ROLES.includes(role as RoleName)) return null;
-  if (role === 'acceptor' || role === 'directory')
-    return `${role}s do not scale by count: acceptor groups change by reconfiguration and the directory is one process; use \`up --groups\` for a new cluster`;
+  if (role === 'acceptor')
+    return 'acceptors do not scale by count: change the number of acceptor groups with `scale acceptor-groups <N>`, or replace one acceptor with `replace <acceptor>`';
+  if (role === 'directory')
+    return 'the directory does not scale by count: it is one process; use `up` for a new cluster';
   if (role === 'matchmaker')
     return 'matchmakers do not scale by count: the set is 2f+1 (ids 0..2f), fixed until matchmaker reconfiguration (a later step); for another size, `down` and `up --f <f>` a new cluster';
   return `role ${role} cannot be scaled: expected one of ${SCALABLE_ROLES.join(', ')}`;
@@ -244,6 +247,32 @@ export class AwsCluster {
     this.options.log(`terminating ${stuck.map((i) => `${i.name} (${i.id})`).join(', ')}`);
     await this.launcher.terminate(stuck.map((i) => i.id));
     return this.add(role, 1, options);
+  }
+
+  /**
+   * The running cluster's settings (the `paxos:settings` tag: f, the genesis groups, the key
+   * prefix, the directory), with the counts of the serving instances in `listed`.
+   */
+  settingsOf(listed: readonly ClusterInstance[]): AwsClusterSettings {
+    return decodeSettings(this.settingsTag(listed), countByRole(listed.filter(serving)));
+  }
+
+  /**
+   * Launches one acceptor instance for each identity (a new group's, or a replacement with a new
+   * id), with the environment `up` gives acceptors (ACCEPTOR_LOG_STATE=new on the first boot,
+   * then existing) and the running cluster's settings. Ids are the caller's: never reused.
+   */
+  async launchAcceptors(
+    identities: readonly { readonly groupId: number; readonly acceptorId: number }[],
+    options: LaunchOptions = {},
+  ): Promise<ClusterInstance[]> {
+    this.launcher.assertCanLaunch();
+    if (identities.length === 0) return [];
+    const settings = this.settingsOf(await this.launcher.list());
+    const specs = identities.map(({ groupId, acceptorId }) =>
+      planHostPerProcessAcceptor({ ...settings, dataDir: INSTANCE_DATA_DIR }, groupId, acceptorId),
+    );
+    return this.stage(specs, settings, options);
   }
 
   /** The cluster's instances in launch order. */

@@ -56,6 +56,18 @@ export const Ec2LauncherConfigSchema = z.object({
   /** The instance profile's name, or its ARN. */
   instanceProfile: z.string().min(1).optional(),
   keyName: z.string().min(1).optional(),
+  /**
+   * An S3 bucket (AWS_S3_BUCKET) where every acceptor and matchmaker instance uploads its
+   * DATA_DIR, under `<cluster>/<name>/`, when it shuts down: retired acceptors' logs are archived
+   * before their instances go. Unset: nothing is uploaded.
+   */
+  archiveBucket: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'S3 bucket: expected 3-63 lower-case letters, digits, . and -',
+    )
+    .optional(),
   /** Where the AMI put the built apps. */
   appDir: z.string().startsWith('/').default('/opt/paxos'),
   /** Attempts per API call when EC2 throttles or fails transiently. */
@@ -161,6 +173,10 @@ export class Ec2Launcher implements Launcher {
       args: spec.args,
       appDir: c.appDir,
       ...(spec.restartEnv === undefined ? {} : { restartEnv: spec.restartEnv }),
+      // Only processes with durable state (their DATA_DIR) have something to archive.
+      ...(c.archiveBucket === undefined || spec.env.DATA_DIR === undefined
+        ? {}
+        : { archive: { bucket: c.archiveBucket, key: `${c.cluster}/${spec.name}` } }),
     });
     return {
       ImageId: c.imageId,
@@ -228,11 +244,20 @@ export class Ec2Launcher implements Launcher {
     return results;
   }
 
-  /** Every live instance of this cluster (all pages), optionally only one role or one name. */
-  async list(filter: { role?: RoleName; name?: string } = {}): Promise<ClusterInstance[]> {
+  /**
+   * Every live instance of this cluster (all pages), optionally only one role or one name.
+   * `includeTerminated`: terminated ones too, as far as EC2 still lists them (about an hour after
+   * they went), for what must know every name the cluster ever used.
+   */
+  async list(
+    filter: { role?: RoleName; name?: string; includeTerminated?: boolean } = {},
+  ): Promise<ClusterInstance[]> {
     const filters: Filter[] = [
       { Name: `tag:${TAGS.cluster}`, Values: [this.config.cluster] },
-      { Name: 'instance-state-name', Values: LIVE_STATES },
+      {
+        Name: 'instance-state-name',
+        Values: filter.includeTerminated ? [...LIVE_STATES, 'terminated'] : LIVE_STATES,
+      },
     ];
     if (filter.role !== undefined) filters.push({ Name: `tag:${TAGS.role}`, Values: [filter.role] });
     if (filter.name !== undefined) filters.push({ Name: `tag:${TAGS.name}`, Values: [filter.name] });

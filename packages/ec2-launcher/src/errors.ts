@@ -140,3 +140,8 @@ export function explainAwsError(err: unknown, context: ErrorContext): Ec2LaunchE
       return say(`${code}: ${message}`);
   }
 }
+
+/** A flag, setting, file or argument the command cannot work with: one line, exit 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}

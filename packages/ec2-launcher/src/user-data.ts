@@ -25,6 +25,13 @@ export interface UserDataOptions {
   readonly nodePath?: string;
   /** How long the script waits for the first start's log or state before it leaves `env` as it is (120). */
   readonly firstStartWaitS?: number;
+  /**
+   * Upload the role's DATA_DIR to `s3://<bucket>/<key>/` when the instance shuts down (its
+   * termination included), after the role has stopped: an acceptor's log, archived before the
+   * instance goes (retired acceptors' logs are archived, never deleted). Needs the `aws` CLI on
+   * the image and s3:PutObject on the bucket in the instance profile.
+   */
+  readonly archive?: { readonly bucket: string; readonly key: string };
 }
 
 const NAME = /^[A-Z_][A-Z0-9_]*$/;
@@ -67,6 +74,7 @@ export function renderUserData(o: UserDataOptions): string {
     }
   }
   const afterFirstStart = o.restartEnv === undefined ? '' : renderAfterFirstStart(o, o.restartEnv);
+  const archive = o.archive === undefined ? null : renderArchiveUnit(o, o.archive);
   const appDir = o.appDir ?? '/opt/paxos';
   const command = [`${appDir}/${roleEntryPoint(o.role)}`, ...(o.args ?? [])].join(' ');
   const node = o.nodePath ?? '/usr/bin/node';
@@ -115,9 +123,64 @@ TimeoutStopSec=15
 [Install]
 WantedBy=multi-user.target
 PAXOS_UNIT
-systemctl daemon-reload
-systemctl enable --now ${service}.service
+${archive?.write ?? ''}systemctl daemon-reload
+${archive?.enable ?? ''}systemctl enable --now ${service}.service
 ${afterFirstStart}`;
+}
+
+/** The unit that archives DATA_DIR at shutdown, and its name. */
+export const ARCHIVE_SERVICE = 'paxos-archive';
+
+// S3 bucket names (the rules for new buckets), and keys made of process and cluster names.
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const ARCHIVE_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/**
+ * `paxos-archive.service`: a oneshot that does nothing at boot and, when stopped, uploads DATA_DIR
+ * to S3. Ordered Before the role's unit, so at shutdown (units stop in the reverse order) it runs
+ * once the role has stopped and its log is complete; After network-online.target, so the network
+ * is still up. A role restarted by systemd does not stop it: only a shutdown (or `systemctl
+ * stop`) uploads.
+ */
+function renderArchiveUnit(
+  o: UserDataOptions,
+  archive: { readonly bucket: string; readonly key: string },
+): { write: string; enable: string } {
+  const dataDir = o.env.DATA_DIR;
+  if (dataDir === undefined || !PLAIN_PATH.test(dataDir))
+    throw new UserDataError(
+      `archive of ${o.role}: expected a DATA_DIR of letters, digits and ._/- in its env, got ${dataDir === undefined ? 'none' : `"${dataDir}"`}`,
+    );
+  if (!BUCKET.test(archive.bucket))
+    throw new UserDataError(
+      `S3 bucket "${archive.bucket}" is not valid: expected 3-63 lower-case letters, digits, . and -`,
+    );
+  if (!ARCHIVE_KEY.test(archive.key))
+    throw new UserDataError(`S3 key "${archive.key}" is not valid: expected letters, digits, ._- and /`);
+  const destination = `s3://${archive.bucket}/${archive.key}/`;
+  const upload = `command -v aws >/dev/null || { echo "${ARCHIVE_SERVICE}: no aws CLI on this image: ${dataDir} is not archived to ${destination}" >&2; exit 1; }; exec aws s3 cp --recursive --only-show-errors ${dataDir} ${destination}`;
+  return {
+    write: `cat > /etc/systemd/system/${ARCHIVE_SERVICE}.service <<'PAXOS_ARCHIVE_UNIT'
+[Unit]
+Description=Autoscaling Paxos: upload ${dataDir} to ${destination} at shutdown, after paxos-${o.role}
+Wants=network-online.target
+After=network-online.target
+Before=paxos-${o.role}.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c '${upload}'
+TimeoutStopSec=300
+
+[Install]
+WantedBy=multi-user.target
+PAXOS_ARCHIVE_UNIT
+`,
+    enable: `systemctl enable --now ${ARCHIVE_SERVICE}.service
+`,
+  };
 }
 
 // Values the script writes with sed between single quotes: nothing sed or the shell would read.

@@ -121,7 +121,7 @@ describe('paxos-aws', () => {
     ).toBe('error: invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits');
     expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2, stdout: '' });
     expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(
-      /^error: .*'acceptor'.*acceptors do not scale by count: .*use `up --groups` for a new cluster$/,
+      /^error: .*'acceptor'.*acceptors do not scale by count: change the number of acceptor groups with `scale acceptor-groups <N>`, or replace one acceptor with `replace <acceptor>`$/,
     );
     expect(run(['scale', 'router', '3', '--dry-run']).stderr).toMatch(
       /role router cannot be scaled: expected one of proposer, batcher, proxy-leader, unbatcher$/,
@@ -139,6 +139,29 @@ describe('paxos-aws', () => {
     expect(r.stderr).toMatch(
       /^error: .*'matchmaker'.*matchmakers do not scale by count: the set is 2f\+1 \(ids 0\.\.2f\), fixed until matchmaker reconfiguration \(a later step\); for another size, `down` and `up --f <f>` a new cluster$/,
     );
+  });
+
+  it('refuses a bad number of acceptor groups, a matchmaker to replace, and a reconfiguration without Prometheus, exit 2, before calling EC2', () => {
+    for (const [args, stderr] of [
+      [['scale', 'acceptor-groups', '0'], 'error: acceptor-groups must be an integer >= 1, got "0"'],
+      [
+        ['scale', 'acceptor-groups', 'two'],
+        `error: command-argument value 'two' is invalid for argument 'count'. <count> must be an integer >= 0, got "two"`,
+      ],
+      [
+        ['replace', 'matchmaker-1'],
+        'error: replacing a matchmaker on EC2: matchmaker reconfiguration (a new matchmaker set written to the directory) is not yet built; the set stays 2f+1 until then',
+      ],
+      [
+        ['replace', 'acceptor-g1-a2', ...LAUNCH],
+        'error: no Prometheus: pass --prometheus-url http://<prometheus>:9090 or set PROMETHEUS_URL (the one scraping the cluster with infra/prometheus/prometheus-ec2.yml; it tells when a leader serves the new configuration)',
+      ],
+      [
+        ['scale', 'acceptor-groups', '3', '--prometheus-url', 'prometheus:9090'],
+        `error: option '--prometheus-url <url>' argument 'prometheus:9090' is invalid. --prometheus-url must be an http(s) URL such as http://10.0.0.9:9090, got "prometheus:9090"`,
+      ],
+    ] as const)
+      expect(run([...args]), args.join(' ')).toEqual({ code: 2, stdout: '', stderr });
   });
 
   it('status and down --dry-run on an empty cluster', () => {

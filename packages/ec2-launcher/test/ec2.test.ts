@@ -162,6 +162,26 @@ describe('Ec2Launcher.launch', () => {
     expect(ec2.calls()).toHaveLength(0);
   });
 
+  it('with an archive bucket, the user-data of a process with a DATA_DIR uploads it under <cluster>/<name>/ at shutdown', () => {
+    const { l } = launcher({ archiveBucket: 'paxos-logs' });
+    const userData = (spec: ProcessSpec) =>
+      Buffer.from(l.runInstancesInput(spec, 't').UserData ?? '', 'base64').toString('utf8');
+    const acceptor = { ...SPEC, env: { ...SPEC.env, DATA_DIR: '/var/lib/paxos' } };
+    expect(userData(acceptor)).toContain(
+      'aws s3 cp --recursive --only-show-errors /var/lib/paxos s3://paxos-logs/demo/acceptor-g0-a1/',
+    );
+    expect(userData({ ...SPEC, name: 'batcher-0', role: 'batcher', env: {} })).not.toContain('paxos-archive');
+    expect(
+      Buffer.from(launcher().l.runInstancesInput(acceptor, 't').UserData ?? '', 'base64').toString(),
+    ).not.toContain('paxos-archive');
+    expect(() => launcher({ archiveBucket: 'Logs' })).toThrow(
+      new Ec2LaunchError(
+        'invalid archiveBucket: S3 bucket: expected 3-63 lower-case letters, digits, . and -',
+        'Config',
+      ),
+    );
+  });
+
   it('rejects malformed settings, naming the setting and what is expected', () => {
     expect(() => launcher({ imageId: 'ubuntu-22.04' })).toThrow(
       new Ec2LaunchError('invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits', 'Config'),
@@ -312,6 +332,15 @@ describe('describe, wait, terminate', () => {
       ],
     });
     expect(inputs[1]?.NextToken).toBe('p2');
+  });
+
+  it('lists terminated instances too when asked (what every name the cluster used needs)', async () => {
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    await launcher().l.list({ includeTerminated: true });
+    expect(ec2.commandCalls(DescribeInstancesCommand)[0]?.args[0].input.Filters?.[1]).toEqual({
+      Name: 'instance-state-name',
+      Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'],
+    });
   });
 
   it('stop(name) terminates the instances tagged with that name', async () => {

@@ -15,6 +15,9 @@ import type { FakeEc2 } from './fake-ec2.ts';
  *   `num_outgoing_messages`, an unbatcher's load): `rates` of the up targets matching the
  *   selector, summed by process name.
  *
+ * - `<metric>{…}` for a gauge a test set in `gauges` (is_leader, paxos_configuration_version,
+ *   paxos_acceptor_retired): one series per up target matching the selector that has it.
+ *
  * `unreachable` drops every connection unanswered.
  */
 export class FakePrometheus {
@@ -25,6 +28,8 @@ export class FakePrometheus {
   readonly notUp = new Set<string>();
   /** Running instances not yet found by service discovery (no `up` series). */
   readonly unscraped = new Set<string>();
+  /** Gauges the processes export, by EC2 instance id, then metric name. */
+  readonly gauges = new Map<string, Map<string, number>>();
   unreachable = false;
   private server: Server | null = null;
 
@@ -63,6 +68,8 @@ export class FakePrometheus {
 
   private answer(query: string): { metric: Record<string, string>; value: [number, string] }[] | null {
     const at = Date.now() / 1000;
+    const gauge = /^(?!up\b)([a-z_]+)(\{[^}]*\})$/.exec(query);
+    if (gauge !== null) return this.gauge(gauge[1] as string, parseSelector(gauge[2]));
     const up = /^up(\{[^}]*\})?$/.exec(query);
     const rate =
       /^sum by \(exported_instance\) \(rate\((?:num_processed_messages|num_outgoing_messages)(\{[^}]*\})?\[\w+\]\)\)$/.exec(
@@ -70,18 +77,7 @@ export class FakePrometheus {
       );
     const selector = parseSelector((up ?? rate)?.[1]);
     if (selector === null) return null;
-    const targets = this.ec2.instances
-      .filter((i) => i.state === 'running' && !this.unscraped.has(i.id))
-      .map((i) => ({
-        id: i.id,
-        labels: {
-          job: this.job,
-          instance: i.id,
-          cluster: i.tags.get('paxos:cluster') ?? '',
-          exported_instance: i.tags.get('paxos:name') ?? '',
-        },
-      }))
-      .filter((t) => Object.entries(selector).every(([k, v]) => t.labels[k as keyof typeof t.labels] === v));
+    const targets = this.targets(selector);
     if (up !== null) {
       return targets.map((t) => ({
         metric: { __name__: 'up', job: t.labels.job, instance: t.id, cluster: t.labels.cluster },
@@ -95,6 +91,33 @@ export class FakePrometheus {
       sums.set(t.labels.exported_instance, (sums.get(t.labels.exported_instance) ?? 0) + r);
     }
     return [...sums].map(([name, r]) => ({ metric: { exported_instance: name }, value: [at, String(r)] }));
+  }
+
+  /** The scraped targets (running, found by service discovery) whose labels match `selector`. */
+  private targets(selector: Record<string, string>) {
+    return this.ec2.instances
+      .filter((i) => i.state === 'running' && !this.unscraped.has(i.id))
+      .map((i) => ({
+        id: i.id,
+        labels: {
+          job: this.job,
+          instance: i.id,
+          cluster: i.tags.get('paxos:cluster') ?? '',
+          exported_instance: i.tags.get('paxos:name') ?? '',
+        },
+      }))
+      .filter((t) => Object.entries(selector).every(([k, v]) => t.labels[k as keyof typeof t.labels] === v));
+  }
+
+  private gauge(metric: string, selector: Record<string, string> | null) {
+    if (selector === null) return null;
+    const at = Date.now() / 1000;
+    return this.targets(selector).flatMap((t) => {
+      const value = this.notUp.has(t.id) ? undefined : this.gauges.get(t.id)?.get(metric);
+      return value === undefined
+        ? []
+        : [{ metric: { __name__: metric, ...t.labels }, value: [at, String(value)] as [number, string] }];
+    });
   }
 }
 

@@ -246,4 +246,105 @@ describe('user-data', () => {
         /^Restart=always\nRestartSec=1\n#.*\nRestartPreventExitStatus=2$/m,
       );
   });
+
+  describe('the archive of DATA_DIR at shutdown (AWS_S3_BUCKET)', () => {
+    const env = {
+      DATA_DIR: '/var/lib/paxos',
+      ACCEPTOR_GROUP_ID: '1',
+      ACCEPTOR_ID: '2',
+      ACCEPTOR_LOG_STATE: 'new',
+    };
+    const archive = { bucket: 'paxos-archive.example', key: 'demo/acceptor-g1-a2' };
+    const unitOf = (script: string) =>
+      /<<'PAXOS_ARCHIVE_UNIT'\n([\s\S]*?)\nPAXOS_ARCHIVE_UNIT\n/.exec(script)?.[1];
+
+    it('writes a oneshot that uploads DATA_DIR when stopped, after the role, enabled before it', () => {
+      const script = renderUserData({
+        role: 'acceptor',
+        env,
+        restartEnv: { ACCEPTOR_LOG_STATE: 'existing' },
+        archive,
+      });
+      const unit = unitOf(script);
+      expect(unit).toContain('Before=paxos-acceptor.service\n');
+      expect(unit).toContain('After=network-online.target\n');
+      expect(unit).toContain('RemainAfterExit=yes\n');
+      expect(unit).toContain(
+        'ExecStop=/bin/sh -c \'command -v aws >/dev/null || { echo "paxos-archive: no aws CLI on this image: /var/lib/paxos is not archived to s3://paxos-archive.example/demo/acceptor-g1-a2/" >&2; exit 1; }; exec aws s3 cp --recursive --only-show-errors /var/lib/paxos s3://paxos-archive.example/demo/acceptor-g1-a2/\'',
+      );
+      expect(script.indexOf('systemctl enable --now paxos-archive.service')).toBeLessThan(
+        script.indexOf('systemctl enable --now paxos-acceptor.service'),
+      );
+      expect(renderUserData({ role: 'acceptor', env })).not.toContain('paxos-archive');
+    });
+
+    it('runs `aws s3 cp --recursive DATA_DIR s3://<bucket>/<cluster>/<name>/` on stop, and says so without the aws CLI', () => {
+      const unit = unitOf(renderUserData({ role: 'acceptor', env, archive })) ?? '';
+      const command = /^ExecStop=\/bin\/sh -c '(.*)'$/m.exec(unit)?.[1] ?? '';
+      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-archive-'));
+      try {
+        const calls = path.join(dir, 'calls');
+        mkdirSync(path.join(dir, 'bin'));
+        writeFileSync(path.join(dir, 'bin', 'aws'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${calls}\n`, {
+          mode: 0o755,
+        });
+        const withAws = spawnSync('/bin/sh', ['-c', command], {
+          encoding: 'utf8',
+          env: { PATH: `${path.join(dir, 'bin')}:/usr/bin:/bin` },
+        });
+        expect(withAws.status).toBe(0);
+        expect(readFileSync(calls, 'utf8').split('\n')).toEqual([
+          's3',
+          'cp',
+          '--recursive',
+          '--only-show-errors',
+          '/var/lib/paxos',
+          's3://paxos-archive.example/demo/acceptor-g1-a2/',
+          '',
+        ]);
+        const withoutAws = spawnSync('/bin/sh', ['-c', command], {
+          encoding: 'utf8',
+          env: { PATH: '/nonexistent' },
+        });
+        expect(withoutAws.status).toBe(1);
+        expect(withoutAws.stderr).toBe(
+          'paxos-archive: no aws CLI on this image: /var/lib/paxos is not archived to s3://paxos-archive.example/demo/acceptor-g1-a2/\n',
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('writes a unit systemd-analyze verify accepts without a warning', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
+      try {
+        const script = renderUserData({ role: 'acceptor', env, archive, nodePath: process.execPath });
+        const files = [
+          ['paxos-acceptor.service', /<<'PAXOS_UNIT'\n([\s\S]*?)\nPAXOS_UNIT\n/.exec(script)?.[1]],
+          ['paxos-archive.service', unitOf(script)],
+        ].map(([name, text]) => {
+          const file = path.join(dir, name as string);
+          writeFileSync(file, `${text}\n`);
+          return file;
+        });
+        const out = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+        expect(out.stderr).toBe('');
+        expect(out.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a bucket, key or DATA_DIR it cannot write safely, naming it', () => {
+      expect(() =>
+        renderUserData({ role: 'acceptor', env, archive: { ...archive, bucket: 'My_Bucket' } }),
+      ).toThrow('S3 bucket "My_Bucket" is not valid: expected 3-63 lower-case letters, digits, . and -');
+      expect(() => renderUserData({ role: 'acceptor', env, archive: { ...archive, key: "a'b" } })).toThrow(
+        `S3 key "a'b" is not valid: expected letters, digits, ._- and /`,
+      );
+      expect(() => renderUserData({ role: 'batcher', env: {}, archive })).toThrow(
+        'archive of batcher: expected a DATA_DIR of letters, digits and ._/- in its env, got none',
+      );
+    });
+  });
 });

@@ -2,4 +2,5 @@ export * from './cli-args.ts';
 export * from './cpu-quota.ts';
 export * from './launcher.ts';
 export * from './local.ts';
+export * from './reconfiguration.ts';
 export * from './topology.ts';

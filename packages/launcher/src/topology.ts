@@ -143,15 +143,20 @@ export function planCluster(o: TopologyOptions): {
  * One process per host, as on EC2: every process listens on its role's default ports and serves
  * metrics on 16000. PRIVATE_IP is left out: each host learns its own at boot.
  */
-export function planHostPerProcess(
-  o: ClusterShape & { readonly annaRouting: string; readonly dataDir: string },
-): ProcessSpec[] {
-  return roleProcesses(o, {
+export function planHostPerProcess(o: HostPerProcessOptions): ProcessSpec[] {
+  return roleProcesses(o, hostPerProcessPlacement(o));
+}
+
+/** A cluster with a host per process: its shape, its directory, and where stateful roles keep their state. */
+export type HostPerProcessOptions = ClusterShape & { readonly annaRouting: string; readonly dataDir: string };
+
+function hostPerProcessPlacement(o: HostPerProcessOptions): Placement {
+  return {
     port: (name) => DEFAULT_PORTS[name],
     metricsPort: () => DEFAULT_PORTS.METRICS_PORT,
     annaRouting: o.annaRouting,
     dataDir: o.dataDir,
-  });
+  };
 }
 
 /**
@@ -396,6 +401,12 @@ export function acceptorName(groupId: number, acceptorId: number): string {
   return `acceptor-g${groupId}-a${acceptorId}`;
 }
 
+/** `acceptor-g<group>-a<id>` (see `acceptorName`) → its identity, or null for another name. */
+export function parseAcceptorName(name: string): { groupId: number; acceptorId: number } | null {
+  const match = /^acceptor-g(\d+)-a(\d+)$/.exec(name);
+  return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
+}
+
 /** Acceptor `acceptorId` of group `groupId` (see `acceptorName`), with a new log. */
 function acceptorProcess(
   o: ClusterShape,
@@ -438,6 +449,18 @@ export function planAddedAcceptor(
     groupId,
     acceptorId,
   );
+}
+
+/**
+ * One more acceptor for a cluster with a host per process (EC2): a new group's, or one that
+ * replaces another with a new id; a new empty log, the role's default ports, as `planHostPerProcess`.
+ */
+export function planHostPerProcessAcceptor(
+  o: HostPerProcessOptions,
+  groupId: number,
+  acceptorId: number,
+): ProcessSpec {
+  return acceptorProcess(o, hostPerProcessPlacement(o), groupId, acceptorId);
 }
 
 /**
