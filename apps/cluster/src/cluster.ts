@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { AnnaClient, Membership } from '@paxos/anna-client';
-import { type ConfigSpec, validateConfigSpec } from '@paxos/core';
+import { type ConfigSpec, type MatchmakerEpoch, validateConfigSpec } from '@paxos/core';
 import {
   acceptorName,
   clientPorts,
@@ -13,8 +13,11 @@ import {
   type LocalInstance,
   LocalLauncher,
   lastLogLine,
+  matchmakerName,
   type ProcessSpec,
+  parseMatchmakerName,
   planAddedAcceptor,
+  planAddedMatchmaker,
   planAddedProcess,
   planCluster,
   type RoleName,
@@ -26,7 +29,12 @@ import {
   type TopologyOptions,
 } from '@paxos/launcher';
 import { parseExposition } from '@paxos/metrics';
-import { writeTargetConfiguration } from '@paxos/runtime';
+import {
+  type MatchmakerTarget,
+  writeMatchmakerEpoch,
+  writeTargetConfiguration,
+  writeTargetMatchmakers,
+} from '@paxos/runtime';
 import { PROMETHEUS_TARGETS_FILE, writeFileSdTargets } from './prometheus-targets.ts';
 
 export interface ClusterState {
@@ -135,6 +143,46 @@ export function saveConfiguration(workDir: string, spec: ConfigSpec): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/** Where a working directory keeps the matchmaker set its cluster last moved to. */
+const MATCHMAKERS_FILE = 'matchmakers.json';
+
+/**
+ * The matchmaker set a cluster moved to (`cluster replace matchmaker-N`), for its next `up`: the
+ * operator's target, the set proposers use (with its epoch), and each member's ports, so that a
+ * restarted member listens where the set says it is.
+ */
+export interface SavedMatchmakers {
+  readonly target: MatchmakerTarget;
+  readonly epoch: MatchmakerEpoch;
+  readonly ports: readonly {
+    readonly id: number;
+    readonly port: number;
+    readonly metricsPort: number | null;
+  }[];
+}
+
+export function readSavedMatchmakers(workDir: string): SavedMatchmakers | null {
+  const file = path.join(workDir, MATCHMAKERS_FILE);
+  if (!existsSync(file)) return null;
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedMatchmakers;
+  if (
+    !Array.isArray(saved.target?.ids) ||
+    !Array.isArray(saved.epoch?.addresses) ||
+    !Array.isArray(saved.ports) ||
+    saved.target.ids.some((id) => !saved.ports.some((p) => p.id === id))
+  )
+    throw new Error(
+      `${file}: expected { target: { version, ids }, epoch: { epoch, addresses }, ports: [{ id, port, metricsPort }] } with ports for every target id`,
+    );
+  return saved;
+}
+
+export function saveMatchmakers(workDir: string, saved: SavedMatchmakers): void {
+  const file = path.join(workDir, MATCHMAKERS_FILE);
+  writeFileSync(`${file}.tmp`, JSON.stringify(saved, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
 /**
  * The specs `up` starts, as first starts in this cluster's data directory. Where an acceptor log
  * or a matchmaker state of this cluster (same key prefix) is already there, the cluster was
@@ -200,6 +248,7 @@ export class LocalCluster {
   private scaling: Promise<unknown> = Promise.resolve();
   /** The acceptor groups this directory's cluster last moved to (`cluster reconfigure`), or null. */
   private readonly saved: ConfigSpec | null;
+  private readonly savedMatchmakers: SavedMatchmakers | null;
   /** Processes (by pid) whose /readyz has answered 200 once. */
   private readonly readyPids = new Set<number>();
 
@@ -216,7 +265,10 @@ export class LocalCluster {
     this.nextAddedMetricsPort = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0)) + 50;
     this.annaRouting = plan.annaRouting;
     this.saved = readSavedConfiguration(workDir);
-    const capped = this.withSavedAcceptors(plan.processes).map((p) => this.withQuota(p));
+    this.savedMatchmakers = readSavedMatchmakers(workDir);
+    const capped = this.withSavedMatchmakers(this.withSavedAcceptors(plan.processes)).map((p) =>
+      this.withQuota(p),
+    );
     this.initial = capped;
     this.specs = [...capped];
     this.stateFile = path.join(workDir, 'state.json');
@@ -249,6 +301,7 @@ export class LocalCluster {
       await this.waitForDirectory();
       // Brought up again after a reconfiguration: proposers start from that configuration.
       if (this.saved !== null) await this.writeTarget(this.saved);
+      if (this.savedMatchmakers !== null) await this.writeMatchmakers(this.savedMatchmakers);
       for (const spec of firstStarts(this.initial)) await this.launcher.launch(spec);
       await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
     } catch (err) {
@@ -285,6 +338,45 @@ export class LocalCluster {
     );
     const afterAcceptors = kept.filter((p) => p.role === 'acceptor').length;
     return [...kept.slice(0, afterAcceptors), ...added, ...kept.slice(afterAcceptors)];
+  }
+
+  /**
+   * The planned processes with the matchmakers of the saved set instead of the first 2f+1 (a
+   * replaced one stays stopped; its state is kept), each on the ports it had.
+   */
+  private withSavedMatchmakers(planned: readonly ProcessSpec[]): ProcessSpec[] {
+    const saved = this.savedMatchmakers;
+    if (saved === null) return [...planned];
+    const kept = planned.filter((p) => {
+      const id = parseMatchmakerName(p.name);
+      return id === null || saved.target.ids.includes(id);
+    });
+    const added = saved.target.ids
+      .filter((id) => !planned.some((p) => p.name === matchmakerName(id)))
+      .map((id) => {
+        const ports = saved.ports.find((p) => p.id === id);
+        return planAddedMatchmaker(
+          { ...this.topology, dataDir: path.join(this.workDir, 'data') },
+          this.annaRouting,
+          id,
+          () => ports?.port ?? this.nextAddedPort++,
+          () => ports?.metricsPort ?? this.nextAddedMetricsPort++,
+        );
+      });
+    const at = kept.filter((p) => p.role === 'acceptor' || p.role === 'matchmaker').length;
+    return [...kept.slice(0, at), ...added, ...kept.slice(at)];
+  }
+
+  /** Writes the saved matchmaker set to this cluster's (new) directory: the target and the set in use. */
+  private async writeMatchmakers(saved: SavedMatchmakers): Promise<void> {
+    const client = await this.directoryClient(500, 10);
+    try {
+      const membership = new Membership(client, { keyPrefix: this.topology.keyPrefix });
+      await writeTargetMatchmakers(membership, saved.target);
+      await writeMatchmakerEpoch(membership, saved.epoch);
+    } finally {
+      await client.close();
+    }
   }
 
   /** Writes the target configuration to this cluster's directory. */
@@ -396,6 +488,13 @@ export class LocalCluster {
   addAcceptor(groupId: number, acceptorId: number): Promise<ProcessSpec> {
     return this.launchAdded((topology, nextPort, nextMetricsPort) =>
       planAddedAcceptor(topology, this.annaRouting, groupId, acceptorId, nextPort, nextMetricsPort),
+    );
+  }
+
+  /** Starts matchmaker `matchmakerId` with no state, to replace another while the cluster serves. */
+  addMatchmaker(matchmakerId: number): Promise<ProcessSpec> {
+    return this.launchAdded((topology, nextPort, nextMetricsPort) =>
+      planAddedMatchmaker(topology, this.annaRouting, matchmakerId, nextPort, nextMetricsPort),
     );
   }
 

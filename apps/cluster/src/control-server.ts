@@ -74,7 +74,7 @@ export async function serveControl(
       const parsed = reconfigureRequest.safeParse(await body(req).catch(() => null));
       if (!parsed.success)
         return json(res, 400, {
-          error: 'expected {"groups": an integer >= 1} or {"replace": an acceptor name}',
+          error: 'expected {"groups": an integer >= 1} or {"replace": an acceptor or matchmaker name}',
         });
       try {
         return json(res, 200, await reconfigureLocal(cluster, parsed.data));

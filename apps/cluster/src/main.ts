@@ -10,6 +10,7 @@ import {
   describeSpec,
   integerArgument as integer,
   parseAcceptorName,
+  parseMatchmakerName,
   type ReconfigureRequest,
   STATELESS_ROLES,
   type StatelessRole,
@@ -238,17 +239,19 @@ program
   });
 
 program
-  .command('replace <acceptor>')
+  .command('replace <process>')
   .description(
-    'replace one acceptor (e.g. acceptor-g1-a2, lost or not) with a new one under a new id and an empty log, while the cluster serves; the old one retires',
+    'replace one acceptor (e.g. acceptor-g1-a2) with a new one under a new id and an empty log, or one matchmaker (e.g. matchmaker-2) with a new one under a new id, lost or not, while the cluster serves; the old one retires (its log or state stays in the data directory)',
   )
   .option('--dir <path>', 'working directory of the cluster', '.cluster')
-  .action(async (acceptor: string, flags: { dir: string }) => {
-    if (parseAcceptorName(acceptor) === null) {
-      console.error(`cluster replace: expected an acceptor name such as acceptor-g1-a2, got "${acceptor}"`);
+  .action(async (name: string, flags: { dir: string }) => {
+    if (parseAcceptorName(name) === null && parseMatchmakerName(name) === null) {
+      console.error(
+        `cluster replace: expected an acceptor name such as acceptor-g1-a2 or a matchmaker name such as matchmaker-2, got "${name}"`,
+      );
       process.exit(2);
     }
-    await reconfigureCommand('replace', flags.dir, { replace: acceptor });
+    await reconfigureCommand('replace', flags.dir, { replace: name });
   });
 
 program
@@ -348,11 +351,13 @@ async function reconfigureCommand(command: string, dir: string, request: Reconfi
     console.error(`cluster ${command}: ${result.error}`);
     process.exit(1);
   }
-  console.log(`configuration ${describeSpec(result.target)}`);
+  if (result.matchmakers !== undefined)
+    console.log(`matchmakers ${result.matchmakers.map((id) => `matchmaker-${id}`).join(', ')}`);
+  else console.log(`configuration ${describeSpec(result.target)}`);
   if (result.started?.length) console.log(`started ${result.started.join(', ')}`);
   console.log(`served ${Math.round(result.serveMs ?? 0)} ms after the target was written`);
   if (result.retired?.length)
     console.log(
-      `retired ${result.retired.join(', ')} (logs kept) ${Math.round(result.retireMs ?? 0)} ms after the target was written`,
+      `retired ${result.retired.join(', ')} (${result.matchmakers === undefined ? 'logs' : 'state'} kept) ${Math.round(result.retireMs ?? 0)} ms after the target was written`,
     );
 }

@@ -1,6 +1,7 @@
 /**
- * Reconfiguring a running local cluster's acceptor groups (issue 16): `pnpm cluster reconfigure
- * --groups N` and `pnpm cluster replace <acceptor>`. The protocol is the leader's (core's
+ * Reconfiguring a running local cluster's acceptor groups and matchmakers (issue 16): `pnpm
+ * cluster reconfigure --groups N`, `pnpm cluster replace <acceptor>` and `pnpm cluster replace
+ * matchmaker-N`. The protocol is the leader's (core's
  * Proposer, through the matchmakers); this is the operator's part: start the new acceptors,
  * write the target configuration to the directory, wait until the leader serves it and the
  * acceptors it drops have retired, then stop those (their logs stay in DATA_DIR).
@@ -8,10 +9,32 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Membership } from '@paxos/anna-client';
-import { type ConfigSpec, planConfigChange } from '@paxos/core';
-import { acceptorName, changeFor, droppedAcceptors, type ReconfigureRequest } from '@paxos/launcher';
-import { genesisSpec, readTargetConfiguration, writeTargetConfiguration } from '@paxos/runtime';
-import { isLeader, type LocalCluster, probeReady, saveConfiguration, sleep } from './cluster.ts';
+import { type ConfigSpec, type MatchmakerEpoch, planConfigChange } from '@paxos/core';
+import {
+  acceptorName,
+  changeFor,
+  droppedAcceptors,
+  matchmakerName,
+  parseMatchmakerName,
+  type ReconfigureRequest,
+} from '@paxos/launcher';
+import {
+  genesisSpec,
+  liveById,
+  readMatchmakerEpoch,
+  readTargetConfiguration,
+  readTargetMatchmakers,
+  writeTargetConfiguration,
+  writeTargetMatchmakers,
+} from '@paxos/runtime';
+import {
+  isLeader,
+  type LocalCluster,
+  probeReady,
+  saveConfiguration,
+  saveMatchmakers,
+  sleep,
+} from './cluster.ts';
 
 export interface ReconfigureResult {
   /** The target configuration written (and served). */
@@ -26,6 +49,8 @@ export interface ReconfigureResult {
   readonly serveMs: number;
   /** From writing the target to the last dropped acceptor retired and stopped (ms). */
   readonly retireMs: number;
+  /** A matchmaker replacement: the matchmaker ids the cluster uses now. */
+  readonly matchmakers?: readonly number[];
 }
 
 /** The acceptors whose logs are in `dataDir` (`<prefix>-g<group>-a<id>`), as process names. */
@@ -77,6 +102,8 @@ async function reconfigure(
   timeoutMs: number,
   settleMs: number,
 ): Promise<ReconfigureResult> {
+  if ('replace' in request && parseMatchmakerName(request.replace) !== null)
+    return replaceMatchmaker(cluster, request.replace, timeoutMs, settleMs);
   const client = await cluster.directoryClient(500, 10);
   try {
     const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
@@ -127,6 +154,95 @@ async function reconfigure(
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Replaces matchmaker `name` while the cluster serves (`cluster replace matchmaker-N`): a new
+ * matchmaker (a new id, no state) starts, the target set is written, and once a proposer uses the
+ * new set (the leader stopped the old one, bootstrapped the new one and had the old one choose it)
+ * the replaced process is stopped; its state stays in the data directory.
+ */
+async function replaceMatchmaker(
+  cluster: LocalCluster,
+  name: string,
+  timeoutMs: number,
+  settleMs: number,
+): Promise<ReconfigureResult> {
+  const oldId = parseMatchmakerName(name) as number;
+  const client = await cluster.directoryClient(500, 10);
+  try {
+    const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
+    const size = 2 * cluster.topology.f + 1;
+    const current = (await readTargetMatchmakers(membership)) ?? {
+      version: 0,
+      ids: Array.from({ length: size }, (_, id) => id),
+    };
+    if (!current.ids.includes(oldId))
+      throw new Error(
+        `${name} is not one of the matchmakers the cluster uses (${current.ids.map(matchmakerName).join(', ')})`,
+      );
+    // Ids are never reused, those of replaced matchmakers (their state stays in the data directory) included.
+    const ever = [
+      ...current.ids,
+      ...cluster.processes.flatMap((p) => parseMatchmakerName(p.name) ?? []),
+      ...storedMatchmakers(path.join(cluster.workDir, 'data')),
+    ];
+    const newId = Math.max(...ever) + 1;
+    const began = performance.now();
+    const deadline = began + timeoutMs;
+    const added = await cluster.addMatchmaker(newId);
+    await until(deadline, `${added.name} ready`, () => ready(cluster, added.name));
+    await sleep(settleMs);
+
+    const target = {
+      version: current.version + 1,
+      ids: current.ids.map((id) => (id === oldId ? newId : id)),
+    };
+    const written = performance.now();
+    await writeTargetMatchmakers(membership, target);
+    const usesTarget = async (): Promise<MatchmakerEpoch | null> => {
+      const byId = await liveById(membership, 'Matchmakers');
+      const wanted = target.ids.map((id) => byId.get(id));
+      const using = await readMatchmakerEpoch(membership);
+      const set = using?.addresses ?? [];
+      return set.length === wanted.length && wanted.every((a) => a !== undefined && set.includes(a))
+        ? using
+        : null;
+    };
+    await until(deadline, `a proposer using matchmakers ${target.ids.join(', ')}`, async () =>
+      Boolean(await usesTarget()),
+    );
+    const serveMs = performance.now() - written;
+    if (cluster.instances().some((i) => i.name === name && i.state !== 'stopped')) await cluster.stop(name);
+    saveMatchmakers(cluster.workDir, {
+      target,
+      epoch: (await usesTarget()) as MatchmakerEpoch,
+      ports: target.ids.map((id) => {
+        const spec = cluster.spec(matchmakerName(id));
+        return { id, port: spec.ports[0] as number, metricsPort: spec.metricsPort };
+      }),
+    });
+    return {
+      target: await targetOf(cluster, membership),
+      started: [added.name],
+      retired: [name],
+      prepareMs: written - began,
+      serveMs,
+      retireMs: performance.now() - written,
+      matchmakers: target.ids,
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+/** The matchmakers whose state is in `dataDir` (`<prefix>-m<id>`), by id. */
+function storedMatchmakers(dataDir: string): number[] {
+  if (!existsSync(dataDir)) return [];
+  return readdirSync(dataDir).flatMap((entry) => {
+    const match = /-m(\d+)$/.exec(entry);
+    return match === null ? [] : [Number(match[1])];
+  });
 }
 
 async function until(deadline: number, what: string, check: () => Promise<boolean>): Promise<void> {

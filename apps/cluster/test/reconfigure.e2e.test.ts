@@ -54,7 +54,7 @@ interface Figures {
 }
 
 describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () => {
-  it('adds a group, removes one and replaces a lost acceptor while serving, then comes up again in that configuration; every acknowledgement is chosen in the logs, the retired ones included', async () => {
+  it('adds a group, removes one, replaces a lost acceptor and a lost matchmaker while serving, then comes up again in that configuration; every acknowledgement is chosen in the logs, the retired ones included', async () => {
     const acksFile = path.join(env.workDir, 'acks.csv');
     const progress: ProgressSample[] = [];
     let done = false;
@@ -128,6 +128,17 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
     expect(replaced.target.groups.find((g) => g.groupId === 1)?.acceptorIds).toEqual([0, 1, 3]);
     expect(replaced.target.version).toBe(3);
 
+    // A lost matchmaker: matchmaker-2 is killed and not restarted; matchmaker-3 (no state) takes
+    // its place: the leader stops epoch 0, bootstraps the new set and has epoch 0 choose it.
+    env.cluster.kill('matchmaker-2', 'SIGKILL');
+    await env.cluster.stop('matchmaker-2');
+    const newMatchmaker = await measure('replace matchmaker-2 (killed)', () =>
+      reconfigureLocal(env.cluster, { replace: 'matchmaker-2' }),
+    );
+    expect(newMatchmaker.started).toEqual(['matchmaker-3']);
+    expect(newMatchmaker.matchmakers).toEqual([0, 1, 3]);
+    expect(newMatchmaker.target.version).toBe(3);
+
     env.cluster.stopClient(0);
     const summary = await run;
     expect(done).toBe(true);
@@ -145,7 +156,7 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
     expect(summary.submitted - summary.acknowledged).toBeLessThanOrEqual(32);
     expect(env.exits.filter((e) => e.code === 2)).toEqual([]);
     // The retired acceptors were stopped by the operation, not restarted.
-    for (const name of [...shrunk.retired, 'acceptor-g1-a2'])
+    for (const name of [...shrunk.retired, 'acceptor-g1-a2', 'matchmaker-2'])
       expect(
         env.cluster.instances().some((i) => i.name === name && i.state !== 'stopped'),
         name,
@@ -172,10 +183,19 @@ describe('reconfiguring acceptor groups under load (Matchmaker MultiPaxos)', () 
         'acceptor-g1-a3',
       ]);
       expect(startEnvOf(again, 'acceptor-g1-a3', 'ACCEPTOR_LOG_STATE')).toBe('existing');
+      // The matchmakers of epoch 1 start (matchmaker-3 from the state it was bootstrapped with).
+      const matchmakers = again
+        .instances()
+        .filter((i) => i.role === 'matchmaker')
+        .map((i) => i.name);
+      expect(matchmakers.sort()).toEqual(['matchmaker-0', 'matchmaker-1', 'matchmaker-3']);
+      expect(startEnvOf(again, 'matchmaker-3', 'MATCHMAKER_STATE')).toBe('existing');
       const rerun = await again.runClient({ clients: 4, window: 2, commands: 400, acksFile: againAcks });
       expect(rerun.acknowledged).toBe(400);
       const leader = await again.waitForLeader(10_000);
-      expect(sumSamples(await again.scrape(leader), 'paxos_configuration_version')).toBe(3);
+      const leaderMetrics = await again.scrape(leader);
+      expect(sumSamples(leaderMetrics, 'paxos_configuration_version')).toBe(3);
+      expect(sumSamples(leaderMetrics, 'paxos_matchmaker_epoch')).toBe(1);
     } finally {
       await again.down();
     }

@@ -4,6 +4,7 @@ import {
   type ConfigSpec,
   type Configuration,
   describeConfiguration,
+  type MatchmakerEpoch,
   type Members,
   Proposer,
 } from '@paxos/core';
@@ -15,18 +16,22 @@ import {
   F_SETTING,
   integer,
   liveAcceptorAddresses,
+  liveById,
   type MemberKind,
   Node,
   nodeOptions,
   pinConfiguration,
   port,
+  readMatchmakerEpoch,
   readTargetConfiguration,
+  readTargetMatchmakers,
   recordedConfiguration,
   runApp,
   setting,
   shapeOf,
   waitForConfiguration,
   waitForMatchmakers,
+  writeMatchmakerEpoch,
   writeTargetConfiguration,
 } from '@paxos/runtime';
 
@@ -132,13 +137,16 @@ await runApp({
       { configuration: describeConfiguration(config), version: target?.version ?? 0 },
       'configuration ready',
     );
-    // Elections go through the 2f+1 matchmakers (MatchA → f+1 MatchB → phase 1); the set is static for now.
-    const matchmakers = await waitForMatchmakers(node.membership, {
-      f: s.f,
-      pollMs: s.directoryPollMs,
-      logger,
-    });
-    logger.info({ matchmakers }, 'matchmakers ready');
+    // Elections go through the 2f+1 matchmakers (MatchA → f+1 MatchB → phase 1): the newest set a
+    // proposer published, or (a new cluster) matchmakers 0..2f once they are registered.
+    const published = await readMatchmakerEpoch(node.membership);
+    const matchmakers =
+      published ??
+      ({
+        epoch: 0,
+        addresses: await waitForMatchmakers(node.membership, { f: s.f, pollMs: s.directoryPollMs, logger }),
+      } satisfies MatchmakerEpoch);
+    logger.info({ matchmakers: matchmakers.addresses, epoch: matchmakers.epoch }, 'matchmakers ready');
     let proposer: Proposer | null = null;
     const members: { -readonly [K in keyof Members]: readonly string[] } = {
       proposers: [],
@@ -162,7 +170,7 @@ await runApp({
       // Unique per incarnation, so a restarted proposer never reuses a ballot of its past life.
       proposerId: randomInt(1, 2 ** 31 - 1),
       config,
-      matchmakers: { addresses: matchmakers, f: s.f },
+      matchmakers: { addresses: matchmakers.addresses, epoch: matchmakers.epoch, f: s.f },
       members,
       random: Math.random,
       timing: {
@@ -191,7 +199,9 @@ await runApp({
  * Every poll: the acceptors' addresses (new ones join, replaced ones leave) and the operator's
  * target configuration go to the proposer, which moves to a newer target once it leads. A target
  * the directory lost (a restart) is written again from what this proposer knows: by version, so
- * it never undoes a newer one.
+ * it never undoes a newer one. The same for matchmakers: the operator's set (ids, resolved to
+ * addresses once all are registered) goes to the proposer, and the set it uses is published for
+ * proposers that start later.
  */
 function watchConfiguration(
   node: Node,
@@ -201,6 +211,7 @@ function watchConfiguration(
 ): NodeJS.Timeout {
   let acceptorsSeen = '';
   let targetVersion = -1;
+  let matchmakerTargetVersion = -1;
   let polling = false;
   const poll = async (): Promise<void> => {
     const acceptors: AcceptorAddress[] = await liveAcceptorAddresses(node.membership);
@@ -216,6 +227,24 @@ function watchConfiguration(
       node.deliver(proposer, { type: 'target', spec: target });
     } else if (target === null && proposer.latestConfiguration.version > 0) {
       await writeTargetConfiguration(node.membership, proposer.latestConfiguration);
+    }
+    const wanted = await readTargetMatchmakers(node.membership);
+    if (wanted !== null && wanted.version > matchmakerTargetVersion) {
+      const byId = await liveById(node.membership, 'Matchmakers');
+      const addresses = wanted.ids.map((id) => byId.get(id));
+      if (addresses.every((a) => a !== undefined)) {
+        matchmakerTargetVersion = wanted.version;
+        logger.info({ version: wanted.version, ids: wanted.ids }, 'target matchmakers');
+        node.deliver(proposer, { type: 'matchmakers', addresses });
+      }
+    }
+    const using = proposer.matchmakerSet;
+    if (using !== null && using.epoch > 0) {
+      const hint = await readMatchmakerEpoch(node.membership);
+      if (hint === null || hint.epoch < using.epoch) {
+        logger.info({ epoch: using.epoch, matchmakers: using.addresses }, 'matchmaker set published');
+        await writeMatchmakerEpoch(node.membership, using);
+      }
     }
   };
   const timer = setInterval(() => {

@@ -354,25 +354,8 @@ function roleProcesses(o: ClusterShape, placement: Placement): ProcessSpec[] {
   for (let g = 0; g < o.groups; g++) {
     for (let a = 0; a < 2 * o.f + 1; a++) processes.push(acceptorProcess(o, placement, g, a));
   }
-  for (let m = 0; m < 2 * o.f + 1; m++) {
-    processes.push(
-      roleProcess(
-        o,
-        placement,
-        `matchmaker-${m}`,
-        'matchmaker',
-        {
-          MATCHMAKER_ID: String(m),
-          ACCEPTOR_GROUPS: String(o.groups),
-          DATA_DIR: placement.dataDir,
-          DATA_FSYNC: dataFsyncOf(o, 'matchmaker'),
-          // The first start writes the genesis state; every restart must find it (restartEnv).
-          [MATCHMAKER_STATE]: 'new',
-        },
-        MATCHMAKER_RESTART_ENV,
-      ),
-    );
-  }
+  // The first start writes the genesis state; every restart must find it (restartEnv).
+  for (let m = 0; m < 2 * o.f + 1; m++) processes.push(matchmakerProcess(o, placement, m, 'new'));
   const stateless = (role: StatelessRole, count: number) => {
     for (let i = 0; i < count; i++)
       processes.push(roleProcess(o, placement, `${role}-${i}`, role, statelessEnv(o, role)));
@@ -405,6 +388,64 @@ export function acceptorName(groupId: number, acceptorId: number): string {
 export function parseAcceptorName(name: string): { groupId: number; acceptorId: number } | null {
   const match = /^acceptor-g(\d+)-a(\d+)$/.exec(name);
   return match === null ? null : { groupId: Number(match[1]), acceptorId: Number(match[2]) };
+}
+
+/** The process name of matchmaker `matchmakerId`: `matchmaker-<id>`. */
+export function matchmakerName(matchmakerId: number): string {
+  return `matchmaker-${matchmakerId}`;
+}
+
+/** `matchmaker-<id>` (see `matchmakerName`) → its id, or null for another name. */
+export function parseMatchmakerName(name: string): number | null {
+  const match = /^matchmaker-(\d+)$/.exec(name);
+  return match === null ? null : Number(match[1]);
+}
+
+/**
+ * Matchmaker `matchmakerId`: `new` for one of the cluster's first set (it writes the genesis
+ * state), `replacement` for one added to replace another (no state until a matchmaker change
+ * bootstraps it); `existing` on every restart.
+ */
+function matchmakerProcess(
+  o: ClusterShape,
+  placement: Placement,
+  matchmakerId: number,
+  state: 'new' | 'replacement',
+): ProcessSpec {
+  return roleProcess(
+    o,
+    placement,
+    matchmakerName(matchmakerId),
+    'matchmaker',
+    {
+      MATCHMAKER_ID: String(matchmakerId),
+      ACCEPTOR_GROUPS: String(o.groups),
+      DATA_DIR: placement.dataDir,
+      DATA_FSYNC: dataFsyncOf(o, 'matchmaker'),
+      [MATCHMAKER_STATE]: state,
+    },
+    MATCHMAKER_RESTART_ENV,
+  );
+}
+
+/**
+ * One more matchmaker for a running one-host cluster, to replace another: a new id, no state
+ * (MATCHMAKER_STATE=replacement) until the leader's matchmaker change bootstraps it, on the ports
+ * `nextPort` and `nextMetricsPort` hand out.
+ */
+export function planAddedMatchmaker(
+  o: TopologyOptions,
+  annaRouting: string,
+  matchmakerId: number,
+  nextPort: () => number,
+  nextMetricsPort: () => number,
+): ProcessSpec {
+  return matchmakerProcess(
+    o,
+    { port: nextPort, metricsPort: nextMetricsPort, annaRouting, host: o.host, dataDir: o.dataDir },
+    matchmakerId,
+    'replacement',
+  );
 }
 
 /** Acceptor `acceptorId` of group `groupId` (see `acceptorName`), with a new log. */

@@ -6,6 +6,7 @@ import {
   configurationId,
   configurationOf,
   describeConfiguration,
+  type MatchmakerEpoch,
   validateConfigSpec,
   withoutIncarnations,
 } from '@paxos/core';
@@ -186,16 +187,15 @@ export async function waitForMatchmakers(
 export const TARGET_CONFIGURATION_NAME = 'targetConfiguration';
 
 /** The target configuration, or null (none written yet, the directory restarted, or not a valid spec). */
-export async function readTargetConfiguration(membership: Membership): Promise<ConfigSpec | null> {
-  const bytes = await membership.getValue(TARGET_CONFIGURATION_NAME);
-  if (bytes === null) return null;
-  try {
-    const spec = JSON.parse(new TextDecoder().decode(bytes)) as ConfigSpec;
-    validateConfigSpec(spec);
-    return spec;
-  } catch {
-    return null;
-  }
+export function readTargetConfiguration(membership: Membership): Promise<ConfigSpec | null> {
+  return readJson(membership, TARGET_CONFIGURATION_NAME, (v): v is ConfigSpec => {
+    try {
+      validateConfigSpec(v as ConfigSpec);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Writes the target configuration (LWW, timestamp = its version). */
@@ -205,6 +205,88 @@ export async function writeTargetConfiguration(membership: Membership, spec: Con
     TARGET_CONFIGURATION_NAME,
     new TextEncoder().encode(JSON.stringify(spec)),
     spec.version + 1,
+  );
+}
+
+/**
+ * The operator's matchmaker set (issue 16): `{ version, ids }` as JSON, the 2f+1 matchmaker ids
+ * the cluster should use, written by `pnpm cluster replace matchmaker-N` with its version as the
+ * LWW timestamp. Proposers resolve the ids to addresses (`Matchmakers`) and the leader replaces
+ * the set it uses by this one (stop, bootstrap, choose).
+ */
+export const TARGET_MATCHMAKERS_NAME = 'targetMatchmakers';
+
+export interface MatchmakerTarget {
+  readonly version: number;
+  readonly ids: readonly number[];
+}
+
+/**
+ * The newest matchmaker set a proposer knows chosen: `{ epoch, addresses }` as JSON, written by
+ * proposers as they adopt one (LWW timestamp epoch + 1, so an older never wins). Where a proposer
+ * that starts, or restarts, begins; a stale hint only costs a `Stopped` reply that names the next.
+ */
+export const MATCHMAKER_EPOCH_NAME = 'matchmakerEpoch';
+
+async function readJson<T>(
+  membership: Membership,
+  name: string,
+  valid: (v: unknown) => v is T,
+): Promise<T | null> {
+  const bytes = await membership.getValue(name);
+  if (bytes === null) return null;
+  try {
+    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return valid(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+
+export function readTargetMatchmakers(membership: Membership): Promise<MatchmakerTarget | null> {
+  return readJson(
+    membership,
+    TARGET_MATCHMAKERS_NAME,
+    (v): v is MatchmakerTarget =>
+      typeof v === 'object' &&
+      v !== null &&
+      isCount((v as MatchmakerTarget).version) &&
+      Array.isArray((v as MatchmakerTarget).ids) &&
+      (v as MatchmakerTarget).ids.every(isCount),
+  );
+}
+
+export async function writeTargetMatchmakers(
+  membership: Membership,
+  target: MatchmakerTarget,
+): Promise<void> {
+  await membership.putValue(
+    TARGET_MATCHMAKERS_NAME,
+    new TextEncoder().encode(JSON.stringify(target)),
+    target.version + 1,
+  );
+}
+
+export function readMatchmakerEpoch(membership: Membership): Promise<MatchmakerEpoch | null> {
+  return readJson(
+    membership,
+    MATCHMAKER_EPOCH_NAME,
+    (v): v is MatchmakerEpoch =>
+      typeof v === 'object' &&
+      v !== null &&
+      isCount((v as MatchmakerEpoch).epoch) &&
+      Array.isArray((v as MatchmakerEpoch).addresses) &&
+      (v as MatchmakerEpoch).addresses.every((a) => typeof a === 'string' && a.length > 0),
+  );
+}
+
+export async function writeMatchmakerEpoch(membership: Membership, set: MatchmakerEpoch): Promise<void> {
+  await membership.putValue(
+    MATCHMAKER_EPOCH_NAME,
+    new TextEncoder().encode(JSON.stringify(set)),
+    set.epoch + 1,
   );
 }
 

@@ -410,6 +410,7 @@ export class Proposer implements Role {
     // The first election waits only the jitter, so a fresh cluster gets a leader quickly.
     fx.setTimer(TIMER_ELECTION, Math.floor(this.random() * this.timing.electionJitterMs) + 1);
     fx.gauge('is_leader', 0);
+    if (this.matchmakers !== null) fx.gauge('matchmaker_epoch', this.matchmakers.epoch);
     return fx.list;
   }
 
