@@ -7,7 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
 import { z } from 'zod';
 import type { LocalCluster } from './cluster.ts';
-import { readLocalConfiguration, reconfigureLocal, servedVersion } from './reconfigure.ts';
+import {
+  readLocalConfiguration,
+  readLocalMatchmakers,
+  reconfigureLocal,
+  servedVersion,
+} from './reconfigure.ts';
 
 const scaleRequest = z.object({
   role: z.enum(STATELESS_ROLES as [StatelessRole, ...StatelessRole[]]),
@@ -51,6 +56,7 @@ export async function serveControl(
         leader: await cluster.leader(),
         processes: await cluster.phases(),
         configuration: await readLocalConfiguration(cluster).catch(() => null),
+        matchmakers: await readLocalMatchmakers(cluster).catch(() => null),
         // Behind the target while the leader moves to it.
         servedVersion: await servedVersion(cluster).catch(() => null),
       });

@@ -156,6 +156,7 @@ program
             leader: string | null;
             processes: InstancePhaseView[];
             configuration: ConfigSpec | null;
+            matchmakers: { epoch: number; names: string[] } | null;
             servedVersion: number | null;
           }>(`${state.controlUrl}/status`)
         : null;
@@ -166,6 +167,8 @@ program
           : ` (the leader still serves version ${live.servedVersion ?? '?'})`;
       console.log(`acceptor groups: ${describeSpec(live.configuration)}${served}`);
     }
+    if (live?.matchmakers)
+      console.log(`matchmakers: epoch ${live.matchmakers.epoch}: ${live.matchmakers.names.join(', ')}`);
     const rows =
       live?.processes ??
       state.processes.map((p) => ({

@@ -82,6 +82,37 @@ export async function readLocalConfiguration(cluster: LocalCluster): Promise<Con
   }
 }
 
+/**
+ * The matchmaker set proposers use: its epoch and members by name (the set a proposer published,
+ * else the first 2f+1 at epoch 0). With a directory client of its own.
+ */
+export async function readLocalMatchmakers(
+  cluster: LocalCluster,
+): Promise<{ readonly epoch: number; readonly names: readonly string[] }> {
+  const client = await cluster.directoryClient(500, 2);
+  try {
+    const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
+    const using = await readMatchmakerEpoch(membership);
+    if (using === null)
+      return {
+        epoch: 0,
+        names: Array.from({ length: 2 * cluster.topology.f + 1 }, (_, id) => matchmakerName(id)),
+      };
+    const idOf = new Map(
+      [...(await liveById(membership, 'Matchmakers'))].map(([id, address]) => [address, id]),
+    );
+    return {
+      epoch: using.epoch,
+      names: using.addresses.map((a) => {
+        const id = idOf.get(a);
+        return id === undefined ? a : matchmakerName(id);
+      }),
+    };
+  } finally {
+    await client.close();
+  }
+}
+
 /** Runs one reconfiguration; concurrent ones (and scale requests) wait for each other. */
 export function reconfigureLocal(
   cluster: LocalCluster,

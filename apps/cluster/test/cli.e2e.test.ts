@@ -70,6 +70,7 @@ describe('the cluster CLI', () => {
     const status = cli('status');
     expect(status.status).toBe(0);
     expect(status.stdout).toMatch(/^acceptor groups: version 0: groups 0\[0,1,2\] 1\[0,1,2\]$/m);
+    expect(status.stdout).toMatch(/^matchmakers: epoch 0: matchmaker-0, matchmaker-1, matchmaker-2$/m);
     expect(status.stdout).toMatch(/proposer-\d\s+ready\s+\d+\s+0\s+yes/);
     expect(status.stdout).toMatch(/matchmaker-2\s+ready\s+\d+/);
     expect(status.stdout.match(/ ready /g)?.length).toBeGreaterThanOrEqual(18);
@@ -106,6 +107,18 @@ describe('the cluster CLI', () => {
     addedPorts.push(
       ...[...reconfigured.matchAll(/acceptor-g0-a3\s+\S+\s+\d+\s+\d+\s+(\d+)/g)].map((m) => Number(m[1])),
     );
+    // A matchmaker replaced while serving: a new id with no state, bootstrapped by the leader.
+    const newMatchmaker = cli('replace', 'matchmaker-0');
+    expect(newMatchmaker.status, newMatchmaker.stderr).toBe(0);
+    expect(newMatchmaker.stdout).toMatch(/^matchmakers matchmaker-3, matchmaker-1, matchmaker-2$/m);
+    expect(newMatchmaker.stdout).toMatch(/retired matchmaker-0 \(state kept\)/);
+    const rematched = cli('status').stdout;
+    expect(rematched).toMatch(/^matchmakers: epoch 1: matchmaker-3, matchmaker-1, matchmaker-2$/m);
+    expect(rematched).not.toMatch(/^matchmaker-0\s/m);
+    addedPorts.push(
+      ...[...rematched.matchAll(/matchmaker-3\s+\S+\s+\d+\s+\d+\s+(\d+)/g)].map((m) => Number(m[1])),
+    );
+    expect(cli('replace', 'matchmaker-0').status).toBe(1); // no longer a member
     expect(cli('replace', 'proposer-0').status).toBe(2);
     expect(cli('reconfigure', '--groups', '0').status).toBe(2);
 

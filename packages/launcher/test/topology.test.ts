@@ -9,6 +9,9 @@ import {
   DEFAULT_TOPOLOGY,
   holdsDurableState,
   hostPerProcessDirectory,
+  matchmakerName,
+  parseMatchmakerName,
+  planAddedMatchmaker,
   planCluster,
   planHostPerProcess,
 } from '../src/index.ts';
@@ -80,6 +83,28 @@ describe('planCluster (one host)', () => {
       });
     }
     expect(planCluster({ ...shape, f: 2 }).processes.filter((p) => p.role === 'matchmaker')).toHaveLength(5);
+  });
+
+  it('plans an added matchmaker (a replacement) with a new id, no state until bootstrapped, existing on restart', () => {
+    let port = 7000;
+    const added = planAddedMatchmaker(
+      { ...shape, dataDir: '/data' },
+      plan.annaRouting,
+      3,
+      () => port++,
+      () => 8000,
+    );
+    expect(added.name).toBe(matchmakerName(3));
+    expect(parseMatchmakerName(added.name)).toBe(3);
+    expect(parseMatchmakerName('matchmaker-x')).toBeNull();
+    expect(added.env).toMatchObject({
+      MATCHMAKER_ID: '3',
+      MATCHMAKER_PORT: '7000',
+      MATCHMAKER_STATE: 'replacement',
+      DATA_DIR: '/data',
+    });
+    expect(added.restartEnv).toEqual({ MATCHMAKER_STATE: 'existing' });
+    expect(added.metricsPort).toBe(8000);
   });
 
   it('adds the environment of roleExtraEnv to that role only, after extraEnv', () => {
