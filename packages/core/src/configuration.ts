@@ -36,7 +36,7 @@ export function configurationOf(
 
 /**
  * The acceptor groups of a ballot, in order. Slot `s` belongs to `groups[s mod G]` for every
- * ballot that uses this configuration (design §3 rule 2): the mapping never depends on which
+ * ballot that uses this configuration (docs/architecture.md §3 rule 2): the mapping never depends on which
  * groups happen to be reachable.
  */
 export interface Configuration {

@@ -1,5 +1,5 @@
 /**
- * Matchmaker reconfiguration driven by proposers (design §7), with real matchmakers: a leader
+ * Matchmaker reconfiguration driven by proposers (docs/design/reconfiguration.md §7), with real matchmakers: a leader
  * replaces one matchmaker while it leads, a proposer that missed it follows, and a change whose
  * proposer vanished half way is finished by the next one. The simulator sweeps it under faults.
  */

@@ -64,7 +64,7 @@ export const port = (env: string, flag: string, description: string, defaultPort
     default: String(defaultPort),
   });
 
-/** Settings every process shares (design §6). */
+/** Settings every process shares (docs/architecture.md §6). */
 export const COMMON_SETTINGS = {
   annaRouting: setting({
     env: 'ANNA_ROUTING',

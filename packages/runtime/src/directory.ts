@@ -148,7 +148,7 @@ function idsUpTo(byId: ReadonlyMap<number, string>, size: number): string[] {
   return Array.from({ length: size }, (_, id) => byId.get(id)).filter((a) => a !== undefined);
 }
 
-/** Registers a matchmaker: `<matchmakerId>=<address>` under Matchmakers (design §9). */
+/** Registers a matchmaker: `<matchmakerId>=<address>` under Matchmakers (docs/design/reconfiguration.md §9). */
 export async function registerMatchmaker(node: Node, matchmakerId: number): Promise<void> {
   await node.register('Matchmakers', idMember(matchmakerId, node.address));
 }

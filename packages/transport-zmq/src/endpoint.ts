@@ -1,5 +1,5 @@
 /**
- * Endpoint strings: every address in this system is a full `tcp://host:port` (ARCHITECTURE.md §4:
+ * Endpoint strings: every address in this system is a full `tcp://host:port` (docs/architecture.md §4:
  * "a directory entry is the full endpoint, never a bare IP").
  */
 

@@ -1,5 +1,5 @@
 /**
- * ZmqTransport: moves frames between processes over ZeroMQ (ARCHITECTURE.md §4, §10). Each
+ * ZmqTransport: moves frames between processes over ZeroMQ (docs/architecture.md §4, §10). Each
  * ZeroMQ message is a bundle of length-prefixed frames (`bundle.ts`).
  *
  * - Receiving: one PULL socket per bound endpoint ("the receiver binds"), all read by ONE read loop
@@ -326,7 +326,7 @@ export class ZmqTransport<T> {
   // ───────────────────────────── receiving ─────────────────────────────
 
   /*
-   * Read fairness design (ARCHITECTURE.md §4: each receiving socket is read at most
+   * Read fairness design (docs/architecture.md §4: each receiving socket is read at most
    * MAX_READS_PER_SOCKET_PER_POLL times before the next socket gets a turn).
    *
    * One loop serves every PULL socket, in rounds. In a round, socket i yields at most `maxReads`

@@ -16,7 +16,7 @@ import { mergeSnapshots } from './matchmaker.ts';
 const MAX_FOLLOW_UP_TRIES = 50;
 
 /**
- * One proposer's attempt to replace the matchmaker set of epoch `from.epoch` (design §7): pure
+ * One proposer's attempt to replace the matchmaker set of epoch `from.epoch` (docs/design/reconfiguration.md §7): pure
  * state, driven by the proposer that owns it (its timers resend, its handlers feed replies in).
  *
  * 1. **stop**: `StopA(e, ballot, from)` to epoch e's members, until f+1 `StopB`. The set to

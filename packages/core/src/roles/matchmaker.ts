@@ -128,7 +128,7 @@ export function mergeSnapshots(snapshots: readonly MatchmakerSnapshot[]): Matchm
  * no earlier configurations, and a leader counting it among f+1 replies could skip a
  * configuration that still holds accepted values.
  *
- * Matchmaker reconfiguration (design §7), driven by a proposer:
+ * Matchmaker reconfiguration (docs/design/reconfiguration.md §7), driven by a proposer:
  * - `StopA(e, b, current)`: stop serving epoch e (MatchA and GarbageA of e get `Stopped`) and
  *   promise `b` in the choice of e's successor; `StopB` carries the state and any vote. Once f+1
  *   of e are stopped no ballot can gather f+1 MatchB in e, so the union of f+1 StopB states holds

@@ -196,7 +196,7 @@ interface Phase1State {
 }
 
 /**
- * Garbage collection after a ballot's start (design §6): once every slot below `k` is chosen and
+ * Garbage collection after a ballot's start (docs/design/reconfiguration.md §6): once every slot below `k` is chosen and
  * f+1 acceptors of every group of the ballot's configuration hold a watermark ≥ k durably, the
  * matchmakers drop the configurations of earlier ballots, and acceptors only those listed are
  * retired.
@@ -650,7 +650,7 @@ export class Proposer implements Role {
       compareBallots(msg.promised, this.ballot) <= 0
     ) {
       // A slot of the previous ballot, refused by an acceptor our new ballot reached first:
-      // propose it again, same value, in the new ballot (design §4.2 step 4).
+      // propose it again, same value, in the new ballot (docs/design/reconfiguration.md §4.2 step 4).
       this.resend(fx, now, msg.slot, old);
       return;
     }
@@ -1317,7 +1317,7 @@ export class Proposer implements Role {
     fx.setTimer(TIMER_CONTROL, this.timing.phase1RetryMs);
   }
 
-  // ---- matchmaker reconfiguration (issue 16, design §7) -------------------------------------
+  // ---- matchmaker reconfiguration (docs/design/reconfiguration.md §7) ---------------------
 
   private onMatchmakerTarget(fx: Effects, now: number, addresses: readonly Address[]): void {
     const mm = this.matchmakers;
@@ -1615,7 +1615,7 @@ export class Proposer implements Role {
     if (compareBallots(entry.ballot, this.ballot) < 0) {
       // A slot of the previous ballot goes again in ours, with the same value: it was safe in the
       // previous ballot, which proposed nothing else there, and no ballot between the two has a
-      // configuration (design §4.2 step 4). In our configuration it belongs to another group.
+      // configuration (docs/design/reconfiguration.md §4.2 step 4). In our configuration it belongs to another group.
       entry.ballot = this.ballot;
       entry.group = this.groupForProposal(slot, entry.value);
       entry.stamp = stampOf(this.active, entry.group.groupId);
