@@ -11,8 +11,11 @@
  * - GET of a missing key → tuple { key, error KEY_DNE }; GET of an existing key → the stored
  *   lattice type and payload, whatever lattice type the request named; an empty SET or an LWW
  *   value with empty bytes also reads as KEY_DNE (with the lattice type and payload).
- * - PUT merges: SET by union, LWW by timestamp (Anna lets the incoming write win a tie; here a
- *   tie goes to the larger value bytes, so replicas and retries converge), ORDERED_SET by union.
+ * - PUT merges: SET by union, LWW by timestamp (on a tie the incoming write wins, as in Anna's
+ *   `LWWPairLattice::do_merge`), ORDERED_SET by union.
+ * - A request tuple whose `address_cache_size` (how many storage threads the client cached for
+ *   the key) is set and differs from the threads that own the key here (one) is answered with
+ *   `invalidate` set: the client must ask routing again.
  * - PUT without a lattice type, or with one that differs from the stored key's, is ignored and
  *   answered with a tuple { key } (lattice type NONE, error NO_ERROR): the client must notice
  *   that the reply's lattice type is not the one it wrote.
@@ -60,6 +63,12 @@ export interface LocalAnnaFaults {
   wrongThreadOnce?: boolean;
   /** Ignore the first N requests (address or key) entirely. */
   dropFirstRequests?: number;
+  /**
+   * Routing lists the storage endpoint this many times for every key (as if it had that many
+   * replicas, a stale view of the cluster): clients then send an address cache size that the one
+   * storage thread does not match, and its replies carry `invalidate`.
+   */
+  routingReplicas?: number;
 }
 
 export interface LocalAnnaOptions {
@@ -83,6 +92,8 @@ export interface LocalAnnaStats {
   keyRequests: number;
   droppedRequests: number;
   invalidFrames: number;
+  /** Replies sent with `invalidate` (the client's cached address count was stale). */
+  invalidations: number;
   keys: number;
 }
 
@@ -159,7 +170,13 @@ class LocalAnnaServer implements LocalAnna {
   private readonly loops: Promise<void>[];
   private toDrop: number;
   private closing: Promise<void> | undefined;
-  private readonly counters = { addressRequests: 0, keyRequests: 0, droppedRequests: 0, invalidFrames: 0 };
+  private readonly counters = {
+    addressRequests: 0,
+    keyRequests: 0,
+    droppedRequests: 0,
+    invalidFrames: 0,
+    invalidations: 0,
+  };
 
   constructor(
     routing: { socket: zmq.Pull; endpoint: string },
@@ -256,7 +273,10 @@ class LocalAnnaServer implements LocalAnna {
           responseId: request.requestId,
         }
       : {
-          addresses: request.keys.map((key) => ({ key, ips: [this.storageEndpoint] })),
+          addresses: request.keys.map((key) => ({
+            key,
+            ips: Array.from({ length: this.faults.routingReplicas ?? 1 }, () => this.storageEndpoint),
+          })),
           responseId: request.requestId,
         };
     this.log.debug({ keys: request.keys, noServers, to: request.responseAddress }, 'address request');
@@ -292,9 +312,21 @@ class LocalAnnaServer implements LocalAnna {
       this.log.debug({ key }, 'fault: WRONG_THREAD');
       return { key, latticeType: tuple.latticeType, error: AnnaErrorType.WRONG_THREAD };
     }
-    if (request.type === RequestType.GET) return this.get(key);
-    if (request.type === RequestType.PUT) return this.put(key, tuple);
-    this.log.error({ key, type: requestTypeName(request.type) }, 'unknown request type');
+    // Anna's storage thread: a client whose cached address count for the key is not the number
+    // of threads that own it has a stale view (here one thread owns every key).
+    const stale = tuple.addressCacheSize !== 0 && tuple.addressCacheSize !== 1;
+    const answer =
+      request.type === RequestType.GET
+        ? this.get(key)
+        : request.type === RequestType.PUT
+          ? this.put(key, tuple)
+          : this.unknownType(key, request.type);
+    if (stale) this.counters.invalidations++;
+    return stale ? { ...answer, invalidate: true } : answer;
+  }
+
+  private unknownType(key: string, type: number): KeyTupleInit {
+    this.log.error({ key, type: requestTypeName(type) }, 'unknown request type');
     return { key };
   }
 
@@ -331,8 +363,7 @@ class LocalAnnaServer implements LocalAnna {
       if (
         stored === undefined ||
         (stored.type === LatticeType.LWW &&
-          (lww.timestamp > stored.timestamp ||
-            (lww.timestamp === stored.timestamp && compareBytes(lww.value, stored.value) > 0)))
+          lww.timestamp >= stored.timestamp)
       ) {
         this.store.set(key, { type, timestamp: lww.timestamp, value: lww.value });
       }

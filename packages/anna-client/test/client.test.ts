@@ -57,10 +57,12 @@ describe('AnnaClient against the local server', () => {
     read = await client.getLww('k');
     expect(read?.timestamp).toBe(3);
     expect(text(read?.value ?? new Uint8Array())).toBe('three');
-    // a tie goes to the larger value bytes, whatever the order of arrival
+    // on a tie the incoming write wins, as in Anna (LWWPairLattice::do_merge)
     await client.putLww('k', bytes('a'), 3);
-    expect(text((await client.getLww('k'))?.value ?? new Uint8Array())).toBe('three');
+    expect(text((await client.getLww('k'))?.value ?? new Uint8Array())).toBe('a');
     await client.putLww('k', bytes('zz'), 3);
+    expect(text((await client.getLww('k'))?.value ?? new Uint8Array())).toBe('zz');
+    await client.putLww('k', bytes('b'), 2);
     expect(text((await client.getLww('k'))?.value ?? new Uint8Array())).toBe('zz');
     await expect(client.putLww('k', bytes('x'), -1)).rejects.toThrow(RangeError);
     await expect(client.putLww('k', bytes('x'), 1.5)).rejects.toThrow(RangeError);
@@ -116,6 +118,25 @@ describe('AnnaClient against the local server', () => {
     expect(await client.getSet('s')).toEqual(new Set(['a']));
     // the address is cached again: no new routing request
     expect(anna.stats().addressRequests).toBe(2);
+  });
+
+  it('drops its cached address when a reply says invalidate, and asks routing again next time', async () => {
+    // Routing lists the storage endpoint twice (a stale view): every request carries an address
+    // cache size of 2, which the one storage thread does not match.
+    const stale = await r.anna({ faults: { routingReplicas: 2 } });
+    const client = await r.client({ routing: stale.routingEndpoint });
+    await client.addToSet('s', ['a']);
+    await client.addToSet('s', ['b']);
+    expect(await client.getSet('s')).toEqual(new Set(['a', 'b']));
+    expect(stale.stats().invalidations).toBe(3);
+    expect(stale.stats().addressRequests).toBe(3); // one per request: the cache was dropped each time
+    // Where the counts agree, nothing is invalidated and the address stays cached.
+    const fresh = await r.anna();
+    const other = await r.client({ routing: fresh.routingEndpoint });
+    await other.addToSet('s', ['a']);
+    await other.addToSet('s', ['b']);
+    expect(await other.getSet('s')).toEqual(new Set(['a', 'b']));
+    expect(fresh.stats()).toMatchObject({ invalidations: 0, addressRequests: 1 });
   });
 
   it('reports a lattice mismatch naming the key, expected and actual lattice', async () => {
