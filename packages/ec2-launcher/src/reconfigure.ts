@@ -252,7 +252,9 @@ export async function replaceMatchmakerEc2(
       version: previous.version + 1,
       ids: previous.ids.map((id) => (id === oldId ? newId : id)),
     };
-    const old = listed.filter((i) => i.name === name && (i.ec2State === 'pending' || i.ec2State === 'running'));
+    const old = listed.filter(
+      (i) => i.name === name && (i.ec2State === 'pending' || i.ec2State === 'running'),
+    );
     const describe = (t: MatchmakerTarget) => `version ${t.version}: ${t.ids.map(matchmakerName).join(', ')}`;
     log(
       `${options.planOnly ? 'would replace' : 'replacing'} ${name} by ${newName}: matchmakers ${describe(previous)} → ${describe(target)}; terminate ${old.map((i) => `${i.name} (${i.id})`).join(', ') || 'none'}`,
@@ -284,7 +286,9 @@ export async function replaceMatchmakerEc2(
         : `the proposers use epoch ${using.epoch}: ${set.join(', ')}`;
     });
     const serveMs = clock() - written;
-    log(`matchmakers ${target.ids.join(', ')} in use (epoch ${used.epoch?.epoch}) in ${Math.round(serveMs)} ms`);
+    log(
+      `matchmakers ${target.ids.join(', ')} in use (epoch ${used.epoch?.epoch}) in ${Math.round(serveMs)} ms`,
+    );
     if (old.length > 0) {
       log(`terminating ${old.map((i) => `${i.name} (${i.id})`).join(', ')}`);
       await cluster.launcher.terminate(old.map((i) => i.id));

@@ -272,7 +272,8 @@ describe('AwsCluster', () => {
         drainMs: 0,
       });
     await on({ archiveBucket: 'paxos-logs' }).up({ ...shape, annaRouting: 'tcp://10.0.0.5:6450' });
-    const script = (l: { userData?: string | undefined }) => Buffer.from(l.userData ?? '', 'base64').toString();
+    const script = (l: { userData?: string | undefined }) =>
+      Buffer.from(l.userData ?? '', 'base64').toString();
     expect(launched(ec2).every((l) => l.settings?.endsWith(' s3=paxos-logs'))).toBe(true);
     expect(decodeSettings(launched(ec2)[0]?.settings ?? '', {}).archiveBucket).toBe('paxos-logs');
 

@@ -1,7 +1,12 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { AnnaClient, AnnaError, Membership, startLocalAnna } from '@paxos/anna-client';
 import { parseAcceptorName, parseMatchmakerName } from '@paxos/launcher';
-import { liveById, readTargetConfiguration, readTargetMatchmakers, writeMatchmakerEpoch } from '@paxos/runtime';
+import {
+  liveById,
+  readTargetConfiguration,
+  readTargetMatchmakers,
+  writeMatchmakerEpoch,
+} from '@paxos/runtime';
 import { afterEach } from 'vitest';
 import { AwsCluster, Ec2Launcher, type Ec2ReconfigureOptions } from '../src/index.ts';
 import { FakeEc2, type FakeInstance } from './fake-ec2.ts';

@@ -256,9 +256,17 @@ describe('user-data', () => {
       expect(script).not.toContain('compgen');
       expect(between('PAXOS_STATE_PATH')).toContain('\nPathExistsGlob=/var/lib/paxos/run1--m2/matchmaker\n');
       expect(between('PAXOS_STATE_UNIT')).toContain('\nExecStart=/bin/sh /etc/paxos/matchmaker-state.sh');
-      expect(script).toMatch(/systemctl enable --now paxos-matchmaker\.service\n[\s\S]*systemctl enable --now paxos-matchmaker-state\.path\n$/);
+      expect(script).toMatch(
+        /systemctl enable --now paxos-matchmaker\.service\n[\s\S]*systemctl enable --now paxos-matchmaker-state\.path\n$/,
+      );
       // A matchmaker started new (one of `up`'s) keeps the bounded loop: its state comes at once.
-      expect(renderUserData({ role: 'matchmaker', env: statefulEnv('matchmaker', '/var/lib/paxos'), restartEnv: { MATCHMAKER_STATE: 'existing' } })).toContain('# First start only');
+      expect(
+        renderUserData({
+          role: 'matchmaker',
+          env: statefulEnv('matchmaker', '/var/lib/paxos'),
+          restartEnv: { MATCHMAKER_STATE: 'existing' },
+        }),
+      ).toContain('# First start only');
     });
 
     it('writes existing into the env file once run, and starts the role again if it was refused meanwhile', () => {
