@@ -34,6 +34,25 @@ function readBack(envText: string, keys: string[]): Record<string, string> {
   }
 }
 
+/** Writes each `[file name, unit text]` to a temporary directory and has systemd-analyze verify them together. */
+function verifyUnits(units: readonly (readonly [string, string | undefined])[]): void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
+  try {
+    const files = units.map(([name, text]) => {
+      expect(text, name).toBeDefined();
+      const file = path.join(dir, name);
+      writeFileSync(file, `${text}\n`);
+      return file;
+    });
+    const out = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+    expect(out.error, 'systemd-analyze is missing: run scripts/setup-system.sh').toBeUndefined();
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('user-data', () => {
   it('quotes every value so a shell (and systemd) reads back exactly what was written', () => {
     const keys = Object.keys(TRICKY);
@@ -299,24 +318,11 @@ describe('user-data', () => {
     });
 
     it('writes units systemd-analyze verify accepts without a warning', () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
-      try {
-        const files = [
-          ['paxos-matchmaker.service', between('PAXOS_UNIT')],
-          ['paxos-matchmaker-state.service', between('PAXOS_STATE_UNIT')],
-          ['paxos-matchmaker-state.path', between('PAXOS_STATE_PATH')],
-        ].map(([name, text]) => {
-          expect(text, name).toBeDefined();
-          const file = path.join(dir, name as string);
-          writeFileSync(file, `${text}\n`);
-          return file;
-        });
-        const out = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
-        expect(out.stderr).toBe('');
-        expect(out.status).toBe(0);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      verifyUnits([
+        ['paxos-matchmaker.service', between('PAXOS_UNIT')],
+        ['paxos-matchmaker-state.service', between('PAXOS_STATE_UNIT')],
+        ['paxos-matchmaker-state.path', between('PAXOS_STATE_PATH')],
+      ]);
     });
   });
 
@@ -396,23 +402,11 @@ describe('user-data', () => {
     });
 
     it('writes a unit systemd-analyze verify accepts without a warning', () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
-      try {
-        const script = renderUserData({ role: 'acceptor', env, archive, nodePath: process.execPath });
-        const files = [
-          ['paxos-acceptor.service', /<<'PAXOS_UNIT'\n([\s\S]*?)\nPAXOS_UNIT\n/.exec(script)?.[1]],
-          ['paxos-archive.service', unitOf(script)],
-        ].map(([name, text]) => {
-          const file = path.join(dir, name as string);
-          writeFileSync(file, `${text}\n`);
-          return file;
-        });
-        const out = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
-        expect(out.stderr).toBe('');
-        expect(out.status).toBe(0);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const script = renderUserData({ role: 'acceptor', env, archive, nodePath: process.execPath });
+      verifyUnits([
+        ['paxos-acceptor.service', /<<'PAXOS_UNIT'\n([\s\S]*?)\nPAXOS_UNIT\n/.exec(script)?.[1]],
+        ['paxos-archive.service', unitOf(script)],
+      ]);
     });
 
     it('refuses a bucket, key or DATA_DIR it cannot write safely, naming it', () => {
