@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Turns a fresh Ubuntu 22.04/24.04 x86_64 EC2 instance into the image every role boots from:
-# Node 20 at /usr/bin/node, the packed artifact (pnpm pack:artifact) at /opt/paxos, a `paxos`
-# system user, and no state of this instance left behind. See infra/ami/README.md.
+# Node 20 at /usr/bin/node, the AWS CLI v2 at /usr/local/bin/aws (the S3 archive of acceptor logs
+# and matchmaker state), the packed artifact (pnpm pack:artifact) at /opt/paxos, a `paxos` system
+# user, and no state of this instance left behind. See infra/ami/README.md.
 #
 #   sudo bash build-ami.sh [--no-seal] [--keep-ssh-keys] paxos-<sha>.tar.gz
 #
@@ -18,6 +19,12 @@ readonly NODE_ROOT=/usr/local/lib/nodejs
 readonly APP_DIR=/opt/paxos
 readonly PAXOS_USER=paxos
 readonly STATE_DIR=/var/lib/paxos
+# The AWS CLI: the official v2 installer, this version unless AWS_CLI_VERSION says another, its
+# zip checked against its detached signature with the AWS CLI team's key (fetched by its full
+# fingerprint, the one AWS's install guide publishes). Not an apt package: Ubuntu 24.04 has none
+# (22.04's is v1). The units' archive step (paxos-archive.service) runs `aws s3 cp`.
+readonly AWS_CLI_FALLBACK_VERSION=2.15.0
+readonly AWS_CLI_KEY_FINGERPRINT=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 
 usage() {
   cat <<'EOF'
@@ -25,7 +32,8 @@ Usage: sudo bash build-ami.sh [options] ARTIFACT
 
 Run on a fresh Ubuntu 22.04/24.04 x86_64 EC2 instance (the builder) to make it the image every
 Autoscaling Paxos role boots from:
-  1. installs Node 20 at /usr/bin/node from the nodejs.org linux-x64 tarball (SHA256-checked);
+  1. installs Node 20 at /usr/bin/node from the nodejs.org linux-x64 tarball (SHA256-checked),
+     and the AWS CLI v2 at /usr/local/bin/aws from AWS's installer (signature-checked);
   2. creates the paxos system user;
   3. unpacks ARTIFACT (from `pnpm pack:artifact`, copied here with scp) into /opt/paxos;
   4. checks that every role and the directory start (--help) as the paxos user;
@@ -46,6 +54,9 @@ Environment:
   NODE_MIRROR    where the Node releases are (default: https://nodejs.org/dist)
   NODE_SHA256    expected SHA256 of node-v$NODE_VERSION-linux-x64.tar.gz (also checked
                  against the release's SHASUMS256.txt)
+  AWS_CLI_VERSION  AWS CLI v2 version to install (default 2.15.0)
+  AWS_CLI_KEYSERVER  where the AWS CLI team's key is fetched by fingerprint
+                 (default hkps://keyserver.ubuntu.com)
 EOF
 }
 
@@ -138,6 +149,40 @@ ln -sfn "$node_home/bin/node" /usr/bin/node
 for tool in npm npx; do ln -sfn "$node_home/bin/$tool" "/usr/local/bin/$tool"; done
 [[ "$(/usr/bin/node --version)" == "v$NODE_VERSION" ]] || die "/usr/bin/node is not v$NODE_VERSION"
 
+# --- 1b. the AWS CLI --------------------------------------------------------------------------
+AWS_CLI_VERSION=${AWS_CLI_VERSION:-$AWS_CLI_FALLBACK_VERSION}
+[[ "$AWS_CLI_VERSION" =~ ^2\.[0-9]+\.[0-9]+$ ]] || die "AWS_CLI_VERSION=$AWS_CLI_VERSION: expected 2.x.y"
+aws_cli_version() { /usr/local/bin/aws --version 2>/dev/null | sed -n 's|^aws-cli/\([0-9.]*\) .*|\1|p'; }
+if [[ -x /usr/local/bin/aws && "$(aws_cli_version)" == "$AWS_CLI_VERSION" ]]; then
+  log "AWS CLI $AWS_CLI_VERSION already at /usr/local/bin/aws"
+else
+  if ! command -v unzip >/dev/null || ! command -v gpg >/dev/null; then
+    log "installing unzip and gnupg (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip gnupg >/dev/null ||
+      die "cannot install unzip and gnupg with apt-get"
+  fi
+  zip_url="https://awscli.amazonaws.com/awscli-exe-linux-x86_64-${AWS_CLI_VERSION}.zip"
+  log "downloading $zip_url"
+  curl -fsSL --retry 3 -o "$work/awscliv2.zip" "$zip_url" || die "cannot download $zip_url"
+  curl -fsSL --retry 3 -o "$work/awscliv2.sig" "$zip_url.sig" || die "cannot download $zip_url.sig"
+  export GNUPGHOME="$work/gnupg"
+  install -d -m 0700 "$GNUPGHOME"
+  gpg --batch --quiet --keyserver "${AWS_CLI_KEYSERVER:-hkps://keyserver.ubuntu.com}" \
+    --recv-keys "$AWS_CLI_KEY_FINGERPRINT" ||
+    die "cannot fetch the AWS CLI team's key $AWS_CLI_KEY_FINGERPRINT (set AWS_CLI_KEYSERVER to a reachable keyserver)"
+  # Accept only a good signature by exactly that key (gpg --status-fd: VALIDSIG <fingerprint> …).
+  if ! gpg --batch --status-fd 1 --verify "$work/awscliv2.sig" "$work/awscliv2.zip" 2>/dev/null |
+    grep -q "^\[GNUPG:\] VALIDSIG $AWS_CLI_KEY_FINGERPRINT "; then
+    die "awscli-exe-linux-x86_64-${AWS_CLI_VERSION}.zip: no valid signature by $AWS_CLI_KEY_FINGERPRINT"
+  fi
+  unset GNUPGHOME
+  unzip -q "$work/awscliv2.zip" -d "$work/awscli"
+  "$work/awscli/aws/install" --update --install-dir /usr/local/aws-cli --bin-dir /usr/local/bin >/dev/null
+  [[ "$(aws_cli_version)" == "$AWS_CLI_VERSION" ]] ||
+    die "/usr/local/bin/aws is not AWS CLI $AWS_CLI_VERSION after installing it"
+  log "AWS CLI $AWS_CLI_VERSION installed at /usr/local/bin/aws (signature by $AWS_CLI_KEY_FINGERPRINT)"
+fi
+
 # --- 2. the paxos user -----------------------------------------------------------------------
 if id -u "$PAXOS_USER" >/dev/null 2>&1; then
   log "user $PAXOS_USER exists"
@@ -180,6 +225,12 @@ for entry in "${entries[@]}"; do
   fi
   log "ok: node $APP_DIR/$entry --help"
 done
+# The archive unit runs `aws` as root, with systemd's default PATH (which has /usr/local/bin).
+if ! out=$(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin aws --version 2>&1); then
+  printf '%s\n' "$out" >&2
+  die "aws --version failed: the S3 archive of acceptor logs and matchmaker state would fail"
+fi
+log "ok: $out"
 
 if ((seal == 0)); then
   log "not sealed (--no-seal): run again without it before create-image"

@@ -7,7 +7,8 @@
  *   scale   run N instances of a role (launch more, or terminate the highest-numbered), or
  *           N acceptor groups (a reconfiguration while serving: new acceptors, target written,
  *           dropped ones retired and terminated)
- *   replace an acceptor by a new one (new id, empty log) while serving; the old one retires
+ *   replace an acceptor by a new one (new id, empty log) while serving; the old one retires;
+ *           or a matchmaker by a new one (new id, no state) in a new matchmaker set
  *   status  the cluster's instances
  *   down    terminate the cluster (or one role) in reverse order
  *   autoscale  size batchers, proxy leaders and unbatchers to the load Prometheus sees, until
@@ -25,6 +26,8 @@ import {
   DEFAULT_TOPOLOGY,
   describeSpec,
   integerArgument as integer,
+  matchmakerName,
+  parseAcceptorName,
   type RoleName,
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -35,10 +38,10 @@ import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolv
 import { UsageError } from './errors.ts';
 import {
   checkRequest,
+  type Ec2MatchmakerReplaceResult,
   type Ec2ReconfigureOptions,
   type Ec2ReconfigureResult,
-  MATCHMAKER_NAME,
-  MATCHMAKER_REPLACE_REFUSAL,
+  NO_PROMETHEUS,
   reconfigureEc2,
   replaceEc2,
 } from './reconfigure.ts';
@@ -267,21 +270,23 @@ function reconfigureOptions(cmd: Command, what: string, dryRun = PLAN_ONLY): Com
     .option('--local-address <ip>', LOCAL_ADDRESS)
     .option(
       '--reconfigure-timeout <s>',
-      'seconds to wait for the new acceptors to register, a leader to serve, and the dropped ones to retire (each)',
+      'seconds to wait for the new acceptors (matchmaker) to register, a leader to serve (the proposers to use the new matchmakers), and the dropped ones to retire (each)',
       integer('--reconfigure-timeout', 1),
       300,
     );
 }
 
-/** Runs a reconfiguration with the flags' settings and prints what it did. */
+/**
+ * Runs a reconfiguration with the flags' settings and prints what it did. `needsPrometheus`: say
+ * so before any request when there is none (acceptor groups; a matchmaker's replacement needs
+ * none, and an instance id is told apart only once EC2 says what it is).
+ */
 async function reconfigureWith(
   flags: LaunchFlags & ReconfigureFlags,
-  run: (options: Ec2ReconfigureOptions) => Promise<Ec2ReconfigureResult>,
+  needsPrometheus: boolean,
+  run: (options: Ec2ReconfigureOptions) => Promise<Ec2ReconfigureResult | Ec2MatchmakerReplaceResult>,
 ): Promise<void> {
-  if (flags.prometheusUrl === undefined)
-    throw new UsageError(
-      'no Prometheus: pass --prometheus-url http://<prometheus>:9090 or set PROMETHEUS_URL (the one scraping the cluster with infra/prometheus/prometheus-ec2.yml; it tells when a leader serves the new configuration)',
-    );
+  if (needsPrometheus && flags.prometheusUrl === undefined) throw new UsageError(NO_PROMETHEUS);
   const log = (line: string) => console.log(line);
   // A dry run reads the real cluster, its directory and Prometheus, and prints the plan.
   const cluster = flags.dryRun
@@ -295,7 +300,7 @@ async function reconfigureWith(
   const result = await run({
     cluster,
     planOnly: flags.dryRun === true,
-    prometheusUrl: flags.prometheusUrl,
+    ...(flags.prometheusUrl === undefined ? {} : { prometheusUrl: flags.prometheusUrl }),
     job: flags.prometheusJob,
     ...(flags.annaRouting === undefined ? {} : { annaRouting: flags.annaRouting }),
     ...(flags.localAddress === undefined ? {} : { localAddress: flags.localAddress }),
@@ -304,7 +309,9 @@ async function reconfigureWith(
   });
   if (flags.dryRun) process.exit(0);
   console.log(
-    `configuration ${describeSpec(result.target)} served in ${Math.round(result.serveMs)} ms; retired ${result.dropped.join(', ') || 'none'}`,
+    'dropped' in result
+      ? `configuration ${describeSpec(result.target)} served in ${Math.round(result.serveMs)} ms; retired ${result.dropped.join(', ') || 'none'}`
+      : `matchmakers ${result.target.ids.map(matchmakerName).join(', ')} (version ${result.target.version}) in use after ${Math.round(result.serveMs)} ms; terminated ${result.terminated.map((i) => `${i.name} (${i.id})`).join(', ') || 'none'}`,
   );
   // The SDK's and the directory client's sockets would hold the process a while longer.
   process.exit(0);
@@ -329,21 +336,22 @@ reconfigureOptions(
     async (role: RoleName | typeof ACCEPTOR_GROUPS, count: number, flags: LaunchFlags & ReconfigureFlags) => {
       if (role === ACCEPTOR_GROUPS) {
         checkRequest({ groups: count });
-        await reconfigureWith(flags, (options) => reconfigureEc2({ groups: count }, options));
+        await reconfigureWith(flags, true, (options) => reconfigureEc2({ groups: count }, options));
         return;
       }
       await makeCluster(flags).scale(role, count);
     },
   );
 
-reconfigureOptions(program.command('replace'), 'required')
+reconfigureOptions(program.command('replace'), 'required for an acceptor')
   .description(
-    'replace an acceptor (its instance id, or its name such as acceptor-g1-a2) with a new one, a new id in its group and an empty log, while the cluster serves; the old one retires and its instance is terminated',
+    'replace an acceptor (its instance id, or its name such as acceptor-g1-a2) with a new one, a new id in its group and an empty log, or a matchmaker (matchmaker-1) with a new one, a new id and no state, while the cluster serves; the old one retires (leaves the matchmaker set) and its instance is terminated',
   )
-  .argument('<instance>', 'instance id (i-…) or paxos name (acceptor-g1-a2)')
+  .argument('<instance>', 'instance id (i-…) or paxos name (acceptor-g1-a2, matchmaker-1)')
   .action(async (instance: string, flags: LaunchFlags & ReconfigureFlags) => {
-    if (MATCHMAKER_NAME.test(instance)) throw new UsageError(MATCHMAKER_REPLACE_REFUSAL);
-    await reconfigureWith(flags, (options) => replaceEc2(instance, options));
+    await reconfigureWith(flags, parseAcceptorName(instance) !== null, (options) =>
+      replaceEc2(instance, options),
+    );
   });
 
 common(program.command('status'))

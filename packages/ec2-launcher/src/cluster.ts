@@ -5,6 +5,7 @@ import {
   type ProcessSpec,
   planHostPerProcess,
   planHostPerProcessAcceptor,
+  planHostPerProcessMatchmaker,
   type RoleName,
 } from '@paxos/launcher';
 import { type ClusterInstance, type Ec2Launcher, TAGS } from './ec2.ts';
@@ -16,6 +17,12 @@ export const INSTANCE_DATA_DIR = '/var/lib/paxos';
 /** The settings of a cluster on EC2: its shape and where its directory is. */
 export interface AwsClusterSettings extends ClusterShape {
   readonly annaRouting: string;
+  /**
+   * The S3 bucket the cluster's acceptors and matchmakers archive their DATA_DIR to (`up
+   * --s3-bucket`), so that later launches (`scale acceptor-groups`, `replace`, the autoscaler)
+   * archive too without the flag; the launcher's own bucket (the flag, AWS_S3_BUCKET) overrides it.
+   */
+  readonly archiveBucket?: string;
 }
 
 /**
@@ -43,7 +50,7 @@ export function scaleRefusal(role: string): string | null {
   if (role === 'directory')
     return 'the directory does not scale by count: it is one process; use `up` for a new cluster';
   if (role === 'matchmaker')
-    return 'matchmakers do not scale by count: the set is 2f+1 (ids 0..2f), fixed until matchmaker reconfiguration (a later step); for another size, `down` and `up --f <f>` a new cluster';
+    return 'matchmakers do not scale by count: the set is 2f+1; replace one with `replace matchmaker-<id>`, or for another size `down` and `up --f <f>` a new cluster';
   return `role ${role} cannot be scaled: expected one of ${SCALABLE_ROLES.join(', ')}`;
 }
 
@@ -57,6 +64,7 @@ export function encodeSettings(s: AwsClusterSettings): string {
     `poll=${s.directoryPollMs}`,
     `log=${s.logLevel}`,
     `anna=${s.annaRouting}`,
+    ...(s.archiveBucket === undefined ? [] : [`s3=${s.archiveBucket}`]),
   ].join(' ');
 }
 
@@ -82,6 +90,7 @@ export function decodeSettings(tag: string, counts: Record<string, number>): Aws
     directoryPollMs: int('poll'),
     logLevel: fields.log ?? 'info',
     annaRouting: fields.anna ?? '',
+    ...(fields.s3 === undefined || fields.s3 === '' ? {} : { archiveBucket: fields.s3 }),
     proposers: counts.proposer ?? 0,
     batchers: counts.batcher ?? 0,
     proxyLeaders: counts['proxy-leader'] ?? 0,
@@ -143,7 +152,12 @@ export class AwsCluster {
         annaRouting = annaRoutingAt(directory?.address ?? '');
         this.options.log(`directory at ${annaRouting}`);
       }
-      const settings: AwsClusterSettings = { ...shape, annaRouting };
+      const archiveBucket = this.launcher.config.archiveBucket;
+      const settings: AwsClusterSettings = {
+        ...shape,
+        annaRouting,
+        ...(archiveBucket === undefined ? {} : { archiveBucket }),
+      };
       const plan = planHostPerProcess({ ...settings, dataDir: INSTANCE_DATA_DIR });
       for (const roles of LAUNCH_STAGES.slice(1)) {
         const specs = plan.filter((p) => roles.includes(p.role));
@@ -275,6 +289,20 @@ export class AwsCluster {
     return this.stage(specs, settings, options);
   }
 
+  /**
+   * Launches one matchmaker instance with a new id (never reused: the caller's), to replace
+   * another: the environment `up` gives matchmakers but MATCHMAKER_STATE=replacement (no state; it
+   * answers nothing until the leader's matchmaker change bootstraps it), existing once its state
+   * is there (see renderUserData).
+   */
+  async launchMatchmaker(matchmakerId: number, options: LaunchOptions = {}): Promise<ClusterInstance> {
+    this.launcher.assertCanLaunch();
+    const settings = this.settingsOf(await this.launcher.list());
+    const spec = planHostPerProcessMatchmaker({ ...settings, dataDir: INSTANCE_DATA_DIR }, matchmakerId);
+    const [launched] = await this.stage([spec], settings, options);
+    return launched as ClusterInstance;
+  }
+
   /** The cluster's instances in launch order. */
   async status(): Promise<ClusterInstance[]> {
     const all = await this.launcher.list();
@@ -320,10 +348,19 @@ export class AwsCluster {
     settings: AwsClusterSettings | null,
     options: LaunchOptions = {},
   ): Promise<ClusterInstance[]> {
+    // The launcher's bucket (the flag) overrides the one the cluster was launched with.
+    const archiveBucket = this.launcher.config.archiveBucket ?? settings?.archiveBucket;
     const tags: Record<string, string> =
-      settings === null ? {} : { [TAGS.settings]: encodeSettings(settings) };
+      settings === null
+        ? {}
+        : {
+            [TAGS.settings]: encodeSettings({
+              ...settings,
+              ...(archiveBucket === undefined ? {} : { archiveBucket }),
+            }),
+          };
     this.options.log(`launching ${specs.map((s) => s.name).join(', ')}`);
-    const launched = await this.launcher.launchAll(specs, tags);
+    const launched = await this.launcher.launchAll(specs, tags, archiveBucket);
     const describe = (list: readonly ClusterInstance[]) =>
       list.map((i) => `${i.name} ${i.id} ${i.address ?? ''}`.trim()).join(', ');
     if (options.wait === false) {

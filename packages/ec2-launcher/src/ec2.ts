@@ -152,11 +152,15 @@ export class Ec2Launcher implements Launcher {
     }
   }
 
-  /** The exact RunInstances request for `spec`. */
+  /**
+   * The exact RunInstances request for `spec`. `archiveBucket`: where its DATA_DIR is archived
+   * (default the launcher's `archiveBucket`; AwsCluster passes the cluster's when that is unset).
+   */
   runInstancesInput(
     spec: ProcessSpec,
     clientToken: string,
     extraTags: Readonly<Record<string, string>> = {},
+    archiveBucket: string | undefined = this.config.archiveBucket,
   ): RunInstancesCommandInput {
     this.assertCanLaunch();
     const c = this.config;
@@ -174,9 +178,9 @@ export class Ec2Launcher implements Launcher {
       appDir: c.appDir,
       ...(spec.restartEnv === undefined ? {} : { restartEnv: spec.restartEnv }),
       // Only processes with durable state (their DATA_DIR) have something to archive.
-      ...(c.archiveBucket === undefined || spec.env.DATA_DIR === undefined
+      ...(archiveBucket === undefined || spec.env.DATA_DIR === undefined
         ? {}
-        : { archive: { bucket: c.archiveBucket, key: `${c.cluster}/${spec.name}` } }),
+        : { archive: { bucket: archiveBucket, key: `${c.cluster}/${spec.name}` } }),
     });
     return {
       ImageId: c.imageId,
@@ -208,12 +212,16 @@ export class Ec2Launcher implements Launcher {
     };
   }
 
-  /** Launches one instance for `spec`; `extraTags` go on it and its volume too. */
+  /**
+   * Launches one instance for `spec`; `extraTags` go on it and its volume too; `archiveBucket` as
+   * in `runInstancesInput`.
+   */
   async launch(
     spec: ProcessSpec,
     extraTags: Readonly<Record<string, string>> = {},
+    archiveBucket: string | undefined = this.config.archiveBucket,
   ): Promise<ClusterInstance> {
-    const input = this.runInstancesInput(spec, this.clientToken(spec), extraTags);
+    const input = this.runInstancesInput(spec, this.clientToken(spec), extraTags, archiveBucket);
     const out = (await this.call('RunInstances', () =>
       this.deps.ec2.send(new RunInstancesCommand(input)),
     )) as RunInstancesCommandOutput;
@@ -231,13 +239,14 @@ export class Ec2Launcher implements Launcher {
   async launchAll(
     specs: readonly ProcessSpec[],
     extraTags: Readonly<Record<string, string>> = {},
+    archiveBucket: string | undefined = this.config.archiveBucket,
   ): Promise<ClusterInstance[]> {
     const results: ClusterInstance[] = new Array(specs.length);
     let next = 0;
     const worker = async () => {
       while (next < specs.length) {
         const i = next++;
-        results[i] = await this.launch(specs[i] as ProcessSpec, extraTags);
+        results[i] = await this.launch(specs[i] as ProcessSpec, extraTags, archiveBucket);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.config.concurrency, specs.length) }, worker));

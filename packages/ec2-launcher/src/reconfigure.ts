@@ -7,27 +7,44 @@
  * it drops have retired, then terminate their instances (each uploads its log to S3 on the way
  * down when the cluster was launched with an archive bucket: see renderUserData).
  *
+ * A matchmaker is replaced as the local `cluster replace matchmaker-N` does it (replaceMatchmakerEc2):
+ * a new matchmaker instance (a new id, no state), the directory's target set, and once the
+ * proposers publish that they use it (`matchmakerEpoch`) the old instance is terminated.
+ *
  * "Served" is read from Prometheus (the one `pnpm aws autoscale` uses): the highest
  * `paxos_configuration_version` of a proposer whose `is_leader` is 1; "retired" is an acceptor's
  * `paxos_acceptor_retired` 1. The directory has no record of either yet.
  */
 import type { Membership } from '@paxos/anna-client';
 import { instantQuery } from '@paxos/autoscaler';
-import { type ConfigPlan, type ConfigSpec, planConfigChange, withoutIncarnations } from '@paxos/core';
+import {
+  type ConfigPlan,
+  type ConfigSpec,
+  type MatchmakerEpoch,
+  planConfigChange,
+  withoutIncarnations,
+} from '@paxos/core';
 import {
   acceptorName,
   changeFor,
   describeSpec,
   droppedAcceptors,
+  matchmakerName,
   parseAcceptorName,
+  parseMatchmakerName,
   type ReconfigureRequest,
 } from '@paxos/launcher';
 import {
   genesisSpec,
   liveAcceptorAddresses,
+  liveById,
+  type MatchmakerTarget,
   parseIdMember,
+  readMatchmakerEpoch,
   readTargetConfiguration,
+  readTargetMatchmakers,
   writeTargetConfiguration,
+  writeTargetMatchmakers,
 } from '@paxos/runtime';
 import { prometheusSelector } from './autoscale.ts';
 import type { AwsCluster } from './cluster.ts';
@@ -37,15 +54,18 @@ import { Ec2LaunchError, UsageError } from './errors.ts';
 
 export interface Ec2ReconfigureOptions {
   readonly cluster: AwsCluster;
-  /** The Prometheus that scrapes the cluster (infra/prometheus/prometheus-ec2.yml). */
-  readonly prometheusUrl: string;
+  /**
+   * The Prometheus that scrapes the cluster (infra/prometheus/prometheus-ec2.yml): required for
+   * acceptor groups, unused by a matchmaker's replacement.
+   */
+  readonly prometheusUrl?: string;
   /** Its scrape job of the role processes (default `paxos`). */
   readonly job?: string;
   /** The directory endpoint; default the one the cluster's `paxos:settings` tag records. */
   readonly annaRouting?: string;
   /** The address of this machine the directory answers at (see `localAddressFor`). */
   readonly localAddress?: string;
-  /** How long each wait may take: registration, serving, retiring (default 300 s). */
+  /** How long each wait may take: registration, serving, retiring, publication (default 300 s). */
   readonly timeoutMs?: number;
   /** Between two reads of the directory or Prometheus (default 2 s). */
   readonly pollMs?: number;
@@ -71,12 +91,27 @@ export interface Ec2ReconfigureResult {
   readonly serveMs: number;
 }
 
-/** What `replace` on a matchmaker says until matchmaker reconfiguration is built (design §7). */
-export const MATCHMAKER_REPLACE_REFUSAL =
-  'replacing a matchmaker on EC2: matchmaker reconfiguration (a new matchmaker set written to the directory) is not yet built; the set stays 2f+1 until then';
+/** What `replaceEc2` did to a matchmaker (`replaceMatchmakerEc2`). */
+export interface Ec2MatchmakerReplaceResult {
+  /** The matchmaker set before (the directory's target, else ids 0..2f at version 0), and the target written. */
+  readonly previous: MatchmakerTarget;
+  readonly target: MatchmakerTarget;
+  /** The new matchmaker's instance (null for a plan: `planOnly`). */
+  readonly launched: ClusterInstance | null;
+  /** The set the proposers published once they used the target (null for a plan). */
+  readonly epoch: MatchmakerEpoch | null;
+  /** The replaced matchmaker's instances that were still pending or running, now terminated. */
+  readonly terminated: readonly ClusterInstance[];
+  /** From writing the target to the proposers publishing that they use it (ms). */
+  readonly serveMs: number;
+}
 
 /** A matchmaker's process name. */
 export const MATCHMAKER_NAME = /^matchmaker-\d+$/;
+
+/** The message of `reconfigureEc2` without a Prometheus: it tells when a leader serves the target. */
+export const NO_PROMETHEUS =
+  'no Prometheus: pass --prometheus-url http://<prometheus>:9090 or set PROMETHEUS_URL (the one scraping the cluster with infra/prometheus/prometheus-ec2.yml; it tells when a leader serves the new configuration)';
 
 /** Every acceptor name the cluster ever used, as far as EC2 and the directory remember. */
 export async function acceptorsEverLaunched(
@@ -136,31 +171,157 @@ export function resolveInstance(
 
 /**
  * `pnpm aws replace <instance>`: the replacement of one process by role. An acceptor is replaced
- * by a reconfiguration (a new acceptor id in its group, the old one retired and terminated).
+ * by a reconfiguration (a new acceptor id in its group, the old one retired and terminated), a
+ * matchmaker by a new matchmaker set (`replaceMatchmakerEc2`).
  */
 export async function replaceEc2(
   reference: string,
   options: Ec2ReconfigureOptions,
-): Promise<Ec2ReconfigureResult> {
+): Promise<Ec2ReconfigureResult | Ec2MatchmakerReplaceResult> {
   const { cluster } = options;
-  // A matchmaker's name is refused before any request; its instance id once EC2 says what it is.
-  const { name, role } = MATCHMAKER_NAME.test(reference)
-    ? { name: reference, role: 'matchmaker' }
-    : resolveInstance(
-        await cluster.launcher.list({ includeTerminated: true }),
-        reference,
-        cluster.launcher.config.cluster,
-      );
+  const { name, role } = resolveInstance(
+    await cluster.launcher.list({ includeTerminated: true }),
+    reference,
+    cluster.launcher.config.cluster,
+  );
   switch (role) {
     case 'acceptor':
       return reconfigureEc2({ replace: name }, options);
     case 'matchmaker':
-      throw new UsageError(MATCHMAKER_REPLACE_REFUSAL);
+      return replaceMatchmakerEc2(name, options);
     default:
       throw new UsageError(
-        `${name} is a ${role}: \`replace\` takes an acceptor (a ${role} is replaced by \`scale ${role}\` or the autoscaler)`,
+        `${name} is a ${role}: \`replace\` takes an acceptor or a matchmaker (a ${role} is replaced by \`scale ${role}\` or the autoscaler)`,
       );
   }
+}
+
+/** Every matchmaker id the cluster ever used, as far as EC2 and the directory remember. */
+export async function matchmakersEverLaunched(
+  listedWithTerminated: readonly ClusterInstance[],
+  membership: Membership,
+): Promise<number[]> {
+  // As for acceptors (acceptorsEverLaunched): EC2 lists a terminated instance for about an hour,
+  // the directory's observed set keeps every matchmaker that registered since it started.
+  const ids = listedWithTerminated.flatMap((i) =>
+    i.role === 'matchmaker' ? (parseMatchmakerName(i.name) ?? []) : [],
+  );
+  for (const member of withoutIncarnations((await membership.read('Matchmakers')).observed ?? [])) {
+    const parsed = parseIdMember(member);
+    if (parsed !== null) ids.push(parsed.id);
+  }
+  return ids;
+}
+
+/**
+ * Replaces matchmaker `name` while the cluster serves, as `cluster replace matchmaker-N` does
+ * locally: launches a matchmaker instance with a new id (above every id EC2 lists, terminated
+ * ones included, the directory observed, and the target holds) and MATCHMAKER_STATE=replacement,
+ * waits until it runs and is registered, writes the target set (`targetMatchmakers`: the old id
+ * replaced by the new one, version + 1), waits until the proposers publish that they use exactly
+ * those matchmakers (`matchmakerEpoch`: the leader stopped the old set, bootstrapped the new one
+ * and had the old one choose it), then terminates the old matchmaker's instance (which archives
+ * its state to S3 on the way down when the cluster has a bucket). Refuses a matchmaker that is not
+ * in the target set.
+ */
+export async function replaceMatchmakerEc2(
+  name: string,
+  options: Ec2ReconfigureOptions,
+): Promise<Ec2MatchmakerReplaceResult> {
+  const { cluster, log } = options;
+  const oldId = parseMatchmakerName(name);
+  if (oldId === null) throw new UsageError(`${name} is not a matchmaker name (matchmaker-<id>)`);
+  if (!options.planOnly) cluster.launcher.assertCanLaunch();
+  const listed = await cluster.launcher.list({ includeTerminated: true });
+  const settings = cluster.settingsOf(listed.filter((i) => i.ec2State !== 'terminated'));
+  const until = waiter(options, 'matchmaker replacement');
+
+  return withDirectory(directoryAccess(settings, options), async (membership) => {
+    const previous = (await readTargetMatchmakers(membership)) ?? {
+      version: 0,
+      ids: Array.from({ length: 2 * settings.f + 1 }, (_, id) => id),
+    };
+    if (!previous.ids.includes(oldId))
+      throw new UsageError(
+        `${name} is not one of the matchmakers the cluster uses (${previous.ids.map(matchmakerName).join(', ')})`,
+      );
+    // Ids are never reused: a replaced matchmaker's state is archived under its name.
+    const newId = Math.max(...previous.ids, ...(await matchmakersEverLaunched(listed, membership))) + 1;
+    const newName = matchmakerName(newId);
+    const target: MatchmakerTarget = {
+      version: previous.version + 1,
+      ids: previous.ids.map((id) => (id === oldId ? newId : id)),
+    };
+    const old = listed.filter(
+      (i) => i.name === name && (i.ec2State === 'pending' || i.ec2State === 'running'),
+    );
+    const describe = (t: MatchmakerTarget) => `version ${t.version}: ${t.ids.map(matchmakerName).join(', ')}`;
+    log(
+      `${options.planOnly ? 'would replace' : 'replacing'} ${name} by ${newName}: matchmakers ${describe(previous)} → ${describe(target)}; terminate ${old.map((i) => `${i.name} (${i.id})`).join(', ') || 'none'}`,
+    );
+    if (options.planOnly)
+      return { previous, target, launched: null, epoch: null, terminated: [], serveMs: 0 };
+
+    const launched = await cluster.launchMatchmaker(newId);
+    await until(`${newName} registered in the directory`, async () =>
+      (await liveById(membership, 'Matchmakers')).has(newId) ? null : `not yet registered: ${newName}`,
+    );
+
+    const clock = options.clock ?? (() => performance.now());
+    const written = clock();
+    await writeTargetMatchmakers(membership, target);
+    log(`target written: matchmakers ${describe(target)}`);
+    const used: { epoch: MatchmakerEpoch | null } = { epoch: null };
+    await until(`the proposers using matchmakers ${target.ids.join(', ')}`, async () => {
+      const byId = await liveById(membership, 'Matchmakers');
+      const wanted = target.ids.map((id) => byId.get(id));
+      const using = await readMatchmakerEpoch(membership);
+      const set = using?.addresses ?? [];
+      if (set.length === wanted.length && wanted.every((a) => a !== undefined && set.includes(a))) {
+        used.epoch = using;
+        return null;
+      }
+      return using === null
+        ? 'no matchmaker set published yet'
+        : `the proposers use epoch ${using.epoch}: ${set.join(', ')}`;
+    });
+    const serveMs = clock() - written;
+    log(
+      `matchmakers ${target.ids.join(', ')} in use (epoch ${used.epoch?.epoch}) in ${Math.round(serveMs)} ms`,
+    );
+    if (old.length > 0) {
+      log(`terminating ${old.map((i) => `${i.name} (${i.id})`).join(', ')}`);
+      await cluster.launcher.terminate(old.map((i) => i.id));
+    }
+    return { previous, target, launched, epoch: used.epoch, terminated: old, serveMs };
+  });
+}
+
+/**
+ * The waits of a reconfiguration: `until(what, check)` polls `check` (null: done, else what is
+ * missing) every `pollMs` until `timeoutMs`, then throws one line naming what it waited for.
+ */
+function waiter(
+  options: Ec2ReconfigureOptions,
+  what: string,
+): (waitingFor: string, check: () => Promise<string | null>) => Promise<void> {
+  const clock = options.clock ?? (() => performance.now());
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const pollMs = options.pollMs ?? 2000;
+  return async (waitingFor, check) => {
+    const deadline = clock() + timeoutMs;
+    for (;;) {
+      const missing = await check();
+      if (missing === null) return;
+      if (clock() >= deadline)
+        throw new Ec2LaunchError(
+          `${what} timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${waitingFor}: ${missing}`,
+          'ReconfigureTimeout',
+        );
+      await sleep(pollMs);
+    }
+  };
 }
 
 /**
@@ -225,27 +386,14 @@ export async function reconfigureEc2(
 ): Promise<Ec2ReconfigureResult> {
   const { cluster, log } = options;
   checkRequest(request);
+  const prometheusUrl = options.prometheusUrl;
+  if (prometheusUrl === undefined) throw new UsageError(NO_PROMETHEUS);
   if (!options.planOnly) cluster.launcher.assertCanLaunch();
   const listed = await cluster.launcher.list({ includeTerminated: true });
   const settings = cluster.settingsOf(listed.filter((i) => i.ec2State !== 'terminated'));
   const clock = options.clock ?? (() => performance.now());
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const timeoutMs = options.timeoutMs ?? 300_000;
-  const pollMs = options.pollMs ?? 2000;
-  const until = async (what: string, check: () => Promise<string | null>) => {
-    const deadline = clock() + timeoutMs;
-    for (;;) {
-      const missing = await check();
-      if (missing === null) return;
-      if (clock() >= deadline)
-        throw new Ec2LaunchError(
-          `reconfiguration timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}: ${missing}`,
-          'ReconfigureTimeout',
-        );
-      await sleep(pollMs);
-    }
-  };
-  const prometheus = new ClusterPrometheus(options);
+  const until = waiter(options, 'reconfiguration');
+  const prometheus = new ClusterPrometheus({ ...options, prometheusUrl });
 
   return withDirectory(directoryAccess(settings, options), async (membership) => {
     const { current, plan } = await planEc2Change(request, membership, listed, settings);
@@ -307,7 +455,7 @@ export async function reconfigureEc2(
 class ClusterPrometheus {
   private readonly selector: string;
 
-  constructor(private readonly options: Ec2ReconfigureOptions) {
+  constructor(private readonly options: Ec2ReconfigureOptions & { readonly prometheusUrl: string }) {
     this.selector = prometheusSelector(options.cluster, options.job);
   }
 

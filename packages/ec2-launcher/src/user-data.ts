@@ -193,10 +193,24 @@ const PLAIN_PATH = /^\/[A-Za-z0-9._/-]+$/;
  * matchmaker's state file (written by atomic replacement, so it is there only once complete).
  */
 const FIRST_START_STATE: Readonly<
-  Partial<Record<RoleName, { readonly what: string; readonly glob: string }>>
+  Partial<
+    Record<
+      RoleName,
+      {
+        readonly what: string;
+        readonly glob: string;
+        /** The first-start setting whose state appears only later, not at once (see renderStateWatch). */
+        readonly later?: { readonly key: string; readonly value: string };
+      }
+    >
+  >
 > = {
   acceptor: { what: 'log', glob: '*.seg' },
-  matchmaker: { what: 'state', glob: 'matchmaker' },
+  matchmaker: {
+    what: 'state',
+    glob: 'matchmaker',
+    later: { key: 'MATCHMAKER_STATE', value: 'replacement' },
+  },
 };
 
 /**
@@ -232,10 +246,12 @@ function renderAfterFirstStart(o: UserDataOptions, restartEnv: Readonly<Record<s
       );
     return `s|^${key}=.*$|${key}="${value}"|`;
   });
-  const polls = Math.max(1, Math.round((o.firstStartWaitS ?? 120) * 5));
   const switched = Object.entries(restartEnv)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
+  if (state.later !== undefined && o.env[state.later.key] === state.later.value)
+    return renderStateWatch(o, { ...state, later: state.later, dir, envFile, edits, switched });
+  const polls = Math.max(1, Math.round((o.firstStartWaitS ?? 120) * 5));
   return `# First start only: it creates the ${o.role}'s ${state.what}. Once the ${state.what} is there, every later start
 # (a restart by systemd, a reboot) must find it: ${switched} from then on.
 first_start_done=no
@@ -250,5 +266,65 @@ done
 if [ "$first_start_done" = no ]; then
   echo "paxos-${o.role}: no ${state.what} in ${dir} after ${o.firstStartWaitS ?? 120} s: ${envFile} keeps its first-start settings" >&2
 fi
+`;
+}
+
+/**
+ * The end of a replacement matchmaker's boot script. It starts with no state and writes one only
+ * when the leader's matchmaker change bootstraps it, which is after the operator saw it registered
+ * and wrote the target set: minutes after boot, or never if the replacement is abandoned. The
+ * first start's bounded wait would give up first, leaving `replacement` in the env file, and the
+ * first restart after the bootstrap would then be refused (a state is there) and stay stopped. So
+ * a systemd path unit waits instead, as long as it takes and across reboots (a reboot before the
+ * bootstrap starts it again as the replacement it still is): once the state is there it runs
+ * `<role>-state.sh`, which writes `restartEnv` into the env file and starts the role again if a
+ * restart between the bootstrap and the edit was refused meanwhile.
+ */
+function renderStateWatch(
+  o: UserDataOptions,
+  w: {
+    what: string;
+    glob: string;
+    later: { key: string; value: string };
+    dir: string;
+    envFile: string;
+    edits: string[];
+    switched: string;
+  },
+): string {
+  const service = `paxos-${o.role}`;
+  const watch = `${service}-state`;
+  const script = `/etc/paxos/${o.role}-state.sh`;
+  return `# A replacement: no ${w.what} until the leader bootstraps it, whenever that is. ${watch}.path waits for it
+# (across reboots) and runs ${script}: ${w.switched} from then on.
+cat > ${script} <<'PAXOS_STATE_SCRIPT'
+#!/bin/sh
+set -eu
+sed -i ${w.edits.map((e) => `-e '${e}'`).join(' ')} ${w.envFile}
+# A restart between the bootstrap and this edit was refused (a ${w.what} there, ${w.later.key}=${w.later.value}): start it again.
+if systemctl is-failed --quiet ${service}.service; then systemctl restart ${service}.service; fi
+PAXOS_STATE_SCRIPT
+chmod 700 ${script}
+cat > /etc/systemd/system/${watch}.service <<'PAXOS_STATE_UNIT'
+[Unit]
+Description=Autoscaling Paxos ${o.role}: ${w.switched} in ${w.envFile} once its ${w.what} is in ${w.dir}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh ${script}
+PAXOS_STATE_UNIT
+cat > /etc/systemd/system/${watch}.path <<'PAXOS_STATE_PATH'
+[Unit]
+Description=Autoscaling Paxos ${o.role}: wait for its ${w.what} in ${w.dir} (a replacement's, written when the leader bootstraps it)
+
+[Path]
+PathExistsGlob=${w.dir}/${w.glob}
+
+[Install]
+WantedBy=multi-user.target
+PAXOS_STATE_PATH
+systemctl daemon-reload
+systemctl enable --now ${watch}.path
 `;
 }

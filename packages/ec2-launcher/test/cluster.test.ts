@@ -1,8 +1,15 @@
 import { type Instance, type RunInstancesCommandInput, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { DEFAULT_TOPOLOGY } from '@paxos/launcher';
 import { describe, expect, it } from 'vitest';
-import { type DryRunEc2, decodeSettings, encodeSettings } from '../src/index.ts';
-import { dryRunCluster } from './fixtures.ts';
+import {
+  AwsCluster,
+  DryRunEc2,
+  decodeSettings,
+  Ec2Launcher,
+  type Ec2LauncherConfig,
+  encodeSettings,
+} from '../src/index.ts';
+import { dryRunCluster, LAUNCH_CONFIG } from './fixtures.ts';
 
 const setup = () => dryRunCluster();
 
@@ -254,6 +261,39 @@ describe('AwsCluster', () => {
     ]);
     expect(await cluster.status()).toEqual([]);
     expect(await cluster.down()).toBe(0);
+  });
+
+  it('remembers the archive bucket of `up` in paxos:settings, so later launches archive without the flag, which still overrides it', async () => {
+    const ec2 = new DryRunEc2(() => {});
+    const on = (config: Partial<Ec2LauncherConfig>) =>
+      new AwsCluster(new Ec2Launcher({ ...LAUNCH_CONFIG, ...config }, { ec2, sleep: async () => {} }), {
+        log: () => {},
+        pollMs: 0,
+        drainMs: 0,
+      });
+    await on({ archiveBucket: 'paxos-logs' }).up({ ...shape, annaRouting: 'tcp://10.0.0.5:6450' });
+    const script = (l: { userData?: string | undefined }) =>
+      Buffer.from(l.userData ?? '', 'base64').toString();
+    expect(launched(ec2).every((l) => l.settings?.endsWith(' s3=paxos-logs'))).toBe(true);
+    expect(decodeSettings(launched(ec2)[0]?.settings ?? '', {}).archiveBucket).toBe('paxos-logs');
+
+    // A later run without --s3-bucket (nor AWS_S3_BUCKET): the cluster's bucket.
+    await on({}).launchMatchmaker(3);
+    await on({}).launchAcceptors([{ groupId: 2, acceptorId: 0 }]);
+    for (const l of launched(ec2).slice(-2)) {
+      expect(script(l)).toContain(' s3://paxos-logs/demo/');
+      expect(l.settings).toMatch(/ s3=paxos-logs$/);
+    }
+    // The flag overrides it, for that launch (and its tag).
+    await on({ archiveBucket: 'other-logs' }).launchMatchmaker(4);
+    const last = launched(ec2).at(-1) ?? {};
+    expect(script(last)).toContain(' s3://other-logs/demo/matchmaker-4/');
+    expect((last as { settings?: string }).settings).toMatch(/ s3=other-logs$/);
+    // A cluster launched without a bucket archives nothing, as before.
+    const plain = dryRunCluster();
+    await plain.cluster.up(shape);
+    expect(launched(plain.ec2).some((l) => script(l).includes('paxos-archive'))).toBe(false);
+    expect(launched(plain.ec2).some((l) => l.settings?.includes('s3='))).toBe(false);
   });
 
   it('settings survive the tag round trip', () => {

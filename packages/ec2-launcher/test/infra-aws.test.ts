@@ -65,6 +65,7 @@ describe('infra/aws/paxos-cluster.cfn.json', () => {
       'AWS::Partition',
       'AWS::Region',
       'AWS::AccountId',
+      'AWS::NoValue',
     ]);
     const missing = [...referencedNames(template)].filter((n) => !defined.has(n.replace(/\..*$/, '')));
     expect(missing).toEqual([]);
@@ -139,10 +140,46 @@ describe('infra/aws/paxos-cluster.cfn.json', () => {
     expect([...sent].sort()).toEqual([...allowed].sort());
   });
 
-  it('gives the role instances no AWS permissions and Prometheus only discovery', () => {
+  it('gives the role instances only s3:PutObject under <ArchiveBucket>/<cluster>/ (none without a bucket), and Prometheus only discovery', () => {
     const role = resources.RoleInstanceRole?.Properties;
-    expect(role.Policies).toBeUndefined();
     expect(role.ManagedPolicyArns).toBeUndefined();
+    const [condition, withBucket, without] = role.Policies['Fn::If'];
+    expect(without).toEqual({ Ref: 'AWS::NoValue' });
+    expect(template.Conditions[condition]).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'ArchiveBucket' }, ''] }],
+    });
+    const statements = withBucket.flatMap(
+      (p: { PolicyDocument: { Statement: Statement[] } }) => p.PolicyDocument.Statement,
+    );
+    expect(statements).toEqual([
+      {
+        Sid: 'UploadArchiveOnly',
+        Effect: 'Allow',
+        // `aws s3 cp --recursive <dir> s3://…` uploads (multipart too) with PutObject; it lists nothing.
+        Action: 's3:PutObject',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub placeholders
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${ArchiveBucket}/${ClusterName}/*' },
+      },
+    ]);
+    // The keys the instances upload to (renderUserData's archive): <cluster>/<name>/…
+    const { launcher } = dryRunCluster({ archiveBucket: 'paxos-logs' });
+    const input = launcher.runInstancesInput(
+      {
+        name: 'acceptor-g0-a0',
+        role: 'acceptor',
+        env: { DATA_DIR: '/var/lib/paxos' },
+        ports: [],
+        metricsPort: 16000,
+        restart: true,
+      },
+      't',
+    );
+    expect(Buffer.from(input.UserData ?? '', 'base64').toString()).toContain(
+      `s3://paxos-logs/${launcher.config.cluster}/acceptor-g0-a0/`,
+    );
+    const bucket = new RegExp(template.Parameters.ArchiveBucket.AllowedPattern);
+    expect(['', 'paxos-logs', 'a.b-c'].every((b) => bucket.test(b))).toBe(true);
+    expect(['Paxos', 'ab', 'a_b'].some((b) => bucket.test(b))).toBe(false);
     const prometheus = resources.PrometheusRole?.Properties.Policies.flatMap(
       (p: { PolicyDocument: { Statement: Statement[] } }) => p.PolicyDocument.Statement.flatMap(actions),
     );

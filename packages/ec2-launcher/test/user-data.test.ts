@@ -34,6 +34,25 @@ function readBack(envText: string, keys: string[]): Record<string, string> {
   }
 }
 
+/** Writes each `[file name, unit text]` to a temporary directory and has systemd-analyze verify them together. */
+function verifyUnits(units: readonly (readonly [string, string | undefined])[]): void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
+  try {
+    const files = units.map(([name, text]) => {
+      expect(text, name).toBeDefined();
+      const file = path.join(dir, name);
+      writeFileSync(file, `${text}\n`);
+      return file;
+    });
+    const out = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+    expect(out.error, 'systemd-analyze is missing: run scripts/setup-system.sh').toBeUndefined();
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('user-data', () => {
   it('quotes every value so a shell (and systemd) reads back exactly what was written', () => {
     const keys = Object.keys(TRICKY);
@@ -240,6 +259,73 @@ describe('user-data', () => {
     });
   });
 
+  describe("a replacement matchmaker's first start (no state until the leader bootstraps it)", () => {
+    const env = { ...statefulEnv('matchmaker', '/var/lib/paxos'), MATCHMAKER_STATE: 'replacement' };
+    const script = renderUserData({
+      role: 'matchmaker',
+      env,
+      restartEnv: { MATCHMAKER_STATE: 'existing' },
+      nodePath: process.execPath,
+    });
+    const between = (tag: string) => new RegExp(`<<'${tag}'\\n([\\s\\S]*?)\\n${tag}\\n`).exec(script)?.[1];
+
+    it('waits for the state with a path unit, without a time limit, instead of the bounded loop', () => {
+      expect(spawnSync('bash', ['-n', '-c', script]).status).toBe(0);
+      expect(script).not.toContain('# First start only');
+      expect(script).not.toContain('compgen');
+      expect(between('PAXOS_STATE_PATH')).toContain('\nPathExistsGlob=/var/lib/paxos/run1--m2/matchmaker\n');
+      expect(between('PAXOS_STATE_UNIT')).toContain('\nExecStart=/bin/sh /etc/paxos/matchmaker-state.sh');
+      expect(script).toMatch(
+        /systemctl enable --now paxos-matchmaker\.service\n[\s\S]*systemctl enable --now paxos-matchmaker-state\.path\n$/,
+      );
+      // A matchmaker started new (one of `up`'s) keeps the bounded loop: its state comes at once.
+      expect(
+        renderUserData({
+          role: 'matchmaker',
+          env: statefulEnv('matchmaker', '/var/lib/paxos'),
+          restartEnv: { MATCHMAKER_STATE: 'existing' },
+        }),
+      ).toContain('# First start only');
+    });
+
+    it('writes existing into the env file once run, and starts the role again if it was refused meanwhile', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-state-watch-'));
+      try {
+        const envFile = path.join(dir, 'matchmaker.env');
+        const calls = path.join(dir, 'calls');
+        writeFileSync(envFile, `${renderEnvFile(env)}PRIVATE_IP="10.0.0.9"\n`, { mode: 0o600 });
+        mkdirSync(path.join(dir, 'bin'));
+        // A systemctl that says the role failed (a restart refused: state there, env saying replacement).
+        writeFileSync(path.join(dir, 'bin', 'systemctl'), `#!/bin/sh\necho "$*" >> ${calls}\n`, {
+          mode: 0o755,
+        });
+        const helper = (between('PAXOS_STATE_SCRIPT') ?? '').replaceAll('/etc/paxos/matchmaker.env', envFile);
+        const out = spawnSync('/bin/sh', ['-c', helper], {
+          encoding: 'utf8',
+          env: { PATH: `${path.join(dir, 'bin')}:/usr/bin:/bin` },
+        });
+        expect(out.stderr).toBe('');
+        expect(out.status).toBe(0);
+        expect(readFileSync(envFile, 'utf8')).toBe(
+          `${renderEnvFile({ ...env, MATCHMAKER_STATE: 'existing' })}PRIVATE_IP="10.0.0.9"\n`,
+        );
+        expect(readFileSync(calls, 'utf8')).toBe(
+          'is-failed --quiet paxos-matchmaker.service\nrestart paxos-matchmaker.service\n',
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('writes units systemd-analyze verify accepts without a warning', () => {
+      verifyUnits([
+        ['paxos-matchmaker.service', between('PAXOS_UNIT')],
+        ['paxos-matchmaker-state.service', between('PAXOS_STATE_UNIT')],
+        ['paxos-matchmaker-state.path', between('PAXOS_STATE_PATH')],
+      ]);
+    });
+  });
+
   it('every unit leaves a process that exits 2 (a refused configuration) stopped', () => {
     for (const role of ['acceptor', 'matchmaker', 'batcher'] as const)
       expect(renderUserData({ role, env: {} })).toMatch(
@@ -316,23 +402,11 @@ describe('user-data', () => {
     });
 
     it('writes a unit systemd-analyze verify accepts without a warning', () => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'paxos-unit-'));
-      try {
-        const script = renderUserData({ role: 'acceptor', env, archive, nodePath: process.execPath });
-        const files = [
-          ['paxos-acceptor.service', /<<'PAXOS_UNIT'\n([\s\S]*?)\nPAXOS_UNIT\n/.exec(script)?.[1]],
-          ['paxos-archive.service', unitOf(script)],
-        ].map(([name, text]) => {
-          const file = path.join(dir, name as string);
-          writeFileSync(file, `${text}\n`);
-          return file;
-        });
-        const out = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
-        expect(out.stderr).toBe('');
-        expect(out.status).toBe(0);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const script = renderUserData({ role: 'acceptor', env, archive, nodePath: process.execPath });
+      verifyUnits([
+        ['paxos-acceptor.service', /<<'PAXOS_UNIT'\n([\s\S]*?)\nPAXOS_UNIT\n/.exec(script)?.[1]],
+        ['paxos-archive.service', unitOf(script)],
+      ]);
     });
 
     it('refuses a bucket, key or DATA_DIR it cannot write safely, naming it', () => {

@@ -448,6 +448,15 @@ export function planAddedMatchmaker(
   );
 }
 
+/**
+ * One more matchmaker for a cluster with a host per process (EC2), to replace another: a new id,
+ * no state (MATCHMAKER_STATE=replacement) until the leader's matchmaker change bootstraps it, the
+ * role's default ports, as `planHostPerProcess`.
+ */
+export function planHostPerProcessMatchmaker(o: HostPerProcessOptions, matchmakerId: number): ProcessSpec {
+  return matchmakerProcess(o, hostPerProcessPlacement(o), matchmakerId, 'replacement');
+}
+
 /** Acceptor `acceptorId` of group `groupId` (see `acceptorName`), with a new log. */
 function acceptorProcess(
   o: ClusterShape,

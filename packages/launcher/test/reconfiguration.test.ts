@@ -9,6 +9,7 @@ import {
   parseAcceptorName,
   planHostPerProcess,
   planHostPerProcessAcceptor,
+  planHostPerProcessMatchmaker,
 } from '../src/index.ts';
 
 const TWO_GROUPS: ConfigSpec = {
@@ -79,5 +80,24 @@ describe('planHostPerProcessAcceptor', () => {
     });
     expect(added.env.PRIVATE_IP).toBeUndefined();
     expect(added.restartEnv).toEqual({ ACCEPTOR_LOG_STATE: 'existing' });
+  });
+});
+
+describe('planHostPerProcessMatchmaker', () => {
+  const shape = { ...DEFAULT_TOPOLOGY, annaRouting: 'tcp://10.0.0.1:6450', dataDir: '/var/lib/paxos' };
+
+  it("is the plan's matchmaker with a new id, started as a replacement, existing on every restart", () => {
+    const planned = planHostPerProcess(shape).find((p) => p.name === 'matchmaker-1');
+    const added = planHostPerProcessMatchmaker(shape, 5);
+    expect(added.name).toBe('matchmaker-5');
+    expect(added.env).toEqual({
+      ...planned?.env,
+      MATCHMAKER_ID: '5',
+      MATCHMAKER_STATE: 'replacement',
+      INSTANCE: 'matchmaker-5',
+    });
+    expect(added.ports).toEqual([DEFAULT_PORTS.MATCHMAKER_PORT]);
+    expect(added.metricsPort).toBe(planned?.metricsPort);
+    expect(added.restartEnv).toEqual({ MATCHMAKER_STATE: 'existing' });
   });
 });
