@@ -360,11 +360,7 @@ class LocalAnnaServer implements LocalAnna {
     if (type === LatticeType.LWW) {
       const lww = decodeLwwValue(tuple.payload);
       if (lww === undefined) return this.badPayload(key, type);
-      if (
-        stored === undefined ||
-        (stored.type === LatticeType.LWW &&
-          lww.timestamp >= stored.timestamp)
-      ) {
+      if (stored === undefined || (stored.type === LatticeType.LWW && lww.timestamp >= stored.timestamp)) {
         this.store.set(key, { type, timestamp: lww.timestamp, value: lww.value });
       }
       return { key, latticeType: type };

@@ -15,8 +15,8 @@ import {
 import type { FakeInstance } from './fake-ec2.ts';
 import { useHarness } from './reconfigure-harness.ts';
 
-/** Acceptor-group reconfiguration (see reconfigure-harness.ts); the directory on ports 33000–33199. */
-const harness = useHarness(33000);
+/** Acceptor-group reconfiguration (see reconfigure-harness.ts); the directory on ports 22000–22199. */
+const harness = useHarness(22000);
 
 const groupsOf = (spec: ConfigSpec | null) => spec?.groups.map((g) => [g.groupId, g.acceptorIds]);
 
@@ -134,11 +134,11 @@ describe('aws scale acceptor-groups', () => {
 
   it('says so in one line when the directory does not answer', async () => {
     const h = await harness();
-    const silent = 'tcp://127.0.0.1:33199';
+    const silent = 'tcp://127.0.0.1:22199';
     const err = await reconfigureEc2({ groups: 3 }, h.options({ annaRouting: silent })).catch((e) => e);
     expect(err).toBeInstanceOf(DirectoryUnreachableError);
     expect(err.message).toMatch(
-      /^the directory at tcp:\/\/127\.0\.0\.1:33199 did not answer \(.+; answers go to 127\.0\.0\.1\): run `pnpm aws` where it can reach the directory instance's private address and be reached back \(inside the cluster's VPC\), or pass --anna-routing <endpoint> \/ --local-address <ip>$/,
+      /^the directory at tcp:\/\/127\.0\.0\.1:22199 did not answer \(.+; answers go to 127\.0\.0\.1\): run `pnpm aws` where it can reach the directory instance's private address and be reached back \(inside the cluster's VPC\), or pass --anna-routing <endpoint> \/ --local-address <ip>$/,
     );
     expect(err.message).not.toContain('\n');
     expect(h.launched()).toEqual([]);

@@ -6,9 +6,9 @@ import { useHarness } from './reconfigure-harness.ts';
 
 /**
  * `pnpm aws replace matchmaker-N` (see reconfigure-harness.ts): the directory on ports
- * 33200–33399; the test's `step()` publishes the target matchmaker set as the leader would.
+ * 22200–22399; the test's `step()` publishes the target matchmaker set as the leader would.
  */
-const harness = useHarness(33200);
+const harness = useHarness(22200);
 
 const userDataOf = (h: Awaited<ReturnType<typeof harness>>, name: string) =>
   Buffer.from(
