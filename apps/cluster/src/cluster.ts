@@ -231,7 +231,8 @@ export interface LocalClusterOptions {
  */
 export class LocalCluster {
   readonly launcher: LocalLauncher;
-  readonly directory: ProcessSpec;
+  /** The built-in directory this cluster starts, or null when it uses an external one. */
+  readonly directory: ProcessSpec | null;
   readonly annaRouting: string;
   /** The processes `up` starts; load generators' ports come after theirs. */
   private readonly initial: readonly ProcessSpec[];
@@ -261,7 +262,8 @@ export class LocalCluster {
     mkdirSync(workDir, { recursive: true });
     const plan = planCluster({ ...topology, dataDir: path.join(workDir, 'data') });
     this.directory = plan.directory;
-    this.nextAddedPort = Math.max(...plan.directory.ports, ...plan.processes.flatMap((p) => p.ports)) + 50;
+    this.nextAddedPort =
+      Math.max(...(plan.directory?.ports ?? []), ...plan.processes.flatMap((p) => p.ports)) + 50;
     this.nextAddedMetricsPort = Math.max(...plan.processes.map((p) => p.metricsPort ?? 0)) + 50;
     this.annaRouting = plan.annaRouting;
     this.saved = readSavedConfiguration(workDir);
@@ -293,11 +295,12 @@ export class LocalCluster {
   async up(options: { leaderTimeoutMs?: number } = {}): Promise<void> {
     await assertPortsFree(
       this.topology.host,
-      [this.directory, ...this.processes].flatMap(specPorts),
+      [...(this.directory === null ? [] : [this.directory]), ...this.processes].flatMap(specPorts),
       this.options.commandPrefix,
     );
     try {
-      await this.launcher.launch(this.directory);
+      // An external directory (`--directory`) is only checked: it must answer before anything starts.
+      if (this.directory !== null) await this.launcher.launch(this.directory);
       await this.waitForDirectory();
       // Brought up again after a reconfiguration: proposers start from that configuration.
       if (this.saved !== null) await this.writeTarget(this.saved);
@@ -730,6 +733,11 @@ export class LocalCluster {
     const client = await this.directoryClient(300, 30);
     try {
       await client.getSet(`${this.topology.keyPrefix}probe`);
+    } catch (err) {
+      if (this.directory !== null) throw err;
+      throw new Error(
+        `the directory at ${this.annaRouting} (--directory) did not answer: ${(err as Error).message}; expected a running Anna (or Anna-compatible) routing endpoint reachable from this host`,
+      );
     } finally {
       await client.close();
     }

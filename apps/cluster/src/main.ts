@@ -17,7 +17,7 @@ import {
   shapeTopology,
   type TopologyOptions,
 } from '@paxos/launcher';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import {
   type LocalAutoscalerConfig,
   localAutoscalerConfig,
@@ -33,6 +33,7 @@ interface TopologyFlags extends ClusterShapeFlags {
   dir: string;
   basePort: number;
   cpuQuota?: number;
+  directory?: string;
 }
 
 const program = new Command('cluster')
@@ -55,12 +56,32 @@ function withTopology(cmd: Command): Command {
         '--cpu-quota <cores>',
         'cap each role process at this many cores (a cgroup each; needs root), to emulate small instances',
         cpuQuotaArgument('--cpu-quota'),
+      )
+      .option(
+        '--directory <endpoint>',
+        "use this running directory (a real Anna cluster's routing endpoint, tcp://host:port) instead of starting the built-in one",
+        directoryArgument,
       ),
   );
 }
 
+/** A commander parser for an Anna routing endpoint. */
+function directoryArgument(value: string): string {
+  const match = /^tcp:\/\/([^:/\s]+):(\d{1,5})$/.exec(value);
+  if (match === null || Number(match[2]) < 1 || Number(match[2]) > 65535)
+    throw new InvalidArgumentError(
+      `--directory must be an Anna routing endpoint such as tcp://10.0.0.5:6450, got "${value}"`,
+    );
+  return value;
+}
+
 function topology(flags: TopologyFlags): TopologyOptions {
-  return { ...shapeTopology(flags), basePort: flags.basePort, keyPrefix: `run${Date.now().toString(36)}-` };
+  return {
+    ...shapeTopology(flags),
+    basePort: flags.basePort,
+    keyPrefix: `run${Date.now().toString(36)}-`,
+    ...(flags.directory === undefined ? {} : { directory: flags.directory }),
+  };
 }
 
 withTopology(program.command('start'))

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_TOPOLOGY, planCluster, specPorts } from '@paxos/launcher';
+import { DEFAULT_TOPOLOGY, type ProcessSpec, planCluster, specPorts } from '@paxos/launcher';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree, LocalCluster } from '../src/cluster.ts';
 import { waitFor } from './helpers.ts';
@@ -53,7 +53,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 function allPorts(basePort: number): number[] {
   const plan = planCluster({ ...DEFAULT_TOPOLOGY, basePort });
-  return [plan.directory, ...plan.processes].flatMap(specPorts);
+  return [plan.directory as ProcessSpec, ...plan.processes].flatMap(specPorts);
 }
 
 describe('the cluster CLI', () => {

@@ -1,3 +1,4 @@
+import type { ProcessSpec } from '@paxos/launcher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertPortsFree } from '../src/cluster.ts';
 import { expectRecovered, FAULT_LOAD, runWithFault } from './fault-run.ts';
@@ -32,7 +33,7 @@ afterAll(async () => {
 describe('fault: the leader can send but not receive', () => {
   it.skipIf(unavailable !== null)('the free-port check looks inside the namespace', async () => {
     const net = ns as NetNamespace;
-    const directory = (env as NonNullable<typeof env>).cluster.directory;
+    const directory = (env as NonNullable<typeof env>).cluster.directory as ProcessSpec;
     await expect(assertPortsFree(net.address, directory.ports, net.commandPrefix)).rejects.toThrow(
       `port ${net.address}:${directory.ports[0]} is in use`,
     );

@@ -39,7 +39,7 @@ describe('SIGTERM while a role is still starting', () => {
     });
     const once = (spec: ProcessSpec): ProcessSpec => ({ ...spec, restart: false });
     const proposer = once(plan.processes.find((p) => p.role === 'proposer') as ProcessSpec);
-    await launcher.launch(plan.directory);
+    await launcher.launch(plan.directory as ProcessSpec);
     // The proposer first: with no acceptors in the directory it stays in start-up.
     await launcher.launch(proposer);
     await until('the proposer to listen', 15_000, () => log(proposer.name).includes('"msg":"listening"'));

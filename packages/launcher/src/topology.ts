@@ -69,6 +69,11 @@ export interface TopologyOptions extends ClusterShape {
   /** Where the metrics ports start (default `basePort + 1000`), for a benchmark kept within a narrow port range. */
   readonly metricsBasePort?: number;
   readonly dataDir: string;
+  /**
+   * An existing directory's routing endpoint (`tcp://host:port`, a real Anna cluster or another
+   * Anna-compatible server): the cluster uses it and starts no directory of its own.
+   */
+  readonly directory?: string;
 }
 
 export const DEFAULT_TOPOLOGY: TopologyOptions = {
@@ -111,7 +116,8 @@ export type PortName = keyof typeof DEFAULT_PORTS;
 
 /** Local: ports come from `basePort` upward in launch order; metrics ports from `metricsBasePort` (default `basePort + 1000`). */
 export function planCluster(o: TopologyOptions): {
-  directory: ProcessSpec;
+  /** The built-in directory to start, or null with an external one (`directory`). */
+  directory: ProcessSpec | null;
   processes: ProcessSpec[];
   annaRouting: string;
 } {
@@ -119,16 +125,19 @@ export function planCluster(o: TopologyOptions): {
   let nextMetrics = o.metricsBasePort ?? o.basePort + 1000;
   const routingPort = nextPort++;
   const storagePort = nextPort++;
-  const annaRouting = `tcp://${o.host}:${routingPort}`;
-  const directory: ProcessSpec = {
-    name: 'directory',
-    role: 'directory',
-    env: {},
-    args: ['--host', o.host, '--port', String(routingPort), '--storage-port', String(storagePort)],
-    ports: [routingPort, storagePort],
-    metricsPort: null,
-    restart: true,
-  };
+  const annaRouting = o.directory ?? `tcp://${o.host}:${routingPort}`;
+  const directory: ProcessSpec | null =
+    o.directory !== undefined
+      ? null
+      : {
+          name: 'directory',
+          role: 'directory',
+          env: {},
+          args: ['--host', o.host, '--port', String(routingPort), '--storage-port', String(storagePort)],
+          ports: [routingPort, storagePort],
+          metricsPort: null,
+          restart: true,
+        };
   const processes = roleProcesses(o, {
     port: () => nextPort++,
     metricsPort: () => nextMetrics++,

@@ -10,6 +10,7 @@ import {
   holdsDurableState,
   hostPerProcessDirectory,
   matchmakerName,
+  type ProcessSpec,
   parseMatchmakerName,
   planAddedMatchmaker,
   planCluster,
@@ -20,7 +21,7 @@ const shape = { ...DEFAULT_TOPOLOGY, f: 1, groups: 2 };
 
 describe('planCluster (one host)', () => {
   const plan = planCluster({ ...shape, basePort: 30000 });
-  const all = [plan.directory, ...plan.processes];
+  const all = [plan.directory as ProcessSpec, ...plan.processes];
 
   it('gives every process distinct ports from basePort up and metrics ports from basePort + 1000', () => {
     const ports = all.flatMap((p) => p.ports);
