@@ -1,4 +1,5 @@
 export * from './cli-args.ts';
+export * from './cli-output.ts';
 export * from './cpu-quota.ts';
 export * from './launcher.ts';
 export * from './local.ts';
