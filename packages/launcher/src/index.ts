@@ -1,5 +1,6 @@
 export * from './cli-args.ts';
 export * from './cli-output.ts';
+export * from './output.ts';
 export * from './cpu-quota.ts';
 export * from './launcher.ts';
 export * from './local.ts';
