@@ -176,7 +176,11 @@ describe('Ec2Launcher.launch', () => {
       Buffer.from(launcher().l.runInstancesInput(acceptor, 't').UserData ?? '', 'base64').toString(),
     ).not.toContain('paxos-archive');
     expect(() => launcher({ archiveBucket: 'Logs' })).toThrow(
-      new Ec2ConfigError('archiveBucket', 'Logs', 'S3 bucket: expected 3-63 lower-case letters, digits, . and -'),
+      new Ec2ConfigError(
+        'archiveBucket',
+        'Logs',
+        'S3 bucket: expected 3-63 lower-case letters, digits, . and -',
+      ),
     );
   });
 

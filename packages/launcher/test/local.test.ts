@@ -55,7 +55,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 10_000): Pr
 describe('LocalLauncher', () => {
   it('does not restart a process that exits with code 2 (bad configuration) and reports its last line', async () => {
     const { launcher, events } = launcherRunning(
-      "console.error('paxos-acceptor: F (--f): got \"x\", expected an integer >= 0'); process.exit(2);",
+      'console.error(\'paxos-acceptor: F (--f): got "x", expected an integer >= 0\'); process.exit(2);',
     );
     await launcher.launch(SPEC);
     await until('the exit', () => events.some((e) => e.event === 'exited'));
@@ -88,7 +88,8 @@ describe('LocalLauncher', () => {
     );
     // The wait doubles with each quick exit.
     const delays = events.filter((e) => e.event === 'restarting').map((e) => e.delayMs as number);
-    for (let i = 1; i < delays.length; i++) expect(delays[i]).toBe(Math.min(5000, 2 * (delays[i - 1] as number)));
+    for (let i = 1; i < delays.length; i++)
+      expect(delays[i]).toBe(Math.min(5000, 2 * (delays[i - 1] as number)));
     // What a watcher prints: each exit until the report, the report, then nothing more of this loop.
     const printed = looping.filter((e) => !isQuietEvent(e)).map((e) => e.event);
     const reportAt = printed.indexOf('crash-loop');
