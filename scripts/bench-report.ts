@@ -1,13 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { formatTable, jsonMode, packageVersion } from '../packages/launcher/src/output.ts';
 
 /**
- * Prints a benchmark's JSON document; with BENCH_OUT_DIR set (as `pnpm test` does) also writes it
+ * Prints a benchmark's JSON document (`-o json`: the only thing on stdout); with BENCH_OUT_DIR set (as `pnpm test` does) also writes it
  * there as `<benchmark>.json`, for scripts/check-bench.mjs.
  */
 export function publishBenchReport(report: { readonly benchmark: string }): void {
-  console.log(`\n${JSON.stringify(report, null, 2)}`);
+  // On stdout even in a `-o json` run, where console.log goes to stderr (`jsonMode`).
+  process.stdout.write(`\n${JSON.stringify(report, null, 2)}\n`);
   const dir = process.env.BENCH_OUT_DIR;
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
@@ -68,13 +70,38 @@ type Cell = string | number | null;
 
 /** Prints a table: the first column left-aligned, the others right-aligned, each as wide as its widest cell; null as "-". */
 export function printTable(header: readonly string[], rows: readonly (readonly Cell[])[]): void {
-  const text = [header, ...rows].map((r) =>
-    r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : (c ?? '-'))),
-  );
-  const widths = header.map((_, i) => Math.max(...text.map((r) => (r[i] ?? '').length)));
-  for (const r of text) {
-    console.log(
-      r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  '),
-    );
+  const text = rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : c)));
+  for (const line of formatTable(header, text, { right: 'all-but-first' })) console.log(line);
+}
+
+/**
+ * The flags of a benchmark script that takes no others: `-o json` (or `--json`: only the JSON
+ * document on stdout, everything else on stderr), `--version`, `--help`. Anything else stops it
+ * with one line, exit 2.
+ */
+export function benchFlags(moduleUrl: string, argv: readonly string[] = process.argv.slice(2)): void {
+  const usage = 'usage: [-o text|json] [--json] [--version]';
+  let output: 'text' | 'json' = 'text';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--json') output = 'json';
+    else if (arg === '--version' || arg === '-V') {
+      console.log(packageVersion(moduleUrl));
+      process.exit(0);
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(usage);
+      process.exit(0);
+    } else if (arg === '-o' || arg === '--output' || arg.startsWith('--output=')) {
+      const value = arg.startsWith('--output=') ? arg.slice('--output='.length) : argv[++i];
+      if (value !== 'text' && value !== 'json') {
+        console.error(`-o/--output must be text or json, got "${value ?? ''}"`);
+        process.exit(2);
+      }
+      output = value;
+    } else {
+      console.error(`unknown flag "${arg}"; ${usage}`);
+      process.exit(2);
+    }
   }
+  jsonMode({ output });
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { cpuQuotaExpectation, parseCpuQuota } from '@paxos/launcher';
 import {
   BENCH_SHORT,
+  benchFlags,
   benchList,
   benchMachine,
   benchReport,
@@ -24,6 +25,8 @@ import {
 import { measureRawZmqBaseline, ratioToRaw } from './bench-baseline.ts';
 import { MEASURED_ROLES, runSandwich, type SandwichResult } from './sandwich.ts';
 
+// -o json: only the JSON document on stdout; --version.
+benchFlags(import.meta.url);
 const warmupS = BENCH_SHORT ? 1 : 3;
 const measureS = BENCH_SHORT ? 2 : 8;
 const batchSize = benchSetting('BATCH_SIZE', 40);

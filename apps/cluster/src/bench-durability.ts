@@ -13,7 +13,15 @@
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ClusterShapeFlags, clusterShapeOptions, integerArgument } from '@paxos/launcher';
+import {
+  type ClusterShapeFlags,
+  clusterShapeOptions,
+  integerArgument,
+  jsonMode,
+  type OutputFlags,
+  outputOptions,
+  withVersion,
+} from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   BENCH_SHORT,
@@ -76,7 +84,10 @@ const program = clusterShapeOptions(
   .option('--no-etcd', 'skip the etcd rows')
   .option('--out <file>', 'the JSON document', 'bench-results/durability.json')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+outputOptions(withVersion(program, import.meta.url));
 program.parse();
+// -o json: the report is the only thing on stdout.
+jsonMode(program.opts<OutputFlags>());
 const flags = program.opts<
   ClusterShapeFlags & {
     clients?: number[];

@@ -15,7 +15,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ClusterShapeFlags, clusterShapeOptions, integerArgument } from '@paxos/launcher';
+import {
+  type ClusterShapeFlags,
+  clusterShapeOptions,
+  integerArgument,
+  jsonMode,
+  type OutputFlags,
+  outputOptions,
+  withVersion,
+} from '@paxos/launcher';
 import { Command } from 'commander';
 import {
   BENCH_SHORT,
@@ -32,8 +40,13 @@ import { LocalCluster } from './cluster.ts';
 /** More generators than this would run into the ports the cluster keeps for processes it adds. */
 const MAX_CLIENT_PROCS = 32;
 
-const program = clusterShapeOptions(
-  new Command('bench:e2e').description('commands/s and latency of a local cluster against raw ZeroMQ'),
+const program = outputOptions(
+  clusterShapeOptions(
+    withVersion(
+      new Command('bench:e2e').description('commands/s and latency of a local cluster against raw ZeroMQ'),
+      import.meta.url,
+    ),
+  ),
 )
   .option(
     '--client-procs <n>',
@@ -47,7 +60,9 @@ const program = clusterShapeOptions(
   )
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();
-const shape = program.opts<ClusterShapeFlags & { clientProcs?: number; targetRate?: number }>();
+const shape = program.opts<ClusterShapeFlags & OutputFlags & { clientProcs?: number; targetRate?: number }>();
+// -o json: the report is the only thing on stdout.
+jsonMode(shape);
 const clientProcs = shape.clientProcs ?? benchSetting('BENCH_CLIENT_PROCS', 1);
 if (clientProcs > MAX_CLIENT_PROCS) {
   console.error(

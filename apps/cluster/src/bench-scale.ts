@@ -18,7 +18,11 @@ import {
   clusterShapeOptions,
   DEFAULT_TOPOLOGY,
   integerArgument,
+  jsonMode,
+  type OutputFlags,
+  outputOptions,
   type StatelessRole,
+  withVersion,
 } from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
 import {
@@ -106,7 +110,10 @@ const program = clusterShapeOptions(
   .option('--out <file>', 'the JSON document', 'bench-results/scale.json')
   .option('--chart <file>', 'the chart, SVG ("" for none; short runs: bench-results/scale.svg)')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+outputOptions(withVersion(program, import.meta.url));
 program.parse();
+// -o json: the report is the only thing on stdout.
+jsonMode(program.opts<OutputFlags>());
 const flags = program.opts<
   ClusterShapeFlags & {
     max?: number;

@@ -7,6 +7,7 @@ import { AnnaClient, Membership } from '@paxos/anna-client';
 import { type ConfigSpec, type MatchmakerEpoch, validateConfigSpec } from '@paxos/core';
 import {
   acceptorName,
+  BAD_CONFIGURATION_EXIT,
   clientPorts,
   holdsDurableState,
   type LauncherEvent,
@@ -240,6 +241,8 @@ export class LocalCluster {
   private readonly specs: ProcessSpec[];
   private readonly stateFile: string;
   private ready = false;
+  /** A process that refused its configuration (exit 2) while the cluster started: why `up` fails. */
+  private refused: RefusedConfigurationError | null = null;
   private clientCount = 0;
   private controlUrl: string | null = null;
   /** Where added processes' ports and metrics ports start: past the load generators' (see clientPorts). */
@@ -279,6 +282,8 @@ export class LocalCluster {
       host: topology.host,
       ...(options.commandPrefix === undefined ? {} : { commandPrefix: options.commandPrefix }),
       onEvent: (e) => {
+        if (!this.ready && e.event === 'exited' && e.code === BAD_CONFIGURATION_EXIT)
+          this.refused ??= new RefusedConfigurationError(e.name, e.message ?? 'no message in its log');
         onEvent?.(e);
         this.writeState();
       },
@@ -307,6 +312,7 @@ export class LocalCluster {
       if (this.savedMatchmakers !== null) await this.writeMatchmakers(this.savedMatchmakers);
       for (const spec of firstStarts(this.initial)) await this.launcher.launch(spec);
       await this.waitForLeader(options.leaderTimeoutMs ?? 20_000);
+      this.throwIfRefused();
     } catch (err) {
       await this.down();
       throw err;
@@ -599,6 +605,7 @@ export class LocalCluster {
   async waitForLeader(timeoutMs: number): Promise<string> {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
+      this.throwIfRefused();
       const leader = await this.leader();
       if (leader !== null) return leader;
       await sleep(100);
@@ -606,6 +613,11 @@ export class LocalCluster {
     throw new Error(
       `no leader elected within ${timeoutMs} ms; see the logs in ${path.join(this.workDir, 'logs')}`,
     );
+  }
+
+  /** While starting: a process refused its configuration, so the cluster cannot form; fail now, with its reason. */
+  private throwIfRefused(): void {
+    if (this.refused !== null) throw this.refused;
   }
 
   async scrape(name: string): Promise<Metrics> {
@@ -745,6 +757,16 @@ export class LocalCluster {
 }
 
 type Metrics = ReturnType<typeof parseExposition>;
+
+/** `up` failed because a process exited with code 2 (a bad configuration; it is not restarted). */
+export class RefusedConfigurationError extends Error {
+  constructor(
+    readonly process: string,
+    readonly reason: string,
+  ) {
+    super(`${process} exited with code 2 (bad configuration) and is not restarted: ${reason}`);
+  }
+}
 
 /** The number in a process name such as `batcher-3`. */
 function instanceIndex(name: string): number {

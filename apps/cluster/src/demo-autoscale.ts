@@ -23,7 +23,16 @@ import {
   parseAutoscalerSettings,
 } from '@paxos/autoscaler';
 import { PROFILE_EXPECTED, type ProfilePoint, parseProfile } from '@paxos/client/profile';
-import { cpuQuotaArgument, DEFAULT_TOPOLOGY, integerArgument as integer } from '@paxos/launcher';
+import {
+  cpuQuotaArgument,
+  DEFAULT_TOPOLOGY,
+  integerArgument as integer,
+  jsonMode,
+  type OutputFlags,
+  outputOptions,
+  printJson,
+  withVersion,
+} from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
 import { chosenFromLogs, readAcks, unchosenAcks } from './ack-check.ts';
 import { LocalScaleTarget, startLocalAutoscaler } from './autoscale.ts';
@@ -37,7 +46,7 @@ import {
 import { autoscaleSpec, renderSvg } from './charts.ts';
 import { type ClientLine, LocalCluster } from './cluster.ts';
 
-interface DemoFlags {
+interface DemoFlags extends OutputFlags {
   dir: string;
   basePort: number;
   cpuQuota: number;
@@ -102,7 +111,11 @@ const program = new Command('demo:autoscale')
   .option('--keep', 'keep the working directory afterwards')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
+outputOptions(withVersion(program, import.meta.url));
+
 program.action(async (flags: DemoFlags) => {
+  // -o json: the summary is the only thing on stdout.
+  const json = jsonMode(flags);
   const workDir = path.resolve(flags.dir);
   const capacityFile = path.resolve(
     process.env.CAPACITY_FILE ?? `bench-results/capacity-cpu-${flags.cpuQuota}.json`,
@@ -280,7 +293,9 @@ program.action(async (flags: DemoFlags) => {
   console.log(
     `\nTimeline: ${path.resolve(flags.out)}${flags.chart === '' ? '' : `; chart: ${path.resolve(flags.chart)}`}`,
   );
-  console.log(JSON.stringify({ type: 'autoscale-summary', lost, unacknowledged, ...figures }));
+  const summaryDocument = { type: 'autoscale-summary', lost, unacknowledged, ...figures };
+  if (json) printJson(summaryDocument);
+  else console.log(JSON.stringify(summaryDocument));
   if (flags.keep !== true) rmSync(workDir, { recursive: true, force: true });
   process.exit(lost === 0 && unacknowledged === 0 ? 0 : 1);
 });

@@ -1,15 +1,21 @@
 import { type Controller, describeInstances, describeTimelineEntry } from '@paxos/autoscaler';
-import type { TopologyOptions } from '@paxos/launcher';
+import { formatPairs, printJson, type TopologyOptions } from '@paxos/launcher';
 import cliProgress from 'cli-progress';
 import { type LocalAutoscalerConfig, startLocalAutoscaler } from './autoscale.ts';
-import { type ClientLine, LocalCluster, type LocalClusterOptions } from './cluster.ts';
+import {
+  type ClientLine,
+  LocalCluster,
+  type LocalClusterOptions,
+  RefusedConfigurationError,
+} from './cluster.ts';
 import { serveControl } from './control-server.ts';
 
 /**
  * `pnpm start`: a local cluster under client load with a live display of commands/s, latency
  * and the current leader; a summary at the end; Ctrl-C stops everything it started. With an
  * autoscaler configuration, the autoscaler runs beside it: the display shows the instances per
- * role and each decision as it happens.
+ * role and each decision as it happens. `json`: the summary is one JSON document on stdout (the
+ * caller sent everything else to stderr, `jsonMode`).
  */
 export async function runDemo(
   topology: TopologyOptions,
@@ -17,6 +23,7 @@ export async function runDemo(
   load: { durationS: number; clients: number },
   clusterOptions: LocalClusterOptions = {},
   autoscaling: LocalAutoscalerConfig | null = null,
+  json = false,
 ): Promise<void> {
   let controller: Controller | null = null;
   const restarts: string[] = [];
@@ -61,7 +68,7 @@ export async function runDemo(
     await cluster.up();
   } catch (err) {
     console.error(`Could not start the cluster: ${(err as Error).message}`);
-    await stop(1);
+    await stop(err instanceof RefusedConfigurationError ? 2 : 1);
     return;
   }
   let leader = (await cluster.leader()) ?? '?';
@@ -72,7 +79,7 @@ export async function runDemo(
     `Driving ${load.clients} closed-loop clients ${load.durationS > 0 ? `for ${load.durationS} s` : 'until Ctrl-C'} (Ctrl-C stops early)\n`,
   );
 
-  const tty = process.stdout.isTTY === true;
+  const tty = !json && process.stdout.isTTY === true;
   const bar = new cliProgress.SingleBar(
     {
       format:
@@ -147,17 +154,31 @@ export async function runDemo(
   clearInterval(leaderPoll);
   bar.stop();
 
-  console.log('\nSummary');
-  console.table({
-    'commands acknowledged': summary.acknowledged.toLocaleString('en-US'),
-    'duration (s)': summary.seconds.toFixed(1),
-    'throughput (commands/s)': summary.throughput.toLocaleString('en-US'),
-    'latency p50 (ms)': summary.p50Ms?.toFixed(2) ?? '-',
-    'latency p99 (ms)': summary.p99Ms?.toFixed(2) ?? '-',
-    'latency p99.9 (ms)': summary.p999Ms?.toFixed(2) ?? '-',
-    leader,
-    'process restarts': restarts.length === 0 ? 'none' : restarts.join(', '),
-  });
+  if (json)
+    printJson({
+      acknowledged: summary.acknowledged,
+      seconds: summary.seconds,
+      throughput: summary.throughput,
+      p50Ms: summary.p50Ms ?? null,
+      p99Ms: summary.p99Ms ?? null,
+      p999Ms: summary.p999Ms ?? null,
+      leader,
+      restarts,
+    });
+  else {
+    console.log('\nSummary');
+    const lines = formatPairs({
+      'commands acknowledged': summary.acknowledged.toLocaleString('en-US'),
+      'duration (s)': summary.seconds.toFixed(1),
+      'throughput (commands/s)': summary.throughput.toLocaleString('en-US'),
+      'latency p50 (ms)': summary.p50Ms?.toFixed(2) ?? '-',
+      'latency p99 (ms)': summary.p99Ms?.toFixed(2) ?? '-',
+      'latency p99.9 (ms)': summary.p999Ms?.toFixed(2) ?? '-',
+      leader,
+      'process restarts': restarts.length === 0 ? 'none' : restarts.join(', '),
+    });
+    for (const line of lines) console.log(line);
+  }
   console.log('\nStopping the cluster…');
   await stop(0);
 }

@@ -8,14 +8,21 @@ import {
   DEFAULT_TOPOLOGY,
   describeLauncherEvent,
   describeSpec,
+  formatTable,
   integerArgument as integer,
+  isQuietEvent,
+  jsonMode,
+  type OutputFlags,
+  outputOptions,
   parseAcceptorName,
   parseMatchmakerName,
+  printJson,
   type ReconfigureRequest,
   STATELESS_ROLES,
   type StatelessRole,
   shapeTopology,
   type TopologyOptions,
+  withVersion,
 } from '@paxos/launcher';
 import { Command, InvalidArgumentError } from 'commander';
 import {
@@ -24,7 +31,14 @@ import {
   localTimelineFile,
   startLocalAutoscaler,
 } from './autoscale.ts';
-import { type InstancePhaseView, isLeader, LocalCluster, scrapeMetrics, sleep } from './cluster.ts';
+import {
+  type InstancePhaseView,
+  isLeader,
+  LocalCluster,
+  RefusedConfigurationError,
+  scrapeMetrics,
+  sleep,
+} from './cluster.ts';
 import { serveControl } from './control-server.ts';
 import { runDemo } from './demo.ts';
 import type { ReconfigureResult } from './reconfigure.ts';
@@ -36,11 +50,12 @@ interface TopologyFlags extends ClusterShapeFlags {
   directory?: string;
 }
 
-const program = new Command('cluster')
-  .description(
+const program = withVersion(
+  new Command('cluster').description(
     'A local Autoscaling Paxos cluster: the directory and every role as its own process on 127.0.0.1.',
-  )
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  ),
+  import.meta.url,
+).exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 function withTopology(cmd: Command): Command {
   return clusterShapeOptions(
@@ -84,24 +99,32 @@ function topology(flags: TopologyFlags): TopologyOptions {
   };
 }
 
-withTopology(program.command('start'))
-  .description('start a cluster, drive client load with a live display, print a summary, stop everything')
+outputOptions(withTopology(program.command('start')))
+  .description(
+    'start a cluster, drive client load with a live display, print a summary (-o json: as one JSON document on stdout), stop everything',
+  )
   .option('--duration <s>', 'seconds of load (0 = until Ctrl-C)', integer('--duration', 0), 30)
   .option('--clients <n>', 'concurrent closed-loop clients', integer('--clients', 1), 64)
   .option(
     '--autoscale',
     'run the autoscaler beside the cluster (settings: AUTOSCALE_* in the environment; capacity: CAPACITY_FILE)',
   )
-  .action(async (flags: TopologyFlags & { duration: number; clients: number; autoscale?: boolean }) => {
-    const autoscaling = flags.autoscale === true ? await autoscalerConfigOrExit('start') : null;
-    await runDemo(
-      topology(flags),
-      path.resolve(flags.dir),
-      { durationS: flags.duration, clients: flags.clients },
-      flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
-      autoscaling,
-    );
-  });
+  .action(
+    async (
+      flags: TopologyFlags & OutputFlags & { duration: number; clients: number; autoscale?: boolean },
+    ) => {
+      const json = jsonMode(flags);
+      const autoscaling = flags.autoscale === true ? await autoscalerConfigOrExit('start') : null;
+      await runDemo(
+        topology(flags),
+        path.resolve(flags.dir),
+        { durationS: flags.duration, clients: flags.clients },
+        flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
+        autoscaling,
+        json,
+      );
+    },
+  );
 
 withTopology(program.command('up'))
   .description('start a cluster and keep it running until Ctrl-C or `cluster down`')
@@ -117,7 +140,8 @@ withTopology(program.command('up'))
       topology(flags),
       workDir,
       (e) => {
-        if (e.event !== 'started')
+        // A crash loop is one line ('crash-loop'), not one per restart.
+        if (!isQuietEvent(e))
           console.log(describeLauncherEvent(e, path.join(workDir, 'logs', `${e.name}.log`)));
       },
       flags.cpuQuota === undefined ? {} : { cpuQuota: flags.cpuQuota },
@@ -141,7 +165,7 @@ withTopology(program.command('up'))
     } catch (err) {
       console.error(`cluster up failed: ${(err as Error).message}`);
       await cluster.down();
-      process.exit(1);
+      process.exit(err instanceof RefusedConfigurationError ? 2 : 1);
     }
     console.log(
       `cluster ready: ${cluster.processes.length} processes, leader ${await cluster.leader()}; directory ${cluster.annaRouting}`,
@@ -156,20 +180,19 @@ withTopology(program.command('up'))
     }
   });
 
-program
-  .command('status')
+outputOptions(program.command('status'))
   .description(
-    'list the processes of the running cluster: phase (starting, ready, draining), pid, leadership',
+    'list the processes of the running cluster: phase (starting, ready, draining), pid, leadership (-o json: one JSON document)',
   )
   .option('--dir <path>', 'working directory of the cluster', '.cluster')
-  .action(async (flags: { dir: string }) => {
+  .action(async (flags: OutputFlags & { dir: string }) => {
+    const json = jsonMode(flags);
     const state = LocalCluster.readState(path.resolve(flags.dir));
     if (state === null) {
       console.error(`no cluster running in ${flags.dir}`);
       process.exit(1);
     }
     const alive = isAlive(state.managerPid);
-    console.log(`manager pid ${state.managerPid}${alive ? '' : ' (gone)'}, directory ${state.annaRouting}`);
     // The manager knows each process's phase; without it, the state file and the pids are all there is.
     const live =
       alive && state.controlUrl !== null
@@ -181,15 +204,6 @@ program
             servedVersion: number | null;
           }>(`${state.controlUrl}/status`)
         : null;
-    if (live?.configuration) {
-      const served =
-        live.servedVersion === null || live.servedVersion === live.configuration.version
-          ? ''
-          : ` (the leader still serves version ${live.servedVersion ?? '?'})`;
-      console.log(`acceptor groups: ${describeSpec(live.configuration)}${served}`);
-    }
-    if (live?.matchmakers)
-      console.log(`matchmakers: epoch ${live.matchmakers.epoch}: ${live.matchmakers.names.join(', ')}`);
     const rows =
       live?.processes ??
       state.processes.map((p) => ({
@@ -201,15 +215,50 @@ program
     const leader =
       live?.leader ??
       (await firstLeader(state.processes.filter((p) => p.role === 'proposer' && p.metricsPort !== null)));
-    const ports = new Map(state.processes.map((p) => [p.name, p.ports.join(',')]));
-    console.log(
-      `${'process'.padEnd(18)} ${'phase'.padEnd(10)} ${'pid'.padStart(7)} ${'restarts'.padStart(8)}  ${'leader'.padEnd(6)} ports`,
-    );
-    for (const p of rows) {
-      console.log(
-        `${p.name.padEnd(18)} ${p.phase.padEnd(10)} ${String(p.pid ?? '-').padStart(7)} ${String(p.restarts).padStart(8)}  ${(p.name === leader ? 'yes' : '').padEnd(6)} ${ports.get(p.name) ?? ''}`,
-      );
+    const ports = new Map(state.processes.map((p) => [p.name, p.ports]));
+    if (json) {
+      printJson({
+        managerPid: state.managerPid,
+        managerAlive: alive,
+        directory: state.annaRouting,
+        leader,
+        configuration: live?.configuration ?? null,
+        servedVersion: live?.servedVersion ?? null,
+        matchmakers: live?.matchmakers ?? null,
+        processes: rows.map((p) => ({
+          name: p.name,
+          phase: p.phase,
+          pid: p.pid,
+          restarts: p.restarts,
+          leader: p.name === leader,
+          ports: ports.get(p.name) ?? [],
+        })),
+      });
+      return;
     }
+    console.log(`manager pid ${state.managerPid}${alive ? '' : ' (gone)'}, directory ${state.annaRouting}`);
+    if (live?.configuration) {
+      const served =
+        live.servedVersion === null || live.servedVersion === live.configuration.version
+          ? ''
+          : ` (the leader still serves version ${live.servedVersion ?? '?'})`;
+      console.log(`acceptor groups: ${describeSpec(live.configuration)}${served}`);
+    }
+    if (live?.matchmakers)
+      console.log(`matchmakers: epoch ${live.matchmakers.epoch}: ${live.matchmakers.names.join(', ')}`);
+    const table = formatTable(
+      ['process', 'phase', 'pid', 'restarts', 'leader', 'ports'],
+      rows.map((p) => [
+        p.name,
+        p.phase,
+        p.pid,
+        p.restarts,
+        p.name === leader ? 'yes' : '',
+        ports.get(p.name)?.join(',') ?? '',
+      ]),
+      { right: ['pid', 'restarts'] },
+    );
+    for (const line of table) console.log(line);
   });
 
 program

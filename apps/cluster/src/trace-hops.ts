@@ -13,21 +13,25 @@ import {
   type ClusterShapeFlags,
   clusterShapeOptions,
   integerArgument as integer,
+  jsonMode,
+  type OutputFlags,
+  outputOptions,
+  printJson,
   shapeTopology,
+  withVersion,
 } from '@paxos/launcher';
 import { Command } from 'commander';
 import { printTable } from '../../../scripts/bench-report.ts';
 import { LocalCluster } from './cluster.ts';
 import { buildChains, hopStats, parseTraceLines, type TraceLine } from './hop-trace.ts';
 
-interface Flags extends ClusterShapeFlags {
+interface Flags extends ClusterShapeFlags, OutputFlags {
   commands?: number;
   warmup: number;
   clients: number;
   basePort: number;
   logs?: string;
   dir?: string;
-  json: boolean;
 }
 
 const program = clusterShapeOptions(
@@ -50,11 +54,13 @@ const program = clusterShapeOptions(
     .option(
       '--dir <path>',
       "the cluster's working directory, kept afterwards (default: a temporary one, removed)",
-    )
-    .option('--json', 'print the figures as JSON as well', false),
+    ),
 ).exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+outputOptions(withVersion(program, import.meta.url));
 program.parse();
 const flags = program.opts<Flags>();
+// -o json: the figures are the only thing on stdout (the table goes to stderr).
+const json = jsonMode(flags);
 
 function readLogs(dir: string): TraceLine[] {
   return readdirSync(dir)
@@ -122,5 +128,4 @@ printTable(
     `${(100 * s.share).toFixed(1)}%`,
   ]),
 );
-if (flags.json)
-  console.log(`\n${JSON.stringify({ commands: used.length, incomplete, hops: stats }, null, 2)}`);
+if (json) printJson({ commands: used.length, incomplete, hops: stats });

@@ -74,6 +74,13 @@ describe('the cluster CLI', () => {
     expect(status.stdout).toMatch(/proposer-\d\s+ready\s+\d+\s+0\s+yes/);
     expect(status.stdout).toMatch(/matchmaker-2\s+ready\s+\d+/);
     expect(status.stdout.match(/ ready /g)?.length).toBeGreaterThanOrEqual(18);
+    // -o json: one document on stdout, for a program.
+    const json = JSON.parse(cli('status', '-o', 'json').stdout) as {
+      leader: string;
+      processes: { name: string; phase: string; leader: boolean }[];
+    };
+    expect(json.processes.find((p) => p.leader)?.name).toBe(json.leader);
+    expect(json.processes.filter((p) => p.phase === 'ready').length).toBeGreaterThanOrEqual(18);
 
     // Resized by hand while it runs: new batchers start on fresh ports, the highest-numbered drain first.
     const out = cli('scale', 'batcher', '4');
@@ -245,6 +252,40 @@ describe('the cluster CLI', () => {
     const result = spawnSync(process.execPath, [CLI, 'start', '--f', 'x'], { encoding: 'utf8' });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/--f must be an integer >= 0, got "x"/);
+  });
+
+  it('--version prints the version; a bad --log-level or -o is one clear line and exit code 2', () => {
+    const version = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8' });
+    expect(version.status).toBe(0);
+    expect(version.stdout).toBe('0.1.0\n');
+    const level = spawnSync(process.execPath, [CLI, 'up', '--log-level', 'verbose'], { encoding: 'utf8' });
+    expect(level.status).toBe(2);
+    expect(level.stderr.trim().split('\n')).toHaveLength(1);
+    expect(level.stderr).toMatch(
+      /--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"/,
+    );
+    const output = spawnSync(process.execPath, [CLI, 'status', '-o', 'yaml'], { encoding: 'utf8' });
+    expect(output.status).toBe(2);
+    expect(output.stderr).toMatch(/-o\/--output must be text or json, got "yaml"/);
+  });
+
+  it('a process that refuses its configuration (exit 2) fails `up` at once with its line, exit 2, and is not restarted', () => {
+    const dir = tempDir();
+    const started = performance.now();
+    const result = spawnSync(
+      process.execPath,
+      [CLI, 'up', '--dir', dir, '--base-port', '22600', '--log-level', 'warn'],
+      // Every role process inherits it and refuses it; the directory does not read it.
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TRACE_SAMPLE: 'x' } },
+    );
+    expect(result.status, result.stderr).toBe(2);
+    expect(result.stderr).toMatch(
+      /^cluster up failed: \S+ exited with code 2 \(bad configuration\) and is not restarted: paxos-\S+: TRACE_SAMPLE \(--trace-sample\): got "x", expected an integer >= 0$/m,
+    );
+    expect(result.stdout).toMatch(/exited \(code 2\), not restarted: paxos-/);
+    expect(result.stdout).not.toMatch(/restarting/);
+    // Well within the 20 s it would wait for a leader.
+    expect(performance.now() - started).toBeLessThan(20_000);
   });
 
   it('a CPU quota outside (0, cores] is one clear line and exit code 2', () => {

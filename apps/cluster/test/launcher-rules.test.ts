@@ -1,11 +1,19 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { acceptorLogDirOf, DEFAULT_TOPOLOGY, drainTimeoutOf, planCluster, stateDirOf } from '@paxos/launcher';
+import {
+  acceptorLogDirOf,
+  DEFAULT_TOPOLOGY,
+  drainTimeoutOf,
+  LOG_LEVELS,
+  planCluster,
+  stateDirOf,
+} from '@paxos/launcher';
 import {
   acceptorLogDir,
   COMMON_SETTINGS,
   loadSettings,
+  logLevel,
   matchmakerStoreDir,
   resolveDrainTimeoutMs,
 } from '@paxos/runtime';
@@ -29,6 +37,12 @@ describe('drain timeout', () => {
       });
       expect(drainTimeoutOf(env), JSON.stringify(env)).toBe(resolveDrainTimeoutMs(settings));
     }
+  });
+});
+
+describe('log levels', () => {
+  it("are the same for the launcher CLIs' --log-level as for the role processes' LOG_LEVEL", () => {
+    expect([...LOG_LEVELS]).toEqual(logLevel().options);
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { type Ballot, type ConfigStamp, formatBallot } from '@paxos/core';
 import { Command, InvalidArgumentError } from 'commander';
@@ -156,6 +157,11 @@ function slotArgument(value: string): number {
 
 const program = new Command('pnpm log')
   .description("Reads an acceptor's log (DATA_DIR/<cluster>-g<group>-a<acceptor>)")
+  .version(
+    (createRequire(import.meta.url)('../package.json') as { version: string }).version,
+    '-V, --version',
+    'print the version and exit',
+  )
   .showHelpAfterError(false);
 program
   .command('dump')

@@ -9,6 +9,7 @@
  * exits 2 with one error line; a port in use exits 1 naming the endpoint.
  */
 
+import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { startLocalAnna } from './server.ts';
@@ -38,6 +39,11 @@ interface CliOptions {
 async function main(argv: string[]): Promise<number> {
   const program = new Command('anna-local')
     .description('Local Anna-compatible directory: one routing node and one storage thread')
+    .version(
+      (createRequire(import.meta.url)('../package.json') as { version: string }).version,
+      '-V, --version',
+      'print the version and exit',
+    )
     .option('--port <port>', 'routing (key-address) port; 0 picks a free port', parsePort, 6450)
     .option('--storage-port <port>', 'storage (key-request) port; 0 picks a free port', parsePort, 6200)
     .option('--host <host>', 'interface to bind', '127.0.0.1')

@@ -3,7 +3,13 @@
  * rate. Prints a table and a JSON document; asserts nothing (figures on shared machines are noisy).
  * BENCH_SHORT=1 runs a tiny version that only checks the benchmark works.
  */
-import { BENCH_SHORT, benchReport, printTable, publishBenchReport } from '../../../scripts/bench-report.ts';
+import {
+  BENCH_SHORT,
+  benchFlags,
+  benchReport,
+  printTable,
+  publishBenchReport,
+} from '../../../scripts/bench-report.ts';
 import {
   Acceptor,
   type Address,
@@ -24,6 +30,9 @@ import {
   type Role,
   Unbatcher,
 } from '../src/index.ts';
+
+// -o json: only the JSON document on stdout; --version.
+benchFlags(import.meta.url);
 
 const SECONDS = BENCH_SHORT ? 0.05 : 1.5;
 const BATCH = 40;

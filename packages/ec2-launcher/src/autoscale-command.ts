@@ -20,7 +20,7 @@ import { ec2Autoscaler, serveControllerMetrics } from './autoscale.ts';
 import type { AwsCluster } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
 import { createEc2Client, type Ec2Api, resolveRegion } from './ec2.ts';
-import { Ec2LaunchError, UsageError } from './errors.ts';
+import { asFlagError, UsageError } from './errors.ts';
 import { readEc2Configuration, reconfigureEc2 } from './reconfigure.ts';
 
 export interface AutoscaleFlags {
@@ -70,8 +70,7 @@ export async function autoscaleConfig(
 function asUsageError(err: unknown): unknown {
   if (err instanceof AutoscalerSettingsError || err instanceof CapacityError)
     return new UsageError(err.message);
-  if (err instanceof Ec2LaunchError && err.code === 'Config') return new UsageError(err.message);
-  return err;
+  return asFlagError(err);
 }
 
 /**

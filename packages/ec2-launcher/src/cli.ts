@@ -25,17 +25,23 @@ import {
   clusterShapeOptions,
   DEFAULT_TOPOLOGY,
   describeSpec,
+  formatTable,
   integerArgument as integer,
+  jsonMode,
   matchmakerName,
+  type OutputFlags,
+  outputOptions,
   parseAcceptorName,
+  printJson,
   type RoleName,
+  withVersion,
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type AutoscaleFlags, runAutoscale } from './autoscale-command.ts';
 import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES, scaleRefusal } from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
 import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolveRegion } from './ec2.ts';
-import { UsageError } from './errors.ts';
+import { asFlagError, UsageError } from './errors.ts';
 import {
   checkRequest,
   type Ec2MatchmakerReplaceResult,
@@ -166,27 +172,42 @@ function clusterOn(
   });
 }
 
-function printStatus(instances: readonly ClusterInstance[]): void {
+function printStatus(instances: readonly ClusterInstance[], json: boolean): void {
+  if (json) {
+    printJson({
+      instances: instances.map((i) => ({
+        name: i.name,
+        role: i.role,
+        instance: i.id,
+        state: i.ec2State,
+        privateIp: i.address,
+        launched: i.launchTime?.toISOString() ?? null,
+      })),
+      counts: countByRole(instances),
+    });
+    return;
+  }
   if (instances.length === 0) {
     console.log('no instances');
     return;
   }
-  const rows = instances.map((i) => [
-    i.name,
-    i.role,
-    i.id,
-    i.ec2State,
-    i.address ?? '-',
-    i.launchTime?.toISOString().slice(0, 19) ?? '-',
-  ]);
-  const header = ['name', 'role', 'instance', 'state', 'private ip', 'launched'];
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
-  for (const r of [header, ...rows]) console.log(r.map((v, c) => v.padEnd(widths[c] as number)).join('  '));
+  const table = formatTable(
+    ['name', 'role', 'instance', 'state', 'private ip', 'launched'],
+    instances.map((i) => [
+      i.name,
+      i.role,
+      i.id,
+      i.ec2State,
+      i.address,
+      i.launchTime?.toISOString().slice(0, 19),
+    ]),
+  );
+  for (const line of table) console.log(line);
   const counts = Object.entries(countByRole(instances));
   console.log(`\n${counts.map(([role, n]) => `${role} ${n}`).join(', ')}`);
 }
 
-const program = new Command('paxos-aws')
+const program = withVersion(new Command('paxos-aws'), import.meta.url)
   .description('Autoscaling Paxos on EC2: launch, scale, list and terminate a cluster')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`${str.trim().split('\n')[0] ?? str}\n`) });
@@ -354,10 +375,11 @@ reconfigureOptions(program.command('replace'), 'required for an acceptor')
     );
   });
 
-common(program.command('status'))
-  .description("list the cluster's instances")
-  .action(async (flags: CommonFlags) => {
-    printStatus(await makeCluster(flags).status());
+outputOptions(common(program.command('status')))
+  .description("list the cluster's instances (-o json: one JSON document)")
+  .action(async (flags: CommonFlags & OutputFlags) => {
+    const json = jsonMode(flags);
+    printStatus(await makeCluster(flags).status(), json);
   });
 
 common(program.command('down'))
@@ -440,8 +462,10 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  if (err instanceof UsageError) {
-    console.error(`error: ${err.message}`);
+  // A bad setting names its flag (--ami, not imageId) and exits 2, before any instance starts.
+  const usage = asFlagError(err);
+  if (usage instanceof UsageError) {
+    console.error(`error: ${usage.message}`);
     process.exit(2);
   }
   // Ec2LaunchError messages are written for the user; anything else is shown the same way.

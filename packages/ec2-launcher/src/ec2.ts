@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { Instance, InstanceState, Launcher, ProcessSpec, RoleName } from '@paxos/launcher';
 import { z } from 'zod';
-import { Ec2LaunchError, explainAwsError, isRetryable } from './errors.ts';
+import { Ec2ConfigError, Ec2LaunchError, explainAwsError, isRetryable } from './errors.ts';
 import { renderUserData } from './user-data.ts';
 
 /** The EC2 calls the launcher makes; an `EC2Client`, a mock of one, or the dry run. */
@@ -107,7 +107,11 @@ export function parseEc2LauncherConfig(config: Ec2LauncherConfig): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') ?? '?';
-    throw new Ec2LaunchError(`invalid ${field}: ${issue?.message ?? 'bad value'}`, 'Config');
+    const value = (issue?.path ?? []).reduce<unknown>(
+      (v, key) => (v as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey],
+      config,
+    );
+    throw new Ec2ConfigError(field, value, issue?.message ?? 'bad value');
   }
   return parsed.data;
 }

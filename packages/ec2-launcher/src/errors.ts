@@ -16,6 +16,50 @@ export class Ec2LaunchError extends Error {
   }
 }
 
+/** A malformed launcher setting: its field in Ec2LauncherConfig (`securityGroupIds.0`), the value, what is expected. */
+export class Ec2ConfigError extends Ec2LaunchError {
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly detail: string,
+  ) {
+    super(`invalid ${field}: ${detail}`, 'Config');
+  }
+}
+
+/** The paxos-aws flag that gives each launcher setting. */
+const SETTING_FLAGS: Readonly<Record<string, string>> = {
+  cluster: '--cluster',
+  region: '--region',
+  imageId: '--ami',
+  instanceType: '--instance-type',
+  subnetId: '--subnet',
+  availabilityZone: '--availability-zone',
+  securityGroupIds: '--security-group',
+  instanceProfile: '--instance-profile',
+  keyName: '--key-name',
+  archiveBucket: '--s3-bucket',
+  concurrency: '--concurrency',
+};
+
+/**
+ * A bad setting as the person at the terminal gave it: a UsageError (exit 2) naming the flag,
+ * e.g. `--ami must be ami- followed by 8 or 17 hex digits, got "ubuntu"`, not the setting's
+ * field; any other launcher setting error as a UsageError too; anything else unchanged.
+ */
+export function asFlagError(err: unknown): unknown {
+  if (err instanceof Ec2ConfigError) {
+    const flag = SETTING_FLAGS[err.field.split('.')[0] ?? ''];
+    if (flag === undefined) return new UsageError(err.message);
+    const expected = err.detail.includes(': expected ')
+      ? err.detail.slice(err.detail.indexOf(': expected ') + ': expected '.length)
+      : err.detail;
+    return new UsageError(`${flag} must be ${expected}, got ${JSON.stringify(err.value)}`);
+  }
+  if (err instanceof Ec2LaunchError && err.code === 'Config') return new UsageError(err.message);
+  return err;
+}
+
 const THROTTLING = new Set([
   'RequestLimitExceeded',
   'Throttling',

@@ -175,7 +175,7 @@ describe('paxos-aws autoscale', { timeout: 90_000 }, () => {
       [
         [...url, '--ami', 'ubuntu'],
         {},
-        'error: invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits',
+        'error: --ami must be ami- followed by 8 or 17 hex digits, got "ubuntu"',
       ],
     ];
     // A few at a time: each process loads the AWS SDK, and this machine may have two cores.

@@ -96,10 +96,10 @@ describe('paxos-aws', () => {
     expect(r.stdout).toMatch(/cluster ci is up: 24 instances\n$/);
   });
 
-  it('says which region and credentials are missing, in one line, exit 1', () => {
+  it('says which region (exit 2, a missing setting) and credentials (exit 1) are missing, in one line', () => {
     const noRegion = run(['status']);
     expect(noRegion).toMatchObject({
-      code: 1,
+      code: 2,
       stderr: 'error: no AWS region: set AWS_REGION or pass --region (e.g. us-west-1)',
     });
     const noCredentials = run(['status'], { AWS_REGION: 'us-west-1' });
@@ -112,13 +112,27 @@ describe('paxos-aws', () => {
 
   it('names a missing AMI and bad flags before calling EC2', () => {
     expect(run(['up', '--dry-run', '--security-group', 'sg-0123456789abcdef0'])).toMatchObject({
-      code: 1,
+      code: 2,
       stderr: 'error: no AMI: pass --ami ami-… or set AWS_AMI (build one with infra/ami/build-ami.sh)',
       stdout: '',
     });
+    // Its own flag names, not the settings' fields (imageId), and exit 2.
     expect(
-      run(['up', '--dry-run', '--ami', 'ubuntu', '--security-group', 'sg-0123456789abcdef0']).stderr,
-    ).toBe('error: invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits');
+      run(['up', '--dry-run', '--ami', 'ubuntu', '--security-group', 'sg-0123456789abcdef0']),
+    ).toMatchObject({
+      code: 2,
+      stderr: 'error: --ami must be ami- followed by 8 or 17 hex digits, got "ubuntu"',
+      stdout: '',
+    });
+    expect(run(['up', '--dry-run', ...LAUNCH, '--security-group', 'default']).stderr).toBe(
+      'error: --security-group must be sg- followed by hex digits, got "default"',
+    );
+    // --log-level is checked before anything is launched, as every other flag.
+    const verbose = run(['up', '--dry-run', ...LAUNCH, '--log-level', 'verbose']);
+    expect(verbose).toMatchObject({ code: 2, stdout: '' });
+    expect(verbose.stderr).toMatch(
+      /^error: .*--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"$/,
+    );
     expect(run(['scale', 'acceptor', '3', '--dry-run'])).toMatchObject({ code: 2, stdout: '' });
     expect(run(['scale', 'acceptor', '3', '--dry-run']).stderr).toMatch(
       /^error: .*'acceptor'.*acceptors do not scale by count: change the number of acceptor groups with `scale acceptor-groups <N>`, or replace one acceptor with `replace <acceptor>`$/,
@@ -164,5 +178,18 @@ describe('paxos-aws', () => {
     expect(run(['status', '--dry-run'])).toMatchObject({ code: 0 });
     expect(run(['status', '--dry-run']).stdout).toContain('no instances');
     expect(run(['down', '--dry-run']).stdout).toContain('nothing to terminate');
+  });
+
+  it('status -o json is one JSON document on stdout; --version prints the version; a bad -o exits 2', () => {
+    for (const flag of [['-o', 'json'], ['--json']]) {
+      const r = run(['status', '--dry-run', ...flag]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ instances: [], counts: {} });
+      expect(r.stderr).toMatch(/\[dry run\] ec2:DescribeInstances/);
+    }
+    expect(run(['--version'])).toMatchObject({ code: 0, stdout: '0.1.0\n' });
+    const bad = run(['status', '--dry-run', '-o', 'yaml']);
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toMatch(/-o\/--output must be text or json, got "yaml"/);
   });
 });

@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   createEc2Client,
+  Ec2ConfigError,
   Ec2LaunchError,
   Ec2Launcher,
   type Ec2LauncherConfig,
@@ -175,16 +176,17 @@ describe('Ec2Launcher.launch', () => {
       Buffer.from(launcher().l.runInstancesInput(acceptor, 't').UserData ?? '', 'base64').toString(),
     ).not.toContain('paxos-archive');
     expect(() => launcher({ archiveBucket: 'Logs' })).toThrow(
-      new Ec2LaunchError(
-        'invalid archiveBucket: S3 bucket: expected 3-63 lower-case letters, digits, . and -',
-        'Config',
+      new Ec2ConfigError(
+        'archiveBucket',
+        'Logs',
+        'S3 bucket: expected 3-63 lower-case letters, digits, . and -',
       ),
     );
   });
 
   it('rejects malformed settings, naming the setting and what is expected', () => {
     expect(() => launcher({ imageId: 'ubuntu-22.04' })).toThrow(
-      new Ec2LaunchError('invalid imageId: AMI id: expected ami- followed by 8 or 17 hex digits', 'Config'),
+      new Ec2ConfigError('imageId', 'ubuntu-22.04', 'AMI id: expected ami- followed by 8 or 17 hex digits'),
     );
     expect(() => launcher({ securityGroupIds: ['default'] })).toThrow(
       /invalid securityGroupIds.0: security group/,

@@ -12,6 +12,18 @@ export function integerArgument(flag: string, min: number): (value: string) => n
   };
 }
 
+/** The role processes' LOG_LEVEL values (the runtime's `logLevel()`; a test checks they agree). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A commander argument parser for one of `choices`, or one line naming the flag and the choices. */
+export function choiceArgument<T extends string>(flag: string, choices: readonly T[]): (value: string) => T {
+  return (value: string): T => {
+    if (!(choices as readonly string[]).includes(value))
+      throw new InvalidArgumentError(`${flag} must be one of ${choices.join(', ')}, got "${value}"`);
+    return value as T;
+  };
+}
+
 /** A commander argument parser for a CPU quota in cores (`parseCpuQuota`), or one line naming the flag. */
 export function cpuQuotaArgument(flag: string): (value: string) => number {
   return (value: string): number => {
@@ -66,5 +78,10 @@ export function clusterShapeOptions(cmd: Command): Command {
       integerArgument('--batch-size', 1),
       DEFAULT_TOPOLOGY.batchSize,
     )
-    .option('--log-level <level>', 'LOG_LEVEL of the role processes', DEFAULT_TOPOLOGY.logLevel);
+    .option(
+      '--log-level <level>',
+      `LOG_LEVEL of the role processes (${LOG_LEVELS.join(', ')})`,
+      choiceArgument('--log-level', LOG_LEVELS),
+      DEFAULT_TOPOLOGY.logLevel,
+    );
 }

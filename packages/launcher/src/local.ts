@@ -26,7 +26,7 @@ const STOP_MARGIN_MS = 2000;
 /** What `LocalLauncher` reports about its processes (see `LocalLauncherOptions.onEvent`). */
 export interface LauncherEvent {
   name: string;
-  event: 'started' | 'exited' | 'restarting' | 'killed-after-timeout';
+  event: 'started' | 'exited' | 'restarting' | 'crash-loop' | 'killed-after-timeout';
   pid: number | null;
   code?: number | null;
   signal?: string | null;
@@ -34,8 +34,24 @@ export interface LauncherEvent {
   delayMs?: number;
   /** 'restarting': exits in a row, this one included, each within `QUICK_EXIT_MS` of its start. */
   quickExits?: number;
-  /** 'exited' with code 2 (not restarted): why it refused to start, the last line it wrote to its log. */
+  /**
+   * 'exited' with code 2 (not restarted): why it refused to start, the last line it wrote to its
+   * log; 'crash-loop': the last line it wrote before its latest exit.
+   */
   message?: string;
+  /**
+   * 'exited' and 'restarting' of a process whose crash loop was already reported ('crash-loop',
+   * once per loop): a watcher that printed that need not print each of these (`isRepeat`).
+   */
+  repeat?: boolean;
+}
+
+/** Quick exits in a row that make a crash loop: reported once ('crash-loop'), then retried quietly. */
+export const CRASH_LOOP_EXITS = 3;
+
+/** Whether a watcher printing events one line each should skip `e`: a start, or a repeat of a reported crash loop. */
+export function isQuietEvent(e: LauncherEvent): boolean {
+  return e.event === 'started' || e.repeat === true;
 }
 
 /** A process that exits sooner than this after its start is restarted after a longer wait each time. */
@@ -91,6 +107,8 @@ export interface LocalLauncherOptions {
    * quota would take seconds: an emulated small instance should serve less, not boot slower.
    */
   readonly capOnceReady?: (spec: ProcessSpec) => Promise<void>;
+  /** The script a role runs (default: its built app, `roleBinary`); tests run stand-ins. */
+  readonly roleBinary?: (role: RoleName) => string;
 }
 
 interface Tracked {
@@ -103,6 +121,8 @@ interface Tracked {
   delayMs: number;
   /** Exits in a row within QUICK_EXIT_MS of the start. */
   quickExits: number;
+  /** This crash loop ('crash-loop' at CRASH_LOOP_EXITS quick exits) was reported. */
+  loopReported: boolean;
   timer: NodeJS.Timeout | null;
   exited: Promise<void>;
   /** The cgroup holding the running child, while it has one. */
@@ -133,7 +153,7 @@ export class LocalLauncher implements Launcher {
   }
 
   async launch(spec: ProcessSpec): Promise<LocalInstance> {
-    const binary = roleBinary(spec.role);
+    const binary = this.binaryOf(spec.role);
     if (!existsSync(binary)) {
       throw new Error(`${binary} does not exist: build the apps first (pnpm build)`);
     }
@@ -150,6 +170,7 @@ export class LocalLauncher implements Launcher {
       startedAt: 0,
       delayMs: this.baseDelayMs / 2,
       quickExits: 0,
+      loopReported: false,
       timer: null,
       exited: Promise.resolve(),
       cgroup: null,
@@ -253,7 +274,7 @@ export class LocalLauncher implements Launcher {
       ...(this.options.commandPrefix ?? []),
       process.execPath,
     ];
-    const args = [...prefixArgs, ...nodeArgs, roleBinary(t.spec.role), ...(t.spec.args ?? [])];
+    const args = [...prefixArgs, ...nodeArgs, this.binaryOf(t.spec.role), ...(t.spec.args ?? [])];
     const child = spawn(command, args, {
       // A restart may differ: an acceptor comes back with ACCEPTOR_LOG_STATE=existing.
       env: { ...process.env, ...t.spec.env, ...(t.restarts > 0 ? t.spec.restartEnv : {}) },
@@ -284,6 +305,8 @@ export class LocalLauncher implements Launcher {
         const restart = t.state === 'running' && t.spec.restart && code !== BAD_CONFIGURATION_EXIT;
         if (t.state === 'running') t.state = restart ? 'restarting' : 'stopped';
         const message = code === BAD_CONFIGURATION_EXIT ? lastLogLine(t.logFile) : null;
+        // Once a crash loop was reported, its exits are repeats (until the process stays up).
+        const repeat = restart && t.loopReported && performance.now() - t.startedAt <= QUICK_EXIT_MS;
         this.options.onEvent?.({
           name: t.spec.name,
           event: 'exited',
@@ -291,12 +314,17 @@ export class LocalLauncher implements Launcher {
           code,
           signal,
           ...(message === null ? {} : { message }),
+          ...(repeat ? { repeat } : {}),
         });
         if (restart) this.scheduleRestart(t);
         resolve();
       });
     });
     child.on('error', () => {});
+  }
+
+  private binaryOf(role: RoleName): string {
+    return this.options.roleBinary?.(role) ?? roleBinary(role);
   }
 
   private cpuCgroups(): CpuCgroups | { reason: string } {
@@ -340,13 +368,28 @@ export class LocalLauncher implements Launcher {
     t.quickExits = quick ? t.quickExits + 1 : 0;
     t.delayMs = quick ? Math.min(MAX_RESTART_DELAY_MS, t.delayMs * 2) : this.baseDelayMs;
     t.state = 'restarting';
+    if (!quick) t.loopReported = false;
+    const repeat = t.loopReported;
     this.options.onEvent?.({
       name: t.spec.name,
       event: 'restarting',
       pid: null,
       delayMs: t.delayMs,
       quickExits: t.quickExits,
+      ...(repeat ? { repeat } : {}),
     });
+    if (t.quickExits >= CRASH_LOOP_EXITS && !t.loopReported) {
+      t.loopReported = true;
+      const message = lastLogLine(t.logFile);
+      this.options.onEvent?.({
+        name: t.spec.name,
+        event: 'crash-loop',
+        pid: null,
+        delayMs: t.delayMs,
+        quickExits: t.quickExits,
+        ...(message === null ? {} : { message }),
+      });
+    }
     t.timer = setTimeout(() => {
       t.timer = null;
       if (t.state !== 'restarting') return;
@@ -389,6 +432,10 @@ export function lastLogLine(file: string): string | null {
  * <logFile>)`. A process that keeps exiting is retried with a longer wait each time, and says so.
  */
 export function describeLauncherEvent(e: LauncherEvent, logFile?: string): string {
+  if (e.event === 'crash-loop') {
+    const last = e.message === undefined ? '' : `; last log line: ${e.message}`;
+    return `${e.name}: crash loop: ${e.quickExits} exits in a row within ${QUICK_EXIT_MS / 1000} s of its start; retrying with back-off up to ${MAX_RESTART_DELAY_MS / 1000} s, reported once${logFile === undefined ? '' : ` (see ${logFile})`}${last}`;
+  }
   if (e.event === 'restarting') {
     const wait = e.delayMs === undefined ? '' : ` in ${e.delayMs} ms`;
     const quick = e.quickExits ?? 0;

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { type Logger, pino } from 'pino';
 import {
   COMMON_SETTINGS,
@@ -42,6 +43,7 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
       { ...COMMON_SETTINGS, ...app.settings },
       process.argv.slice(2),
       process.env,
+      appVersion(),
     ) as SettingsValues<S> & CommonValues;
     checkCommonSettings(settings);
   } catch (err) {
@@ -111,6 +113,16 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
   clearTimeout(giveUpOnStart);
   started.node.markReady();
   if (signalWhileStarting !== null) await stop(signalWhileStarting);
+}
+
+/** The version of the app running: its package.json, next to the dist/ (or src/) its entry point is in. */
+function appVersion(): string {
+  try {
+    const entry = process.argv[1] ?? '';
+    return String((createRequire(entry)('../package.json') as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** NodeOptions from the common settings. */

@@ -240,7 +240,8 @@ export const ACCEPTOR_GROUPS_SETTING = setting({
 
 /**
  * Parses flags (which win) and environment variables against `spec`. Throws ConfigError with one
- * line naming the variable, the bad value and what is expected; `--help` prints and exits 0.
+ * line naming the variable, the bad value and what is expected; `--help` (and `--version`, given
+ * a `version`) prints and exits 0.
  */
 export function loadSettings<S extends SettingsSpec>(
   program: string,
@@ -248,8 +249,10 @@ export function loadSettings<S extends SettingsSpec>(
   spec: S,
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
+  version?: string,
 ): SettingsValues<S> {
   const cmd = new Command(program).description(description).exitOverride().allowExcessArguments(false);
+  if (version !== undefined) cmd.version(version, '-V, --version', 'print the version and exit');
   cmd.configureOutput({ writeErr: () => {} });
   // The key commander files each setting's flag value under.
   const attributes = new Map<string, string>();
@@ -264,7 +267,8 @@ export function loadSettings<S extends SettingsSpec>(
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has already printed the help.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') process.exit(0);
+      if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code))
+        process.exit(0);
       throw new ConfigError(err.message.replace(/^error: /, ''));
     }
     throw err;

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError } from 'commander';
 import { runSimulation } from './simulation.ts';
 import { replayCommand, sweep } from './sweep.ts';
@@ -20,6 +21,13 @@ function probability(value: string): number {
 
 const program = new Command()
   .name('pnpm sim')
+  .version(
+    (createRequire(import.meta.url)('../package.json') as { version: string }).version,
+    '-V, --version',
+    'print the version and exit',
+  )
+  // A bad flag: its one line and exit code 2, as every CLI here.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .description(
     'Run the deterministic cluster simulator: one seed with an optional trace, or a sweep of seeds.',
   )

@@ -4,9 +4,18 @@
  * to the other, identity decoder). Prints a table and a JSON document; asserts nothing (figures
  * on shared machines are noisy). BENCH_SHORT=1 runs a tiny version that only checks it works.
  */
-import { BENCH_SHORT, benchReport, printTable, publishBenchReport } from '../../../scripts/bench-report.ts';
+import {
+  BENCH_SHORT,
+  benchFlags,
+  benchReport,
+  printTable,
+  publishBenchReport,
+} from '../../../scripts/bench-report.ts';
 import { measureRawZmq } from '../src/raw.ts';
 import { ZmqTransport } from '../src/transport.ts';
+
+// -o json: only the JSON document on stdout; --version.
+benchFlags(import.meta.url);
 
 const MESSAGES = BENCH_SHORT ? 2_000 : 200_000;
 const SIZE = 100;
