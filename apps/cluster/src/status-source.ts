@@ -3,15 +3,13 @@
  * export: the supervisor's phases, the proposers', unbatchers' and load generators' /metrics,
  * the directory's configuration and matchmaker set, and the autoscaler's timeline file.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { describeTimelineEntry, type TimelineEntry } from '@paxos/autoscaler';
 import { acceptorName } from '@paxos/launcher';
 import { findSample, type Sample } from '@paxos/metrics';
 import {
-  type DecisionView,
   type LatencyBucket,
   type ProcessView,
   RateWindow,
+  readDecisions,
   type StatusSnapshot,
   type StatusSource,
 } from '@paxos/status-page';
@@ -148,18 +146,4 @@ function latencyBuckets(samples: readonly Sample[]): LatencyBucket[] {
     le: s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le) * 1000,
     count: s.value,
   }));
-}
-
-/** The last `n` entries of an autoscaler timeline file (JSON lines), in words; none when there is no file. */
-export function readDecisions(file: string, n: number): DecisionView[] {
-  if (!existsSync(file)) return [];
-  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n);
-  return lines.flatMap((line) => {
-    try {
-      const entry = JSON.parse(line) as TimelineEntry;
-      return [{ at: entry.at, text: describeTimelineEntry(entry) }];
-    } catch {
-      return [];
-    }
-  });
 }

@@ -4,11 +4,13 @@
  * takes a `StatusSnapshot`. The local cluster serves it from its control server, `pnpm aws
  * dashboard` from Prometheus' HTTP API.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { describeTimelineEntry, type TimelineEntry } from '@paxos/autoscaler';
 
 export { histogramQuantile, type LatencyBucket, type RateSample, type Rates, RateWindow } from './rates.ts';
 
@@ -163,4 +165,21 @@ export async function serveStatusPage(
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The last `n` entries of an autoscaler timeline file (JSON lines, `--timeline` / the local
+ * cluster's autoscaler-timeline.jsonl), in words; none when there is no file.
+ */
+export function readDecisions(file: string, n: number): DecisionView[] {
+  if (!existsSync(file)) return [];
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n);
+  return lines.flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as TimelineEntry;
+      return [{ at: entry.at, text: describeTimelineEntry(entry) }];
+    } catch {
+      return [];
+    }
+  });
 }
