@@ -32,9 +32,8 @@ async function fake() {
       ['paxos:cluster', cluster],
       ['paxos:name', name],
     ]);
-  NAMES.forEach((name, i) =>
-    ec2.instances.push({ id: `i-${i}`, ip: `10.0.0.${i}`, state: 'running', tags: tags('demo', name) }),
-  );
+  for (const [i, name] of NAMES.entries())
+    ec2.instances.push({ id: `i-${i}`, ip: `10.0.0.${i}`, state: 'running', tags: tags('demo', name) });
   ec2.instances.push({ id: 'i-other', ip: '10.0.1.1', state: 'running', tags: tags('other', 'proposer-0') });
   const prometheus = new FakePrometheus(ec2);
   const url = await prometheus.start();
@@ -44,9 +43,7 @@ async function fake() {
     of.set(metric, value);
     prometheus.gauges.set(id, of);
   };
-  NAMES.forEach((_, i) => {
-    gauge(`i-${i}`, 'num_processed_messages', 100);
-  });
+  for (const i of NAMES.keys()) gauge(`i-${i}`, 'num_processed_messages', 100);
   gauge('i-other', 'num_processed_messages', 1);
   gauge('i-other', 'is_leader', 1);
   return { ec2, prometheus, url, gauge };
