@@ -81,9 +81,9 @@ describe('status page', () => {
     // 2. Every process of the cluster has a row; the acceptor groups and matchmakers are listed.
     const names = cluster.instances().map((i) => i.name);
     await waitFor('a row per process', 10_000, async () => {
-      const rows = await page
-        .locator('tr[data-process]')
-        .evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.process));
+      const rows = await Promise.all(
+        (await page.locator('tr[data-process]').all()).map((row) => row.getAttribute('data-process')),
+      );
       return names.every((n) => rows.includes(n)) ? true : undefined;
     });
     for (const name of names.filter((n) => n !== 'client-0')) await phaseShown(page, name, 'ready', 15_000);
