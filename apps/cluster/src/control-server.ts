@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { STATELESS_ROLES, type StatelessRole } from '@paxos/launcher';
+import { statusPageHandler } from '@paxos/status-page';
 import { z } from 'zod';
 import type { LocalCluster } from './cluster.ts';
 import {
@@ -13,6 +14,7 @@ import {
   reconfigureLocal,
   servedVersion,
 } from './reconfigure.ts';
+import { localStatusSource } from './status-source.ts';
 
 const scaleRequest = z.object({
   role: z.enum(STATELESS_ROLES as [StatelessRole, ...StatelessRole[]]),
@@ -26,6 +28,8 @@ const reconfigureRequest = z.union([
 
 export interface ControlServer {
   readonly url: string;
+  /** The live status page (`GET /`; its data at `GET /api/status`). */
+  readonly statusPageUrl: string;
   close(): Promise<void>;
 }
 
@@ -36,15 +40,18 @@ type MetricsSource = { metricsText(): Promise<string>; readonly contentType: str
  * `GET /status` → each process with its phase; `POST /scale {role, count}` → the processes added
  * and removed; `POST /reconfigure {groups} | {replace}` → the target configuration once served,
  * with the acceptors started and retired and how long it took; `GET /metrics` → the autoscaler's
- * metrics while one runs.
+ * metrics while one runs; `GET /` → the status page (@paxos/status-page), `GET /api/status` its data.
  */
 export async function serveControl(
   cluster: LocalCluster,
   autoscalerMetrics: () => MetricsSource | null = () => null,
   host = '127.0.0.1',
+  port = 0,
 ): Promise<ControlServer> {
+  const statusPage = statusPageHandler(localStatusSource(cluster, `local cluster (${cluster.workDir})`));
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?', 1)[0];
+    if (await statusPage(req, res)) return;
     const metrics = autoscalerMetrics();
     if (req.method === 'GET' && path === '/metrics' && metrics !== null) {
       res.writeHead(200, { 'Content-Type': metrics.contentType });
@@ -88,16 +95,19 @@ export async function serveControl(
         return json(res, 409, { error: (err as Error).message });
       }
     }
-    json(res, 404, { error: 'expected GET /status, POST /scale or POST /reconfigure' });
+    json(res, 404, {
+      error: 'expected GET /status, POST /scale, POST /reconfigure, or GET / (the status page)',
+    });
   };
   const server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host}:${port}`,
+    url: `http://${host}:${bound}`,
+    statusPageUrl: `http://${host}:${bound}/`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -74,7 +74,9 @@ export async function runDemo(
   let leader = (await cluster.leader()) ?? '?';
   console.log(`Cluster ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s; leader: ${leader}`);
   // `pnpm cluster scale` and `status` reach this process as they would `cluster up`.
-  cluster.setControlUrl((await serveControl(cluster, () => controller?.metrics ?? null)).url);
+  const control = await serveControl(cluster, () => controller?.metrics ?? null);
+  cluster.setControlUrl(control.url);
+  console.log(`status page: ${control.statusPageUrl}`);
   console.log(
     `Driving ${load.clients} closed-loop clients ${load.durationS > 0 ? `for ${load.durationS} s` : 'until Ctrl-C'} (Ctrl-C stops early)\n`,
   );

@@ -39,7 +39,7 @@ import {
   scrapeMetrics,
   sleep,
 } from './cluster.ts';
-import { serveControl } from './control-server.ts';
+import { type ControlServer, serveControl } from './control-server.ts';
 import { runDemo } from './demo.ts';
 import type { ReconfigureResult } from './reconfigure.ts';
 
@@ -148,6 +148,7 @@ withTopology(program.command('up'))
     );
     const quota = cluster.cpuQuotaInForce();
     if (quota !== null) console.log(quota);
+    let control: ControlServer | null = null;
     let stopping = false;
     const stop = async () => {
       if (stopping) return;
@@ -161,7 +162,8 @@ withTopology(program.command('up'))
     process.once('SIGTERM', () => void stop());
     try {
       await cluster.up();
-      cluster.setControlUrl((await serveControl(cluster, () => controller?.metrics ?? null)).url);
+      control = await serveControl(cluster, () => controller?.metrics ?? null);
+      cluster.setControlUrl(control.url);
     } catch (err) {
       console.error(`cluster up failed: ${(err as Error).message}`);
       await cluster.down();
@@ -170,6 +172,7 @@ withTopology(program.command('up'))
     console.log(
       `cluster ready: ${cluster.processes.length} processes, leader ${await cluster.leader()}; directory ${cluster.annaRouting}`,
     );
+    console.log(`status page: ${control?.statusPageUrl}`);
     if (autoscaling !== null) {
       controller = startLocalAutoscaler(cluster, autoscaling, {
         onEvent: (e) => console.log(`autoscaler: ${describeTimelineEntry(e)}`),

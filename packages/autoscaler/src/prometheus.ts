@@ -24,6 +24,26 @@ export async function instantQuery(
   query: string,
   options: InstantQueryOptions,
 ): Promise<Map<string, number>> {
+  const result = new Map<string, number>();
+  for (const { labels, value } of await instantVector(url, query, options)) {
+    const key = labels[options.by];
+    if (key !== undefined) result.set(key, value);
+  }
+  return result;
+}
+
+/** One series of an instant vector: its labels and its (finite) value. */
+export interface VectorSample {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** The same query, every series with all its labels (those whose value is not finite left out). */
+export async function instantVector(
+  url: string,
+  query: string,
+  options: Omit<InstantQueryOptions, 'by'> = {},
+): Promise<VectorSample[]> {
   const endpoint = new URL('/api/v1/query', url);
   endpoint.searchParams.set('query', query);
   let response: Response;
@@ -52,11 +72,8 @@ export async function instantQuery(
       `Prometheus at ${url} refused \`${query}\` (${response.status}${body.error ? `: ${body.error}` : ''})`,
     );
   }
-  const result = new Map<string, number>();
-  for (const r of body.data?.result ?? []) {
-    const key = r.metric?.[options.by];
+  return (body.data?.result ?? []).flatMap((r) => {
     const value = Number(r.value?.[1]);
-    if (key !== undefined && Number.isFinite(value)) result.set(key, value);
-  }
-  return result;
+    return Number.isFinite(value) ? [{ labels: r.metric ?? {}, value }] : [];
+  });
 }

@@ -54,7 +54,9 @@ export type MetricName =
   | 'retired_acceptors'
   | 'acceptor_retired'
   | 'matchmaker_epoch'
-  | 'matchmaker_reconfigurations';
+  | 'matchmaker_reconfigurations'
+  | 'ballot_round'
+  | 'ballot_proposer_id';
 
 /** Everything that can happen to a role: a message arrives, a timer fires, membership changes. */
 export type RoleEvent =

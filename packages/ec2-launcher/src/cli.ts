@@ -432,6 +432,53 @@ launchOptions(program.command('autoscale'), {
     process.exit(0);
   });
 
+program
+  .command('dashboard')
+  .description(
+    "serve the live status page for the cluster (processes, leader, acceptor groups, commands/s and latency, the autoscaler's decisions) from Prometheus' HTTP API, until SIGINT or SIGTERM",
+  )
+  .option('--cluster <name>', 'cluster name: the paxos:cluster tag', 'paxos')
+  .addOption(
+    new Option('--prometheus-url <url>', "Prometheus' HTTP API (the one scraping the cluster)")
+      .env('PROMETHEUS_URL')
+      .argParser(httpUrl('--prometheus-url'))
+      .makeOptionMandatory(),
+  )
+  .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+  .option('--port <n>', 'port to serve the page on', port('--port'), 8080)
+  .option('--host <address>', 'address the page is served on', '127.0.0.1')
+  .option(
+    '--timeline <file>',
+    "the autoscaler's decisions (aws autoscale --timeline)",
+    'autoscaler-timeline.jsonl',
+  )
+  .action(
+    async (flags: {
+      cluster: string;
+      prometheusUrl: string;
+      prometheusJob: string;
+      port: number;
+      host: string;
+      timeline: string;
+    }) => {
+      const { serveDashboard } = await import('./dashboard.ts');
+      const server = await serveDashboard({
+        prometheusUrl: flags.prometheusUrl,
+        cluster: flags.cluster,
+        job: flags.prometheusJob,
+        timelineFile: flags.timeline,
+        port: flags.port,
+        host: flags.host,
+      });
+      console.log(`status page: ${server.url} (Ctrl-C stops)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.close();
+    },
+  );
+
 /** A commander parser for an http(s) URL. */
 function httpUrl(flag: string): (value: string) => string {
   return (value: string) => {

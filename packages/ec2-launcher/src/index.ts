@@ -1,6 +1,7 @@
 export * from './autoscale.ts';
 export * from './autoscale-command.ts';
 export * from './cluster.ts';
+export * from './dashboard.ts';
 export * from './directory.ts';
 export * from './dry-run.ts';
 export * from './ec2.ts';

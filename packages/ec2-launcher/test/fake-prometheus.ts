@@ -18,6 +18,9 @@ import type { FakeEc2 } from './fake-ec2.ts';
  * - `<metric>{…}` for a gauge a test set in `gauges` (is_leader, paxos_configuration_version,
  *   paxos_acceptor_retired): one series per up target matching the selector that has it.
  *
+ * - any query in `answers` (e.g. a `sum(rate(…))` or `histogram_quantile(…)`): one series with
+ *   that value.
+ *
  * `unreachable` drops every connection unanswered.
  */
 export class FakePrometheus {
@@ -30,6 +33,8 @@ export class FakePrometheus {
   readonly unscraped = new Set<string>();
   /** Gauges the processes export, by EC2 instance id, then metric name. */
   readonly gauges = new Map<string, Map<string, number>>();
+  /** Fixed answers by exact query: one series without labels. */
+  readonly answers = new Map<string, number>();
   unreachable = false;
   private server: Server | null = null;
 
@@ -68,6 +73,8 @@ export class FakePrometheus {
 
   private answer(query: string): { metric: Record<string, string>; value: [number, string] }[] | null {
     const at = Date.now() / 1000;
+    const fixed = this.answers.get(query);
+    if (fixed !== undefined) return [{ metric: {}, value: [at, String(fixed)] }];
     const gauge = /^(?!up\b)([a-z_]+)(\{[^}]*\})$/.exec(query);
     if (gauge !== null) return this.gauge(gauge[1] as string, parseSelector(gauge[2]));
     const up = /^up(\{[^}]*\})?$/.exec(query);

@@ -232,6 +232,17 @@ export const METRIC_DEFINITIONS = [
     type: 'counter',
     help: 'Peers this process stopped routing to because their directory lease stopped rising (paused, killed or cut off)',
   },
+  // Added with the status page (issue 17).
+  {
+    name: 'paxos_ballot_round',
+    type: 'gauge',
+    help: 'Round of the ballot this proposer leads in or last ran for (with is_leader 1: the leader ballot)',
+  },
+  {
+    name: 'paxos_ballot_proposer_id',
+    type: 'gauge',
+    help: 'Proposer id of the ballot this proposer leads in or last ran for (unique per incarnation)',
+  },
 ] as const satisfies readonly MetricDefinition[];
 
 /** A name of a metric this package registers. */
@@ -285,6 +296,8 @@ export const CORE_METRICS: Readonly<Record<MetricName, CoreMetricMapping>> = {
   acceptor_retired: { metric: 'paxos_acceptor_retired', scale: 1 },
   matchmaker_epoch: { metric: 'paxos_matchmaker_epoch', scale: 1 },
   matchmaker_reconfigurations: { metric: 'paxos_matchmaker_reconfigurations_total', scale: 1 },
+  ballot_round: { metric: 'paxos_ballot_round', scale: 1 },
+  ballot_proposer_id: { metric: 'paxos_ballot_proposer_id', scale: 1 },
 };
 
 /** Every core `MetricName`, derived from {@link CORE_METRICS} (so it is complete by construction). */

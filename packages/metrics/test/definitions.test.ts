@@ -103,8 +103,10 @@ describe('metric definitions', () => {
       paxos_matchmaker_reconfigurations_total: 'counter',
       paxos_matchmaker_requests_total: 'counter',
       paxos_live_configurations: 'gauge',
+      paxos_ballot_round: 'gauge',
+      paxos_ballot_proposer_id: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(40);
+    expect(METRIC_NAMES).toHaveLength(42);
   });
 
   it('uses the agreed buckets', () => {

@@ -794,6 +794,12 @@ export class Proposer implements Role {
 
   // ---- election ---------------------------------------------------------------------------
 
+  /** The ballot this proposer runs for or leads in, for operators (the status page shows the leader's). */
+  private ballotGauges(fx: Effects): void {
+    fx.gauge('ballot_round', this.ballot.round);
+    fx.gauge('ballot_proposer_id', this.ballot.proposerId);
+  }
+
   private startElection(fx: Effects): void {
     this.statusValue = 'candidate';
     this.ballot = { round: this.highestSeen.round + 1, proposerId: this.proposerId };
@@ -801,6 +807,7 @@ export class Proposer implements Role {
     this.knownLeader = null;
     this.stall = null;
     fx.inc('leader_elections');
+    this.ballotGauges(fx);
     if (this.matchmakers !== null) {
       this.phase1 = null;
       this.matching = { ballot: this.ballot, spec: this.latest, replies: new Map(), answered: new Set() };
@@ -1155,6 +1162,7 @@ export class Proposer implements Role {
     );
     fx.inc('reconfigurations');
     fx.gauge('configuration_version', matching.spec.version);
+    this.ballotGauges(fx);
     this.sendHeartbeats(fx);
     this.pump(fx, now);
     this.advanceGc(fx);

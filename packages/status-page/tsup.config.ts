@@ -1,0 +1,3 @@
+import { libConfig } from '../../tsup.shared.ts';
+
+export default libConfig();
