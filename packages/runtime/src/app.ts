@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import {
   COMMON_SETTINGS,
@@ -52,7 +53,7 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
     throw err;
   }
   // Logs go to stderr, so a process's stdout can carry data (the load generator's figures).
-  const logger = pino({ name: app.program, level: settings.logLevel }, pino.destination(2));
+  const logger = processLogger(app.program, settings.logLevel, settings.instance);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
     process.exit(1);
@@ -113,6 +114,25 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
   if (signalWhileStarting !== null) await stop(signalWhileStarting);
 }
 
+/**
+ * A role process's logger: JSON lines on stderr with ISO timestamps and the fields `role` (the
+ * metrics' role label, from the program name: `paxos-proxy-leader` → `proxy_leader`) and
+ * `instance` (INSTANCE, which every launcher sets to the process's name). Without INSTANCE,
+ * {@link nodeOptions} adds the default instance once the ports are known.
+ */
+export function processLogger(program: string, level: string, instance: string, fd = 2): Logger {
+  const role = program.replace(/^paxos-/, '').replaceAll('-', '_');
+  return pino(
+    {
+      name: program,
+      level,
+      base: { pid: process.pid, hostname: hostname(), role, ...(instance === '' ? {} : { instance }) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    pino.destination(fd),
+  );
+}
+
 /** NodeOptions from the common settings. */
 export function nodeOptions(
   settings: CommonValues,
@@ -122,9 +142,12 @@ export function nodeOptions(
   extra: Partial<NodeOptions> = {},
 ): NodeOptions {
   const firstPort = endpoints[0]?.slice(endpoints[0].lastIndexOf(':') + 1) ?? '';
+  const instance = settings.instance || `${role}-${firstPort}`;
+  // processLogger leaves `instance` out until it is known: it is the default, named after the port.
+  if (settings.instance === '') logger.setBindings({ instance });
   return {
     role,
-    instance: settings.instance || `${role}-${firstPort}`,
+    instance,
     endpoints,
     annaRouting: settings.annaRouting,
     annaKeyPrefix: settings.annaKeyPrefix,
