@@ -107,11 +107,7 @@ export interface AwsClusterOptions {
  * `paxos_ready{job, cluster}` by `instance` (the EC2 instance id); 1 is ready. Prometheus keeps
  * no sample of a target it cannot scrape, so a process not yet serving is simply absent.
  */
-export function prometheusReadiness(
-  prometheusUrl: string,
-  cluster: string,
-  job = 'paxos',
-): Readiness {
+export function prometheusReadiness(prometheusUrl: string, cluster: string, job = 'paxos'): Readiness {
   const query = `paxos_ready{job=${JSON.stringify(job)},cluster=${JSON.stringify(cluster)}}`;
   return async () => {
     const values = await instantQuery(prometheusUrl, query, { by: 'instance' });
@@ -156,7 +152,10 @@ export class AwsCluster {
    * acceptors' stage also has the 2f+1 matchmakers (`matchmaker-<id>`, MATCHMAKER_STATE=new on
    * the first boot, then existing: see renderUserData).
    */
-  async up(shape: ClusterShape & { annaRouting?: string }, options: UpOptions = {}): Promise<ClusterInstance[]> {
+  async up(
+    shape: ClusterShape & { annaRouting?: string },
+    options: UpOptions = {},
+  ): Promise<ClusterInstance[]> {
     const { readiness } = options;
     this.launcher.assertCanLaunch();
     const existing = await this.launcher.list();

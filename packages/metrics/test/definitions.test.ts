@@ -147,8 +147,11 @@ describe('metric naming (Prometheus: paxos_ prefix, base units, _total counters)
       if (def.type === 'counter') expect(def.name, def.name).toMatch(/_total$/);
       else expect(def.name, def.name).not.toMatch(/_total$/);
       // Base units: seconds and bytes, never ms, µs or kB.
-      expect(def.name, def.name).not.toMatch(/_(ms|millis|milliseconds|us|micros|microseconds|ns|kb|mb|minutes|hours)(_|$)/);
-      if (/latency|duration|_time|wait/.test(def.name)) expect(def.name, def.name).toMatch(/_seconds(_total)?$/);
+      expect(def.name, def.name).not.toMatch(
+        /_(ms|millis|milliseconds|us|micros|microseconds|ns|kb|mb|minutes|hours)(_|$)/,
+      );
+      if (/latency|duration|_time|wait/.test(def.name))
+        expect(def.name, def.name).toMatch(/_seconds(_total)?$/);
     }
     // Every exception is still a registered name (a rename must take it off the list).
     for (const name of NAMING_EXCEPTIONS) expect(METRIC_NAMES, name).toContain(name);
@@ -156,9 +159,17 @@ describe('metric naming (Prometheus: paxos_ prefix, base units, _total counters)
 
   it("the README's Metrics section has one table row for every metric", () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('\n## Metrics'), readme.indexOf('\n## ', readme.indexOf('\n## Metrics') + 1));
+    const section = readme.slice(
+      readme.indexOf('\n## Metrics'),
+      readme.indexOf('\n## ', readme.indexOf('\n## Metrics') + 1),
+    );
     const rows = section.split('\n').filter((l) => l.startsWith('| `'));
-    const documented = new Set(rows.flatMap((r) => [...(r.split('|')[1] ?? '').matchAll(/`([a-z0-9_]+)(?:\{[^}]*\})?`/g)].map((m) => m[1])));
-    for (const def of all) expect(documented.has(def.name), `${def.name} in README's Metrics table`).toBe(true);
+    const documented = new Set(
+      rows.flatMap((r) =>
+        [...(r.split('|')[1] ?? '').matchAll(/`([a-z0-9_]+)(?:\{[^}]*\})?`/g)].map((m) => m[1]),
+      ),
+    );
+    for (const def of all)
+      expect(documented.has(def.name), `${def.name} in README's Metrics table`).toBe(true);
   });
 });

@@ -120,7 +120,13 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
  * `instance` (INSTANCE, which every launcher sets to the process's name). Without INSTANCE,
  * {@link nodeOptions} adds the default instance once the ports are known.
  */
-export function processLogger(program: string, level: string, instance: string, fd = 2): Logger {
+export function processLogger(
+  program: string,
+  level: string,
+  instance: string,
+  fd = 2,
+  sync = false,
+): Logger {
   const role = program.replace(/^paxos-/, '').replaceAll('-', '_');
   return pino(
     {
@@ -129,7 +135,7 @@ export function processLogger(program: string, level: string, instance: string, 
       base: { pid: process.pid, hostname: hostname(), role, ...(instance === '' ? {} : { instance }) },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination(fd),
+    sync ? pino.destination({ dest: fd, sync: true }) : pino.destination(fd),
   );
 }
 
