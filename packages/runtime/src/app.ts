@@ -124,8 +124,7 @@ export function processLogger(
   program: string,
   level: string,
   instance: string,
-  fd = 2,
-  sync = false,
+  { fd = 2, sync = false }: { fd?: number; sync?: boolean } = {},
 ): Logger {
   const role = program.replace(/^paxos-/, '').replaceAll('-', '_');
   return pino(

@@ -14,7 +14,7 @@ function logTo(instance: string, write: (logger: ReturnType<typeof processLogger
   dirs.push(dir);
   const file = path.join(dir, 'log');
   const fd = openSync(file, 'w');
-  const logger = processLogger('paxos-proxy-leader', 'info', instance, fd, true);
+  const logger = processLogger('paxos-proxy-leader', 'info', instance, { fd, sync: true });
   write(logger);
   closeSync(fd);
   return readFileSync(file, 'utf8')
