@@ -36,6 +36,7 @@ export interface ScrapeConfig {
 export interface PrometheusConfig {
   global?: { scrape_interval?: string; evaluation_interval?: string };
   scrape_configs: ScrapeConfig[];
+  rule_files?: string[];
 }
 
 export function readYaml<T>(file: string): T {
@@ -108,9 +109,15 @@ export function dashboardExpressions(dashboard: Dashboard): string[] {
   return dashboardPanels(dashboard).flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 }
 
-/** Grafana's interval variables → a literal duration, so Prometheus itself can evaluate an expression. */
+/**
+ * Grafana's interval variables → a literal duration, and the dashboard's `cluster`, `role` and
+ * `instance` variables → All (`.*`), so Prometheus itself can evaluate an expression.
+ */
 export function withGrafanaVariables(expr: string, rateInterval: string): string {
-  return expr.replaceAll('$__rate_interval', rateInterval).replaceAll('$__interval', rateInterval);
+  return expr
+    .replaceAll('$__rate_interval', rateInterval)
+    .replaceAll('$__interval', rateInterval)
+    .replace(/\$(cluster|role|instance)\b/g, '.*');
 }
 
 const KEYWORDS = new Set([

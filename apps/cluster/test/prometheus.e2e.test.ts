@@ -27,6 +27,7 @@ const SCRAPED_ROLES = [
   'acceptor',
   'batcher',
   'client',
+  'directory',
   'matchmaker',
   'proposer',
   'proxy_leader',
@@ -74,7 +75,11 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
   /** Names of every process the cluster runs that serves metrics, plus the load generator. */
   function expectedNames(): string[] {
     if (cluster === null) throw new Error('cluster not started');
-    return [...cluster.cluster.processes.filter((p) => p.metricsPort !== null).map((p) => p.name), LOAD_NAME];
+    return [
+      'directory',
+      ...cluster.cluster.processes.filter((p) => p.metricsPort !== null).map((p) => p.name),
+      LOAD_NAME,
+    ];
   }
 
   function requirePrometheus(): string {
@@ -184,7 +189,7 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
     if (prometheusDir !== '') rmSync(prometheusDir, { recursive: true, force: true });
   }, 30_000);
 
-  it('the targets file lists every running process that serves metrics (the load generator too), not the directory', async () => {
+  it('the targets file lists every running process that serves metrics (the load generator and the directory too)', async () => {
     const groups = await waitFor('the load generator in the targets file', 10_000, async () => {
       const g = readTargets();
       return g.some((x) => x.labels.name === LOAD_NAME) ? g : undefined;
@@ -194,7 +199,9 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
     for (const g of groups) {
       expect(g.targets).toHaveLength(1);
       const spec = specs.get(g.labels.name);
-      if (spec === undefined) {
+      if (g.labels.name === 'directory') {
+        expect(g.labels.role).toBe('directory');
+      } else if (spec === undefined) {
         expect(g.labels).toEqual({ name: LOAD_NAME, role: 'client' });
       } else {
         expect(g.targets[0]).toBe(`127.0.0.1:${spec.metricsPort}`);
@@ -255,7 +262,7 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
     for (const s of up) {
       expect(s.value[1], s.metric.name).toBe('1');
       expect(s.metric.role, s.metric.name).toMatch(
-        /^(acceptor|batcher|client|matchmaker|proposer|proxy_leader|unbatcher)$/,
+        /^(acceptor|batcher|client|directory|matchmaker|proposer|proxy_leader|unbatcher)$/,
       );
     }
     // honor_labels: false: the target's role and instance win, the process's own are kept as exported_*.
@@ -278,7 +285,8 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
         ]),
       );
     const all = await byRole();
-    expect([...all.keys()].sort()).toEqual(SCRAPED_ROLES);
+    // The directory counts its own requests (paxos_directory_requests_total), not messages.
+    expect([...all.keys()].sort()).toEqual(SCRAPED_ROLES.filter((r) => r !== 'directory'));
     // Matchmakers hear from proposers only at elections, not per command.
     const first = new Map([...all].filter(([role]) => role !== 'matchmaker'));
     const second = await waitFor('num_processed_messages to increase for every role', 10_000, async () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -144,8 +145,8 @@ describe('infra/prometheus/prometheus-ec2.yml', () => {
     const { __meta_ec2_tag_paxos_cluster: _, ...untagged } = meta;
     expect(relabel(untagged, rules)).toBeNull();
     expect(relabel({ ...meta, __meta_ec2_tag_paxos_cluster: '' }, rules)).toBeNull();
-    // The directory serves no /metrics, so it is not a target.
-    expect(relabel({ ...meta, __meta_ec2_tag_paxos_role: 'directory' }, rules)).toBeNull();
+    // The directory serves /metrics on 16000 too (role="directory").
+    expect(relabel({ ...meta, __meta_ec2_tag_paxos_role: 'directory' }, rules)?.role).toBe('directory');
   });
 
   it('holds no credentials', () => {
@@ -169,8 +170,50 @@ describe('infra/prometheus/prometheus-local.yml', () => {
     expect(job.ec2_sd_configs).toBeUndefined();
   });
 
+  it('labels every target cluster="local", as the EC2 config labels its cluster', () => {
+    expect(relabel({ name: 'proposer-0', role: 'proposer' }, job.relabel_configs ?? [])).toMatchObject({
+      cluster: 'local',
+    });
+  });
+
   it('holds no credentials', () => {
     expectNoSecrets(path.join(PROMETHEUS_DIR, 'prometheus-local.yml'));
+  });
+});
+
+describe('infra/prometheus/alerts.yml', () => {
+  /** Debian's package (`apt-get install prometheus`, scripts/setup-system.sh in CI). */
+  const PROMTOOL = '/usr/bin/promtool';
+  const promtool = (args: string[]) => {
+    if (!existsSync(PROMTOOL)) {
+      throw new Error(`${PROMTOOL} not found: install Prometheus (sudo apt-get install -y prometheus)`);
+    }
+    const result = spawnSync(PROMTOOL, args, { cwd: PROMETHEUS_DIR, encoding: 'utf8', timeout: 20_000 });
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
+  };
+
+  it('both configs load it, and promtool accepts the configs and the rules', () => {
+    for (const file of ['prometheus-ec2.yml', 'prometheus-local.yml'] as const) {
+      expect(readPrometheusConfig(file).rule_files, file).toEqual(['alerts.yml']);
+      const check = promtool(['check', 'config', '--syntax-only', file]);
+      expect(check.status, check.output).toBe(0);
+    }
+    const rules = promtool(['check', 'rules', 'alerts.yml']);
+    expect(rules.status, rules.output).toBe(0);
+    const names = readYaml<{ groups: { rules: { alert?: string }[] }[] }>(
+      path.join(PROMETHEUS_DIR, 'alerts.yml'),
+    ).groups.flatMap((g) => g.rules.map((r) => r.alert));
+    expect(names).toEqual([
+      'PaxosNoLeader',
+      'PaxosChosenWatermarkStalled',
+      'PaxosTargetDown',
+      'PaxosAutoscalerAtMaximum',
+    ]);
+  });
+
+  it('every alert fires on its series and stays quiet on a healthy cluster (promtool test rules)', () => {
+    const test = promtool(['test', 'rules', 'alerts.test.yml']);
+    expect(test.status, test.output).toBe(0);
   });
 });
 
@@ -248,6 +291,25 @@ describe('infra/grafana', () => {
         }
       }
       expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
+    }
+  });
+
+  it('has cluster, role and instance variables, and every query selects by them', () => {
+    const dashboard = readDashboard() as unknown as {
+      templating: { list: { name: string; query?: unknown }[] };
+    };
+    expect(dashboard.templating.list.map((v) => v.name)).toEqual([
+      'datasource',
+      'cluster',
+      'role',
+      'instance',
+    ]);
+    for (const expr of dashboardExpressions(readDashboard())) {
+      for (const selector of expr.match(/\{[^}]*\}/g) ?? []) {
+        expect(selector, expr).toContain('cluster=~"$cluster"');
+        expect(selector, expr).toContain('instance=~"$instance"');
+        expect(selector, expr).toMatch(/role=~"\$role"|role="[a-z_]+"/);
+      }
     }
   });
 

@@ -185,6 +185,9 @@ await runApp({
       limits: { maxOutstandingSlots: s.maxOutstandingSlots },
     });
     node.attach(proposer);
+    // Ready once some leader is known; a leader knows itself, so a cluster's first leader is ready
+    // as soon as it is elected, and the others once they hear its heartbeats.
+    node.requireForReadiness(() => (proposer?.leader == null ? 'no leader known' : null));
     await node.register('Proposers');
     const watcher = watchConfiguration(node, proposer, s.directoryPollMs, logger);
     return {

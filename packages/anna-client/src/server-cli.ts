@@ -2,14 +2,18 @@
  * anna-local: runs the local Anna-compatible server (src/server.ts).
  *
  *   anna-local [--port 6450] [--storage-port 6200] [--host 127.0.0.1] [--public-host H] [--log-level info]
+ *              [--metrics-port P] [--instance directory]
  *
  * Prints one line to stdout once listening:
  *   anna-local listening routing=tcp://127.0.0.1:6450 storage=tcp://127.0.0.1:6200
- * Logs (pino, JSON) go to stderr. SIGTERM/SIGINT close the sockets and exit 0; a bad flag
+ * With --metrics-port it serves /metrics (role="directory": keys, requests, paxos_ready),
+ * /healthz and /readyz on --host, as every role process does. Logs (pino, JSON, ISO timestamps,
+ * fields role and instance) go to stderr. SIGTERM/SIGINT close the sockets and exit 0; a bad flag
  * exits 2 with one error line; a port in use exits 1 naming the endpoint.
  */
 
 import { createRequire } from 'node:module';
+import { DirectoryMetrics, type MetricsServer, serveMetrics } from '@paxos/metrics';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { startLocalAnna } from './server.ts';
@@ -34,6 +38,8 @@ interface CliOptions {
   host: string;
   publicHost?: string;
   logLevel: string;
+  metricsPort?: number;
+  instance: string;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -49,6 +55,16 @@ async function main(argv: string[]): Promise<number> {
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--public-host <host>', 'host advertised to clients (default: --host, or 127.0.0.1 for 0.0.0.0)')
     .option('--log-level <level>', 'pino log level', parseLevel, 'info')
+    .option(
+      '--metrics-port <port>',
+      'serve /metrics, /healthz and /readyz on this port (default: none)',
+      parsePort,
+    )
+    .option(
+      '--instance <name>',
+      'the instance label of metrics and logs',
+      process.env.INSTANCE || 'directory',
+    )
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({
@@ -61,7 +77,15 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const opts = program.opts<CliOptions>();
-  const logger = pino({ name: 'anna-local', level: opts.logLevel }, pino.destination(2));
+  const logger = pino(
+    {
+      name: 'anna-local',
+      level: opts.logLevel,
+      base: { pid: process.pid, role: 'directory', instance: opts.instance },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    pino.destination(2),
+  );
 
   // Signal handlers go in before anything is printed: a supervisor may signal as soon as it
   // reads the "listening" line, and a signal during start-up must not kill us half-bound.
@@ -90,16 +114,35 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const started = anna;
+  let stopping = false;
+  let metricsServer: MetricsServer | null = null;
+  if (opts.metricsPort !== undefined) {
+    const metrics = new DirectoryMetrics({
+      instance: opts.instance,
+      stats: () => started.stats(),
+      ready: () => !stopping,
+    });
+    try {
+      metricsServer = await serveMetrics(metrics, {
+        port: opts.metricsPort,
+        host: opts.host,
+        readiness: () => (stopping ? { ready: false, phase: 'draining' } : { ready: true, phase: 'ready' }),
+      });
+    } catch (err) {
+      process.stderr.write(`anna-local: ${(err as Error).message}\n`);
+      await started.close();
+      return 1;
+    }
+  }
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
     onSignal = (signal) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
       const force = setTimeout(() => resolve(1), 5000);
       force.unref();
-      started.close().then(
+      Promise.all([started.close(), metricsServer?.close()]).then(
         () => {
           clearTimeout(force);
           resolve(0);
@@ -114,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
       onSignal(signalled);
       return;
     }
+    if (metricsServer !== null) logger.info({ metrics: metricsServer.url }, 'serving metrics');
     process.stdout.write(
       `anna-local listening routing=${started.routingEndpoint} storage=${started.storageEndpoint}\n`,
     );

@@ -65,6 +65,29 @@ describe('anna-local CLI', () => {
     expect(await run.exit).toEqual({ code: 0, signal: null });
   });
 
+  it('serves /metrics, /healthz and /readyz with --metrics-port, and logs role, instance and ISO times', async () => {
+    const metricsPort = await freePort();
+    const run = runCli(['--port', '0', '--storage-port', '0', '--metrics-port', String(metricsPort)]);
+    const m = await waitForLine(run, /^anna-local listening routing=(\S+) storage=\S+\n/);
+    const client = await r.client({ routing: m[1] as string, timeoutMs: 500 });
+    await client.addToSet('k', ['v']);
+    const base = `http://127.0.0.1:${metricsPort}`;
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^paxos_directory_keys\{role="directory",instance="directory"\} 1$/m);
+    expect(metrics).toMatch(
+      /^paxos_directory_requests_total\{type="key",role="directory",instance="directory"\} [1-9]/m,
+    );
+    expect(metrics).toMatch(/^paxos_ready\{role="directory",instance="directory"\} 1$/m);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${base}/`)).text()).toContain('/readyz');
+    const line = JSON.parse(run.stderr().split('\n')[0] ?? '') as Record<string, unknown>;
+    expect(line).toMatchObject({ role: 'directory', instance: 'directory' });
+    expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toEqual({ code: 0, signal: null });
+  });
+
   it('uses fixed ports when given', async () => {
     const port = await freePort();
     const storagePort = await freePort();

@@ -128,6 +128,12 @@ export class ControllerMetrics {
     labelNames: ['role'],
     registers: [this.registry],
   });
+  readonly max = new Gauge({
+    name: 'paxos_autoscaler_max_instances',
+    help: "A role's upper bound (its max setting): the alert PaxosAutoscalerAtMaximum compares the desired count with it",
+    labelNames: ['role'],
+    registers: [this.registry],
+  });
   readonly instances = new Gauge({
     name: 'paxos_autoscaler_instances',
     help: 'Instances per role and phase (starting, ready, draining)',
@@ -213,6 +219,7 @@ export class Controller {
     const output = this.options.policy.decide(now, observations);
     for (const r of output.recommendations) {
       this.metrics.desired.set({ role: r.role }, r.desired);
+      if (r.max !== undefined) this.metrics.max.set({ role: r.role }, r.max);
       this.metrics.load.set({ role: r.role }, r.loadForScaleOut);
     }
     const acted: Decision[] = [];

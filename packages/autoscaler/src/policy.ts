@@ -227,7 +227,7 @@ export class ScalingPolicy {
 
     const utilization = ready.length > 0 ? loadForScaleOut / (ready.length * capacity) : null;
     return {
-      recommendation: { role, current, desired, loadForScaleOut, loadForScaleIn, utilization },
+      recommendation: { role, current, desired, max, loadForScaleOut, loadForScaleIn, utilization },
       decisions,
     };
   }

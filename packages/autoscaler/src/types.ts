@@ -128,6 +128,8 @@ export interface RoleRecommendation {
   readonly current: number;
   /** The proportional rule's answer, bounded by min/max (before the step limit and stabilization). */
   readonly desired: number;
+  /** The role's upper bound (its `max` setting), where the policy has one. */
+  readonly max?: number;
   /** Load in messages/s with unreadable instances counted as idle (what scale-out sees). */
   readonly loadForScaleOut: number;
   /** Load with unreadable instances counted as fully loaded (what scale-in sees). */

@@ -45,6 +45,7 @@ describe('the proportional rule', () => {
         role: 'batcher',
         current: 2,
         desired: 4,
+        max: 64,
         loadForScaleOut: 12_400,
         loadForScaleIn: 12_400,
         utilization: 12_400 / (2 * CAPACITY),

@@ -38,7 +38,14 @@ import {
 } from '@paxos/launcher';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type AutoscaleFlags, runAutoscale } from './autoscale-command.ts';
-import { AwsCluster, countByRole, LAUNCH_STAGES, SCALABLE_ROLES, scaleRefusal } from './cluster.ts';
+import {
+  AwsCluster,
+  countByRole,
+  LAUNCH_STAGES,
+  prometheusReadiness,
+  SCALABLE_ROLES,
+  scaleRefusal,
+} from './cluster.ts';
 import { DryRunEc2 } from './dry-run.ts';
 import { type ClusterInstance, createEc2Client, type Ec2Api, Ec2Launcher, resolveRegion } from './ec2.ts';
 import { asFlagError, UsageError } from './errors.ts';
@@ -223,6 +230,15 @@ clusterShapeOptions(launchOptions(program.command('up')))
   .addOption(
     new Option('--key-prefix <prefix>', 'ANNA_KEY_PREFIX (default: new per run)').env('ANNA_KEY_PREFIX'),
   )
+  .addOption(
+    new Option(
+      '--prometheus-url <url>',
+      "Prometheus' HTTP API (scraping the cluster): wait for each stage's processes to be ready (paxos_ready), not only running",
+    )
+      .env('PROMETHEUS_URL')
+      .argParser(httpUrl('--prometheus-url')),
+  )
+  .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
   .action(
     async (
       flags: LaunchFlags &
@@ -233,6 +249,8 @@ clusterShapeOptions(launchOptions(program.command('up')))
           unbatchers: number;
           annaRouting?: string;
           keyPrefix?: string;
+          prometheusUrl?: string;
+          prometheusJob: string;
         },
     ) => {
       const shape: ClusterShape & { annaRouting?: string } = {
@@ -248,7 +266,11 @@ clusterShapeOptions(launchOptions(program.command('up')))
         logLevel: flags.logLevel,
         ...(flags.annaRouting === undefined ? {} : { annaRouting: flags.annaRouting }),
       };
-      const started = await makeCluster(flags).up(shape);
+      const readiness =
+        flags.prometheusUrl === undefined || flags.dryRun
+          ? {}
+          : { readiness: prometheusReadiness(flags.prometheusUrl, flags.cluster, flags.prometheusJob) };
+      const started = await makeCluster(flags).up(shape, readiness);
       console.log(`cluster ${flags.cluster} is up: ${started.length} instances`);
     },
   );

@@ -1,3 +1,4 @@
+import { instantQuery } from '@paxos/autoscaler';
 import {
   annaRoutingAt,
   type ClusterShape,
@@ -106,6 +107,32 @@ export interface AwsClusterOptions {
   /** Pause between stages of `down`, so the roles stopped first drain before the next go. */
   readonly drainMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** How long `up` waits for a stage's processes to be ready once they run (default 5 minutes). */
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Readiness from a Prometheus that scrapes the cluster with infra/prometheus/prometheus-ec2.yml:
+ * `paxos_ready{job, cluster}` by `instance` (the EC2 instance id); 1 is ready. Prometheus keeps
+ * no sample of a target it cannot scrape, so a process not yet serving is simply absent.
+ */
+export function prometheusReadiness(prometheusUrl: string, cluster: string, job = 'paxos'): Readiness {
+  const query = `paxos_ready{job=${JSON.stringify(job)},cluster=${JSON.stringify(cluster)}}`;
+  return async () => {
+    const values = await instantQuery(prometheusUrl, query, { by: 'instance' });
+    return new Map([...values].map(([id, v]) => [id, v === 1]));
+  };
+}
+
+/** Whether each instance's process is ready, by instance id (absent: not scraped yet). */
+export type Readiness = (ids: readonly string[]) => Promise<ReadonlyMap<string, boolean>>;
+
+export interface UpOptions {
+  /**
+   * With it, `up` waits for each stage's processes to be ready, not only running (showing
+   * progress); without it, `up` says it waits for `running` only. See {@link prometheusReadiness}.
+   */
+  readonly readiness?: Readiness;
 }
 
 export interface LaunchOptions {
@@ -134,7 +161,11 @@ export class AwsCluster {
    * acceptors' stage also has the 2f+1 matchmakers (`matchmaker-<id>`, MATCHMAKER_STATE=new on
    * the first boot, then existing: see renderUserData).
    */
-  async up(shape: ClusterShape & { annaRouting?: string }): Promise<ClusterInstance[]> {
+  async up(
+    shape: ClusterShape & { annaRouting?: string },
+    options: UpOptions = {},
+  ): Promise<ClusterInstance[]> {
+    const { readiness } = options;
     this.launcher.assertCanLaunch();
     const existing = await this.launcher.list();
     if (existing.length > 0) {
@@ -144,10 +175,15 @@ export class AwsCluster {
       );
     }
     const started: ClusterInstance[] = [];
+    if (readiness === undefined) {
+      this.options.log(
+        'no --prometheus-url: waiting for each stage to be running, not for its processes to be ready',
+      );
+    }
     try {
       let annaRouting = shape.annaRouting;
       if (annaRouting === undefined) {
-        const [directory] = await this.stage([hostPerProcessDirectory()], null);
+        const [directory] = await this.stage([hostPerProcessDirectory()], null, { readiness });
         started.push(directory as ClusterInstance);
         annaRouting = annaRoutingAt(directory?.address ?? '');
         this.options.log(`directory at ${annaRouting}`);
@@ -161,7 +197,7 @@ export class AwsCluster {
       const plan = planHostPerProcess({ ...settings, dataDir: INSTANCE_DATA_DIR });
       for (const roles of LAUNCH_STAGES.slice(1)) {
         const specs = plan.filter((p) => roles.includes(p.role));
-        if (specs.length > 0) started.push(...(await this.stage(specs, settings)));
+        if (specs.length > 0) started.push(...(await this.stage(specs, settings, { readiness })));
       }
       return started;
     } catch (err) {
@@ -346,7 +382,7 @@ export class AwsCluster {
   private async stage(
     specs: readonly ProcessSpec[],
     settings: AwsClusterSettings | null,
-    options: LaunchOptions = {},
+    options: LaunchOptions & UpOptions = {},
   ): Promise<ClusterInstance[]> {
     // The launcher's bucket (the flag) overrides the one the cluster was launched with.
     const archiveBucket = this.launcher.config.archiveBucket ?? settings?.archiveBucket;
@@ -374,7 +410,49 @@ export class AwsCluster {
     const byId = new Map(running.map((i) => [i.id, i]));
     const result = launched.map((i) => byId.get(i.id) ?? i);
     this.options.log(`running: ${describe(result)}`);
+    if (options.readiness !== undefined) await this.waitUntilReady(result, options.readiness);
     return result;
+  }
+
+  /**
+   * Waits until every instance's process is ready, one progress line each
+   * time the count changes (`ready 2/5; waiting for proposer-0, proposer-1, …`), and fails
+   * naming the ones still not ready after `readyTimeoutMs`. A Prometheus that does not answer
+   * counts as nothing ready yet (said once).
+   */
+  private async waitUntilReady(instances: readonly ClusterInstance[], readiness: Readiness): Promise<void> {
+    const { log } = this.options;
+    if (instances.length === 0) return;
+    const deadline = performance.now() + (this.options.readyTimeoutMs ?? 300_000);
+    const pollMs = this.options.pollMs ?? 5000;
+    let shown = -1;
+    let problem: string | null = null;
+    for (;;) {
+      let ready = new Set<string>();
+      try {
+        const states = await readiness(instances.map((i) => i.id));
+        ready = new Set(instances.filter((i) => states.get(i.id) === true).map((i) => i.id));
+        problem = null;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message !== problem) log(`cannot read readiness from Prometheus: ${message}`);
+        problem = message;
+      }
+      const waiting = instances.filter((i) => !ready.has(i.id));
+      if (ready.size !== shown) {
+        shown = ready.size;
+        const rest = waiting.length === 0 ? '' : `; waiting for ${waiting.map((i) => i.name).join(', ')}`;
+        log(`ready ${ready.size}/${instances.length}${rest}`);
+      }
+      if (waiting.length === 0) return;
+      if (performance.now() >= deadline) {
+        throw new Ec2LaunchError(
+          `not ready in time: ${waiting.map((i) => `${i.name} (${i.id})`).join(', ')} (their /readyz says why; the instance's journal has the role's log)`,
+          'NotReady',
+        );
+      }
+      await this.sleep(pollMs);
+    }
   }
 }
 

@@ -310,3 +310,51 @@ describe('AwsCluster', () => {
     expect(() => decodeSettings('f=one', {})).toThrow(/has no integer f/);
   });
 });
+
+describe('AwsCluster.up waits for readiness', () => {
+  it('without readiness says it waits for running only', async () => {
+    const { cluster, lines } = setup();
+    await cluster.up(shape);
+    expect(lines[0]).toMatch(/^no --prometheus-url: waiting for each stage to be running/);
+  });
+
+  it('waits until every process of a stage is ready before the next, showing progress', async () => {
+    const { cluster, lines } = setup();
+    const asked: string[][] = [];
+    // Each instance is ready from the second time it is asked about.
+    const seen = new Set<string>();
+    const started = await cluster.up(shape, {
+      readiness: async (ids) => {
+        asked.push([...ids]);
+        const states = new Map(ids.map((id) => [id, seen.has(id)]));
+        for (const id of ids) seen.add(id);
+        return states;
+      },
+    });
+    expect(started).toHaveLength(18);
+    expect(lines.some((l) => l.startsWith('no --prometheus-url'))).toBe(false);
+    // Two polls per stage (directory, acceptors and matchmakers, …), each on that stage's instances.
+    expect(asked.map((ids) => ids.length)).toEqual([1, 1, 9, 9, 4, 4, 2, 2, 2, 2]);
+    expect(lines).toContain('ready 0/1; waiting for directory');
+    expect(lines).toContain('ready 1/1');
+    expect(lines.filter((l) => l.startsWith('ready 0/9; waiting for acceptor-g0-a0,'))).toHaveLength(1);
+  });
+
+  it('fails naming the processes that never became ready, and a Prometheus error is said once', async () => {
+    const { launcher } = setup();
+    const lines: string[] = [];
+    const cluster = new AwsCluster(launcher, {
+      log: (l) => lines.push(l),
+      pollMs: 0,
+      readyTimeoutMs: 0,
+      sleep: async () => {},
+    });
+    const never = cluster.up(shape, {
+      readiness: async () => {
+        throw new Error('connection refused');
+      },
+    });
+    await expect(never).rejects.toThrow(/not ready in time: directory \(i-\w+\)/);
+    expect(lines.filter((l) => l.includes('cannot read readiness from Prometheus'))).toHaveLength(1);
+  });
+});

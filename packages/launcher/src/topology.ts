@@ -125,6 +125,8 @@ export function planCluster(o: TopologyOptions): {
   let nextMetrics = o.metricsBasePort ?? o.basePort + 1000;
   const routingPort = nextPort++;
   const storagePort = nextPort++;
+  // The directory's metrics port is the one just below the roles' (so theirs stay where they were).
+  const directoryMetricsPort = nextMetrics - 1;
   const annaRouting = o.directory ?? `tcp://${o.host}:${routingPort}`;
   const directory: ProcessSpec | null =
     o.directory !== undefined
@@ -132,10 +134,19 @@ export function planCluster(o: TopologyOptions): {
       : {
           name: 'directory',
           role: 'directory',
-          env: {},
-          args: ['--host', o.host, '--port', String(routingPort), '--storage-port', String(storagePort)],
+          env: { INSTANCE: 'directory' },
+          args: [
+            '--host',
+            o.host,
+            '--port',
+            String(routingPort),
+            '--storage-port',
+            String(storagePort),
+            '--metrics-port',
+            String(directoryMetricsPort),
+          ],
           ports: [routingPort, storagePort],
-          metricsPort: null,
+          metricsPort: directoryMetricsPort,
           restart: true,
         };
   const processes = roleProcesses(o, {
@@ -188,9 +199,11 @@ export function hostPerProcessDirectory(): ProcessSpec {
       '--public-host',
       // biome-ignore lint/suspicious/noTemplateCurlyInString: expanded on the host, not here
       '${PRIVATE_IP}',
+      '--metrics-port',
+      String(DEFAULT_PORTS.METRICS_PORT),
     ],
     ports: [DEFAULT_PORTS.ANNA_ROUTING_PORT, DEFAULT_PORTS.ANNA_STORAGE_PORT],
-    metricsPort: null,
+    metricsPort: DEFAULT_PORTS.METRICS_PORT,
     restart: true,
   };
 }

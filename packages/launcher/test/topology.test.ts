@@ -33,6 +33,19 @@ describe('planCluster (one host)', () => {
     expect(plan.annaRouting).toBe('tcp://127.0.0.1:30000');
   });
 
+  it('plans no directory with an external one, and points every role at it', () => {
+    const external = planCluster({ ...shape, basePort: 30000, directory: 'tcp://10.0.0.5:6450' });
+    expect(external.directory).toBeNull();
+    expect(external.annaRouting).toBe('tcp://10.0.0.5:6450');
+    for (const p of external.processes) expect(p.env.ANNA_ROUTING).toBe('tcp://10.0.0.5:6450');
+  });
+
+  it("gives the directory the metrics port just below the roles' and passes it as --metrics-port", () => {
+    expect(plan.directory?.metricsPort).toBe(30999);
+    expect(plan.directory?.args?.slice(-2)).toEqual(['--metrics-port', '30999']);
+    expect(all.flatMap((p) => p.ports)).not.toContain(30999);
+  });
+
   it('puts metrics ports at metricsBasePort when one is given', () => {
     const narrow = planCluster({ ...shape, basePort: 30000, metricsBasePort: 30300 });
     const metrics = narrow.processes.map((p) => p.metricsPort as number);
@@ -211,7 +224,8 @@ describe('planHostPerProcess (a host per process, as on EC2)', () => {
     const d = hostPerProcessDirectory();
     expect(d.args?.slice(0, 6)).toEqual(['--host', '0.0.0.0', '--port', '6450', '--storage-port', '6200']);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the host expands it
-    expect(d.args?.slice(6)).toEqual(['--public-host', '${PRIVATE_IP}']);
+    expect(d.args?.slice(6)).toEqual(['--public-host', '${PRIVATE_IP}', '--metrics-port', '16000']);
     expect(d.ports).toEqual([6450, 6200]);
+    expect(d.metricsPort).toBe(16000);
   });
 });

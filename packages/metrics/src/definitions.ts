@@ -243,6 +243,40 @@ export const METRIC_DEFINITIONS = [
     type: 'gauge',
     help: 'Proposer id of the ballot this proposer leads in or last ran for (unique per incarnation)',
   },
+  // Added with health and readiness (issue 17).
+  {
+    name: 'paxos_ready',
+    type: 'gauge',
+    help: 'What /readyz says at the scrape: 1 when registered in the directory, connected to peers and (a proposer) a leader is known, else 0',
+  },
+] as const satisfies readonly MetricDefinition[];
+
+/**
+ * The directory's own metrics (the Anna-compatible server, `role="directory"`), beside
+ * `paxos_ready` and prom-client's process metrics; see {@link DirectoryMetrics}.
+ */
+export const DIRECTORY_METRIC_DEFINITIONS = [
+  {
+    name: 'paxos_directory_keys',
+    type: 'gauge',
+    help: 'Keys the directory holds (membership sets, leases, targets)',
+  },
+  {
+    name: 'paxos_directory_requests_total',
+    type: 'counter',
+    help: 'Requests the directory answered, by type (address: routing, key: storage)',
+    labelNames: ['type'],
+  },
+  {
+    name: 'paxos_directory_dropped_requests_total',
+    type: 'counter',
+    help: 'Requests the directory ignored (fault injection in tests)',
+  },
+  {
+    name: 'paxos_directory_invalid_frames_total',
+    type: 'counter',
+    help: 'Frames the directory could not decode',
+  },
 ] as const satisfies readonly MetricDefinition[];
 
 /** A name of a metric this package registers. */

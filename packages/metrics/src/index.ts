@@ -3,6 +3,7 @@ export {
   CORE_METRIC_NAMES,
   CORE_METRICS,
   type CoreMetricMapping,
+  DIRECTORY_METRIC_DEFINITIONS,
   LATENCY_BUCKETS_SECONDS,
   METRIC_DEFINITIONS,
   METRIC_NAMES,
@@ -12,6 +13,7 @@ export {
   ROLE_LABELS,
   type RoleLabel,
 } from './definitions.ts';
+export { DirectoryMetrics, type DirectoryMetricsOptions, type DirectoryStats } from './directory-metrics.ts';
 export { type MetricEffect, Metrics, type MetricsOptions } from './metrics.ts';
 export { findSample, parseExposition, type Sample, sumSamples } from './parse.ts';
-export { type MetricsServer, type ServeMetricsOptions, serveMetrics } from './server.ts';
+export { type MetricsServer, type MetricsSource, type ServeMetricsOptions, serveMetrics } from './server.ts';

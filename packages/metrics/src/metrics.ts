@@ -13,6 +13,8 @@ export interface MetricsOptions {
   instance: string;
   /** Register prom-client's default process metrics (CPU, memory, event loop lag, GC). Default true. */
   collectDefaultMetrics?: boolean;
+  /** Read at each scrape into `paxos_ready` (what `/readyz` says). Default: always ready. */
+  ready?: () => boolean;
 }
 
 /** The part of a core `metric` effect that {@link Metrics.apply} reads. */
@@ -38,6 +40,7 @@ export class Metrics {
   readonly role: RoleLabel;
   readonly instance: string;
   private readonly metrics = new Map<string, AnyMetric>();
+  private readonly ready: () => boolean;
 
   constructor(options: MetricsOptions) {
     if (typeof options.instance !== 'string' || options.instance === '') {
@@ -47,6 +50,7 @@ export class Metrics {
     }
     this.role = options.role;
     this.instance = options.instance;
+    this.ready = options.ready ?? (() => true);
     this.registry = new Registry();
     this.registry.setDefaultLabels({ role: options.role, instance: options.instance });
     for (const def of METRIC_DEFINITIONS as readonly MetricDefinition[]) {
@@ -70,8 +74,17 @@ export class Metrics {
         for (const labels of def.initialLabels ?? []) counter.inc(labels, 0);
         return { type: 'counter', metric: counter };
       }
-      case 'gauge':
-        return { type: 'gauge', metric: new Gauge(common) };
+      case 'gauge': {
+        if (def.name !== 'paxos_ready') return { type: 'gauge', metric: new Gauge(common) };
+        const ready = this.ready;
+        const gauge: Gauge = new Gauge({
+          ...common,
+          collect() {
+            gauge.set(ready() ? 1 : 0);
+          },
+        });
+        return { type: 'gauge', metric: gauge };
+      }
       case 'histogram':
         return { type: 'histogram', metric: new Histogram({ ...common, buckets: [...(def.buckets ?? [])] }) };
     }

@@ -2,6 +2,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.ts';
 
+/** What `serveMetrics` exposes: a role's {@link Metrics} or the directory's. */
+export type MetricsSource = Pick<Metrics, 'metricsText' | 'contentType'>;
+
 export interface ServeMetricsOptions {
   /** TCP port; 0 picks an ephemeral one. */
   port: number;
@@ -36,7 +39,7 @@ function hostForUrl(host: string): string {
  * `/healthz` → 200 while the process runs, `/readyz` → 200 once it serves (see `readiness`), 503
  * before and while it drains; `GET /` → a short text, other paths → 404, other methods → 405.
  */
-export function serveMetrics(metrics: Metrics, options: ServeMetricsOptions): Promise<MetricsServer> {
+export function serveMetrics(metrics: MetricsSource, options: ServeMetricsOptions): Promise<MetricsServer> {
   const host = options.host ?? '127.0.0.1';
   const { port } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

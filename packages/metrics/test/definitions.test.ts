@@ -7,6 +7,7 @@ import {
   BATCH_SIZE_BUCKETS,
   CORE_METRIC_NAMES,
   CORE_METRICS,
+  DIRECTORY_METRIC_DEFINITIONS,
   LATENCY_BUCKETS_SECONDS,
   METRIC_DEFINITIONS,
   METRIC_NAMES,
@@ -105,8 +106,9 @@ describe('metric definitions', () => {
       paxos_live_configurations: 'gauge',
       paxos_ballot_round: 'gauge',
       paxos_ballot_proposer_id: 'gauge',
+      paxos_ready: 'gauge',
     });
-    expect(METRIC_NAMES).toHaveLength(42);
+    expect(METRIC_NAMES).toHaveLength(43);
   });
 
   it('uses the agreed buckets', () => {
@@ -115,5 +117,62 @@ describe('metric definitions', () => {
     expect(LATENCY_BUCKETS_SECONDS.at(-1)).toBe(2);
     const sorted = [...LATENCY_BUCKETS_SECONDS].sort((a, b) => a - b);
     expect(LATENCY_BUCKETS_SECONDS).toEqual(sorted);
+  });
+});
+
+/**
+ * Names kept although they break the naming rule: the seed's counters, and the metrics the
+ * first increment added before the rule (renaming them would break dashboards and scripts).
+ */
+const NAMING_EXCEPTIONS = [
+  ...SEED_COUNTERS,
+  'num_invalid_messages',
+  'num_dropped_messages',
+  'retransmissions',
+  'commands_chosen',
+  'slots_chosen',
+  'leader_elections',
+  'is_leader',
+  'chosen_watermark',
+  'inflight_slots',
+  'client_latency_seconds',
+  'phase2_latency_seconds',
+  'batch_size',
+];
+
+describe('metric naming (Prometheus: paxos_ prefix, base units, _total counters)', () => {
+  const all = [...METRIC_DEFINITIONS, ...DIRECTORY_METRIC_DEFINITIONS];
+
+  it('names every metric but the listed exceptions the Prometheus way', () => {
+    for (const def of all) {
+      if (NAMING_EXCEPTIONS.includes(def.name)) continue;
+      expect(def.name).toMatch(/^paxos_[a-z0-9_]+$/);
+      if (def.type === 'counter') expect(def.name, def.name).toMatch(/_total$/);
+      else expect(def.name, def.name).not.toMatch(/_total$/);
+      // Base units: seconds and bytes, never ms, µs or kB.
+      expect(def.name, def.name).not.toMatch(
+        /_(ms|millis|milliseconds|us|micros|microseconds|ns|kb|mb|minutes|hours)(_|$)/,
+      );
+      if (/latency|duration|_time|wait/.test(def.name))
+        expect(def.name, def.name).toMatch(/_seconds(_total)?$/);
+    }
+    // Every exception is still a registered name (a rename must take it off the list).
+    for (const name of NAMING_EXCEPTIONS) expect(METRIC_NAMES, name).toContain(name);
+  });
+
+  it("the README's Metrics section has one table row for every metric", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('\n## Metrics'),
+      readme.indexOf('\n## ', readme.indexOf('\n## Metrics') + 1),
+    );
+    const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+    const documented = new Set(
+      rows.flatMap((r) =>
+        [...(r.split('|')[1] ?? '').matchAll(/`([a-z0-9_]+)(?:\{[^}]*\})?`/g)].map((m) => m[1]),
+      ),
+    );
+    for (const def of all)
+      expect(documented.has(def.name), `${def.name} in README's Metrics table`).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import {
   COMMON_SETTINGS,
@@ -54,7 +55,7 @@ export async function runApp<S extends SettingsSpec>(app: AppDefinition<S>): Pro
     throw err;
   }
   // Logs go to stderr, so a process's stdout can carry data (the load generator's figures).
-  const logger = pino({ name: app.program, level: settings.logLevel }, pino.destination(2));
+  const logger = processLogger(app.program, settings.logLevel, settings.instance);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');
     process.exit(1);
@@ -125,6 +126,30 @@ function appVersion(): string {
   }
 }
 
+/**
+ * A role process's logger: JSON lines on stderr with ISO timestamps and the fields `role` (the
+ * metrics' role label, from the program name: `paxos-proxy-leader` → `proxy_leader`) and
+ * `instance` (INSTANCE, which every launcher sets to the process's name). Without INSTANCE,
+ * {@link nodeOptions} adds the default instance once the ports are known.
+ */
+export function processLogger(
+  program: string,
+  level: string,
+  instance: string,
+  { fd = 2, sync = false }: { fd?: number; sync?: boolean } = {},
+): Logger {
+  const role = program.replace(/^paxos-/, '').replaceAll('-', '_');
+  return pino(
+    {
+      name: program,
+      level,
+      base: { pid: process.pid, hostname: hostname(), role, ...(instance === '' ? {} : { instance }) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    sync ? pino.destination({ dest: fd, sync: true }) : pino.destination(fd),
+  );
+}
+
 /** NodeOptions from the common settings. */
 export function nodeOptions(
   settings: CommonValues,
@@ -134,9 +159,12 @@ export function nodeOptions(
   extra: Partial<NodeOptions> = {},
 ): NodeOptions {
   const firstPort = endpoints[0]?.slice(endpoints[0].lastIndexOf(':') + 1) ?? '';
+  const instance = settings.instance || `${role}-${firstPort}`;
+  // processLogger leaves `instance` out until it is known: it is the default, named after the port.
+  if (settings.instance === '') logger.setBindings({ instance });
   return {
     role,
-    instance: settings.instance || `${role}-${firstPort}`,
+    instance,
     endpoints,
     annaRouting: settings.annaRouting,
     annaKeyPrefix: settings.annaKeyPrefix,

@@ -92,6 +92,11 @@ export class DirectoryAgent {
     );
   }
 
+  /** False from a failed poll until the next one succeeds (the directory unreachable). */
+  get reachable(): boolean {
+    return !this.failing;
+  }
+
   get registered(): number {
     return this.registrations.length;
   }

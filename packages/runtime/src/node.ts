@@ -58,6 +58,8 @@ export class Node {
   private readonly timers = new RoleTimers();
   /** What `/readyz` says: starting until the app's start-up is done, draining once it stops. */
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
+  /** A role's own condition for readiness (see `requireForReadiness`). */
+  private roleReadiness: (() => string | null) | null = null;
   /** When the last message arrived (performance.now()): a draining process waits for quiet. */
   private lastMessageAt = Number.NEGATIVE_INFINITY;
   private lastEncoded: { message: Message | null; from: Address; frame: Uint8Array } = {
@@ -97,15 +99,17 @@ export class Node {
   }
 
   static async start(options: NodeOptions): Promise<Node> {
-    const metrics = new Metrics({ role: options.role, instance: options.instance });
     let node: Node | null = null;
+    const readiness = () => node?.readiness() ?? { ready: false, phase: 'starting' };
+    const metrics = new Metrics({
+      role: options.role,
+      instance: options.instance,
+      ready: () => readiness().ready,
+    });
     const metricsServer = await serveMetrics(metrics, {
       port: options.metricsPort,
       host: options.metricsHost,
-      readiness: () => {
-        const phase = node?.phase ?? 'starting';
-        return { ready: phase === 'ready', phase };
-      },
+      readiness,
     });
     const transport = await ZmqTransport.open<Envelope>({
       bind: options.endpoints,
@@ -149,6 +153,27 @@ export class Node {
   /** Start-up is done (registered, peers known): `/readyz` answers 200 from now until a stop begins. */
   markReady(): void {
     if (this.phase === 'starting') this.phase = 'ready';
+  }
+
+  /**
+   * What `/readyz` (and the `paxos_ready` gauge) says. Ready: start-up is done (registered in the
+   * directory, peers read), the directory answers its polls, and the role's own condition holds
+   * (a proposer: a leader is known). Otherwise not ready, with why: `starting`, `draining`,
+   * `directory unreachable` or the role's reason.
+   */
+  readiness(): { ready: boolean; phase: string } {
+    if (this.phase !== 'ready') return { ready: false, phase: this.phase };
+    if (!this.directoryAgent.reachable) return { ready: false, phase: 'directory unreachable' };
+    const waiting = this.roleReadiness?.() ?? null;
+    return waiting === null ? { ready: true, phase: 'ready' } : { ready: false, phase: waiting };
+  }
+
+  /**
+   * Adds a role's own condition to readiness: `check` returns null when it holds, or what the
+   * role waits for (e.g. `no leader known`), which `/readyz` answers with its 503.
+   */
+  requireForReadiness(check: () => string | null): void {
+    this.roleReadiness = check;
   }
 
   get metricsPort(): number {
