@@ -245,6 +245,7 @@ export class LocalCluster {
   private refused: RefusedConfigurationError | null = null;
   private clientCount = 0;
   private controlUrl: string | null = null;
+  private autoscalerScraped = false;
   /** Where added processes' ports and metrics ports start: past the load generators' (see clientPorts). */
   private nextAddedPort: number;
   private nextAddedMetricsPort: number;
@@ -440,6 +441,15 @@ export class LocalCluster {
   /** Where `cluster scale` and the status page reach the manager; written to the state file. */
   setControlUrl(url: string): void {
     this.controlUrl = url;
+    this.writeState();
+  }
+
+  /**
+   * The autoscaler runs beside the cluster and its metrics are at the control server's
+   * /metrics: Prometheus' targets list it (role `autoscaler`), so its alerts can fire.
+   */
+  scrapeAutoscaler(): void {
+    this.autoscalerScraped = true;
     this.writeState();
   }
 
@@ -720,12 +730,18 @@ export class LocalCluster {
     writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(state, null, 2));
     renameSync(`${this.stateFile}.tmp`, this.stateFile);
     // Prometheus file_sd: the processes running now (load generators too) that serve metrics.
+    const control = this.controlUrl === null ? null : new URL(this.controlUrl);
     writeFileSdTargets(
       path.join(this.workDir, PROMETHEUS_TARGETS_FILE),
-      this.launcher
-        .processes()
-        .filter((i) => i.state === 'running')
-        .map((i) => i.spec),
+      [
+        ...this.launcher
+          .processes()
+          .filter((i) => i.state === 'running')
+          .map((i) => i.spec),
+        ...(this.autoscalerScraped && control !== null
+          ? [{ name: 'autoscaler', role: 'autoscaler', metricsPort: Number(control.port) }]
+          : []),
+      ],
       this.topology.host,
     );
   }

@@ -177,6 +177,7 @@ withTopology(program.command('up'))
       controller = startLocalAutoscaler(cluster, autoscaling, {
         onEvent: (e) => console.log(`autoscaler: ${describeTimelineEntry(e)}`),
       });
+      cluster.scrapeAutoscaler();
       console.log(
         `autoscaler: every ${autoscaling.settings.intervalMs} ms; decisions in ${localTimelineFile(cluster)}`,
       );

@@ -19,7 +19,8 @@ export interface MetricsTarget {
 /** One target group of Prometheus' file_sd format. */
 export interface FileSdGroup {
   readonly targets: readonly string[];
-  readonly labels: { readonly name: string; readonly role: string };
+  /** No `role` for the autoscaler: its series carry the role they size in their own `role` label. */
+  readonly labels: { readonly name: string; readonly role?: string };
 }
 
 /**
@@ -35,7 +36,10 @@ export function fileSdTargets(processes: readonly MetricsTarget[], host: string)
       : [
           {
             targets: [`${hostPart}:${p.metricsPort}`],
-            labels: { name: p.name, role: p.role.replaceAll('-', '_') },
+            labels:
+              p.role === 'autoscaler'
+                ? { name: p.name }
+                : { name: p.name, role: p.role.replaceAll('-', '_') },
           },
         ],
   );

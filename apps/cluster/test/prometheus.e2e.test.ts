@@ -224,7 +224,7 @@ describe('Prometheus and the Grafana dashboard against a real local cluster unde
       for (const [name, type] of exportedFamilies(text)) families.set(name, type);
       // The role label a process exports is the one the targets file gives it.
       expect(text, group.labels.name).toContain(`role="${group.labels.role}"`);
-      roles.add(group.labels.role);
+      roles.add(group.labels.role ?? group.labels.name);
     }
     expect([...roles].sort()).toEqual(SCRAPED_ROLES);
     const missing: string[] = [];

@@ -43,6 +43,12 @@ describe('fileSdTargets', () => {
     ]);
   });
 
+  it("lists the autoscaler without a role label: its series' own role (the role they size) stays", () => {
+    expect(
+      fileSdTargets([{ name: 'autoscaler', role: 'autoscaler', metricsPort: 40123 }], '127.0.0.1'),
+    ).toEqual([{ targets: ['127.0.0.1:40123'], labels: { name: 'autoscaler' } }]);
+  });
+
   it('brackets an IPv6 host and gives [] for no processes', () => {
     expect(fileSdTargets([{ name: 'batcher-0', role: 'batcher', metricsPort: 16000 }], '::1')).toEqual([
       { targets: ['[::1]:16000'], labels: { name: 'batcher-0', role: 'batcher' } },

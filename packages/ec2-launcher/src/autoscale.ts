@@ -48,19 +48,20 @@ export interface Ec2ScaleTargetOptions {
 }
 
 /**
- * An instance's phase from its EC2 state and whether Prometheus scrapes its process (`up`):
- * null where that could not be read. Null for instances that neither serve nor leave (stopped).
+ * An instance's phase from its EC2 state and whether its process says it is ready
+ * (`paxos_ready`, what its /readyz says, as Prometheus last scraped it): null where that could
+ * not be read. Null for instances that neither serve nor leave (stopped).
  *
  * A running instance Prometheus cannot be asked about counts as ready: its load reads as
  * unreadable too (the same Prometheus), which the policy never scales on, while calling it
  * starting would have it replaced once the outage outlasted the ready timeout.
  */
-export function ec2Phase(ec2State: string, up: boolean | null): InstancePhase | null {
+export function ec2Phase(ec2State: string, ready: boolean | null): InstancePhase | null {
   switch (ec2State) {
     case 'pending':
       return 'starting';
     case 'running':
-      return up === false ? 'starting' : 'ready';
+      return ready === false ? 'starting' : 'ready';
     case 'shutting-down':
     case 'stopping':
       return 'draining';
@@ -87,7 +88,8 @@ const processRole = (role: ScaledRole): RoleName => (role === 'acceptor-group' ?
  */
 export class Ec2ScaleTarget implements ScaleTarget {
   readonly roles: readonly ScaledRole[];
-  private readonly upQuery: string;
+  /** Readiness per instance: a process not scraped (down) has no fresh series, so it reads as not ready. */
+  private readonly readyQuery: string;
   /** The last Prometheus problem logged, so an outage is logged when it starts and ends, not every period. */
   private prometheusProblem: string | null = null;
   /** The last configuration read, used for a period in which the directory does not answer. */
@@ -95,13 +97,14 @@ export class Ec2ScaleTarget implements ScaleTarget {
 
   constructor(private readonly options: Ec2ScaleTargetOptions) {
     this.roles = options.acceptorGroups === undefined ? PROCESS_ROLES : SCALED_ROLES;
-    this.upQuery = `up${prometheusSelector(options.cluster, options.job)}`;
+    this.readyQuery = `paxos_ready${prometheusSelector(options.cluster, options.job)}`;
   }
 
   async instances(): Promise<ObservedInstance[]> {
     const all = await this.options.cluster.status();
-    const up = await this.scraped(all);
-    const phaseOf = (i: ClusterInstance) => ec2Phase(i.ec2State, up === null ? null : up.get(i.id) === 1);
+    const ready = await this.readiness(all);
+    const phaseOf = (i: ClusterInstance) =>
+      ec2Phase(i.ec2State, ready === null ? null : ready.get(i.id) === 1);
     const processes = all.flatMap((i) => {
       if (!PROCESS_ROLES.includes(i.role as ProcessRole)) return [];
       const phase = phaseOf(i);
@@ -155,13 +158,13 @@ export class Ec2ScaleTarget implements ScaleTarget {
     await this.options.cluster.replace(instance, { wait: false });
   }
 
-  /** `up` per instance id, or null where Prometheus cannot tell (logged once per outage). */
-  private async scraped(all: readonly ClusterInstance[]): Promise<Map<string, number> | null> {
+  /** `paxos_ready` per instance id, or null where Prometheus cannot tell (logged once per outage). */
+  private async readiness(all: readonly ClusterInstance[]): Promise<Map<string, number> | null> {
     const { prometheusUrl, logger } = this.options;
     let problem: string | null = null;
     let up: Map<string, number> | null = null;
     try {
-      up = await instantQuery(prometheusUrl, this.upQuery, {
+      up = await instantQuery(prometheusUrl, this.readyQuery, {
         by: 'instance',
         ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
         ...(this.options.fetch === undefined ? {} : { fetch: this.options.fetch }),
@@ -171,7 +174,7 @@ export class Ec2ScaleTarget implements ScaleTarget {
       // reading it as "all starting" would replace the whole cluster after the ready timeout.
       const running = all.filter((i) => i.ec2State === 'running');
       if (running.length > 0 && !running.some((i) => up?.has(i.id))) {
-        problem = `Prometheus at ${prometheusUrl} has no \`${this.upQuery}\` series for any running instance of the cluster (does it scrape this region, with the job, instance and cluster labels of infra/prometheus/prometheus-ec2.yml?)`;
+        problem = `Prometheus at ${prometheusUrl} has no \`${this.readyQuery}\` series for any running instance of the cluster (does it scrape this region, with the job, instance and cluster labels of infra/prometheus/prometheus-ec2.yml?)`;
         up = null;
       }
     } catch (err) {

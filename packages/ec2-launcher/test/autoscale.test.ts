@@ -206,7 +206,7 @@ describe('autoscaling a cluster on EC2', () => {
     );
   });
 
-  it('counts booting instances (pending, running but not scraped) as warming: no second launch for the same load', async () => {
+  it('counts booting instances (pending, running but not scraped or not ready) as warming: no second launch for the same load', async () => {
     const h = await harness();
     h.load('batcher', 2000);
     await h.period();
@@ -231,8 +231,13 @@ describe('autoscaling a cluster on EC2', () => {
     h.prometheus.notUp.add(booting.id);
     expect(h.phases(await h.period(), 'batcher')).toContain('batcher-2 starting');
     expect(h.runs()).toHaveLength(1);
-
+    // Scraped, but its /readyz says not yet (not registered, or no peers read): still warming.
     h.prometheus.notUp.delete(booting.id);
+    h.prometheus.gauges.set(booting.id, new Map([['paxos_ready', 0]]));
+    expect(h.phases(await h.period(), 'batcher')).toContain('batcher-2 starting');
+    expect(h.runs()).toHaveLength(1);
+
+    h.prometheus.gauges.delete(booting.id);
     h.load('batcher', 2000);
     const ready = await h.period();
     expect(h.phases(ready, 'batcher')).toEqual(['batcher-0 ready', 'batcher-1 ready', 'batcher-2 ready']);
@@ -388,7 +393,7 @@ describe('autoscaling a cluster on EC2', () => {
     expect(report.recommendations.find((r) => r.role === 'batcher')?.loadForScaleOut).toBe(STEADY);
   });
 
-  it('replaces nothing when Prometheus does not watch the cluster (no `up` series for any of its instances)', async () => {
+  it('replaces nothing when Prometheus does not watch the cluster (no `paxos_ready` series for any of its instances)', async () => {
     const h = await harness({ job: 'node' });
     // Past the ready timeout: read as "not up", every instance would have been replaced.
     for (let i = 0; i < 25; i++) await h.period();
@@ -397,7 +402,7 @@ describe('autoscaling a cluster on EC2', () => {
     const warnings = h.logs.filter((l) => l.level === 40);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.error).toContain(
-      'no `up{job="node",cluster="demo"}` series for any running instance of the cluster',
+      'no `paxos_ready{job="node",cluster="demo"}` series for any running instance of the cluster',
     );
   });
 });

@@ -120,7 +120,9 @@ export class FakePrometheus {
     if (selector === null) return null;
     const at = Date.now() / 1000;
     return this.targets(selector).flatMap((t) => {
-      const value = this.notUp.has(t.id) ? undefined : this.gauges.get(t.id)?.get(metric);
+      // Every process exports paxos_ready (1 unless a test says otherwise).
+      const exported = this.gauges.get(t.id)?.get(metric) ?? (metric === 'paxos_ready' ? 1 : undefined);
+      const value = this.notUp.has(t.id) ? undefined : exported;
       return value === undefined
         ? []
         : [{ metric: { __name__: metric, ...t.labels }, value: [at, String(value)] as [number, string] }];
