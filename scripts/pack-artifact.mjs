@@ -2,7 +2,8 @@
 /**
  * Packs the built role processes into one self-contained tarball for EC2 (Linux x86_64):
  *
- *   apps/<role>/dist/…              every role app (not apps/cluster, the local-cluster tooling)
+ *   apps/<role>/dist/…              every role app (not apps/cluster, the local-cluster tooling),
+ *   apps/<role>/package.json        with its name and version (what --version prints)
  *   packages/anna-client/dist/…     the directory (server-cli.js)
  *   package.json, node_modules/     the npm dependencies the bundles import, pinned to the
  *                                   versions installed in this workspace (npm install)
@@ -85,6 +86,12 @@ export function packArtifact(options = {}) {
   try {
     for (const c of components) {
       cpSync(path.join(ROOT, c.dir, 'dist'), path.join(stage, c.dir, 'dist'), { recursive: true });
+      // Name and version only, beside dist/: what `--version` reads (../package.json from dist/).
+      const { name, version } = JSON.parse(readFileSync(path.join(ROOT, c.dir, 'package.json'), 'utf8'));
+      writeFileSync(
+        path.join(stage, c.dir, 'package.json'),
+        `${JSON.stringify({ name, version, private: true, type: 'module' }, null, 2)}\n`,
+      );
     }
     writeFileSync(
       path.join(stage, 'package.json'),

@@ -229,10 +229,13 @@ async function replaceMatchmaker(
       version: current.version + 1,
       ids: current.ids.map((id) => (id === oldId ? newId : id)),
     };
+    // The members' addresses are read before the write and again only while one is missing: each
+    // check is then one directory read, not a membership scan every 20 ms while the cluster serves.
+    let byId = await liveById(membership, 'Matchmakers');
     const written = performance.now();
     await writeTargetMatchmakers(membership, target);
     const usesTarget = async (): Promise<MatchmakerEpoch | null> => {
-      const byId = await liveById(membership, 'Matchmakers');
+      if (target.ids.some((id) => !byId.has(id))) byId = await liveById(membership, 'Matchmakers');
       const wanted = target.ids.map((id) => byId.get(id));
       const using = await readMatchmakerEpoch(membership);
       const set = using?.addresses ?? [];

@@ -17,6 +17,11 @@ import { localTimelineFile } from './autoscale.ts';
 import { isLeader, type LocalCluster, scrapeMetrics } from './cluster.ts';
 import { readLocalConfiguration, readLocalMatchmakers } from './reconfigure.ts';
 
+/**
+ * A process the supervisor restarted is shown `restarting` at least this long, even if it is
+ * ready sooner: the page polls once a second, and a restart that takes less would not be seen.
+ */
+const RESTART_SHOWN_MS = 3000;
 /** Roles whose metrics the page reads: leadership, commands chosen, client latency. */
 const SCRAPED_ROLES = new Set(['proposer', 'unbatcher', 'client']);
 /** The directory is read at most this often (two reads, each a client of its own). */
@@ -25,10 +30,19 @@ const DECISIONS_SHOWN = 30;
 
 /**
  * A source for `statusPageHandler`. A process the supervisor brought back is shown `restarting`
- * until it is ready again (the supervisor's own `restarting` lasts only its restart delay).
+ * until it is ready again, and for at least `RESTART_SHOWN_MS` after its restart count rose (the
+ * supervisor's own `restarting` lasts only its restart delay).
  */
 export function localStatusSource(cluster: LocalCluster, title: string): StatusSource {
   const rates = new RateWindow(5000);
+  /** Per process: the restart count last seen, and when it last rose. */
+  const restartsSeen = new Map<string, { count: number; at: number }>();
+  const restartedLately = (name: string, restarts: number, now: number): boolean => {
+    const seen = restartsSeen.get(name);
+    if (seen === undefined || restarts !== seen.count)
+      restartsSeen.set(name, { count: restarts, at: seen === undefined ? Number.NEGATIVE_INFINITY : now });
+    return now - (restartsSeen.get(name)?.at ?? Number.NEGATIVE_INFINITY) < RESTART_SHOWN_MS;
+  };
   let directory: { at: number; value: Pick<StatusSnapshot, 'acceptorGroups' | 'matchmakers'> } | null = null;
   let directoryProblem: string | null = null;
   return async () => {
@@ -48,10 +62,16 @@ export function localStatusSource(cluster: LocalCluster, title: string): StatusS
           })),
       ),
     ]);
+    const seenAt = performance.now();
     const processes: ProcessView[] = phases.map((p) => ({
       name: p.name,
       role: p.role,
-      phase: p.phase === 'starting' && p.restarts > 0 ? 'restarting' : p.phase,
+      phase:
+        restartedLately(p.name, p.restarts, seenAt) && p.phase !== 'draining' && p.phase !== 'stopped'
+          ? 'restarting'
+          : p.phase === 'starting' && p.restarts > 0
+            ? 'restarting'
+            : p.phase,
       pid: p.pid,
       restarts: p.restarts,
     }));

@@ -122,6 +122,19 @@ describe('packed artifact', () => {
     }
   });
 
+  it('prints every role\'s version, not "unknown": the artifact keeps each package.json beside its dist/', () => {
+    for (const role of ROLES) {
+      const out = spawnSync(process.execPath, [path.join(opt, roleEntryPoint(role)), '--version'], {
+        cwd: tmp,
+        env: bareEnv(),
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(out.status, `${role}: ${out.stderr}`).toBe(0);
+      expect(out.stdout.trim(), role).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+  });
+
   it('runs the directory and an acceptor that registers with it and serves /metrics', async () => {
     const t0 = performance.now();
     const directory = spawn(

@@ -31,11 +31,13 @@ const DIRECTORY_LATE_MS = 1200;
  */
 const AFTERMATH_MS = 2000;
 /**
- * Longest stall allowed around a scale-in. Losing what peers send to a departed instance stalls
- * every acknowledgement until the leader's re-proposal (0.5 s) or the client's resend (1 s);
- * progress lines come every 100 ms, and two busy cores can hold a line or a hop for a few more.
+ * Longest stall allowed around a scale-in. A command lost to a departed batcher or unbatcher comes
+ * back only with its client's resend (1 s), which the slowest-command check catches; a slot in the
+ * hands of a departed proxy leader is re-proposed as soon as the leader sees it leave. So this
+ * bound is for stalls without a loss: quiet runs show about 100 ms (progress lines come every
+ * 100 ms), two `yes` burners 300 ms, and a CI run with other work beside it 0.7 s.
  */
-const MAX_GAP_MS = 400;
+const MAX_GAP_MS = 900;
 /** The load generator's resend timeout (CLIENT_RESEND_MS): no command may have needed it. */
 const CLIENT_RESEND_MS = 1000;
 
