@@ -20,7 +20,7 @@ type ClusterEnv = Awaited<ReturnType<typeof startCluster>>;
  * after it however fast the machine is; then the load generator stops submitting and waits up to
  * 10 s for what is outstanding. A run that stalls still ends by itself.
  */
-export const FAULT_LOAD = { durationS: 18, drainS: 10, warmup: 5_000, giveUpMs: 10_000 } as const;
+export const FAULT_LOAD = { durationS: 16, drainS: 10, warmup: 5_000, giveUpMs: 10_000 } as const;
 
 /** How quickly a cluster must get over each fault. */
 export const RECOVERY = { resumeWithinMs: 5000, longestGapMs: 5000 } as const;

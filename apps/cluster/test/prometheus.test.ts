@@ -97,16 +97,21 @@ function expectNoSecrets(file: string): void {
   expect(text).not.toMatch(/(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])/);
 }
 
-function onlyJob(config: { scrape_configs: ScrapeConfig[] }): ScrapeConfig {
-  expect(config.scrape_configs).toHaveLength(1);
-  const job = config.scrape_configs[0];
-  if (job === undefined) throw new Error('no scrape config');
+/** The scrape config of the role processes (job `paxos`). */
+function paxosJob(config: { scrape_configs: ScrapeConfig[] }): ScrapeConfig {
+  const job = config.scrape_configs.find((j) => j.job_name === 'paxos');
+  if (job === undefined) throw new Error('no scrape config for job paxos');
   return job;
 }
 
 describe('infra/prometheus/prometheus-ec2.yml', () => {
   const config = readPrometheusConfig('prometheus-ec2.yml');
-  const job = onlyJob(config);
+  const job = paxosJob(config);
+
+  it('scrapes the role processes and the autoscaler (its series keep the role they size)', () => {
+    expect(config.scrape_configs.map((j) => j.job_name)).toEqual(['paxos', 'paxos-autoscaler']);
+    expect(config.scrape_configs[1]?.honor_labels).toBe(true);
+  });
   const rules = job.relabel_configs ?? [];
 
   it('discovers EC2 instances on port 16000 every 5 s, target labels winning over exported ones', () => {
@@ -162,7 +167,7 @@ describe('infra/prometheus/prometheus-ec2.yml', () => {
 });
 
 describe('infra/prometheus/prometheus-local.yml', () => {
-  const job = onlyJob(readPrometheusConfig('prometheus-local.yml'));
+  const job = paxosJob(readPrometheusConfig('prometheus-local.yml'));
 
   it("reads the local cluster's targets file (.cluster/prometheus-targets.json, relative to the config)", () => {
     expect(job.job_name).toBe('paxos');
