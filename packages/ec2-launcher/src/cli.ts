@@ -231,14 +231,11 @@ clusterShapeOptions(launchOptions(program.command('up')))
     new Option('--key-prefix <prefix>', 'ANNA_KEY_PREFIX (default: new per run)').env('ANNA_KEY_PREFIX'),
   )
   .addOption(
-    new Option(
-      '--prometheus-url <url>',
+    prometheusUrlOption(
       "Prometheus' HTTP API (scraping the cluster): wait for each stage's processes to be ready (paxos_ready), not only running",
-    )
-      .env('PROMETHEUS_URL')
-      .argParser(httpUrl('--prometheus-url')),
+    ),
   )
-  .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+  .addOption(prometheusJobOption())
   .action(
     async (
       flags: LaunchFlags &
@@ -284,6 +281,18 @@ interface ReconfigureFlags {
   reconfigureTimeout: number;
 }
 
+/** `--prometheus-url` (or PROMETHEUS_URL), an http(s) URL, for every command that reads Prometheus. */
+function prometheusUrlOption(description: string): Option {
+  return new Option('--prometheus-url <url>', description)
+    .env('PROMETHEUS_URL')
+    .argParser(httpUrl('--prometheus-url'));
+}
+
+/** The scrape job `--prometheus-url`'s queries select (the job of infra/prometheus). */
+function prometheusJobOption(): Option {
+  return new Option('--prometheus-job <name>', 'the scrape job of the role processes').default('paxos');
+}
+
 /** Where a running cluster's directory is, for the commands that read or write it. */
 function directoryOption(): Option {
   return new Option(
@@ -301,14 +310,11 @@ const PLAN_ONLY =
 function reconfigureOptions(cmd: Command, what: string, dryRun = PLAN_ONLY): Command {
   return launchOptions(cmd, { dryRun })
     .addOption(
-      new Option(
-        '--prometheus-url <url>',
+      prometheusUrlOption(
         `Prometheus' HTTP API, which tells when a leader serves the new configuration (${what})`,
-      )
-        .env('PROMETHEUS_URL')
-        .argParser(httpUrl('--prometheus-url')),
+      ),
     )
-    .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+    .addOption(prometheusJobOption())
     .addOption(directoryOption())
     .option('--local-address <ip>', LOCAL_ADDRESS)
     .option(
@@ -430,13 +436,8 @@ launchOptions(program.command('autoscale'), {
   .description(
     'size batchers, proxy leaders, unbatchers and (with an acceptor capacity) acceptor groups to the load Prometheus sees (settings: AUTOSCALE_* in the environment), until SIGINT or SIGTERM',
   )
-  .addOption(
-    new Option('--prometheus-url <url>', "Prometheus' HTTP API (the one scraping the cluster)")
-      .env('PROMETHEUS_URL')
-      .argParser(httpUrl('--prometheus-url'))
-      .makeOptionMandatory(),
-  )
-  .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+  .addOption(prometheusUrlOption("Prometheus' HTTP API (the one scraping the cluster)").makeOptionMandatory())
+  .addOption(prometheusJobOption())
   .option('--capacity-file <file>', "each role's capacity per instance (default: CAPACITY_FILE's value)")
   .option('--timeline <file>', 'JSON lines of every decision and failed action', 'autoscaler-timeline.jsonl')
   .option(
@@ -460,13 +461,8 @@ program
     "serve the live status page for the cluster (processes, leader, acceptor groups, commands/s and latency, the autoscaler's decisions) from Prometheus' HTTP API, until SIGINT or SIGTERM",
   )
   .option('--cluster <name>', 'cluster name: the paxos:cluster tag', 'paxos')
-  .addOption(
-    new Option('--prometheus-url <url>', "Prometheus' HTTP API (the one scraping the cluster)")
-      .env('PROMETHEUS_URL')
-      .argParser(httpUrl('--prometheus-url'))
-      .makeOptionMandatory(),
-  )
-  .option('--prometheus-job <name>', 'the scrape job of the role processes', 'paxos')
+  .addOption(prometheusUrlOption("Prometheus' HTTP API (the one scraping the cluster)").makeOptionMandatory())
+  .addOption(prometheusJobOption())
   .option('--port <n>', 'port to serve the page on', port('--port'), 8080)
   .option('--host <address>', 'address the page is served on', '127.0.0.1')
   .option(
