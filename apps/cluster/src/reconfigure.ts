@@ -19,11 +19,12 @@ import {
   type ReconfigureRequest,
 } from '@paxos/launcher';
 import {
+  currentMatchmakerTarget,
   genesisSpec,
   liveById,
+  publishedMatchmakers,
   readMatchmakerEpoch,
   readTargetConfiguration,
-  readTargetMatchmakers,
   writeTargetConfiguration,
   writeTargetMatchmakers,
 } from '@paxos/runtime';
@@ -203,11 +204,7 @@ async function replaceMatchmaker(
   const client = await cluster.directoryClient(500, 10);
   try {
     const membership = new Membership(client, { keyPrefix: cluster.topology.keyPrefix });
-    const size = 2 * cluster.topology.f + 1;
-    const current = (await readTargetMatchmakers(membership)) ?? {
-      version: 0,
-      ids: Array.from({ length: size }, (_, id) => id),
-    };
+    const current = await currentMatchmakerTarget(membership, cluster.topology.f);
     if (!current.ids.includes(oldId))
       throw new Error(
         `${name} is not one of the matchmakers the cluster uses (${current.ids.map(matchmakerName).join(', ')})`,
@@ -234,23 +231,19 @@ async function replaceMatchmaker(
     let byId = await liveById(membership, 'Matchmakers');
     const written = performance.now();
     await writeTargetMatchmakers(membership, target);
-    const usesTarget = async (): Promise<MatchmakerEpoch | null> => {
+    const inUse: { epoch: MatchmakerEpoch | null } = { epoch: null };
+    await until(deadline, `a proposer using matchmakers ${target.ids.join(', ')}`, async () => {
       if (target.ids.some((id) => !byId.has(id))) byId = await liveById(membership, 'Matchmakers');
-      const wanted = target.ids.map((id) => byId.get(id));
-      const using = await readMatchmakerEpoch(membership);
-      const set = using?.addresses ?? [];
-      return set.length === wanted.length && wanted.every((a) => a !== undefined && set.includes(a))
-        ? using
-        : null;
-    };
-    await until(deadline, `a proposer using matchmakers ${target.ids.join(', ')}`, async () =>
-      Boolean(await usesTarget()),
-    );
+      const { published, isTarget } = await publishedMatchmakers(membership, target, byId);
+      if (isTarget) inUse.epoch = published;
+      return isTarget;
+    });
     const serveMs = performance.now() - written;
     if (cluster.instances().some((i) => i.name === name && i.state !== 'stopped')) await cluster.stop(name);
     saveMatchmakers(cluster.workDir, {
       target,
-      epoch: (await usesTarget()) as MatchmakerEpoch,
+      // A published set that lists the target's members is not null.
+      epoch: inUse.epoch as MatchmakerEpoch,
       ports: target.ids.map((id) => {
         const spec = cluster.spec(matchmakerName(id));
         return { id, port: spec.ports[0] as number, metricsPort: spec.metricsPort };

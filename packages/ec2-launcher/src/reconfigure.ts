@@ -35,14 +35,14 @@ import {
   type ReconfigureRequest,
 } from '@paxos/launcher';
 import {
+  currentMatchmakerTarget,
   genesisSpec,
   liveAcceptorAddresses,
   liveById,
   type MatchmakerTarget,
   parseIdMember,
-  readMatchmakerEpoch,
+  publishedMatchmakers,
   readTargetConfiguration,
-  readTargetMatchmakers,
   writeTargetConfiguration,
   writeTargetMatchmakers,
 } from '@paxos/runtime';
@@ -237,10 +237,7 @@ export async function replaceMatchmakerEc2(
   const until = waiter(options, 'matchmaker replacement');
 
   return withDirectory(directoryAccess(settings, options), async (membership) => {
-    const previous = (await readTargetMatchmakers(membership)) ?? {
-      version: 0,
-      ids: Array.from({ length: 2 * settings.f + 1 }, (_, id) => id),
-    };
+    const previous = await currentMatchmakerTarget(membership, settings.f);
     if (!previous.ids.includes(oldId))
       throw new UsageError(
         `${name} is not one of the matchmakers the cluster uses (${previous.ids.map(matchmakerName).join(', ')})`,
@@ -274,16 +271,14 @@ export async function replaceMatchmakerEc2(
     const used: { epoch: MatchmakerEpoch | null } = { epoch: null };
     await until(`the proposers using matchmakers ${target.ids.join(', ')}`, async () => {
       const byId = await liveById(membership, 'Matchmakers');
-      const wanted = target.ids.map((id) => byId.get(id));
-      const using = await readMatchmakerEpoch(membership);
-      const set = using?.addresses ?? [];
-      if (set.length === wanted.length && wanted.every((a) => a !== undefined && set.includes(a))) {
-        used.epoch = using;
+      const { published, isTarget } = await publishedMatchmakers(membership, target, byId);
+      if (isTarget) {
+        used.epoch = published;
         return null;
       }
-      return using === null
+      return published === null
         ? 'no matchmaker set published yet'
-        : `the proposers use epoch ${using.epoch}: ${set.join(', ')}`;
+        : `the proposers use epoch ${published.epoch}: ${published.addresses.join(', ')}`;
     });
     const serveMs = clock() - written;
     log(

@@ -269,6 +269,34 @@ export async function writeTargetMatchmakers(
   );
 }
 
+/** The operator's matchmaker set, or (none written yet) the cluster's first: ids 0..2f, version 0. */
+export async function currentMatchmakerTarget(membership: Membership, f: number): Promise<MatchmakerTarget> {
+  return (
+    (await readTargetMatchmakers(membership)) ?? {
+      version: 0,
+      ids: Array.from({ length: 2 * f + 1 }, (_, id) => id),
+    }
+  );
+}
+
+/**
+ * The matchmaker set proposers published, and whether it is exactly `target`'s members at the
+ * addresses `byId` lists (the operator's replacement is then in use).
+ */
+export async function publishedMatchmakers(
+  membership: Membership,
+  target: MatchmakerTarget,
+  byId: ReadonlyMap<number, string>,
+): Promise<{ readonly published: MatchmakerEpoch | null; readonly isTarget: boolean }> {
+  const published = await readMatchmakerEpoch(membership);
+  const set = published?.addresses ?? [];
+  const wanted = target.ids.map((id) => byId.get(id));
+  return {
+    published,
+    isTarget: set.length === wanted.length && wanted.every((a) => a !== undefined && set.includes(a)),
+  };
+}
+
 export function readMatchmakerEpoch(membership: Membership): Promise<MatchmakerEpoch | null> {
   return readJson(
     membership,
