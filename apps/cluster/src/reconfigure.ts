@@ -54,12 +54,18 @@ export interface ReconfigureResult {
   readonly matchmakers?: readonly number[];
 }
 
-/** The acceptors whose logs are in `dataDir` (`<prefix>-g<group>-a<id>`), as process names. */
-function loggedAcceptors(dataDir: string): string[] {
+/**
+ * The acceptors and matchmakers whose durable state is in `dataDir` (`<prefix>-g<group>-a<id>`,
+ * `<prefix>-m<id>`), as process names: those retired or replaced included, whose ids are never
+ * used again.
+ */
+function storedProcesses(dataDir: string): string[] {
   if (!existsSync(dataDir)) return [];
   return readdirSync(dataDir).flatMap((entry) => {
-    const match = /-g(\d+)-a(\d+)$/.exec(entry);
-    return match === null ? [] : [acceptorName(Number(match[1]), Number(match[2]))];
+    const acceptor = /-g(\d+)-a(\d+)$/.exec(entry);
+    if (acceptor !== null) return [acceptorName(Number(acceptor[1]), Number(acceptor[2]))];
+    const matchmaker = /-m(\d+)$/.exec(entry);
+    return matchmaker === null ? [] : [matchmakerName(Number(matchmaker[1]))];
   });
 }
 
@@ -143,7 +149,7 @@ async function reconfigure(
     // Ids are never reused, those of retired acceptors (their logs stay in the data directory) included.
     const acceptors = [
       ...cluster.processes.filter((p) => p.role === 'acceptor').map((p) => p.name),
-      ...loggedAcceptors(path.join(cluster.workDir, 'data')),
+      ...storedProcesses(path.join(cluster.workDir, 'data')),
     ];
     const plan = planConfigChange(current, changeFor(request, current, acceptors));
     const began = performance.now();
@@ -213,7 +219,7 @@ async function replaceMatchmaker(
     const ever = [
       ...current.ids,
       ...cluster.processes.flatMap((p) => parseMatchmakerName(p.name) ?? []),
-      ...storedMatchmakers(path.join(cluster.workDir, 'data')),
+      ...storedProcesses(path.join(cluster.workDir, 'data')).flatMap((n) => parseMatchmakerName(n) ?? []),
     ];
     const newId = Math.max(...ever) + 1;
     const began = performance.now();
@@ -261,15 +267,6 @@ async function replaceMatchmaker(
   } finally {
     await client.close();
   }
-}
-
-/** The matchmakers whose state is in `dataDir` (`<prefix>-m<id>`), by id. */
-function storedMatchmakers(dataDir: string): number[] {
-  if (!existsSync(dataDir)) return [];
-  return readdirSync(dataDir).flatMap((entry) => {
-    const match = /-m(\d+)$/.exec(entry);
-    return match === null ? [] : [Number(match[1])];
-  });
 }
 
 async function until(deadline: number, what: string, check: () => Promise<boolean>): Promise<void> {
