@@ -13,7 +13,7 @@ import {
   Proposer,
   type Role,
 } from '../src/index.ts';
-import { fire, sends } from './helpers.ts';
+import { deliver, fire, promise, sends } from './helpers.ts';
 
 const config: Configuration = { f: 1, groups: [{ groupId: 0, acceptors: ['a0', 'a1', 'a2'] }] };
 const genesis = configSpecOf(config, 0);
@@ -66,22 +66,7 @@ function elect(c: ReturnType<typeof cluster>, p: Proposer): void {
   stepAs(c, p.address, fire(p, 'election'));
   const b = p.currentBallot;
   config.groups[0]?.acceptors.forEach((a, acceptorId) => {
-    p.step(0, {
-      type: 'message',
-      from: a,
-      message: {
-        type: 'Phase1b',
-        ballot: b,
-        groupId: 0,
-        acceptorId,
-        watermark: 0,
-        accepted: [],
-        fromSlot: 0,
-        nextSlot: 0,
-        more: false,
-        acceptedEnd: 0,
-      },
-    });
+    deliver(p, a, promise(b, 0, acceptorId));
   });
   expect(p.status).toBe('leader');
 }

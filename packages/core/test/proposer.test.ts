@@ -16,7 +16,7 @@ import {
   type ProposerLimits,
   type Value,
 } from '../src/index.ts';
-import { deliver, fire, sends, sendsOf, timers } from './helpers.ts';
+import { deliver, fire, promise as phase1b, sends, sendsOf, timers } from './helpers.ts';
 
 const config: Configuration = {
   f: 1,
@@ -53,19 +53,7 @@ function promise(
   watermark = 0,
   page: Partial<Phase1b> = {},
 ): Phase1b {
-  return {
-    type: 'Phase1b',
-    ballot: p.currentBallot,
-    groupId: 10 + group,
-    acceptorId,
-    watermark,
-    accepted,
-    fromSlot: 0,
-    nextSlot: 0,
-    more: false,
-    acceptedEnd: Math.max(0, ...accepted.map((e) => e.slot + 1)),
-    ...page,
-  };
+  return phase1b(p.currentBallot, 10 + group, acceptorId, accepted, { watermark, ...page });
 }
 
 const batchFrom = (id: number) =>

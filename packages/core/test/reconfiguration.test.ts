@@ -15,7 +15,7 @@ import {
   type Phase1b,
   Proposer,
 } from '../src/index.ts';
-import { deliver, fire, sends, sendsOf } from './helpers.ts';
+import { deliver, fire, promise, sends, sendsOf } from './helpers.ts';
 
 const config: Configuration = {
   f: 1,
@@ -62,26 +62,6 @@ const matchB = (
   gcBallot: gc,
   entries,
 });
-function promise(
-  ballot: Ballot,
-  groupId: number,
-  acceptorId: number,
-  accepted: Phase1b['accepted'] = [],
-): Phase1b {
-  const end = accepted.reduce((m, e) => Math.max(m, e.slot + 1), 0);
-  return {
-    type: 'Phase1b',
-    ballot,
-    groupId,
-    acceptorId,
-    watermark: 0,
-    accepted,
-    fromSlot: 0,
-    nextSlot: 0,
-    more: false,
-    acceptedEnd: end,
-  };
-}
 const ZERO = { round: 0, proposerId: 0 };
 
 /** A leader of ballot (1,1) in the genesis configuration, elected through the matchmakers. */
