@@ -12,7 +12,6 @@ import {
   configSpecOf,
   encodeBatch,
   type MatchB,
-  type Phase1b,
   Proposer,
 } from '../src/index.ts';
 import { deliver, fire, promise, sends, sendsOf } from './helpers.ts';
